@@ -1,0 +1,214 @@
+//! The Global Interpreter Lock, after CPython's "new GIL" (`Python/ceval_gil.c`, 3.2+).
+//!
+//! Rules GIL-1 … GIL-9 of `spec/gil.md`. The state is a boolean `locked` protected by a mutex, whose
+//! changes are signalled on a condition variable; a waiter that sees no switch for a whole
+//! `interval` posts a *drop request*, which the holder honours at its next *poll point*; a holder
+//! that drops because of a request waits until another thread has taken the GIL
+//! (FORCE_SWITCHING).
+//!
+//! # State (all fields but `drop_request` live under `state`'s mutex)
+//!
+//! | field | meaning | invariant |
+//! |---|---|---|
+//! | `locked` | some thread holds the GIL | at most one [`Attached`](crate::Attached) per runtime is outside `take`/`drop` (GIL-1) |
+//! | `last_holder` | id of the thread that holds or last held it | set by every `take`; `0` before the first |
+//! | `switch_number` | how many times the holder changed | grows by one exactly when `take` changes `last_holder` (GIL-4) |
+//! | `drop_request` | the eval breaker: a waiter asks the holder to drop | set only by a waiter while `locked` (GIL-5); cleared by the next taker and by a forced dropper (GIL-6) |
+//! | `interval` | switch interval, µs | `> 0` (GIL-8) |
+
+use crate::platform::Platform;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// Default switch interval, as CPython's `DEFAULT_INTERVAL` (5000 µs).
+pub const DEFAULT_INTERVAL: Duration = Duration::from_millis(5);
+
+/// Identifies a runtime thread (CPython: the `PyThreadState *` stored in `last_holder`). Never 0.
+pub type ThreadId = u64;
+
+/// Deliberate defects, used only by the broken twins of the model checks. All `false` in a
+/// correct runtime; each one names the rule its twin must violate.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Faults {
+    /// Breaks GIL-6: a requested drop does not wait for another thread to take the GIL.
+    pub no_force_switching: bool,
+    /// Breaks GIL-3: releasing the GIL does not signal the waiters.
+    pub no_notify_on_drop: bool,
+    /// Breaks LOCK-2: `Lock.acquire` blocks without releasing the GIL.
+    pub lock_keeps_gil: bool,
+}
+
+#[derive(Debug)]
+struct State {
+    locked: bool,
+    last_holder: ThreadId,
+    switch_number: u64,
+}
+
+/// The GIL of one runtime. Threads use it through [`crate::ThreadState`] and
+/// [`crate::Attached`]; these methods are the raw algorithm.
+pub struct Gil<P: Platform> {
+    state: P::Mutex<State>,
+    /// Signalled when `locked` becomes false (CPython `gil->cond`).
+    cond: P::Condvar,
+    /// Signalled when `last_holder` changes (CPython `gil->switch_cond`).
+    switch_cond: P::Condvar,
+    /// The eval breaker's drop-request bit. Read without the mutex at poll points.
+    drop_request: P::AtomicBool,
+    interval_us: AtomicU64,
+    faults: Faults,
+}
+
+/// What a poll did.
+#[must_use]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Poll {
+    /// No drop request was seen: the thread keeps the GIL.
+    Kept,
+    /// A drop request was seen: the thread released the GIL (waiting for another thread to take
+    /// it, GIL-6) and took it back.
+    Released,
+}
+
+impl<P: Platform> Gil<P> {
+    /// A released GIL with the default interval.
+    pub fn new() -> Self {
+        Self::with_faults(Faults::default())
+    }
+
+    #[doc(hidden)]
+    pub fn with_faults(faults: Faults) -> Self {
+        Gil {
+            state: P::mutex(State { locked: false, last_holder: 0, switch_number: 0 }),
+            cond: P::condvar(),
+            switch_cond: P::condvar(),
+            drop_request: P::atomic_bool(false),
+            interval_us: AtomicU64::new(DEFAULT_INTERVAL.as_micros() as u64),
+            faults,
+        }
+    }
+
+    pub(crate) fn faults(&self) -> Faults {
+        self.faults
+    }
+
+    /// GIL-8: `sys.setswitchinterval`. Rejects intervals that are not strictly positive (or not
+    /// finite) as CPython does; stores whole microseconds, at least one.
+    pub fn set_switch_interval(&self, seconds: f64) -> Result<(), crate::RtError> {
+        if seconds.is_nan() || seconds <= 0.0 || seconds.is_infinite() {
+            return Err(crate::RtError::ValueError(
+                "switch interval must be strictly positive".into(),
+            ));
+        }
+        let micros = (seconds * 1e6).clamp(1.0, u64::MAX as f64) as u64;
+        self.interval_us.store(micros, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// `sys.getswitchinterval`, in seconds.
+    pub fn switch_interval(&self) -> f64 {
+        self.interval_us.load(Ordering::Relaxed) as f64 * 1e-6
+    }
+
+    /// How many times the GIL changed hands (GIL-4).
+    pub fn switch_number(&self) -> u64 {
+        P::lock(&self.state).switch_number
+    }
+
+    /// Whether some thread holds the GIL now.
+    pub fn is_locked(&self) -> bool {
+        P::lock(&self.state).locked
+    }
+
+    /// GIL-2, GIL-4, GIL-5: blocks until this thread holds the GIL.
+    pub fn take(&self, me: ThreadId) {
+        let mut st = P::lock(&self.state);
+        while st.locked {
+            let saved = st.switch_number;
+            let timed_out;
+            (st, timed_out) = self.wait_interval(st);
+            // GIL-5: a whole interval passed and nobody switched: ask the holder to drop.
+            if timed_out && st.locked && st.switch_number == saved {
+                P::store(&self.drop_request, true, Ordering::Relaxed);
+            }
+        }
+        st.locked = true;
+        if st.last_holder != me {
+            st.last_holder = me;
+            st.switch_number += 1;
+            // GIL-6: wake a forced dropper waiting for this switch.
+            P::notify_all(&self.switch_cond);
+        }
+        // GIL-5: the request (whoever posted it) is satisfied by this take.
+        self.reset_drop_request();
+    }
+
+    /// One turn of a waiter's loop: a timed wait of one interval on real threads; under the
+    /// checkers (GIL-5 abstraction) the interval "expires" at once unless a request is already
+    /// pending, and the checker decides when by scheduling this thread.
+    fn wait_interval<'a>(&self, st: P::Guard<'a, State>) -> (P::Guard<'a, State>, bool) {
+        if P::MODELS_TIME {
+            let micros = self.interval_us.load(Ordering::Relaxed).max(1);
+            P::wait_for(&self.cond, st, Duration::from_micros(micros))
+        } else if P::load(&self.drop_request, Ordering::Relaxed) {
+            (P::wait(&self.cond, st), false)
+        } else {
+            (st, true)
+        }
+    }
+
+    /// Clears the drop request. Called with the state mutex held. Under the checkers, waiters
+    /// that sleep untimed behind the cleared request are woken so each may post again (GIL-5).
+    fn reset_drop_request(&self) {
+        if P::load(&self.drop_request, Ordering::Relaxed) {
+            P::store(&self.drop_request, false, Ordering::Relaxed);
+            if !P::MODELS_TIME {
+                P::notify_all(&self.cond);
+            }
+        }
+    }
+
+    /// GIL-3, GIL-6: releases the GIL held by `me`. With `forced` (the drop answers a request),
+    /// waits until another thread has taken it, unless the request vanished meanwhile.
+    pub fn drop_gil(&self, me: ThreadId, forced: bool) {
+        let mut st = P::lock(&self.state);
+        debug_assert!(st.locked && st.last_holder == me, "drop_gil: GIL not held by {me}");
+        st.locked = false;
+        if !self.faults.no_notify_on_drop {
+            P::notify_one(&self.cond);
+        }
+        // Re-read under the mutex: a stale poll must not wait for a switch nobody asked for.
+        let still_requested = P::load(&self.drop_request, Ordering::Relaxed);
+        if forced && still_requested && !self.faults.no_force_switching {
+            self.reset_drop_request();
+            while st.last_holder == me {
+                st = P::wait(&self.switch_cond, st);
+            }
+        }
+    }
+
+    /// GIL-7: a poll point. If a drop request is pending, hands the GIL over and takes it back.
+    pub fn poll(&self, me: ThreadId) -> Poll {
+        // Relaxed: the flag is only a hint (CPython reads eval_breaker relaxed too); the data
+        // handed over is ordered by the state mutex in drop_gil/take.
+        if P::load(&self.drop_request, Ordering::Relaxed) {
+            self.drop_gil(me, true);
+            self.take(me);
+            Poll::Released
+        } else {
+            Poll::Kept
+        }
+    }
+
+    /// Whether a drop request is pending (what a poll would see).
+    pub fn drop_requested(&self) -> bool {
+        P::load(&self.drop_request, Ordering::Relaxed)
+    }
+}
+
+impl<P: Platform> Default for Gil<P> {
+    fn default() -> Self {
+        Self::new()
+    }
+}

@@ -1,0 +1,694 @@
+//! The object heap: refcounted objects, deallocation, containers (rules RC-1 … RC-8).
+//!
+//! Objects live in slots. A handle ([`ObjRef`]) names a slot and the generation of the object that
+//! was allocated in it, so a handle that outlives its object is detected (RC-5) instead of reading
+//! whatever the slot holds now. Immortal objects (None, False, True, the small ints) have no slot
+//! at all: their handles decode to their value and incref/decref do nothing (RC-3).
+
+use crate::error::RtError;
+use crate::lock::LockCore;
+use crate::platform::Platform;
+use crate::refcount::{PlainRefcount, RefcountField};
+use crate::runtime::Token;
+use std::fmt;
+use std::sync::Arc;
+
+/// Smallest and largest cached small int (CPython `_PY_NSMALLNEGINTS`, `_PY_NSMALLPOSINTS`).
+pub const SMALL_INT_MIN: i64 = -5;
+pub const SMALL_INT_MAX: i64 = 256;
+const FIRST_SMALL_INT: u32 = 3;
+const IMMORTAL_COUNT: u32 = FIRST_SMALL_INT + (SMALL_INT_MAX - SMALL_INT_MIN + 1) as u32;
+
+/// What `getrefcount` reports for an immortal object: CPython 3.12+ on 64-bit (`_Py_IMMORTAL_REFCNT`
+/// seen through `sys.getrefcount`, 4294967295).
+pub const IMMORTAL_REFCNT: isize = u32::MAX as isize;
+
+/// A handle to an object: a slot index and the generation of the object in it. Copying a handle
+/// does not change any count; [`Heap::incref`] does.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ObjRef {
+    index: u32,
+    generation: u32,
+}
+
+impl ObjRef {
+    pub const NONE: ObjRef = ObjRef { index: 0, generation: 0 };
+    pub const FALSE: ObjRef = ObjRef { index: 1, generation: 0 };
+    pub const TRUE: ObjRef = ObjRef { index: 2, generation: 0 };
+
+    /// The immortal small int `value`, if it is in `SMALL_INT_MIN..=SMALL_INT_MAX`.
+    pub fn small_int(value: i64) -> Option<ObjRef> {
+        (SMALL_INT_MIN..=SMALL_INT_MAX).contains(&value).then(|| ObjRef {
+            index: FIRST_SMALL_INT + (value - SMALL_INT_MIN) as u32,
+            generation: 0,
+        })
+    }
+
+    pub fn from_bool(b: bool) -> ObjRef {
+        if b { ObjRef::TRUE } else { ObjRef::FALSE }
+    }
+
+    /// RC-3: immortal objects ignore incref and decref and are never freed.
+    pub fn is_immortal(self) -> bool {
+        self.index < IMMORTAL_COUNT
+    }
+
+    fn immortal_value<P: Platform>(self) -> Object<P> {
+        match self.index {
+            0 => Object::None,
+            1 => Object::Bool(false),
+            2 => Object::Bool(true),
+            i => Object::Int(i64::from(i - FIRST_SMALL_INT) + SMALL_INT_MIN),
+        }
+    }
+
+    fn slot_index(self) -> usize {
+        (self.index - IMMORTAL_COUNT) as usize
+    }
+}
+
+impl fmt::Display for ObjRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_immortal() {
+            write!(f, "<immortal #{}>", self.index)
+        } else {
+            write!(f, "<object #{}.{}>", self.index, self.generation)
+        }
+    }
+}
+
+impl fmt::Debug for ObjRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+/// An object's value. Containers hold strong references to their items (RC-6).
+pub enum Object<P: Platform> {
+    None,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Str(Arc<str>),
+    Tuple(Vec<ObjRef>),
+    List(Vec<ObjRef>),
+    /// Insertion-ordered pairs; keys compare by value like Python's (RC-8 does not depend on this).
+    Dict(Vec<(ObjRef, ObjRef)>),
+    Lock(Arc<LockCore<P>>),
+}
+
+impl<P: Platform> Clone for Object<P> {
+    fn clone(&self) -> Self {
+        match self {
+            Object::None => Object::None,
+            Object::Bool(b) => Object::Bool(*b),
+            Object::Int(i) => Object::Int(*i),
+            Object::Float(x) => Object::Float(*x),
+            Object::Str(s) => Object::Str(Arc::clone(s)),
+            Object::Tuple(v) => Object::Tuple(v.clone()),
+            Object::List(v) => Object::List(v.clone()),
+            Object::Dict(v) => Object::Dict(v.clone()),
+            Object::Lock(l) => Object::Lock(Arc::clone(l)),
+        }
+    }
+}
+
+impl<P: Platform> Object<P> {
+    /// The Python type name.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Object::None => "NoneType",
+            Object::Bool(_) => "bool",
+            Object::Int(_) => "int",
+            Object::Float(_) => "float",
+            Object::Str(_) => "str",
+            Object::Tuple(_) => "tuple",
+            Object::List(_) => "list",
+            Object::Dict(_) => "dict",
+            Object::Lock(_) => "lock",
+        }
+    }
+
+    /// The references this object holds (RC-6).
+    fn children(&self) -> Vec<ObjRef> {
+        match self {
+            Object::Tuple(v) | Object::List(v) => v.clone(),
+            Object::Dict(d) => d.iter().flat_map(|&(k, v)| [k, v]).collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    fn number(&self) -> Option<f64> {
+        match *self {
+            Object::Bool(b) => Some(f64::from(u8::from(b))),
+            Object::Int(i) => Some(i as f64),
+            Object::Float(x) => Some(x),
+            _ => None,
+        }
+    }
+}
+
+/// One heap slot: the refcount field and the object (or a hole where a freed object was).
+struct Slot<P: Platform, R> {
+    refcount: R,
+    body: P::Cell<Body<P>>,
+}
+
+struct Body<P: Platform> {
+    generation: u32,
+    object: Option<Object<P>>,
+}
+
+/// Counters of a heap's life.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HeapStats {
+    pub allocated: u64,
+    pub freed: u64,
+}
+
+struct Table<P: Platform, R> {
+    /// Boxed so a slot never moves when the table grows.
+    slots: Vec<Box<Slot<P, R>>>,
+    free: Vec<u32>,
+    stats: HeapStats,
+}
+
+/// The objects of one runtime. Every method takes a [`Token`]: the GIL orders all accesses (RC-1).
+pub struct Heap<P: Platform, R: RefcountField<P> = PlainRefcount<P>> {
+    table: P::Cell<Table<P, R>>,
+}
+
+// SAFETY: all interior state is in platform cells that are only accessed through methods taking a
+// `Token`, i.e. with the GIL held; the GIL's mutex orders those accesses (GIL-1, RC-1).
+unsafe impl<P: Platform, R: RefcountField<P>> Sync for Heap<P, R> {}
+// SAFETY: as above; the objects themselves are `Send` data (handles, strings, `Arc`s).
+unsafe impl<P: Platform, R: RefcountField<P>> Send for Heap<P, R> {}
+
+impl<P: Platform, R: RefcountField<P>> Default for Heap<P, R> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<P: Platform, R: RefcountField<P>> Heap<P, R> {
+    pub fn new() -> Self {
+        Heap {
+            table: P::cell(Table { slots: Vec::new(), free: Vec::new(), stats: HeapStats::default() }),
+        }
+    }
+
+    fn with_table<T>(&self, _py: Token<'_>, f: impl FnOnce(&mut Table<P, R>) -> T) -> T {
+        // SAFETY: the token proves the GIL is held; no other access to the table is live, and `f`
+        // cannot reach the heap (it gets only the table).
+        P::with_mut(&self.table, |t| f(unsafe { &mut *t }))
+    }
+
+    fn slot(&self, _py: Token<'_>, obj: ObjRef) -> &Slot<P, R> {
+        let ptr = P::with(&self.table, |t| {
+            // SAFETY: GIL held (token); a shared read of the table.
+            let t = unsafe { &*t };
+            &*t.slots[obj.slot_index()] as *const Slot<P, R>
+        });
+        // SAFETY: slots are boxed and never removed until the heap is dropped, so the pointer
+        // stays valid for `&self`'s lifetime even if the table grows.
+        unsafe { &*ptr }
+    }
+
+    fn with_body<T>(&self, py: Token<'_>, obj: ObjRef, f: impl FnOnce(&mut Body<P>) -> T) -> T {
+        let slot = self.slot(py, obj);
+        // SAFETY: GIL held (token); `f` gets only this body and cannot reach the heap.
+        P::with_mut(&slot.body, |b| f(unsafe { &mut *b }))
+    }
+
+    /// Whether `obj` names a live object of this heap. Handles from another heap whose index is
+    /// out of range count as dead.
+    pub fn is_live(&self, py: Token<'_>, obj: ObjRef) -> bool {
+        if obj.is_immortal() {
+            return true;
+        }
+        let in_range = self.with_table(py, |t| obj.slot_index() < t.slots.len());
+        in_range && self.with_body(py, obj, |b| b.generation == obj.generation && b.object.is_some())
+    }
+
+    fn check_live(&self, py: Token<'_>, obj: ObjRef, op: &'static str) -> Result<(), RtError> {
+        if self.is_live(py, obj) { Ok(()) } else { Err(RtError::UseAfterFree { obj, op }) }
+    }
+
+    /// RC-2: a new object with count 1, owned by the caller.
+    fn alloc(&self, py: Token<'_>, object: Object<P>) -> ObjRef {
+        let (index, reused) = self.with_table(py, |t| {
+            t.stats.allocated += 1;
+            match t.free.pop() {
+                Some(i) => (i, true),
+                None => {
+                    t.slots.push(Box::new(Slot { refcount: R::new(1), body: P::cell(Body { generation: 0, object: None }) }));
+                    (t.slots.len() as u32 - 1, false)
+                }
+            }
+        });
+        let mut obj = ObjRef { index: index + IMMORTAL_COUNT, generation: 0 };
+        obj.generation = self.with_body(py, obj, |b| {
+            if reused {
+                b.generation = b.generation.wrapping_add(1);
+            }
+            b.object = Some(object);
+            b.generation
+        });
+        if reused {
+            self.slot(py, obj).refcount.set(py, 1);
+        }
+        obj
+    }
+
+    pub fn new_int(&self, py: Token<'_>, value: i64) -> ObjRef {
+        ObjRef::small_int(value).unwrap_or_else(|| self.alloc(py, Object::Int(value)))
+    }
+
+    pub fn new_float(&self, py: Token<'_>, value: f64) -> ObjRef {
+        self.alloc(py, Object::Float(value))
+    }
+
+    pub fn new_str(&self, py: Token<'_>, value: &str) -> ObjRef {
+        self.alloc(py, Object::Str(value.into()))
+    }
+
+    /// A tuple holding new references to `items` (the caller keeps its own).
+    pub fn new_tuple(&self, py: Token<'_>, items: &[ObjRef]) -> Result<ObjRef, RtError> {
+        self.incref_all(py, items)?;
+        Ok(self.alloc(py, Object::Tuple(items.to_vec())))
+    }
+
+    /// A list holding new references to `items` (the caller keeps its own).
+    pub fn new_list(&self, py: Token<'_>, items: &[ObjRef]) -> Result<ObjRef, RtError> {
+        self.incref_all(py, items)?;
+        Ok(self.alloc(py, Object::List(items.to_vec())))
+    }
+
+    pub fn new_dict(&self, py: Token<'_>) -> ObjRef {
+        self.alloc(py, Object::Dict(Vec::new()))
+    }
+
+    /// A new, unlocked `threading.Lock`.
+    pub fn new_lock(&self, py: Token<'_>) -> ObjRef {
+        self.alloc(py, Object::Lock(Arc::new(LockCore::new())))
+    }
+
+    fn incref_all(&self, py: Token<'_>, items: &[ObjRef]) -> Result<(), RtError> {
+        items.iter().try_for_each(|&o| self.check_live(py, o, "store"))?;
+        items.iter().try_for_each(|&o| self.incref(py, o))
+    }
+
+    /// RC-2: `Py_INCREF`. RC-3: no effect on immortal objects.
+    pub fn incref(&self, py: Token<'_>, obj: ObjRef) -> Result<(), RtError> {
+        if obj.is_immortal() {
+            return Ok(());
+        }
+        self.check_live(py, obj, "incref")?;
+        self.slot(py, obj).refcount.increment(py);
+        Ok(())
+    }
+
+    /// RC-2, RC-4: `Py_DECREF`: deallocates the object when its count reaches zero, then drops
+    /// the references it held. RC-3: no effect on immortal objects.
+    pub fn decref(&self, py: Token<'_>, obj: ObjRef) -> Result<(), RtError> {
+        if obj.is_immortal() {
+            return Ok(());
+        }
+        if !self.is_live(py, obj) {
+            return Err(RtError::NegativeRefcount { obj });
+        }
+        if self.slot(py, obj).refcount.decrement(py) == 0 {
+            self.dealloc(py, obj)?;
+        }
+        Ok(())
+    }
+
+    /// RC-4: frees `obj` and, without recursion, every object whose last reference it held.
+    fn dealloc(&self, py: Token<'_>, obj: ObjRef) -> Result<(), RtError> {
+        let mut pending = vec![obj];
+        while let Some(o) = pending.pop() {
+            let object = self.with_body(py, o, |b| {
+                if b.generation == o.generation { b.object.take() } else { None }
+            });
+            let object = object.ok_or(RtError::DoubleFree { obj: o })?;
+            self.with_table(py, |t| {
+                t.free.push(o.index - IMMORTAL_COUNT);
+                t.stats.freed += 1;
+            });
+            for child in object.children() {
+                if child.is_immortal() {
+                    continue;
+                }
+                if !self.is_live(py, child) {
+                    return Err(RtError::NegativeRefcount { obj: child });
+                }
+                if self.slot(py, child).refcount.decrement(py) == 0 {
+                    pending.push(child);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The stored count (`Py_REFCNT`); [`IMMORTAL_REFCNT`] for immortal objects.
+    pub fn refcount(&self, py: Token<'_>, obj: ObjRef) -> Result<isize, RtError> {
+        if obj.is_immortal() {
+            return Ok(IMMORTAL_REFCNT);
+        }
+        self.check_live(py, obj, "refcount")?;
+        Ok(self.slot(py, obj).refcount.get(py))
+    }
+
+    /// RC-7: `sys.getrefcount(obj)`: the count while the call holds its own reference to its
+    /// argument, so one more than the references the caller can see.
+    pub fn getrefcount(&self, py: Token<'_>, obj: ObjRef) -> Result<isize, RtError> {
+        self.incref(py, obj)?;
+        let n = self.refcount(py, obj);
+        self.decref(py, obj)?;
+        n
+    }
+
+    /// A copy of the object's value (handles inside containers are copied, not increfed).
+    pub fn get(&self, py: Token<'_>, obj: ObjRef) -> Result<Object<P>, RtError> {
+        if obj.is_immortal() {
+            return Ok(obj.immortal_value());
+        }
+        self.check_live(py, obj, "read")?;
+        Ok(self.with_body(py, obj, |b| b.object.clone()).expect("checked live"))
+    }
+
+    fn update<T>(
+        &self,
+        py: Token<'_>,
+        obj: ObjRef,
+        f: impl FnOnce(&mut Object<P>) -> Result<T, RtError>,
+    ) -> Result<T, RtError> {
+        if obj.is_immortal() {
+            return Err(RtError::TypeError(format!("{} is immutable", obj.immortal_value::<P>().type_name())));
+        }
+        self.check_live(py, obj, "write")?;
+        self.with_body(py, obj, |b| f(b.object.as_mut().expect("checked live")))
+    }
+
+    pub fn int_value(&self, py: Token<'_>, obj: ObjRef) -> Result<i64, RtError> {
+        match self.get(py, obj)? {
+            Object::Int(i) => Ok(i),
+            Object::Bool(b) => Ok(i64::from(b)),
+            other => Err(RtError::TypeError(format!("expected int, got {}", other.type_name()))),
+        }
+    }
+
+    pub fn float_value(&self, py: Token<'_>, obj: ObjRef) -> Result<f64, RtError> {
+        self.get(py, obj)?
+            .number()
+            .ok_or_else(|| RtError::TypeError("expected a number".into()))
+    }
+
+    /// The lock object behind `obj`.
+    pub(crate) fn lock_core(&self, py: Token<'_>, obj: ObjRef) -> Result<Arc<LockCore<P>>, RtError> {
+        match self.get(py, obj)? {
+            Object::Lock(l) => Ok(l),
+            other => Err(RtError::TypeError(format!("expected lock, got {}", other.type_name()))),
+        }
+    }
+
+    /// Python `==` for the kinds a dict key can be: numbers by value (so `1 == 1.0 == True`),
+    /// strings and tuples by content, everything else by identity.
+    pub fn eq(&self, py: Token<'_>, a: ObjRef, b: ObjRef) -> Result<bool, RtError> {
+        if a == b {
+            return Ok(true);
+        }
+        let (x, y) = (self.get(py, a)?, self.get(py, b)?);
+        Ok(match (&x, &y) {
+            (Object::Str(s), Object::Str(t)) => s == t,
+            (Object::Tuple(s), Object::Tuple(t)) => {
+                s.len() == t.len() && {
+                    for (&p, &q) in s.iter().zip(t) {
+                        if !self.eq(py, p, q)? {
+                            return Ok(false);
+                        }
+                    }
+                    true
+                }
+            }
+            _ => match (x.number(), y.number()) {
+                (Some(p), Some(q)) => p == q,
+                _ => false,
+            },
+        })
+    }
+
+    fn require_hashable(&self, py: Token<'_>, key: ObjRef) -> Result<(), RtError> {
+        match self.get(py, key)? {
+            Object::List(_) | Object::Dict(_) => {
+                Err(RtError::TypeError(format!("unhashable type: '{}'", self.get(py, key)?.type_name())))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The length of a list, tuple, dict or str.
+    pub fn len(&self, py: Token<'_>, obj: ObjRef) -> Result<usize, RtError> {
+        match self.get(py, obj)? {
+            Object::List(v) | Object::Tuple(v) => Ok(v.len()),
+            Object::Dict(d) => Ok(d.len()),
+            Object::Str(s) => Ok(s.chars().count()),
+            other => Err(RtError::TypeError(format!("object of type '{}' has no len()", other.type_name()))),
+        }
+    }
+
+    /// RC-6: `list.append(item)`: the list takes a new reference to `item`.
+    pub fn list_append(&self, py: Token<'_>, list: ObjRef, item: ObjRef) -> Result<(), RtError> {
+        self.check_live(py, item, "store")?;
+        self.update(py, list, |o| match o {
+            Object::List(v) => {
+                v.push(item);
+                Ok(())
+            }
+            other => Err(RtError::TypeError(format!("'{}' object has no attribute 'append'", other.type_name()))),
+        })?;
+        self.incref(py, item)
+    }
+
+    fn index(len: usize, i: i64) -> Result<usize, RtError> {
+        let j = if i < 0 { i + len as i64 } else { i };
+        if (0..len as i64).contains(&j) {
+            Ok(j as usize)
+        } else {
+            Err(RtError::IndexError("index out of range".into()))
+        }
+    }
+
+    /// RC-6: `seq[i]` on a list or tuple: a new reference to the item.
+    pub fn seq_get(&self, py: Token<'_>, seq: ObjRef, i: i64) -> Result<ObjRef, RtError> {
+        let item = match self.get(py, seq)? {
+            Object::List(v) | Object::Tuple(v) => v[Self::index(v.len(), i)?],
+            other => return Err(RtError::TypeError(format!("'{}' object is not subscriptable", other.type_name()))),
+        };
+        self.incref(py, item)?;
+        Ok(item)
+    }
+
+    /// RC-6: `list[i] = item`: the list takes a reference to `item` and drops the old one.
+    pub fn list_set(&self, py: Token<'_>, list: ObjRef, i: i64, item: ObjRef) -> Result<(), RtError> {
+        self.check_live(py, item, "store")?;
+        let old = self.update(py, list, |o| match o {
+            Object::List(v) => {
+                let j = Self::index(v.len(), i)?;
+                Ok(std::mem::replace(&mut v[j], item))
+            }
+            other => Err(RtError::TypeError(format!("'{}' object does not support item assignment", other.type_name()))),
+        })?;
+        self.incref(py, item)?;
+        self.decref(py, old)
+    }
+
+    fn dict_entries(&self, py: Token<'_>, dict: ObjRef) -> Result<Vec<(ObjRef, ObjRef)>, RtError> {
+        match self.get(py, dict)? {
+            Object::Dict(d) => Ok(d),
+            other => Err(RtError::TypeError(format!("expected dict, got {}", other.type_name()))),
+        }
+    }
+
+    fn dict_find(&self, py: Token<'_>, dict: ObjRef, key: ObjRef) -> Result<Option<usize>, RtError> {
+        self.require_hashable(py, key)?;
+        for (i, (k, _)) in self.dict_entries(py, dict)?.into_iter().enumerate() {
+            if self.eq(py, k, key)? {
+                return Ok(Some(i));
+            }
+        }
+        Ok(None)
+    }
+
+    /// RC-6: `dict[key]`: a new reference to the value, or `KeyError`.
+    pub fn dict_get(&self, py: Token<'_>, dict: ObjRef, key: ObjRef) -> Result<ObjRef, RtError> {
+        let i = self.dict_find(py, dict, key)?;
+        let value = match i {
+            Some(i) => self.dict_entries(py, dict)?[i].1,
+            None => return Err(RtError::KeyError(self.repr(py, key)?)),
+        };
+        self.incref(py, value)?;
+        Ok(value)
+    }
+
+    /// RC-6: `dict[key] = value`: the dict takes references to the key (when new) and the value,
+    /// and drops its reference to a replaced value.
+    pub fn dict_set(&self, py: Token<'_>, dict: ObjRef, key: ObjRef, value: ObjRef) -> Result<(), RtError> {
+        self.check_live(py, value, "store")?;
+        let i = self.dict_find(py, dict, key)?;
+        let old = self.update(py, dict, |o| match o {
+            Object::Dict(d) => Ok(match i {
+                Some(i) => Some(std::mem::replace(&mut d[i].1, value)),
+                None => {
+                    d.push((key, value));
+                    None
+                }
+            }),
+            _ => unreachable!("dict_find checked the kind"),
+        })?;
+        if old.is_none() {
+            self.incref(py, key)?;
+        }
+        self.incref(py, value)?;
+        match old {
+            Some(old) => self.decref(py, old),
+            None => Ok(()),
+        }
+    }
+
+    /// RC-6: `del dict[key]`: drops the dict's references to the key and the value.
+    pub fn dict_del(&self, py: Token<'_>, dict: ObjRef, key: ObjRef) -> Result<(), RtError> {
+        let Some(i) = self.dict_find(py, dict, key)? else {
+            return Err(RtError::KeyError(self.repr(py, key)?));
+        };
+        let (k, v) = self.update(py, dict, |o| match o {
+            Object::Dict(d) => Ok(d.remove(i)),
+            _ => unreachable!("dict_find checked the kind"),
+        })?;
+        self.decref(py, k)?;
+        self.decref(py, v)
+    }
+
+    /// Python's `repr`.
+    pub fn repr(&self, py: Token<'_>, obj: ObjRef) -> Result<String, RtError> {
+        let join = |items: &[ObjRef]| -> Result<String, RtError> {
+            Ok(items.iter().map(|&o| self.repr(py, o)).collect::<Result<Vec<_>, _>>()?.join(", "))
+        };
+        Ok(match self.get(py, obj)? {
+            Object::None => "None".into(),
+            Object::Bool(b) => if b { "True" } else { "False" }.into(),
+            Object::Int(i) => i.to_string(),
+            Object::Float(x) => format_float(x),
+            Object::Str(s) => format!("{:?}", &*s).replace('"', "'"),
+            Object::Tuple(v) if v.len() == 1 => format!("({},)", join(&v)?),
+            Object::Tuple(v) => format!("({})", join(&v)?),
+            Object::List(v) => format!("[{}]", join(&v)?),
+            Object::Dict(d) => {
+                let parts = d
+                    .iter()
+                    .map(|&(k, v)| Ok(format!("{}: {}", self.repr(py, k)?, self.repr(py, v)?)))
+                    .collect::<Result<Vec<_>, RtError>>()?;
+                format!("{{{}}}", parts.join(", "))
+            }
+            Object::Lock(l) => format!("<{} _thread.lock object>", if l.is_locked() { "locked" } else { "unlocked" }),
+        })
+    }
+
+    /// How many non-immortal objects are alive.
+    pub fn live_count(&self, py: Token<'_>) -> usize {
+        self.with_table(py, |t| (t.stats.allocated - t.stats.freed) as usize)
+    }
+
+    pub fn stats(&self, py: Token<'_>) -> HeapStats {
+        self.with_table(py, |t| t.stats)
+    }
+
+    /// The live non-immortal objects.
+    pub fn live_objects(&self, py: Token<'_>) -> Vec<ObjRef> {
+        let n = self.with_table(py, |t| t.slots.len());
+        (0..n)
+            .filter_map(|i| {
+                let probe = ObjRef { index: i as u32 + IMMORTAL_COUNT, generation: 0 };
+                let generation = self.with_body(py, probe, |b| b.object.as_ref().map(|_| b.generation))?;
+                Some(ObjRef { generation, ..probe })
+            })
+            .collect()
+    }
+
+    /// RC-8: the leak report at shutdown. Call when the program has dropped every reference it
+    /// meant to drop; any object still alive is reported, and objects whose whole count comes
+    /// from other leaked objects are marked unreachable (garbage cycles, which gilcheck does not
+    /// collect, as CPython with `gc.disable()`).
+    pub fn leak_report(&self, py: Token<'_>) -> Result<LeakReport, RtError> {
+        let live = self.live_objects(py);
+        let mut internal = std::collections::HashMap::<ObjRef, isize>::new();
+        for &o in &live {
+            for child in self.get(py, o)?.children() {
+                *internal.entry(child).or_default() += 1;
+            }
+        }
+        let leaks = live
+            .iter()
+            .map(|&o| {
+                let refcount = self.refcount(py, o)?;
+                Ok(Leak {
+                    obj: o,
+                    type_name: self.get(py, o)?.type_name(),
+                    refcount,
+                    external: refcount - internal.get(&o).copied().unwrap_or(0),
+                })
+            })
+            .collect::<Result<Vec<_>, RtError>>()?;
+        Ok(LeakReport { leaks })
+    }
+}
+
+fn format_float(x: f64) -> String {
+    if x.is_finite() && x == x.trunc() && x.abs() < 1e16 { format!("{x:.1}") } else { format!("{x}") }
+}
+
+/// One object alive at shutdown.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Leak {
+    pub obj: ObjRef,
+    pub type_name: &'static str,
+    pub refcount: isize,
+    /// References not held by other leaked objects: a handle someone forgot to decref. Zero means
+    /// the object is only kept alive by other leaked objects (e.g. a reference cycle).
+    pub external: isize,
+}
+
+/// RC-8: what is still alive when a runtime shuts down.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LeakReport {
+    pub leaks: Vec<Leak>,
+}
+
+impl LeakReport {
+    pub fn is_clean(&self) -> bool {
+        self.leaks.is_empty()
+    }
+
+    /// Leaked objects only reachable from other leaked objects.
+    pub fn unreachable(&self) -> impl Iterator<Item = &Leak> {
+        self.leaks.iter().filter(|l| l.external == 0)
+    }
+}
+
+impl fmt::Display for LeakReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_clean() {
+            return write!(f, "no leaks: every object was freed");
+        }
+        writeln!(f, "leak report: {} object(s) still alive at shutdown (RC-8)", self.leaks.len())?;
+        for l in &self.leaks {
+            let why = if l.external == 0 {
+                "only referenced by other leaked objects (a cycle: no cycle collector)".to_string()
+            } else {
+                format!("{} reference(s) never released", l.external)
+            };
+            writeln!(f, "  {} {}: refcount {}, {}", l.obj, l.type_name, l.refcount, why)?;
+        }
+        Ok(())
+    }
+}
