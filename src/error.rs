@@ -31,7 +31,9 @@ impl RtError {
     pub fn is_rule_violation(&self) -> bool {
         matches!(
             self,
-            RtError::UseAfterFree { .. } | RtError::NegativeRefcount { .. } | RtError::DoubleFree { .. }
+            RtError::UseAfterFree { .. }
+                | RtError::NegativeRefcount { .. }
+                | RtError::DoubleFree { .. }
         )
     }
 }
@@ -40,7 +42,10 @@ impl fmt::Display for RtError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             RtError::UseAfterFree { obj, op } => {
-                write!(f, "use after free: {op} on {obj}, which was already deallocated (RC-5)")
+                write!(
+                    f,
+                    "use after free: {op} on {obj}, which was already deallocated (RC-5)"
+                )
             }
             RtError::NegativeRefcount { obj } => write!(
                 f,

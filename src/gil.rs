@@ -80,7 +80,11 @@ impl<P: Platform> Gil<P> {
     #[doc(hidden)]
     pub fn with_faults(faults: Faults) -> Self {
         Gil {
-            state: P::mutex(State { locked: false, last_holder: 0, switch_number: 0 }),
+            state: P::mutex(State {
+                locked: false,
+                last_holder: 0,
+                switch_number: 0,
+            }),
             cond: P::condvar(),
             switch_cond: P::condvar(),
             drop_request: P::atomic_bool(false),
@@ -173,7 +177,10 @@ impl<P: Platform> Gil<P> {
     /// waits until another thread has taken it, unless the request vanished meanwhile.
     pub fn drop_gil(&self, me: ThreadId, forced: bool) {
         let mut st = P::lock(&self.state);
-        debug_assert!(st.locked && st.last_holder == me, "drop_gil: GIL not held by {me}");
+        debug_assert!(
+            st.locked && st.last_holder == me,
+            "drop_gil: GIL not held by {me}"
+        );
         st.locked = false;
         if !self.faults.no_notify_on_drop {
             P::notify_one(&self.cond);
@@ -190,14 +197,27 @@ impl<P: Platform> Gil<P> {
 
     /// GIL-7: a poll point. If a drop request is pending, hands the GIL over and takes it back.
     pub fn poll(&self, me: ThreadId) -> Poll {
-        // Relaxed: the flag is only a hint (CPython reads eval_breaker relaxed too); the data
-        // handed over is ordered by the state mutex in drop_gil/take.
-        if P::load(&self.drop_request, Ordering::Relaxed) {
+        if self.poll_sees_request() {
             self.drop_gil(me, true);
             self.take(me);
             Poll::Released
         } else {
             Poll::Kept
+        }
+    }
+
+    /// Reads the drop request at a poll point. On real threads: a relaxed load, as CPython reads
+    /// `eval_breaker` (the flag is a hint; the data handed over is ordered by the state mutex in
+    /// `drop_gil`/`take`). Under the checkers the read is made under the state mutex, so that the
+    /// poll is a scheduling point ordered against a waiter's post (GIL-7): loom's partial-order
+    /// reduction does not otherwise explore a post landing between two polls. This drops only
+    /// stale reads of the flag, which in CPython merely delay the switch to a later poll.
+    fn poll_sees_request(&self) -> bool {
+        if P::MODELS_TIME {
+            P::load(&self.drop_request, Ordering::Relaxed)
+        } else {
+            let _st = P::lock(&self.state);
+            P::load(&self.drop_request, Ordering::Relaxed)
         }
     }
 

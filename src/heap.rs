@@ -32,16 +32,27 @@ pub struct ObjRef {
 }
 
 impl ObjRef {
-    pub const NONE: ObjRef = ObjRef { index: 0, generation: 0 };
-    pub const FALSE: ObjRef = ObjRef { index: 1, generation: 0 };
-    pub const TRUE: ObjRef = ObjRef { index: 2, generation: 0 };
+    pub const NONE: ObjRef = ObjRef {
+        index: 0,
+        generation: 0,
+    };
+    pub const FALSE: ObjRef = ObjRef {
+        index: 1,
+        generation: 0,
+    };
+    pub const TRUE: ObjRef = ObjRef {
+        index: 2,
+        generation: 0,
+    };
 
     /// The immortal small int `value`, if it is in `SMALL_INT_MIN..=SMALL_INT_MAX`.
     pub fn small_int(value: i64) -> Option<ObjRef> {
-        (SMALL_INT_MIN..=SMALL_INT_MAX).contains(&value).then(|| ObjRef {
-            index: FIRST_SMALL_INT + (value - SMALL_INT_MIN) as u32,
-            generation: 0,
-        })
+        (SMALL_INT_MIN..=SMALL_INT_MAX)
+            .contains(&value)
+            .then(|| ObjRef {
+                index: FIRST_SMALL_INT + (value - SMALL_INT_MIN) as u32,
+                generation: 0,
+            })
     }
 
     pub fn from_bool(b: bool) -> ObjRef {
@@ -193,7 +204,11 @@ impl<P: Platform, R: RefcountField<P>> Default for Heap<P, R> {
 impl<P: Platform, R: RefcountField<P>> Heap<P, R> {
     pub fn new() -> Self {
         Heap {
-            table: P::cell(Table { slots: Vec::new(), free: Vec::new(), stats: HeapStats::default() }),
+            table: P::cell(Table {
+                slots: Vec::new(),
+                free: Vec::new(),
+                stats: HeapStats::default(),
+            }),
         }
     }
 
@@ -227,11 +242,18 @@ impl<P: Platform, R: RefcountField<P>> Heap<P, R> {
             return true;
         }
         let in_range = self.with_table(py, |t| obj.slot_index() < t.slots.len());
-        in_range && self.with_body(py, obj, |b| b.generation == obj.generation && b.object.is_some())
+        in_range
+            && self.with_body(py, obj, |b| {
+                b.generation == obj.generation && b.object.is_some()
+            })
     }
 
     fn check_live(&self, py: Token<'_>, obj: ObjRef, op: &'static str) -> Result<(), RtError> {
-        if self.is_live(py, obj) { Ok(()) } else { Err(RtError::UseAfterFree { obj, op }) }
+        if self.is_live(py, obj) {
+            Ok(())
+        } else {
+            Err(RtError::UseAfterFree { obj, op })
+        }
     }
 
     /// RC-2: a new object with count 1, owned by the caller.
@@ -241,12 +263,21 @@ impl<P: Platform, R: RefcountField<P>> Heap<P, R> {
             match t.free.pop() {
                 Some(i) => (i, true),
                 None => {
-                    t.slots.push(Box::new(Slot { refcount: R::new(1), body: P::cell(Body { generation: 0, object: None }) }));
+                    t.slots.push(Box::new(Slot {
+                        refcount: R::new(1),
+                        body: P::cell(Body {
+                            generation: 0,
+                            object: None,
+                        }),
+                    }));
                     (t.slots.len() as u32 - 1, false)
                 }
             }
         });
-        let mut obj = ObjRef { index: index + IMMORTAL_COUNT, generation: 0 };
+        let mut obj = ObjRef {
+            index: index + IMMORTAL_COUNT,
+            generation: 0,
+        };
         obj.generation = self.with_body(py, obj, |b| {
             if reused {
                 b.generation = b.generation.wrapping_add(1);
@@ -294,7 +325,9 @@ impl<P: Platform, R: RefcountField<P>> Heap<P, R> {
     }
 
     fn incref_all(&self, py: Token<'_>, items: &[ObjRef]) -> Result<(), RtError> {
-        items.iter().try_for_each(|&o| self.check_live(py, o, "store"))?;
+        items
+            .iter()
+            .try_for_each(|&o| self.check_live(py, o, "store"))?;
         items.iter().try_for_each(|&o| self.incref(py, o))
     }
 
@@ -328,7 +361,11 @@ impl<P: Platform, R: RefcountField<P>> Heap<P, R> {
         let mut pending = vec![obj];
         while let Some(o) = pending.pop() {
             let object = self.with_body(py, o, |b| {
-                if b.generation == o.generation { b.object.take() } else { None }
+                if b.generation == o.generation {
+                    b.object.take()
+                } else {
+                    None
+                }
             });
             let object = object.ok_or(RtError::DoubleFree { obj: o })?;
             self.with_table(py, |t| {
@@ -374,7 +411,9 @@ impl<P: Platform, R: RefcountField<P>> Heap<P, R> {
             return Ok(obj.immortal_value());
         }
         self.check_live(py, obj, "read")?;
-        Ok(self.with_body(py, obj, |b| b.object.clone()).expect("checked live"))
+        Ok(self
+            .with_body(py, obj, |b| b.object.clone())
+            .expect("checked live"))
     }
 
     fn update<T>(
@@ -384,7 +423,10 @@ impl<P: Platform, R: RefcountField<P>> Heap<P, R> {
         f: impl FnOnce(&mut Object<P>) -> Result<T, RtError>,
     ) -> Result<T, RtError> {
         if obj.is_immortal() {
-            return Err(RtError::TypeError(format!("{} is immutable", obj.immortal_value::<P>().type_name())));
+            return Err(RtError::TypeError(format!(
+                "{} is immutable",
+                obj.immortal_value::<P>().type_name()
+            )));
         }
         self.check_live(py, obj, "write")?;
         self.with_body(py, obj, |b| f(b.object.as_mut().expect("checked live")))
@@ -394,7 +436,10 @@ impl<P: Platform, R: RefcountField<P>> Heap<P, R> {
         match self.get(py, obj)? {
             Object::Int(i) => Ok(i),
             Object::Bool(b) => Ok(i64::from(b)),
-            other => Err(RtError::TypeError(format!("expected int, got {}", other.type_name()))),
+            other => Err(RtError::TypeError(format!(
+                "expected int, got {}",
+                other.type_name()
+            ))),
         }
     }
 
@@ -405,10 +450,17 @@ impl<P: Platform, R: RefcountField<P>> Heap<P, R> {
     }
 
     /// The lock object behind `obj`.
-    pub(crate) fn lock_core(&self, py: Token<'_>, obj: ObjRef) -> Result<Arc<LockCore<P>>, RtError> {
+    pub(crate) fn lock_core(
+        &self,
+        py: Token<'_>,
+        obj: ObjRef,
+    ) -> Result<Arc<LockCore<P>>, RtError> {
         match self.get(py, obj)? {
             Object::Lock(l) => Ok(l),
-            other => Err(RtError::TypeError(format!("expected lock, got {}", other.type_name()))),
+            other => Err(RtError::TypeError(format!(
+                "expected lock, got {}",
+                other.type_name()
+            ))),
         }
     }
 
@@ -440,9 +492,10 @@ impl<P: Platform, R: RefcountField<P>> Heap<P, R> {
 
     fn require_hashable(&self, py: Token<'_>, key: ObjRef) -> Result<(), RtError> {
         match self.get(py, key)? {
-            Object::List(_) | Object::Dict(_) => {
-                Err(RtError::TypeError(format!("unhashable type: '{}'", self.get(py, key)?.type_name())))
-            }
+            Object::List(_) | Object::Dict(_) => Err(RtError::TypeError(format!(
+                "unhashable type: '{}'",
+                self.get(py, key)?.type_name()
+            ))),
             _ => Ok(()),
         }
     }
@@ -453,7 +506,10 @@ impl<P: Platform, R: RefcountField<P>> Heap<P, R> {
             Object::List(v) | Object::Tuple(v) => Ok(v.len()),
             Object::Dict(d) => Ok(d.len()),
             Object::Str(s) => Ok(s.chars().count()),
-            other => Err(RtError::TypeError(format!("object of type '{}' has no len()", other.type_name()))),
+            other => Err(RtError::TypeError(format!(
+                "object of type '{}' has no len()",
+                other.type_name()
+            ))),
         }
     }
 
@@ -465,7 +521,10 @@ impl<P: Platform, R: RefcountField<P>> Heap<P, R> {
                 v.push(item);
                 Ok(())
             }
-            other => Err(RtError::TypeError(format!("'{}' object has no attribute 'append'", other.type_name()))),
+            other => Err(RtError::TypeError(format!(
+                "'{}' object has no attribute 'append'",
+                other.type_name()
+            ))),
         })?;
         self.incref(py, item)
     }
@@ -483,21 +542,35 @@ impl<P: Platform, R: RefcountField<P>> Heap<P, R> {
     pub fn seq_get(&self, py: Token<'_>, seq: ObjRef, i: i64) -> Result<ObjRef, RtError> {
         let item = match self.get(py, seq)? {
             Object::List(v) | Object::Tuple(v) => v[Self::index(v.len(), i)?],
-            other => return Err(RtError::TypeError(format!("'{}' object is not subscriptable", other.type_name()))),
+            other => {
+                return Err(RtError::TypeError(format!(
+                    "'{}' object is not subscriptable",
+                    other.type_name()
+                )));
+            }
         };
         self.incref(py, item)?;
         Ok(item)
     }
 
     /// RC-6: `list[i] = item`: the list takes a reference to `item` and drops the old one.
-    pub fn list_set(&self, py: Token<'_>, list: ObjRef, i: i64, item: ObjRef) -> Result<(), RtError> {
+    pub fn list_set(
+        &self,
+        py: Token<'_>,
+        list: ObjRef,
+        i: i64,
+        item: ObjRef,
+    ) -> Result<(), RtError> {
         self.check_live(py, item, "store")?;
         let old = self.update(py, list, |o| match o {
             Object::List(v) => {
                 let j = Self::index(v.len(), i)?;
                 Ok(std::mem::replace(&mut v[j], item))
             }
-            other => Err(RtError::TypeError(format!("'{}' object does not support item assignment", other.type_name()))),
+            other => Err(RtError::TypeError(format!(
+                "'{}' object does not support item assignment",
+                other.type_name()
+            ))),
         })?;
         self.incref(py, item)?;
         self.decref(py, old)
@@ -506,11 +579,19 @@ impl<P: Platform, R: RefcountField<P>> Heap<P, R> {
     fn dict_entries(&self, py: Token<'_>, dict: ObjRef) -> Result<Vec<(ObjRef, ObjRef)>, RtError> {
         match self.get(py, dict)? {
             Object::Dict(d) => Ok(d),
-            other => Err(RtError::TypeError(format!("expected dict, got {}", other.type_name()))),
+            other => Err(RtError::TypeError(format!(
+                "expected dict, got {}",
+                other.type_name()
+            ))),
         }
     }
 
-    fn dict_find(&self, py: Token<'_>, dict: ObjRef, key: ObjRef) -> Result<Option<usize>, RtError> {
+    fn dict_find(
+        &self,
+        py: Token<'_>,
+        dict: ObjRef,
+        key: ObjRef,
+    ) -> Result<Option<usize>, RtError> {
         self.require_hashable(py, key)?;
         for (i, (k, _)) in self.dict_entries(py, dict)?.into_iter().enumerate() {
             if self.eq(py, k, key)? {
@@ -533,7 +614,13 @@ impl<P: Platform, R: RefcountField<P>> Heap<P, R> {
 
     /// RC-6: `dict[key] = value`: the dict takes references to the key (when new) and the value,
     /// and drops its reference to a replaced value.
-    pub fn dict_set(&self, py: Token<'_>, dict: ObjRef, key: ObjRef, value: ObjRef) -> Result<(), RtError> {
+    pub fn dict_set(
+        &self,
+        py: Token<'_>,
+        dict: ObjRef,
+        key: ObjRef,
+        value: ObjRef,
+    ) -> Result<(), RtError> {
         self.check_live(py, value, "store")?;
         let i = self.dict_find(py, dict, key)?;
         let old = self.update(py, dict, |o| match o {
@@ -572,7 +659,11 @@ impl<P: Platform, R: RefcountField<P>> Heap<P, R> {
     /// Python's `repr`.
     pub fn repr(&self, py: Token<'_>, obj: ObjRef) -> Result<String, RtError> {
         let join = |items: &[ObjRef]| -> Result<String, RtError> {
-            Ok(items.iter().map(|&o| self.repr(py, o)).collect::<Result<Vec<_>, _>>()?.join(", "))
+            Ok(items
+                .iter()
+                .map(|&o| self.repr(py, o))
+                .collect::<Result<Vec<_>, _>>()?
+                .join(", "))
         };
         Ok(match self.get(py, obj)? {
             Object::None => "None".into(),
@@ -590,7 +681,10 @@ impl<P: Platform, R: RefcountField<P>> Heap<P, R> {
                     .collect::<Result<Vec<_>, RtError>>()?;
                 format!("{{{}}}", parts.join(", "))
             }
-            Object::Lock(l) => format!("<{} _thread.lock object>", if l.is_locked() { "locked" } else { "unlocked" }),
+            Object::Lock(l) => format!(
+                "<{} _thread.lock object>",
+                if l.is_locked() { "locked" } else { "unlocked" }
+            ),
         })
     }
 
@@ -608,9 +702,16 @@ impl<P: Platform, R: RefcountField<P>> Heap<P, R> {
         let n = self.with_table(py, |t| t.slots.len());
         (0..n)
             .filter_map(|i| {
-                let probe = ObjRef { index: i as u32 + IMMORTAL_COUNT, generation: 0 };
-                let generation = self.with_body(py, probe, |b| b.object.as_ref().map(|_| b.generation))?;
-                Some(ObjRef { generation, ..probe })
+                let probe = ObjRef {
+                    index: i as u32 + IMMORTAL_COUNT,
+                    generation: 0,
+                };
+                let generation =
+                    self.with_body(py, probe, |b| b.object.as_ref().map(|_| b.generation))?;
+                Some(ObjRef {
+                    generation,
+                    ..probe
+                })
             })
             .collect()
     }
@@ -644,7 +745,11 @@ impl<P: Platform, R: RefcountField<P>> Heap<P, R> {
 }
 
 fn format_float(x: f64) -> String {
-    if x.is_finite() && x == x.trunc() && x.abs() < 1e16 { format!("{x:.1}") } else { format!("{x}") }
+    if x.is_finite() && x == x.trunc() && x.abs() < 1e16 {
+        format!("{x:.1}")
+    } else {
+        format!("{x}")
+    }
 }
 
 /// One object alive at shutdown.
@@ -680,14 +785,22 @@ impl fmt::Display for LeakReport {
         if self.is_clean() {
             return write!(f, "no leaks: every object was freed");
         }
-        writeln!(f, "leak report: {} object(s) still alive at shutdown (RC-8)", self.leaks.len())?;
+        writeln!(
+            f,
+            "leak report: {} object(s) still alive at shutdown (RC-8)",
+            self.leaks.len()
+        )?;
         for l in &self.leaks {
             let why = if l.external == 0 {
                 "only referenced by other leaked objects (a cycle: no cycle collector)".to_string()
             } else {
                 format!("{} reference(s) never released", l.external)
             };
-            writeln!(f, "  {} {}: refcount {}, {}", l.obj, l.type_name, l.refcount, why)?;
+            writeln!(
+                f,
+                "  {} {}: refcount {}, {}",
+                l.obj, l.type_name, l.refcount, why
+            )?;
         }
         Ok(())
     }

@@ -14,7 +14,10 @@ pub struct LockCore<P: Platform> {
 
 impl<P: Platform> LockCore<P> {
     pub fn new() -> Self {
-        LockCore { locked: P::mutex(false), unlocked: P::condvar() }
+        LockCore {
+            locked: P::mutex(false),
+            unlocked: P::condvar(),
+        }
     }
 
     pub fn is_locked(&self) -> bool {

@@ -80,7 +80,9 @@ impl Token<'_> {
     /// as the token is used. Breaking this is a data race on reference counts; the broken twins of
     /// the model checks do exactly that, under loom, to show the race is caught.
     pub unsafe fn assume() -> Token<'static> {
-        Token { _not_send: PhantomData }
+        Token {
+            _not_send: PhantomData,
+        }
     }
 }
 
@@ -118,7 +120,10 @@ impl<P: Platform> Runtime<P> {
     /// Python code; it may be made on one thread and moved to another before it is attached.
     pub fn thread_state(self: &Arc<Self>) -> ThreadState<P> {
         let id = self.next_thread.fetch_add(1, Ordering::Relaxed);
-        ThreadState { rt: Arc::clone(self), id }
+        ThreadState {
+            rt: Arc::clone(self),
+            id,
+        }
     }
 }
 
@@ -142,7 +147,10 @@ impl<P: Platform> ThreadState<P> {
     /// instead of a self-deadlock.
     pub fn attach(&mut self) -> Attached<'_, P> {
         self.rt.gil.take(self.id);
-        Attached { ts: self, _not_send: PhantomData }
+        Attached {
+            ts: self,
+            _not_send: PhantomData,
+        }
     }
 }
 
@@ -155,7 +163,9 @@ pub struct Attached<'ts, P: Platform> {
 impl<P: Platform> Attached<'_, P> {
     /// The token that proves the GIL is held, valid while this guard is borrowed.
     pub fn token(&self) -> Token<'_> {
-        Token { _not_send: PhantomData }
+        Token {
+            _not_send: PhantomData,
+        }
     }
 
     pub fn heap(&self) -> &Heap<P> {

@@ -23,13 +23,16 @@ impl Platform for Loom {
         loom::sync::Mutex::new(value)
     }
     fn lock<T: Send>(mutex: &Self::Mutex<T>) -> Self::Guard<'_, T> {
-        mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        mutex
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
     fn condvar() -> Self::Condvar {
         loom::sync::Condvar::new()
     }
     fn wait<'a, T: Send>(cv: &Self::Condvar, guard: Self::Guard<'a, T>) -> Self::Guard<'a, T> {
-        cv.wait(guard).unwrap_or_else(|poisoned| poisoned.into_inner())
+        cv.wait(guard)
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
     fn wait_for<'a, T: Send>(
         cv: &Self::Condvar,
