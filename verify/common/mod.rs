@@ -41,7 +41,10 @@ pub fn assert_caught(run: Option<ChildRun>, expected: &str, what: &str) {
         "twin `{what}` was NOT caught: the checker passed it\n{}",
         run.output
     );
-    let line = run.output.lines().find(|l| l.contains(expected));
+    let line = run
+        .output
+        .lines()
+        .find(|l| l.contains(expected) && !l.starts_with("test "));
     assert!(
         line.is_some(),
         "twin `{what}` failed, but not with `{expected}`:\n{}",
