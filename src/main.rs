@@ -162,8 +162,8 @@ fn report(
     heap.decref(py, key)?;
     let stats = heap.stats(py);
     println!(
-        "threads: {threads} × {iterations} iterations in {seconds:.2} s (real threads, switch interval {} s)",
-        rt.gil().switch_interval()
+        "threads: {threads} × {iterations} iterations in {seconds:.2} s (real threads, switch interval {:.0} µs)",
+        rt.gil().switch_interval() * 1e6
     );
     println!("GIL switches: {}", rt.gil().switch_number());
     println!(
