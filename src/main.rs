@@ -30,7 +30,7 @@ enum Command {
         #[arg(long, default_value_t = 100_000)]
         iterations: u64,
         /// The GIL's switch interval in seconds, as `sys.setswitchinterval`.
-        #[arg(long, default_value_t = 0.005)]
+        #[arg(long, default_value_t = 0.005, allow_negative_numbers = true)]
         switch_interval: f64,
     },
 }
