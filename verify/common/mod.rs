@@ -71,3 +71,136 @@ where
     });
     count.load(Ordering::Relaxed)
 }
+
+/// A shuttle scheduler, as a check names it in its report line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sched {
+    /// Probabilistic Concurrency Testing with this bug depth (number of priority change points).
+    Pct { depth: usize },
+    /// A uniformly random choice at every scheduling point.
+    Random,
+}
+
+impl std::fmt::Display for Sched {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Sched::Pct { depth } => write!(f, "pct(depth {depth})"),
+            Sched::Random => write!(f, "random"),
+        }
+    }
+}
+
+/// What one shuttle run found: how many executions it started, and the panic message of the
+/// failing one, if any (a failed assertion, or shuttle's own `deadlock!` report).
+pub struct ShuttleRun {
+    pub executions: usize,
+    pub failure: Option<String>,
+}
+
+/// The text of a panic payload (`String` or `&str`; anything else is named as such).
+pub fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else {
+        "<panic payload that is not a string>".to_string()
+    }
+}
+
+/// Runs `body`, catching a panic; returns its message, or `None` when `body` returned.
+pub fn panic_message(body: impl FnOnce()) -> Option<String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(body))
+        .err()
+        .map(|payload| panic_text(&*payload))
+}
+
+/// Runs `f` under shuttle for at most `iterations` executions. A failure is caught and returned,
+/// not raised: shuttle has already printed the schedule that replays it.
+pub fn shuttle_run<F>(sched: Sched, iterations: usize, f: F) -> ShuttleRun
+where
+    F: Fn() + Send + Sync + 'static,
+{
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let count = Arc::new(AtomicUsize::new(0));
+    let c = Arc::clone(&count);
+    let body = move || {
+        c.fetch_add(1, Ordering::Relaxed);
+        f()
+    };
+    let failure = panic_message(|| match sched {
+        Sched::Pct { depth } => shuttle::check_pct(body, iterations, depth),
+        Sched::Random => shuttle::check_random(body, iterations),
+    });
+    ShuttleRun {
+        executions: count.load(Ordering::Relaxed),
+        failure,
+    }
+}
+
+/// Runs `f` under shuttle and fails the test if any execution failed; prints the report line.
+pub fn shuttle_passes<F>(test: &str, sched: Sched, threads: usize, iterations: usize, f: F)
+where
+    F: Fn() + Send + Sync + 'static,
+{
+    let run = shuttle_run(sched, iterations, f);
+    if let Some(message) = run.failure {
+        panic!(
+            "{test}: shuttle {sched}, {threads} threads: FAILED at iteration {} of {iterations}:\n{message}",
+            run.executions
+        );
+    }
+    println!(
+        "{test}: shuttle {sched}, {threads} threads, {} iterations: passed",
+        run.executions
+    );
+}
+
+/// Runs a broken twin under shuttle and fails the test unless some execution failed with
+/// `expected` in its panic message; prints the report line.
+pub fn shuttle_catches<F>(
+    test: &str,
+    sched: Sched,
+    threads: usize,
+    iterations: usize,
+    expected: &str,
+    f: F,
+) where
+    F: Fn() + Send + Sync + 'static,
+{
+    let run = shuttle_run(sched, iterations, f);
+    let Some(message) = run.failure else {
+        panic!(
+            "{test}: twin NOT caught: shuttle {sched}, {threads} threads passed all {iterations} iterations"
+        );
+    };
+    assert!(
+        message.contains(expected),
+        "{test}: twin failed, but not with `{expected}`:\n{message}"
+    );
+    let first_line = message.lines().next().unwrap_or_default();
+    println!(
+        "{test}: shuttle {sched}, {threads} threads: caught at iteration {} of {iterations}: {first_line}",
+        run.executions
+    );
+}
+
+/// Spawns `threads` shuttle threads, each running `work(index, thread_state)` with a fresh thread
+/// state of `rt`, and joins them. Call inside a shuttle check.
+pub fn shuttle_threads<F>(
+    rt: &std::sync::Arc<gilcheck::Runtime<gilcheck::platform::Shuttle>>,
+    threads: usize,
+    work: F,
+) where
+    F: Fn(usize, gilcheck::ThreadState<gilcheck::platform::Shuttle>) + Send + Sync + 'static,
+{
+    let work = std::sync::Arc::new(work);
+    let handles: Vec<_> = (0..threads)
+        .map(|i| {
+            let (ts, work) = (rt.thread_state(), std::sync::Arc::clone(&work));
+            shuttle::thread::spawn(move || work(i, ts))
+        })
+        .collect();
+    handles.into_iter().for_each(|h| h.join().unwrap());
+}
