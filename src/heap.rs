@@ -379,8 +379,10 @@ impl<P: Platform, R: RefcountField<P>> Heap<P, R> {
                 if !self.is_live(py, child) {
                     return Err(RtError::NegativeRefcount { obj: child });
                 }
-                if self.slot(py, child).refcount.decrement(py) == 0 {
-                    pending.push(child);
+                match self.slot(py, child).refcount.decrement(py) {
+                    0 => pending.push(child),
+                    n if n < 0 => return Err(RtError::NegativeRefcount { obj: child }),
+                    _ => {}
                 }
             }
         }

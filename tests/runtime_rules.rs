@@ -1,0 +1,616 @@
+//! Focused tests of single rules on the real runtime ([`Std`]: OS threads, `parking_lot`).
+//!
+//! Each test cites the rule of `spec/RULES.txt` it checks. Single-threaded unless stated.
+
+use gilcheck::heap::IMMORTAL_REFCNT;
+use gilcheck::platform::Std;
+use gilcheck::{ObjRef, Object, Poll, RtError, Runtime};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+
+/// The `#index` of a handle's Display (`<object #index.generation>`), to see slot reuse.
+fn slot_of(x: ObjRef) -> String {
+    let s = x.to_string();
+    s[..s.find('.').expect("a mortal handle")].to_string()
+}
+
+// ---------------------------------------------------------------------------------------------
+// RC-3
+// ---------------------------------------------------------------------------------------------
+
+/// RC-3: None, False, True and the small ints -5 and 256 are immortal: incref/decref are no-ops,
+/// getrefcount reports 4294967295, and they are never freed (no heap slot, no stats change);
+/// 257 and -6 are ordinary objects.
+#[test]
+fn rc3_immortal_objects() {
+    let rt = Runtime::<Std>::new();
+    let mut ts = rt.thread_state();
+    let g = ts.attach();
+    let (py, heap) = (g.token(), g.heap());
+    let immortals = [
+        ObjRef::NONE,
+        ObjRef::FALSE,
+        ObjRef::TRUE,
+        heap.new_int(py, -5),
+        heap.new_int(py, 256),
+    ];
+    assert_eq!(ObjRef::small_int(-5), Some(immortals[3]));
+    assert_eq!(ObjRef::small_int(256), Some(immortals[4]));
+    assert_eq!(heap.stats(py).allocated, 0, "small ints are not allocated");
+    for x in immortals {
+        assert!(x.is_immortal(), "{x}");
+        assert_eq!(heap.getrefcount(py, x).unwrap(), 4294967295, "{x}");
+        for _ in 0..1000 {
+            heap.decref(py, x).unwrap(); // would free a mortal object at once
+        }
+        assert!(heap.is_live(py, x), "{x} freed");
+        for _ in 0..10 {
+            heap.incref(py, x).unwrap();
+        }
+        assert_eq!(heap.refcount(py, x).unwrap(), IMMORTAL_REFCNT, "{x}");
+        assert_eq!(heap.getrefcount(py, x).unwrap(), 4294967295, "{x}");
+    }
+    assert_eq!(heap.int_value(py, immortals[3]).unwrap(), -5);
+    assert_eq!(heap.int_value(py, immortals[4]).unwrap(), 256);
+    assert!(matches!(heap.get(py, ObjRef::NONE).unwrap(), Object::None));
+    assert!(matches!(
+        heap.get(py, ObjRef::TRUE).unwrap(),
+        Object::Bool(true)
+    ));
+    let stats = heap.stats(py);
+    assert_eq!((stats.allocated, stats.freed), (0, 0));
+
+    // 257 and -6 are not cached: mortal, counted, freed by their last decref.
+    for v in [257, -6] {
+        assert_eq!(ObjRef::small_int(v), None);
+        let x = heap.new_int(py, v);
+        assert!(!x.is_immortal());
+        assert_eq!(heap.getrefcount(py, x).unwrap(), 2);
+        heap.decref(py, x).unwrap();
+        assert!(!heap.is_live(py, x), "{v} should be freed");
+    }
+    assert!(heap.leak_report(py).unwrap().is_clean());
+}
+
+// ---------------------------------------------------------------------------------------------
+// RC-5
+// ---------------------------------------------------------------------------------------------
+
+/// RC-5: incref, read and write of a freed object are `UseAfterFree`, not undefined behaviour.
+#[test]
+fn rc5_use_after_free() {
+    let rt = Runtime::<Std>::new();
+    let mut ts = rt.thread_state();
+    let g = ts.attach();
+    let (py, heap) = (g.token(), g.heap());
+    let x = heap.new_float(py, 1.5);
+    let l = heap.new_list(py, &[]).unwrap();
+    heap.decref(py, x).unwrap();
+    assert!(!heap.is_live(py, x));
+    assert_eq!(
+        heap.incref(py, x),
+        Err(RtError::UseAfterFree {
+            obj: x,
+            op: "incref"
+        })
+    );
+    assert!(matches!(
+        heap.get(py, x),
+        Err(RtError::UseAfterFree { obj, op: "read" }) if obj == x
+    ));
+    assert!(matches!(
+        heap.refcount(py, x),
+        Err(RtError::UseAfterFree { obj, .. }) if obj == x
+    ));
+    // Storing a freed object into a container is caught before the container changes.
+    assert!(matches!(
+        heap.list_append(py, l, x),
+        Err(RtError::UseAfterFree { obj, op: "store" }) if obj == x
+    ));
+    assert_eq!(heap.len(py, l).unwrap(), 0);
+    // Writing into a freed container.
+    heap.decref(py, l).unwrap();
+    assert!(matches!(
+        heap.list_append(py, l, ObjRef::NONE),
+        Err(RtError::UseAfterFree { obj, op: "write" }) if obj == l
+    ));
+    assert!(
+        heap.incref(py, x).unwrap_err().is_rule_violation(),
+        "RC-5 errors are rule violations, not Python exceptions"
+    );
+    assert!(heap.leak_report(py).unwrap().is_clean());
+}
+
+/// RC-5: a decref of a freed object (its count is already 0) is `NegativeRefcount`, both directly
+/// and when a container's deallocation finds an item that was freed behind its back.
+#[test]
+fn rc5_negative_refcount() {
+    let rt = Runtime::<Std>::new();
+    let mut ts = rt.thread_state();
+    let g = ts.attach();
+    let (py, heap) = (g.token(), g.heap());
+    let x = heap.new_float(py, 1.5);
+    heap.decref(py, x).unwrap();
+    assert_eq!(
+        heap.decref(py, x),
+        Err(RtError::NegativeRefcount { obj: x })
+    );
+    assert_eq!(heap.stats(py).freed, 1, "the failed decref freed nothing");
+
+    // A list holds y; two decrefs by a caller that owns one reference free y too early.
+    let y = heap.new_float(py, 2.5);
+    let l = heap.new_list(py, &[y]).unwrap();
+    heap.decref(py, y).unwrap(); // the caller's own reference
+    heap.decref(py, y).unwrap(); // the bug: steals the list's reference, y is freed
+    assert!(!heap.is_live(py, y));
+    assert_eq!(
+        heap.decref(py, l),
+        Err(RtError::NegativeRefcount { obj: y })
+    );
+}
+
+/// RC-5: a handle to a freed object stays detectably dead after its slot is reused by a new
+/// object (generation check), and using it does not touch the new object.
+#[test]
+fn rc5_reused_slot_detected_by_generation() {
+    let rt = Runtime::<Std>::new();
+    let mut ts = rt.thread_state();
+    let g = ts.attach();
+    let (py, heap) = (g.token(), g.heap());
+    let x = heap.new_float(py, 1.5);
+    heap.decref(py, x).unwrap();
+    let y = heap.new_str(py, "new tenant");
+    assert_eq!(slot_of(x), slot_of(y), "the freed slot is reused: {x} {y}");
+    assert_ne!(x, y, "but the handles differ (generation)");
+    assert!(!heap.is_live(py, x));
+    assert!(heap.is_live(py, y));
+    assert!(matches!(
+        heap.incref(py, x),
+        Err(RtError::UseAfterFree { obj, .. }) if obj == x
+    ));
+    assert!(matches!(
+        heap.get(py, x),
+        Err(RtError::UseAfterFree { obj, .. }) if obj == x
+    ));
+    assert_eq!(
+        heap.decref(py, x),
+        Err(RtError::NegativeRefcount { obj: x })
+    );
+    assert_eq!(
+        heap.refcount(py, y).unwrap(),
+        1,
+        "the new object was not touched"
+    );
+    assert_eq!(heap.repr(py, y).unwrap(), "'new tenant'");
+    heap.decref(py, y).unwrap();
+    assert!(heap.leak_report(py).unwrap().is_clean());
+}
+
+/// RC-5 (double free): the public API cannot deallocate an object twice while the GIL is held:
+/// every path into deallocation first checks the object is live (a freed object's decref is
+/// `NegativeRefcount`), and a cascade only frees an object the moment its count reaches zero.
+/// This test pins that down: each attempt to free an object twice through the public API ends
+/// in `NegativeRefcount` and the heap's free counter moves exactly once per object.
+/// `RtError::DoubleFree` is a defensive check inside the deallocator that the public API does
+/// not reach.
+#[test]
+fn rc5_double_free_is_prevented_through_public_api() {
+    let rt = Runtime::<Std>::new();
+    let mut ts = rt.thread_state();
+    let g = ts.attach();
+    let (py, heap) = (g.token(), g.heap());
+    // Twice directly.
+    let x = heap.new_float(py, 1.0);
+    heap.decref(py, x).unwrap();
+    assert_eq!(
+        heap.decref(py, x),
+        Err(RtError::NegativeRefcount { obj: x })
+    );
+    // Once directly, once through a container holding it (the container's reference was stolen).
+    let y = heap.new_float(py, 2.0);
+    let l = heap.new_list(py, &[y]).unwrap();
+    heap.decref(py, y).unwrap();
+    heap.decref(py, y).unwrap(); // freed here
+    assert_eq!(
+        heap.decref(py, l),
+        Err(RtError::NegativeRefcount { obj: y })
+    );
+    // Twice through two containers, after a slot reuse in between.
+    let z = heap.new_float(py, 3.0);
+    let a = heap.new_list(py, &[z]).unwrap();
+    let b = heap.new_list(py, &[z]).unwrap();
+    heap.decref(py, z).unwrap();
+    heap.decref(py, a).unwrap(); // z: 2 -> 1
+    heap.decref(py, z).unwrap(); // bug: steals b's reference; z freed
+    let w = heap.new_float(py, 4.0); // may reuse z's slot
+    assert_eq!(
+        heap.decref(py, b),
+        Err(RtError::NegativeRefcount { obj: z })
+    );
+    assert!(heap.is_live(py, w) && heap.refcount(py, w).unwrap() == 1);
+    let stats = heap.stats(py);
+    // x, y, l, z, a, b freed once each; w alive.
+    assert_eq!((stats.allocated, stats.freed), (7, 6));
+}
+
+// ---------------------------------------------------------------------------------------------
+// RC-7
+// ---------------------------------------------------------------------------------------------
+
+/// RC-7: `getrefcount` counts the reference its argument holds: an object held once reports 2,
+/// one more after an extra incref, and the call itself leaves the count unchanged.
+#[test]
+fn rc7_getrefcount() {
+    let rt = Runtime::<Std>::new();
+    let mut ts = rt.thread_state();
+    let g = ts.attach();
+    let (py, heap) = (g.token(), g.heap());
+    // Python: `x = 1.5; sys.getrefcount(x)` == 2 (the name x, and the argument).
+    let x = heap.new_float(py, 1.5);
+    assert_eq!(heap.getrefcount(py, x).unwrap(), 2);
+    assert_eq!(
+        heap.refcount(py, x).unwrap(),
+        1,
+        "getrefcount changed the count"
+    );
+    heap.incref(py, x).unwrap();
+    assert_eq!(heap.getrefcount(py, x).unwrap(), 3);
+    heap.decref(py, x).unwrap();
+    heap.decref(py, x).unwrap();
+
+    // Python: `sys.getrefcount([])` == 1: the new list's only reference is the one the
+    // argument tuple holds, there is no name. Here the caller always owns the object it created
+    // (count 1, as the temporary `[]` on CPython's stack before the call), and getrefcount adds
+    // the argument's reference, so a fresh list referenced only by the caller reports 2: the
+    // counterpart of `l = []; sys.getrefcount(l)` == 2.
+    let l = heap.new_list(py, &[]).unwrap();
+    assert_eq!(heap.getrefcount(py, l).unwrap(), 2);
+    heap.decref(py, l).unwrap();
+    assert!(!heap.is_live(py, l));
+    assert!(heap.leak_report(py).unwrap().is_clean());
+}
+
+// ---------------------------------------------------------------------------------------------
+// RC-8
+// ---------------------------------------------------------------------------------------------
+
+/// RC-8: a reference never released is reported as a leak with `external > 0`.
+#[test]
+fn rc8_forgotten_reference_reported() {
+    let rt = Runtime::<Std>::new();
+    let mut ts = rt.thread_state();
+    let g = ts.attach();
+    let (py, heap) = (g.token(), g.heap());
+    let x = heap.new_float(py, 142500.0);
+    heap.incref(py, x).unwrap(); // an extra reference that is never released
+    heap.decref(py, x).unwrap();
+    let report = heap.leak_report(py).unwrap();
+    assert!(!report.is_clean());
+    assert_eq!(report.leaks.len(), 1, "{report}");
+    let leak = &report.leaks[0];
+    assert_eq!(
+        (leak.obj, leak.type_name, leak.refcount, leak.external),
+        (x, "float", 1, 1)
+    );
+    assert_eq!(report.unreachable().count(), 0);
+    assert!(report.to_string().contains("1 reference(s) never released"));
+}
+
+/// RC-8: a two-list cycle (`a.append(b); b.append(a); del a, b`) is never freed (no cycle
+/// collector): both lists are reported, as unreachable (`external == 0`).
+#[test]
+fn rc8_cycle_leaks_and_is_unreachable() {
+    let rt = Runtime::<Std>::new();
+    let mut ts = rt.thread_state();
+    let g = ts.attach();
+    let (py, heap) = (g.token(), g.heap());
+    let a = heap.new_list(py, &[]).unwrap();
+    let b = heap.new_list(py, &[]).unwrap();
+    heap.list_append(py, a, b).unwrap();
+    heap.list_append(py, b, a).unwrap();
+    heap.decref(py, a).unwrap();
+    heap.decref(py, b).unwrap();
+    assert!(
+        heap.is_live(py, a) && heap.is_live(py, b),
+        "a cycle is not freed"
+    );
+    let report = heap.leak_report(py).unwrap();
+    let mut leaked: Vec<_> = report
+        .leaks
+        .iter()
+        .map(|l| (l.obj, l.refcount, l.external))
+        .collect();
+    leaked.sort();
+    let mut expected = vec![(a, 1, 0), (b, 1, 0)];
+    expected.sort();
+    assert_eq!(leaked, expected, "{report}");
+    assert_eq!(report.unreachable().count(), 2);
+    assert!(report.to_string().contains("a cycle"));
+}
+
+/// RC-8: an acyclic structure released by its owner is freed entirely: the report is clean.
+#[test]
+fn rc8_acyclic_structure_clean_report() {
+    let rt = Runtime::<Std>::new();
+    let mut ts = rt.thread_state();
+    let g = ts.attach();
+    let (py, heap) = (g.token(), g.heap());
+    let d = heap.new_dict(py);
+    let k = heap.new_str(py, "rows");
+    let inner = heap.new_list(py, &[]).unwrap();
+    let f = heap.new_float(py, 0.5);
+    heap.list_append(py, inner, f).unwrap();
+    heap.list_append(py, inner, f).unwrap();
+    let t = heap.new_tuple(py, &[inner, f]).unwrap();
+    heap.dict_set(py, d, k, t).unwrap();
+    for o in [k, inner, f, t] {
+        heap.decref(py, o).unwrap();
+    }
+    let report = heap.leak_report(py).unwrap();
+    assert_eq!(report.leaks.len(), 5, "all alive while d is: {report}");
+    assert!(report.leaks.iter().all(|l| l.obj == d || l.external == 0));
+    heap.decref(py, d).unwrap();
+    let report = heap.leak_report(py).unwrap();
+    assert!(report.is_clean(), "{report}");
+    assert_eq!(heap.live_count(py), 0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// RC-4
+// ---------------------------------------------------------------------------------------------
+
+/// RC-4: a list nested 100 000 levels deep is freed by one decref, iteratively (no stack
+/// overflow), every level exactly once.
+#[test]
+fn rc4_deep_nesting_freed_without_recursion() {
+    const DEPTH: u64 = 100_000;
+    let rt = Runtime::<Std>::new();
+    let mut ts = rt.thread_state();
+    let g = ts.attach();
+    let (py, heap) = (g.token(), g.heap());
+    let mut top = heap.new_list(py, &[]).unwrap();
+    let bottom = top;
+    for _ in 1..DEPTH {
+        let outer = heap.new_list(py, &[top]).unwrap();
+        heap.decref(py, top).unwrap(); // only `outer` holds it now
+        top = outer;
+    }
+    assert_eq!(heap.live_count(py), DEPTH as usize);
+    assert_eq!(heap.refcount(py, bottom).unwrap(), 1);
+    heap.decref(py, top).unwrap();
+    assert!(!heap.is_live(py, top) && !heap.is_live(py, bottom));
+    let stats = heap.stats(py);
+    assert_eq!((stats.allocated, stats.freed), (DEPTH, DEPTH));
+    assert!(heap.leak_report(py).unwrap().is_clean());
+}
+
+// ---------------------------------------------------------------------------------------------
+// GIL-8
+// ---------------------------------------------------------------------------------------------
+
+/// GIL-8: the default interval is 5 ms; `set_switch_interval` rejects 0, negatives, NaN and
+/// infinities with CPython's ValueError (leaving the interval unchanged) and stores whole
+/// microseconds, at least one.
+#[test]
+fn gil8_switch_interval() {
+    let rt = Runtime::<Std>::new();
+    let gil = rt.gil();
+    assert_eq!(gil.switch_interval(), 0.005);
+    for bad in [0.0, -0.0, -1.0, f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+        assert_eq!(
+            gil.set_switch_interval(bad),
+            Err(RtError::ValueError(
+                "switch interval must be strictly positive".into()
+            )),
+            "{bad}"
+        );
+        assert_eq!(gil.switch_interval(), 0.005, "{bad} changed the interval");
+    }
+    gil.set_switch_interval(1e-9).unwrap();
+    assert_eq!(gil.switch_interval(), 1e-6, "rounded up to one microsecond");
+    gil.set_switch_interval(0.25).unwrap();
+    assert_eq!(gil.switch_interval(), 0.25);
+    gil.set_switch_interval(2.5e-6).unwrap();
+    assert_eq!(gil.switch_interval(), 2e-6, "whole microseconds");
+}
+
+// ---------------------------------------------------------------------------------------------
+// GIL-3, GIL-5 on real threads
+// ---------------------------------------------------------------------------------------------
+
+/// GIL-5, GIL-6, GIL-7 on real threads: with a 100 µs interval, two threads that each hold the
+/// GIL and poll in a loop hand it back and forth at their polls. Both run, both give the GIL up
+/// at a poll, and the switch number grows well beyond the 2 switches of the two first takes.
+/// Bounded loops only: a thread stops when the target is reached or after `MAX_POLLS` polls.
+#[test]
+fn gil5_polls_switch_between_real_threads() {
+    const TARGET_SWITCHES: u64 = 12;
+    const MAX_POLLS: u64 = 5_000_000;
+    let rt = Runtime::<Std>::new();
+    rt.gil().set_switch_interval(1e-4).unwrap();
+    let start = Arc::new(std::sync::Barrier::new(2));
+    let workers: Vec<_> = (0..2)
+        .map(|_| {
+            let (mut ts, start) = (rt.thread_state(), Arc::clone(&start));
+            std::thread::spawn(move || {
+                start.wait();
+                let g = ts.attach();
+                let gil = g.runtime().gil();
+                let (mut polls, mut released) = (0u64, 0u64);
+                while gil.switch_number() < TARGET_SWITCHES && polls < MAX_POLLS {
+                    polls += 1;
+                    if g.poll() == Poll::Released {
+                        released += 1;
+                    }
+                    std::thread::yield_now(); // let the waiter's timer thread run on small CI boxes
+                }
+                (polls, released)
+            })
+        })
+        .collect();
+    let results: Vec<(u64, u64)> = workers.into_iter().map(|w| w.join().unwrap()).collect();
+    let switches = rt.gil().switch_number();
+    println!("switches {switches}, (polls, released) per thread {results:?}");
+    assert!(
+        switches >= TARGET_SWITCHES,
+        "only {switches} switches in {MAX_POLLS} polls per thread"
+    );
+    for (i, &(polls, released)) in results.iter().enumerate() {
+        assert!(polls > 0, "thread {i} never ran");
+        assert!(released > 0, "thread {i} never gave the GIL up at a poll");
+    }
+    assert!(!rt.gil().is_locked());
+}
+
+/// GIL-3: `allow_threads` releases the GIL around its closure: while thread A is inside the
+/// closure, thread B takes the GIL and changes the heap; A sees the change after the closure
+/// returns (and has taken the GIL back).
+#[test]
+fn gil3_allow_threads_lets_another_thread_run() {
+    let rt = Runtime::<Std>::new();
+    let mut ts_a = rt.thread_state();
+    let (inside_tx, inside_rx) = mpsc::channel::<ObjRef>();
+    let (done_tx, done_rx) = mpsc::channel::<bool>();
+
+    let mut ts_b = rt.thread_state();
+    let b = std::thread::spawn(move || {
+        let list = inside_rx.recv().unwrap();
+        // A is inside its closure. If A still held the GIL, attaching would block forever, so
+        // check first (no other thread can take it in between: only A and B exist).
+        let free = !ts_b.runtime().gil().is_locked();
+        if free {
+            let g = ts_b.attach();
+            g.heap().list_append(g.token(), list, ObjRef::TRUE).unwrap();
+        }
+        done_tx.send(free).unwrap();
+    });
+
+    let g = ts_a.attach();
+    let (py, heap) = (g.token(), g.heap());
+    let list = heap.new_list(py, &[]).unwrap();
+    let switches_before = rt.gil().switch_number();
+    let b_ran_inside = g.allow_threads(move || {
+        inside_tx.send(list).unwrap();
+        done_rx.recv().unwrap() // B has come and gone while we are in here
+    });
+    assert!(b_ran_inside, "the GIL was held during allow_threads");
+    assert!(rt.gil().is_locked(), "A has the GIL back");
+    assert_eq!(heap.len(py, list).unwrap(), 1, "B's append is visible to A");
+    // B took it (+1) and A took it back (+1).
+    assert_eq!(rt.gil().switch_number(), switches_before + 2);
+    heap.decref(py, list).unwrap();
+    drop(g);
+    b.join().unwrap();
+}
+
+/// GIL-3: `allow_threads` takes the GIL back even when its closure panics.
+#[test]
+fn gil3_allow_threads_retakes_after_panic() {
+    let rt = Runtime::<Std>::new();
+    let mut ts = rt.thread_state();
+    let g = ts.attach();
+    let released_inside = AtomicBool::new(false);
+    let gil = rt.gil();
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        g.allow_threads(|| {
+            released_inside.store(!gil.is_locked(), Ordering::Relaxed);
+            panic!("blocking call failed");
+        })
+    }));
+    assert!(r.is_err());
+    assert!(
+        released_inside.load(Ordering::Relaxed),
+        "not released inside"
+    );
+    assert!(
+        gil.is_locked(),
+        "the GIL was not taken back after the panic"
+    );
+    // The thread still holds it: it can use the heap and release normally.
+    let x = g.heap().new_float(g.token(), 1.0);
+    g.heap().decref(g.token(), x).unwrap();
+    drop(g);
+    assert!(!gil.is_locked());
+}
+
+// ---------------------------------------------------------------------------------------------
+// LOCK-4
+// ---------------------------------------------------------------------------------------------
+
+/// LOCK-4: releasing an unlocked lock is `RuntimeError("release unlocked lock")`; a
+/// non-blocking acquire takes a free lock and fails on a held one.
+#[test]
+fn lock4_release_unlocked_and_try_acquire() {
+    let rt = Runtime::<Std>::new();
+    let mut ts = rt.thread_state();
+    let g = ts.attach();
+    let (py, heap) = (g.token(), g.heap());
+    let lock = heap.new_lock(py);
+    let err = RtError::RuntimeError("release unlocked lock".into());
+    assert_eq!(g.release_lock(lock), Err(err.clone()));
+    assert!(!err.is_rule_violation(), "a Python exception");
+    assert!(g.try_acquire_lock(lock).unwrap(), "a free lock is taken");
+    assert!(!g.try_acquire_lock(lock).unwrap(), "a held lock is not");
+    assert_eq!(heap.repr(py, lock).unwrap(), "<locked _thread.lock object>");
+    g.release_lock(lock).unwrap();
+    assert_eq!(g.release_lock(lock), Err(err), "released twice");
+    assert!(
+        g.try_acquire_lock(lock).unwrap(),
+        "free again after release"
+    );
+    g.release_lock(lock).unwrap();
+    assert!(matches!(
+        g.try_acquire_lock(ObjRef::NONE),
+        Err(RtError::TypeError(_))
+    ));
+    heap.decref(py, lock).unwrap();
+}
+
+/// LOCK-4 (two real threads): a lock acquired by one thread may be released by another.
+#[test]
+fn lock4_release_from_another_thread() {
+    let rt = Runtime::<Std>::new();
+    let mut ts = rt.thread_state();
+    let lock = {
+        let g = ts.attach();
+        let lock = g.heap().new_lock(g.token());
+        assert!(g.try_acquire_lock(lock).unwrap());
+        lock
+    };
+    let mut other = rt.thread_state();
+    std::thread::spawn(move || {
+        let g = other.attach();
+        g.release_lock(lock).unwrap();
+    })
+    .join()
+    .unwrap();
+    let g = ts.attach();
+    assert!(
+        g.try_acquire_lock(lock).unwrap(),
+        "the other thread released it"
+    );
+    g.release_lock(lock).unwrap();
+    g.heap().decref(g.token(), lock).unwrap();
+}
+
+/// RC-5 (negative refcount inside a deallocation cascade). A caller over-decrefs `x` while a list
+/// still holds two references to it; when the list is freed, the cascade's first decrement takes
+/// `x` to 0 (x is queued for deallocation) and the second takes it to -1. CPython would free `x`
+/// at the first decrement, so the second is a decref of a freed object, which RC-5 says must be
+/// reported as `NegativeRefcount`. (Found by this test: the cascade once checked only `== 0`.)
+#[test]
+fn rc5_negative_refcount_inside_dealloc_cascade() {
+    let rt = Runtime::<Std>::new();
+    let mut ts = rt.thread_state();
+    let g = ts.attach();
+    let (py, heap) = (g.token(), g.heap());
+    let x = heap.new_float(py, 1.0);
+    let c = heap.new_list(py, &[x, x]).unwrap(); // x: 3
+    heap.decref(py, x).unwrap(); // the caller's own reference: 2
+    heap.decref(py, x).unwrap(); // misuse: steals one of c's references: 1
+    assert_eq!(
+        heap.decref(py, c),
+        Err(RtError::NegativeRefcount { obj: x })
+    );
+}
