@@ -37,6 +37,8 @@ pub struct Faults {
     pub no_notify_on_drop: bool,
     /// Breaks LOCK-2: `Lock.acquire` blocks without releasing the GIL.
     pub lock_keeps_gil: bool,
+    /// Breaks GIL-4: every take counts as a switch, even by the thread that held the GIL last.
+    pub count_every_take: bool,
 }
 
 #[derive(Debug)]
@@ -138,7 +140,7 @@ impl<P: Platform> Gil<P> {
             }
         }
         st.locked = true;
-        if st.last_holder != me {
+        if st.last_holder != me || self.faults.count_every_take {
             st.last_holder = me;
             st.switch_number += 1;
             // GIL-6: wake a forced dropper waiting for this switch.

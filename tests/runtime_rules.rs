@@ -1,6 +1,6 @@
 //! Focused tests of single rules on the real runtime ([`Std`]: OS threads, `parking_lot`).
 //!
-//! Each test cites the rule of `spec/RULES.txt` it checks. Single-threaded unless stated.
+//! Each test cites the rule of `spec/*.md` it checks. Single-threaded unless stated.
 
 use gilcheck::heap::IMMORTAL_REFCNT;
 use gilcheck::platform::Std;

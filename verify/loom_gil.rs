@@ -118,6 +118,82 @@ fn loom_twin_missing_notify_deadlock_caught() {
     common::assert_caught(run, "deadlock; threads", "missing notify on drop");
 }
 
+/// Two threads attach and poll (the first attaches twice); every take appends the taker to a log,
+/// under the GIL. Returns the log and the final `switch_number`.
+fn switch_log(faults: Faults) -> (Vec<u64>, u64) {
+    let rt = Runtime::<Loom>::with_faults(faults);
+    let log = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let handles: Vec<_> = (0..2)
+        .map(|i| {
+            let (mut ts, log) = (rt.thread_state(), log.clone());
+            loom::thread::spawn(move || {
+                for _ in 0..=(1 - i) {
+                    let g = ts.attach();
+                    log.lock().unwrap().push(g.thread_id());
+                    if g.poll() == Poll::Released {
+                        log.lock().unwrap().push(g.thread_id());
+                    }
+                }
+            })
+        })
+        .collect();
+    handles.into_iter().for_each(|h| h.join().unwrap());
+    let log = Arc::try_unwrap(log).unwrap().into_inner().unwrap();
+    (log, rt.gil().switch_number())
+}
+
+/// GIL-4: the number of changes of holder in a take log (the first take is one: no holder before).
+fn holder_changes(log: &[u64]) -> u64 {
+    let mut previous = 0;
+    log.iter()
+        .filter(|&&id| std::mem::replace(&mut previous, id) != id)
+        .count() as u64
+}
+
+/// GIL-4: every take records the taker; `switch_number` counts changes of holder exactly, and
+/// a thread re-taking the GIL it held last is not a switch (such a re-take is reached: asserted).
+#[test]
+fn loom_gil_switch_counting_exhaustive() {
+    static SAME_THREAD_RETOOK: AtomicBool = AtomicBool::new(false);
+    let n = common::loom_model(None, || {
+        let (log, switches) = switch_log(Faults::default());
+        assert_eq!(
+            switches,
+            holder_changes(&log),
+            "switch_number miscounted: takes {log:?}"
+        );
+        if log.windows(2).any(|w| w[0] == w[1]) {
+            SAME_THREAD_RETOOK.store(true, Ordering::Relaxed);
+        }
+    });
+    assert!(
+        SAME_THREAD_RETOOK.load(Ordering::Relaxed),
+        "no execution re-took the GIL by the same thread"
+    );
+    println!("loom exhaustive, 2 threads: {n} executions, switches counted exactly (GIL-4)");
+}
+
+/// GIL-4 twin: a GIL that counts every take as a switch is caught miscounting.
+#[test]
+fn loom_twin_count_every_take_caught() {
+    static MISCOUNTED: AtomicBool = AtomicBool::new(false);
+    let faults = Faults {
+        count_every_take: true,
+        ..Faults::default()
+    };
+    let n = common::loom_model(None, move || {
+        let (log, switches) = switch_log(faults);
+        if switches != holder_changes(&log) {
+            MISCOUNTED.store(true, Ordering::Relaxed);
+        }
+    });
+    assert!(
+        MISCOUNTED.load(Ordering::Relaxed),
+        "twin not caught: switch counting looked exact"
+    );
+    println!("twin caught (every take counted as a switch): miscount in some of {n} executions");
+}
+
 /// Set when some execution showed a thread re-taking the GIL right after a requested drop.
 static RETOOK_FIRST: AtomicBool = AtomicBool::new(false);
 /// Set when some execution switched at a poll at all (so the property is not vacuous).
@@ -155,8 +231,9 @@ fn force_switching(faults: Faults) -> bool {
     handoff_ok.load(Ordering::Relaxed)
 }
 
-/// GIL-6: a thread that drops the GIL because of a request never re-takes it before another
-/// thread has taken it. Exhaustive.
+/// GIL-5, GIL-6: a waiter's drop request reaches the holder's poll (asserted reachable), and a
+/// thread that drops the GIL because of it never re-takes it before another thread has taken
+/// it. Exhaustive.
 #[test]
 fn loom_gil_force_switching_exhaustive() {
     let n = common::loom_model(None, || {
