@@ -6,7 +6,7 @@ use gilcheck::heap::IMMORTAL_REFCNT;
 use gilcheck::platform::Std;
 use gilcheck::{ObjRef, Object, Poll, RtError, Runtime};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
 
 /// The `#index` of a handle's Display (`<object #index.generation>`), to see slot reuse.
@@ -613,4 +613,45 @@ fn rc5_negative_refcount_inside_dealloc_cascade() {
         heap.decref(py, c),
         Err(RtError::NegativeRefcount { obj: x })
     );
+}
+
+/// GIL-5: a waiter posts a drop request only after a whole interval passed without a switch, not
+/// whenever it wakes and finds the GIL taken again. With an interval far longer than the test,
+/// two real threads that hand the GIL back and forth only by voluntary releases (each release
+/// wakes the other, which often finds the GIL re-taken) never see a request at a poll. Each loops
+/// until both have made 50 000 rounds, so their rounds overlap.
+#[test]
+fn gil5_no_request_before_an_interval_passes() {
+    const ROUNDS: usize = 50_000;
+    let rt = Runtime::<Std>::new();
+    rt.gil().set_switch_interval(1000.0).unwrap();
+    let rounds = Arc::new([AtomicUsize::new(0), AtomicUsize::new(0)]);
+    let released = Arc::new(AtomicUsize::new(0));
+    let threads: Vec<_> = (0..2)
+        .map(|me| {
+            let (mut ts, rounds, released) = (rt.thread_state(), rounds.clone(), released.clone());
+            std::thread::spawn(move || {
+                while rounds.iter().any(|r| r.load(Ordering::Relaxed) < ROUNDS) {
+                    let g = ts.attach();
+                    let before = g.poll();
+                    g.allow_threads(|| ());
+                    let after = g.poll();
+                    drop(g);
+                    let n = [before, after]
+                        .iter()
+                        .filter(|&&p| p == Poll::Released)
+                        .count();
+                    released.fetch_add(n, Ordering::Relaxed);
+                    rounds[me].fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
+    threads.into_iter().for_each(|t| t.join().unwrap());
+    assert_eq!(
+        released.load(Ordering::Relaxed),
+        0,
+        "drop requests posted before an interval passed"
+    );
+    assert!(rt.gil().switch_number() >= 2, "both threads took the GIL");
 }
