@@ -14,12 +14,10 @@
 //! expiry of a switch interval becomes a choice the checker explores (rule GIL-5, see
 //! `spec/gil.md`). [`Platform::MODELS_TIME`] tells the runtime which case it is in.
 
-mod loom;
-mod shuttle;
+mod checker;
 mod std;
 
-pub use self::loom::Loom;
-pub use self::shuttle::Shuttle;
+pub use self::checker::{Loom, Shuttle};
 pub use self::std::Std;
 
 use ::std::ops::DerefMut;
