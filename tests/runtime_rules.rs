@@ -655,3 +655,37 @@ fn gil5_no_request_before_an_interval_passes() {
     );
     assert!(rt.gil().switch_number() >= 2, "both threads took the GIL");
 }
+
+/// GIL-5: on real threads, a waiter that sees no switch for a whole interval posts a drop request:
+/// the holder observes it (`Gil::drop_requested`), and its next poll hands the GIL over. No
+/// request exists before anyone waits.
+#[test]
+fn gil5_waiter_posts_request_seen_by_poll() {
+    let rt = Runtime::<Std>::new();
+    rt.gil().set_switch_interval(1e-4).unwrap();
+    assert!(!rt.gil().drop_requested(), "no request on a fresh GIL");
+    let mut holder = rt.thread_state();
+    let g = holder.attach();
+    let mut waiter_ts = rt.thread_state();
+    let waiter = std::thread::spawn(move || drop(waiter_ts.attach()));
+    let mut checks = 0;
+    while !rt.gil().drop_requested() {
+        checks += 1;
+        assert!(
+            checks < 100_000,
+            "no drop request after 100 000 checks 10 µs apart"
+        );
+        std::thread::sleep(std::time::Duration::from_micros(10));
+    }
+    assert_eq!(
+        g.poll(),
+        Poll::Released,
+        "a posted request is honoured at the next poll"
+    );
+    assert!(
+        !rt.gil().drop_requested(),
+        "the take that answered the request cleared it"
+    );
+    drop(g);
+    waiter.join().unwrap();
+}
