@@ -619,10 +619,10 @@ fn rc5_negative_refcount_inside_dealloc_cascade() {
 /// whenever it wakes and finds the GIL taken again. With an interval far longer than the test,
 /// two real threads that hand the GIL back and forth only by voluntary releases (each release
 /// wakes the other, which often finds the GIL re-taken) never see a request at a poll. Each loops
-/// until both have made 50 000 rounds, so their rounds overlap.
+/// until both have made 200 000 rounds, so their rounds overlap.
 #[test]
 fn gil5_no_request_before_an_interval_passes() {
-    const ROUNDS: usize = 50_000;
+    const ROUNDS: usize = 200_000;
     let rt = Runtime::<Std>::new();
     rt.gil().set_switch_interval(1000.0).unwrap();
     let rounds = Arc::new([AtomicUsize::new(0), AtomicUsize::new(0)]);
