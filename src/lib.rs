@@ -38,3 +38,8 @@ pub use error::RtError;
 pub use gil::{Faults, Gil, Poll, ThreadId};
 pub use heap::{Heap, LeakReport, ObjRef, Object};
 pub use runtime::{Attached, Runtime, ThreadState, Token};
+
+/// The README's Rust examples, compiled and run as doc-tests so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
