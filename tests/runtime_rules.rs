@@ -689,3 +689,29 @@ fn gil5_waiter_posts_request_seen_by_poll() {
     drop(g);
     waiter.join().unwrap();
 }
+
+/// RC-5: a handle that names no slot of this heap (here: from another runtime, just past the end
+/// of this heap's table) is reported as freed, never a crash or a read of a foreign slot.
+#[test]
+fn rc5_handle_from_another_heap_is_not_live() {
+    let (rt_a, rt_b) = (Runtime::<Std>::new(), Runtime::<Std>::new());
+    let (mut ta, mut tb) = (rt_a.thread_state(), rt_b.thread_state());
+    let (ga, gb) = (ta.attach(), tb.attach());
+    let x = ga.heap().new_float(ga.token(), 1.0); // the first slot of heap A
+    let (py, heap_b) = (gb.token(), gb.heap());
+    assert!(!heap_b.is_live(py, x), "heap B has no slots yet");
+    assert_eq!(
+        heap_b.incref(py, x),
+        Err(RtError::UseAfterFree {
+            obj: x,
+            op: "incref"
+        })
+    );
+    let y = heap_b.new_float(py, 2.0); // heap B's first slot: same index, same generation as x
+    assert!(
+        heap_b.is_live(py, x),
+        "documented limit: a foreign handle can alias a live slot"
+    );
+    heap_b.decref(py, y).unwrap();
+    ga.heap().decref(ga.token(), x).unwrap();
+}
