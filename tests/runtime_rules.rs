@@ -4,12 +4,20 @@
 
 use gilcheck::heap::IMMORTAL_REFCNT;
 use gilcheck::platform::Std;
-use gilcheck::{ObjRef, Object, Poll, RtError, Runtime};
+use gilcheck::{Heap, ObjRef, Object, Poll, RtError, Runtime, Token};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
 
 /// The `#index` of a handle's Display (`<object #index.generation>`), to see slot reuse.
+/// Runs `f` with the GIL of a fresh runtime held.
+fn with_gil(f: impl FnOnce(Token<'_>, &Heap<Std>)) {
+    let rt = Runtime::<Std>::new();
+    let mut ts = rt.thread_state();
+    let g = ts.attach();
+    f(g.token(), g.heap());
+}
+
 fn slot_of(x: ObjRef) -> String {
     let s = x.to_string();
     s[..s.find('.').expect("a mortal handle")].to_string()
@@ -24,53 +32,51 @@ fn slot_of(x: ObjRef) -> String {
 /// 257 and -6 are ordinary objects.
 #[test]
 fn rc3_immortal_objects() {
-    let rt = Runtime::<Std>::new();
-    let mut ts = rt.thread_state();
-    let g = ts.attach();
-    let (py, heap) = (g.token(), g.heap());
-    let immortals = [
-        ObjRef::NONE,
-        ObjRef::FALSE,
-        ObjRef::TRUE,
-        heap.new_int(py, -5),
-        heap.new_int(py, 256),
-    ];
-    assert_eq!(ObjRef::small_int(-5), Some(immortals[3]));
-    assert_eq!(ObjRef::small_int(256), Some(immortals[4]));
-    assert_eq!(heap.stats(py).allocated, 0, "small ints are not allocated");
-    for x in immortals {
-        assert!(x.is_immortal(), "{x}");
-        assert_eq!(heap.getrefcount(py, x).unwrap(), 4294967295, "{x}");
-        for _ in 0..1000 {
-            heap.decref(py, x).unwrap(); // would free a mortal object at once
+    with_gil(|py, heap| {
+        let immortals = [
+            ObjRef::NONE,
+            ObjRef::FALSE,
+            ObjRef::TRUE,
+            heap.new_int(py, -5),
+            heap.new_int(py, 256),
+        ];
+        assert_eq!(ObjRef::small_int(-5), Some(immortals[3]));
+        assert_eq!(ObjRef::small_int(256), Some(immortals[4]));
+        assert_eq!(heap.stats(py).allocated, 0, "small ints are not allocated");
+        for x in immortals {
+            assert!(x.is_immortal(), "{x}");
+            assert_eq!(heap.getrefcount(py, x).unwrap(), 4294967295, "{x}");
+            for _ in 0..1000 {
+                heap.decref(py, x).unwrap(); // would free a mortal object at once
+            }
+            assert!(heap.is_live(py, x), "{x} freed");
+            for _ in 0..10 {
+                heap.incref(py, x).unwrap();
+            }
+            assert_eq!(heap.refcount(py, x).unwrap(), IMMORTAL_REFCNT, "{x}");
+            assert_eq!(heap.getrefcount(py, x).unwrap(), 4294967295, "{x}");
         }
-        assert!(heap.is_live(py, x), "{x} freed");
-        for _ in 0..10 {
-            heap.incref(py, x).unwrap();
-        }
-        assert_eq!(heap.refcount(py, x).unwrap(), IMMORTAL_REFCNT, "{x}");
-        assert_eq!(heap.getrefcount(py, x).unwrap(), 4294967295, "{x}");
-    }
-    assert_eq!(heap.int_value(py, immortals[3]).unwrap(), -5);
-    assert_eq!(heap.int_value(py, immortals[4]).unwrap(), 256);
-    assert!(matches!(heap.get(py, ObjRef::NONE).unwrap(), Object::None));
-    assert!(matches!(
-        heap.get(py, ObjRef::TRUE).unwrap(),
-        Object::Bool(true)
-    ));
-    let stats = heap.stats(py);
-    assert_eq!((stats.allocated, stats.freed), (0, 0));
+        assert_eq!(heap.int_value(py, immortals[3]).unwrap(), -5);
+        assert_eq!(heap.int_value(py, immortals[4]).unwrap(), 256);
+        assert!(matches!(heap.get(py, ObjRef::NONE).unwrap(), Object::None));
+        assert!(matches!(
+            heap.get(py, ObjRef::TRUE).unwrap(),
+            Object::Bool(true)
+        ));
+        let stats = heap.stats(py);
+        assert_eq!((stats.allocated, stats.freed), (0, 0));
 
-    // 257 and -6 are not cached: mortal, counted, freed by their last decref.
-    for v in [257, -6] {
-        assert_eq!(ObjRef::small_int(v), None);
-        let x = heap.new_int(py, v);
-        assert!(!x.is_immortal());
-        assert_eq!(heap.getrefcount(py, x).unwrap(), 2);
-        heap.decref(py, x).unwrap();
-        assert!(!heap.is_live(py, x), "{v} should be freed");
-    }
-    assert!(heap.leak_report(py).unwrap().is_clean());
+        // 257 and -6 are not cached: mortal, counted, freed by their last decref.
+        for v in [257, -6] {
+            assert_eq!(ObjRef::small_int(v), None);
+            let x = heap.new_int(py, v);
+            assert!(!x.is_immortal());
+            assert_eq!(heap.getrefcount(py, x).unwrap(), 2);
+            heap.decref(py, x).unwrap();
+            assert!(!heap.is_live(py, x), "{v} should be freed");
+        }
+        assert!(heap.leak_report(py).unwrap().is_clean());
+    });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -80,111 +86,105 @@ fn rc3_immortal_objects() {
 /// RC-5: incref, read and write of a freed object are `UseAfterFree`, not undefined behaviour.
 #[test]
 fn rc5_use_after_free() {
-    let rt = Runtime::<Std>::new();
-    let mut ts = rt.thread_state();
-    let g = ts.attach();
-    let (py, heap) = (g.token(), g.heap());
-    let x = heap.new_float(py, 1.5);
-    let l = heap.new_list(py, &[]).unwrap();
-    heap.decref(py, x).unwrap();
-    assert!(!heap.is_live(py, x));
-    assert_eq!(
-        heap.incref(py, x),
-        Err(RtError::UseAfterFree {
-            obj: x,
-            op: "incref"
-        })
-    );
-    assert!(matches!(
-        heap.get(py, x),
-        Err(RtError::UseAfterFree { obj, op: "read" }) if obj == x
-    ));
-    assert!(matches!(
-        heap.refcount(py, x),
-        Err(RtError::UseAfterFree { obj, .. }) if obj == x
-    ));
-    // Storing a freed object into a container is caught before the container changes.
-    assert!(matches!(
-        heap.list_append(py, l, x),
-        Err(RtError::UseAfterFree { obj, op: "store" }) if obj == x
-    ));
-    assert_eq!(heap.len(py, l).unwrap(), 0);
-    // Writing into a freed container.
-    heap.decref(py, l).unwrap();
-    assert!(matches!(
-        heap.list_append(py, l, ObjRef::NONE),
-        Err(RtError::UseAfterFree { obj, op: "write" }) if obj == l
-    ));
-    assert!(
-        heap.incref(py, x).unwrap_err().is_rule_violation(),
-        "RC-5 errors are rule violations, not Python exceptions"
-    );
-    assert!(heap.leak_report(py).unwrap().is_clean());
+    with_gil(|py, heap| {
+        let x = heap.new_float(py, 1.5);
+        let l = heap.new_list(py, &[]).unwrap();
+        heap.decref(py, x).unwrap();
+        assert!(!heap.is_live(py, x));
+        assert_eq!(
+            heap.incref(py, x),
+            Err(RtError::UseAfterFree {
+                obj: x,
+                op: "incref"
+            })
+        );
+        assert!(matches!(
+            heap.get(py, x),
+            Err(RtError::UseAfterFree { obj, op: "read" }) if obj == x
+        ));
+        assert!(matches!(
+            heap.refcount(py, x),
+            Err(RtError::UseAfterFree { obj, .. }) if obj == x
+        ));
+        // Storing a freed object into a container is caught before the container changes.
+        assert!(matches!(
+            heap.list_append(py, l, x),
+            Err(RtError::UseAfterFree { obj, op: "store" }) if obj == x
+        ));
+        assert_eq!(heap.len(py, l).unwrap(), 0);
+        // Writing into a freed container.
+        heap.decref(py, l).unwrap();
+        assert!(matches!(
+            heap.list_append(py, l, ObjRef::NONE),
+            Err(RtError::UseAfterFree { obj, op: "write" }) if obj == l
+        ));
+        assert!(
+            heap.incref(py, x).unwrap_err().is_rule_violation(),
+            "RC-5 errors are rule violations, not Python exceptions"
+        );
+        assert!(heap.leak_report(py).unwrap().is_clean());
+    });
 }
 
 /// RC-5: a decref of a freed object (its count is already 0) is `NegativeRefcount`, both directly
 /// and when a container's deallocation finds an item that was freed behind its back.
 #[test]
 fn rc5_negative_refcount() {
-    let rt = Runtime::<Std>::new();
-    let mut ts = rt.thread_state();
-    let g = ts.attach();
-    let (py, heap) = (g.token(), g.heap());
-    let x = heap.new_float(py, 1.5);
-    heap.decref(py, x).unwrap();
-    assert_eq!(
-        heap.decref(py, x),
-        Err(RtError::NegativeRefcount { obj: x })
-    );
-    assert_eq!(heap.stats(py).freed, 1, "the failed decref freed nothing");
+    with_gil(|py, heap| {
+        let x = heap.new_float(py, 1.5);
+        heap.decref(py, x).unwrap();
+        assert_eq!(
+            heap.decref(py, x),
+            Err(RtError::NegativeRefcount { obj: x })
+        );
+        assert_eq!(heap.stats(py).freed, 1, "the failed decref freed nothing");
 
-    // A list holds y; two decrefs by a caller that owns one reference free y too early.
-    let y = heap.new_float(py, 2.5);
-    let l = heap.new_list(py, &[y]).unwrap();
-    heap.decref(py, y).unwrap(); // the caller's own reference
-    heap.decref(py, y).unwrap(); // the bug: steals the list's reference, y is freed
-    assert!(!heap.is_live(py, y));
-    assert_eq!(
-        heap.decref(py, l),
-        Err(RtError::NegativeRefcount { obj: y })
-    );
+        // A list holds y; two decrefs by a caller that owns one reference free y too early.
+        let y = heap.new_float(py, 2.5);
+        let l = heap.new_list(py, &[y]).unwrap();
+        heap.decref(py, y).unwrap(); // the caller's own reference
+        heap.decref(py, y).unwrap(); // the bug: steals the list's reference, y is freed
+        assert!(!heap.is_live(py, y));
+        assert_eq!(
+            heap.decref(py, l),
+            Err(RtError::NegativeRefcount { obj: y })
+        );
+    });
 }
 
 /// RC-5: a handle to a freed object stays detectably dead after its slot is reused by a new
 /// object (generation check), and using it does not touch the new object.
 #[test]
 fn rc5_reused_slot_detected_by_generation() {
-    let rt = Runtime::<Std>::new();
-    let mut ts = rt.thread_state();
-    let g = ts.attach();
-    let (py, heap) = (g.token(), g.heap());
-    let x = heap.new_float(py, 1.5);
-    heap.decref(py, x).unwrap();
-    let y = heap.new_str(py, "new tenant");
-    assert_eq!(slot_of(x), slot_of(y), "the freed slot is reused: {x} {y}");
-    assert_ne!(x, y, "but the handles differ (generation)");
-    assert!(!heap.is_live(py, x));
-    assert!(heap.is_live(py, y));
-    assert!(matches!(
-        heap.incref(py, x),
-        Err(RtError::UseAfterFree { obj, .. }) if obj == x
-    ));
-    assert!(matches!(
-        heap.get(py, x),
-        Err(RtError::UseAfterFree { obj, .. }) if obj == x
-    ));
-    assert_eq!(
-        heap.decref(py, x),
-        Err(RtError::NegativeRefcount { obj: x })
-    );
-    assert_eq!(
-        heap.refcount(py, y).unwrap(),
-        1,
-        "the new object was not touched"
-    );
-    assert_eq!(heap.repr(py, y).unwrap(), "'new tenant'");
-    heap.decref(py, y).unwrap();
-    assert!(heap.leak_report(py).unwrap().is_clean());
+    with_gil(|py, heap| {
+        let x = heap.new_float(py, 1.5);
+        heap.decref(py, x).unwrap();
+        let y = heap.new_str(py, "new tenant");
+        assert_eq!(slot_of(x), slot_of(y), "the freed slot is reused: {x} {y}");
+        assert_ne!(x, y, "but the handles differ (generation)");
+        assert!(!heap.is_live(py, x));
+        assert!(heap.is_live(py, y));
+        assert!(matches!(
+            heap.incref(py, x),
+            Err(RtError::UseAfterFree { obj, .. }) if obj == x
+        ));
+        assert!(matches!(
+            heap.get(py, x),
+            Err(RtError::UseAfterFree { obj, .. }) if obj == x
+        ));
+        assert_eq!(
+            heap.decref(py, x),
+            Err(RtError::NegativeRefcount { obj: x })
+        );
+        assert_eq!(
+            heap.refcount(py, y).unwrap(),
+            1,
+            "the new object was not touched"
+        );
+        assert_eq!(heap.repr(py, y).unwrap(), "'new tenant'");
+        heap.decref(py, y).unwrap();
+        assert!(heap.leak_report(py).unwrap().is_clean());
+    });
 }
 
 /// RC-5 (double free): the public API cannot deallocate an object twice while the GIL is held:
@@ -196,42 +196,40 @@ fn rc5_reused_slot_detected_by_generation() {
 /// not reach.
 #[test]
 fn rc5_double_free_is_prevented_through_public_api() {
-    let rt = Runtime::<Std>::new();
-    let mut ts = rt.thread_state();
-    let g = ts.attach();
-    let (py, heap) = (g.token(), g.heap());
-    // Twice directly.
-    let x = heap.new_float(py, 1.0);
-    heap.decref(py, x).unwrap();
-    assert_eq!(
-        heap.decref(py, x),
-        Err(RtError::NegativeRefcount { obj: x })
-    );
-    // Once directly, once through a container holding it (the container's reference was stolen).
-    let y = heap.new_float(py, 2.0);
-    let l = heap.new_list(py, &[y]).unwrap();
-    heap.decref(py, y).unwrap();
-    heap.decref(py, y).unwrap(); // freed here
-    assert_eq!(
-        heap.decref(py, l),
-        Err(RtError::NegativeRefcount { obj: y })
-    );
-    // Twice through two containers, after a slot reuse in between.
-    let z = heap.new_float(py, 3.0);
-    let a = heap.new_list(py, &[z]).unwrap();
-    let b = heap.new_list(py, &[z]).unwrap();
-    heap.decref(py, z).unwrap();
-    heap.decref(py, a).unwrap(); // z: 2 -> 1
-    heap.decref(py, z).unwrap(); // bug: steals b's reference; z freed
-    let w = heap.new_float(py, 4.0); // may reuse z's slot
-    assert_eq!(
-        heap.decref(py, b),
-        Err(RtError::NegativeRefcount { obj: z })
-    );
-    assert!(heap.is_live(py, w) && heap.refcount(py, w).unwrap() == 1);
-    let stats = heap.stats(py);
-    // x, y, l, z, a, b freed once each; w alive.
-    assert_eq!((stats.allocated, stats.freed), (7, 6));
+    with_gil(|py, heap| {
+        // Twice directly.
+        let x = heap.new_float(py, 1.0);
+        heap.decref(py, x).unwrap();
+        assert_eq!(
+            heap.decref(py, x),
+            Err(RtError::NegativeRefcount { obj: x })
+        );
+        // Once directly, once through a container holding it (the container's reference was stolen).
+        let y = heap.new_float(py, 2.0);
+        let l = heap.new_list(py, &[y]).unwrap();
+        heap.decref(py, y).unwrap();
+        heap.decref(py, y).unwrap(); // freed here
+        assert_eq!(
+            heap.decref(py, l),
+            Err(RtError::NegativeRefcount { obj: y })
+        );
+        // Twice through two containers, after a slot reuse in between.
+        let z = heap.new_float(py, 3.0);
+        let a = heap.new_list(py, &[z]).unwrap();
+        let b = heap.new_list(py, &[z]).unwrap();
+        heap.decref(py, z).unwrap();
+        heap.decref(py, a).unwrap(); // z: 2 -> 1
+        heap.decref(py, z).unwrap(); // bug: steals b's reference; z freed
+        let w = heap.new_float(py, 4.0); // may reuse z's slot
+        assert_eq!(
+            heap.decref(py, b),
+            Err(RtError::NegativeRefcount { obj: z })
+        );
+        assert!(heap.is_live(py, w) && heap.refcount(py, w).unwrap() == 1);
+        let stats = heap.stats(py);
+        // x, y, l, z, a, b freed once each; w alive.
+        assert_eq!((stats.allocated, stats.freed), (7, 6));
+    });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -242,33 +240,31 @@ fn rc5_double_free_is_prevented_through_public_api() {
 /// one more after an extra incref, and the call itself leaves the count unchanged.
 #[test]
 fn rc7_getrefcount() {
-    let rt = Runtime::<Std>::new();
-    let mut ts = rt.thread_state();
-    let g = ts.attach();
-    let (py, heap) = (g.token(), g.heap());
-    // Python: `x = 1.5; sys.getrefcount(x)` == 2 (the name x, and the argument).
-    let x = heap.new_float(py, 1.5);
-    assert_eq!(heap.getrefcount(py, x).unwrap(), 2);
-    assert_eq!(
-        heap.refcount(py, x).unwrap(),
-        1,
-        "getrefcount changed the count"
-    );
-    heap.incref(py, x).unwrap();
-    assert_eq!(heap.getrefcount(py, x).unwrap(), 3);
-    heap.decref(py, x).unwrap();
-    heap.decref(py, x).unwrap();
+    with_gil(|py, heap| {
+        // Python: `x = 1.5; sys.getrefcount(x)` == 2 (the name x, and the argument).
+        let x = heap.new_float(py, 1.5);
+        assert_eq!(heap.getrefcount(py, x).unwrap(), 2);
+        assert_eq!(
+            heap.refcount(py, x).unwrap(),
+            1,
+            "getrefcount changed the count"
+        );
+        heap.incref(py, x).unwrap();
+        assert_eq!(heap.getrefcount(py, x).unwrap(), 3);
+        heap.decref(py, x).unwrap();
+        heap.decref(py, x).unwrap();
 
-    // Python: `sys.getrefcount([])` == 1: the new list's only reference is the one the
-    // argument tuple holds, there is no name. Here the caller always owns the object it created
-    // (count 1, as the temporary `[]` on CPython's stack before the call), and getrefcount adds
-    // the argument's reference, so a fresh list referenced only by the caller reports 2: the
-    // counterpart of `l = []; sys.getrefcount(l)` == 2.
-    let l = heap.new_list(py, &[]).unwrap();
-    assert_eq!(heap.getrefcount(py, l).unwrap(), 2);
-    heap.decref(py, l).unwrap();
-    assert!(!heap.is_live(py, l));
-    assert!(heap.leak_report(py).unwrap().is_clean());
+        // Python: `sys.getrefcount([])` == 1: the new list's only reference is the one the
+        // argument tuple holds, there is no name. Here the caller always owns the object it created
+        // (count 1, as the temporary `[]` on CPython's stack before the call), and getrefcount adds
+        // the argument's reference, so a fresh list referenced only by the caller reports 2: the
+        // counterpart of `l = []; sys.getrefcount(l)` == 2.
+        let l = heap.new_list(py, &[]).unwrap();
+        assert_eq!(heap.getrefcount(py, l).unwrap(), 2);
+        heap.decref(py, l).unwrap();
+        assert!(!heap.is_live(py, l));
+        assert!(heap.leak_report(py).unwrap().is_clean());
+    });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -278,82 +274,76 @@ fn rc7_getrefcount() {
 /// RC-8: a reference never released is reported as a leak with `external > 0`.
 #[test]
 fn rc8_forgotten_reference_reported() {
-    let rt = Runtime::<Std>::new();
-    let mut ts = rt.thread_state();
-    let g = ts.attach();
-    let (py, heap) = (g.token(), g.heap());
-    let x = heap.new_float(py, 142500.0);
-    heap.incref(py, x).unwrap(); // an extra reference that is never released
-    heap.decref(py, x).unwrap();
-    let report = heap.leak_report(py).unwrap();
-    assert!(!report.is_clean());
-    assert_eq!(report.leaks.len(), 1, "{report}");
-    let leak = &report.leaks[0];
-    assert_eq!(
-        (leak.obj, leak.type_name, leak.refcount, leak.external),
-        (x, "float", 1, 1)
-    );
-    assert_eq!(report.unreachable().count(), 0);
-    assert!(report.to_string().contains("1 reference(s) never released"));
+    with_gil(|py, heap| {
+        let x = heap.new_float(py, 142500.0);
+        heap.incref(py, x).unwrap(); // an extra reference that is never released
+        heap.decref(py, x).unwrap();
+        let report = heap.leak_report(py).unwrap();
+        assert!(!report.is_clean());
+        assert_eq!(report.leaks.len(), 1, "{report}");
+        let leak = &report.leaks[0];
+        assert_eq!(
+            (leak.obj, leak.type_name, leak.refcount, leak.external),
+            (x, "float", 1, 1)
+        );
+        assert_eq!(report.unreachable().count(), 0);
+        assert!(report.to_string().contains("1 reference(s) never released"));
+    });
 }
 
 /// RC-8: a two-list cycle (`a.append(b); b.append(a); del a, b`) is never freed (no cycle
 /// collector): both lists are reported, as unreachable (`external == 0`).
 #[test]
 fn rc8_cycle_leaks_and_is_unreachable() {
-    let rt = Runtime::<Std>::new();
-    let mut ts = rt.thread_state();
-    let g = ts.attach();
-    let (py, heap) = (g.token(), g.heap());
-    let a = heap.new_list(py, &[]).unwrap();
-    let b = heap.new_list(py, &[]).unwrap();
-    heap.list_append(py, a, b).unwrap();
-    heap.list_append(py, b, a).unwrap();
-    heap.decref(py, a).unwrap();
-    heap.decref(py, b).unwrap();
-    assert!(
-        heap.is_live(py, a) && heap.is_live(py, b),
-        "a cycle is not freed"
-    );
-    let report = heap.leak_report(py).unwrap();
-    let mut leaked: Vec<_> = report
-        .leaks
-        .iter()
-        .map(|l| (l.obj, l.refcount, l.external))
-        .collect();
-    leaked.sort();
-    let mut expected = vec![(a, 1, 0), (b, 1, 0)];
-    expected.sort();
-    assert_eq!(leaked, expected, "{report}");
-    assert_eq!(report.unreachable().count(), 2);
-    assert!(report.to_string().contains("a cycle"));
+    with_gil(|py, heap| {
+        let a = heap.new_list(py, &[]).unwrap();
+        let b = heap.new_list(py, &[]).unwrap();
+        heap.list_append(py, a, b).unwrap();
+        heap.list_append(py, b, a).unwrap();
+        heap.decref(py, a).unwrap();
+        heap.decref(py, b).unwrap();
+        assert!(
+            heap.is_live(py, a) && heap.is_live(py, b),
+            "a cycle is not freed"
+        );
+        let report = heap.leak_report(py).unwrap();
+        let mut leaked: Vec<_> = report
+            .leaks
+            .iter()
+            .map(|l| (l.obj, l.refcount, l.external))
+            .collect();
+        leaked.sort();
+        let mut expected = vec![(a, 1, 0), (b, 1, 0)];
+        expected.sort();
+        assert_eq!(leaked, expected, "{report}");
+        assert_eq!(report.unreachable().count(), 2);
+        assert!(report.to_string().contains("a cycle"));
+    });
 }
 
 /// RC-8: an acyclic structure released by its owner is freed entirely: the report is clean.
 #[test]
 fn rc8_acyclic_structure_clean_report() {
-    let rt = Runtime::<Std>::new();
-    let mut ts = rt.thread_state();
-    let g = ts.attach();
-    let (py, heap) = (g.token(), g.heap());
-    let d = heap.new_dict(py);
-    let k = heap.new_str(py, "rows");
-    let inner = heap.new_list(py, &[]).unwrap();
-    let f = heap.new_float(py, 0.5);
-    heap.list_append(py, inner, f).unwrap();
-    heap.list_append(py, inner, f).unwrap();
-    let t = heap.new_tuple(py, &[inner, f]).unwrap();
-    heap.dict_set(py, d, k, t).unwrap();
-    for o in [k, inner, f, t] {
-        heap.decref(py, o).unwrap();
-    }
-    let report = heap.leak_report(py).unwrap();
-    assert_eq!(report.leaks.len(), 5, "all alive while d is: {report}");
-    assert!(report.leaks.iter().all(|l| l.obj == d || l.external == 0));
-    heap.decref(py, d).unwrap();
-    let report = heap.leak_report(py).unwrap();
-    assert!(report.is_clean(), "{report}");
-    assert_eq!(heap.live_count(py), 0);
+    with_gil(|py, heap| {
+        let d = heap.new_dict(py);
+        let k = heap.new_str(py, "rows");
+        let inner = heap.new_list(py, &[]).unwrap();
+        let f = heap.new_float(py, 0.5);
+        heap.list_append(py, inner, f).unwrap();
+        heap.list_append(py, inner, f).unwrap();
+        let t = heap.new_tuple(py, &[inner, f]).unwrap();
+        heap.dict_set(py, d, k, t).unwrap();
+        for o in [k, inner, f, t] {
+            heap.decref(py, o).unwrap();
+        }
+        let report = heap.leak_report(py).unwrap();
+        assert_eq!(report.leaks.len(), 5, "all alive while d is: {report}");
+        assert!(report.leaks.iter().all(|l| l.obj == d || l.external == 0));
+        heap.decref(py, d).unwrap();
+        let report = heap.leak_report(py).unwrap();
+        assert!(report.is_clean(), "{report}");
+        assert_eq!(heap.live_count(py), 0);
+    });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -365,24 +355,22 @@ fn rc8_acyclic_structure_clean_report() {
 #[test]
 fn rc4_deep_nesting_freed_without_recursion() {
     const DEPTH: u64 = 100_000;
-    let rt = Runtime::<Std>::new();
-    let mut ts = rt.thread_state();
-    let g = ts.attach();
-    let (py, heap) = (g.token(), g.heap());
-    let mut top = heap.new_list(py, &[]).unwrap();
-    let bottom = top;
-    for _ in 1..DEPTH {
-        let outer = heap.new_list(py, &[top]).unwrap();
-        heap.decref(py, top).unwrap(); // only `outer` holds it now
-        top = outer;
-    }
-    assert_eq!(heap.live_count(py), DEPTH as usize);
-    assert_eq!(heap.refcount(py, bottom).unwrap(), 1);
-    heap.decref(py, top).unwrap();
-    assert!(!heap.is_live(py, top) && !heap.is_live(py, bottom));
-    let stats = heap.stats(py);
-    assert_eq!((stats.allocated, stats.freed), (DEPTH, DEPTH));
-    assert!(heap.leak_report(py).unwrap().is_clean());
+    with_gil(|py, heap| {
+        let mut top = heap.new_list(py, &[]).unwrap();
+        let bottom = top;
+        for _ in 1..DEPTH {
+            let outer = heap.new_list(py, &[top]).unwrap();
+            heap.decref(py, top).unwrap(); // only `outer` holds it now
+            top = outer;
+        }
+        assert_eq!(heap.live_count(py), DEPTH as usize);
+        assert_eq!(heap.refcount(py, bottom).unwrap(), 1);
+        heap.decref(py, top).unwrap();
+        assert!(!heap.is_live(py, top) && !heap.is_live(py, bottom));
+        let stats = heap.stats(py);
+        assert_eq!((stats.allocated, stats.freed), (DEPTH, DEPTH));
+        assert!(heap.leak_report(py).unwrap().is_clean());
+    });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -601,18 +589,16 @@ fn lock4_release_from_another_thread() {
 /// reported as `NegativeRefcount`. (Found by this test: the cascade once checked only `== 0`.)
 #[test]
 fn rc5_negative_refcount_inside_dealloc_cascade() {
-    let rt = Runtime::<Std>::new();
-    let mut ts = rt.thread_state();
-    let g = ts.attach();
-    let (py, heap) = (g.token(), g.heap());
-    let x = heap.new_float(py, 1.0);
-    let c = heap.new_list(py, &[x, x]).unwrap(); // x: 3
-    heap.decref(py, x).unwrap(); // the caller's own reference: 2
-    heap.decref(py, x).unwrap(); // misuse: steals one of c's references: 1
-    assert_eq!(
-        heap.decref(py, c),
-        Err(RtError::NegativeRefcount { obj: x })
-    );
+    with_gil(|py, heap| {
+        let x = heap.new_float(py, 1.0);
+        let c = heap.new_list(py, &[x, x]).unwrap(); // x: 3
+        heap.decref(py, x).unwrap(); // the caller's own reference: 2
+        heap.decref(py, x).unwrap(); // misuse: steals one of c's references: 1
+        assert_eq!(
+            heap.decref(py, c),
+            Err(RtError::NegativeRefcount { obj: x })
+        );
+    });
 }
 
 /// GIL-5: a waiter posts a drop request only after a whole interval passed without a switch, not
