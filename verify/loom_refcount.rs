@@ -9,7 +9,7 @@
 mod common;
 
 use gilcheck::platform::Loom;
-use gilcheck::{Attached, ObjRef, Poll, Runtime, Token};
+use gilcheck::{Poll, Runtime, Token};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Set when some explored execution switched the GIL at a poll point between two operations, so
@@ -23,30 +23,7 @@ fn assert_switch_reached() {
     );
 }
 
-/// Shared objects: a dict `{"revenue": 142500.0}` (the seed's claim 1) and an empty list.
-struct Shared {
-    dict: ObjRef,
-    key: ObjRef,
-    value: ObjRef,
-    list: ObjRef,
-}
-
-fn setup(g: &Attached<'_, Loom>) -> Shared {
-    let (py, heap) = (g.token(), g.heap());
-    let dict = heap.new_dict(py);
-    let key = heap.new_str(py, "revenue");
-    let value = heap.new_float(py, 142500.0);
-    heap.dict_set(py, dict, key, value).unwrap();
-    heap.decref(py, value).unwrap(); // only the dict holds the key and the value now
-    heap.decref(py, key).unwrap();
-    let list = heap.new_list(py, &[]).unwrap();
-    Shared {
-        dict,
-        key,
-        value,
-        list,
-    }
-}
+use common::{Shared, setup};
 
 /// One worker's operations: load from the dict (incref), store into the list (incref), drop the
 /// loaded reference (decref), with a poll point (a possible GIL switch) between operations. `py`

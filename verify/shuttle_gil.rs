@@ -12,7 +12,7 @@ mod common;
 
 use common::Sched;
 use gilcheck::platform::Shuttle;
-use gilcheck::{Attached, Faults, ObjRef, Poll, Runtime, ThreadId};
+use gilcheck::{Attached, Faults, Poll, Runtime, ThreadId};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -149,30 +149,7 @@ fn shuttle_twin_gil_exclusion_without_gil_caught() {
 // ---------------------------------------------------------------------------------------------
 // RC-2, RC-4, RC-6: reference counts under the GIL.
 
-/// Shared objects: a dict `{"revenue": 142500.0}` and an empty list.
-struct Shared {
-    dict: ObjRef,
-    key: ObjRef,
-    value: ObjRef,
-    list: ObjRef,
-}
-
-fn setup(g: &Attached<'_, Shuttle>) -> Shared {
-    let (py, heap) = (g.token(), g.heap());
-    let dict = heap.new_dict(py);
-    let key = heap.new_str(py, "revenue");
-    let value = heap.new_float(py, 142500.0);
-    heap.dict_set(py, dict, key, value).unwrap();
-    heap.decref(py, value).unwrap(); // only the dict holds the key and the value now
-    heap.decref(py, key).unwrap();
-    let list = heap.new_list(py, &[]).unwrap();
-    Shared {
-        dict,
-        key,
-        value,
-        list,
-    }
-}
+use common::{Shared, setup};
 
 /// One worker: loads the shared value and stores it in the list, stores an object of its own,
 /// makes and frees a temporary, then drops its loaded reference; a poll between operations.

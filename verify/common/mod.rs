@@ -204,3 +204,30 @@ pub fn shuttle_threads<F>(
         .collect();
     handles.into_iter().for_each(|h| h.join().unwrap());
 }
+
+/// Shared objects for the refcount checks: a dict `{"revenue": 142500.0}` (the seed's claim 1)
+/// and an empty list.
+pub struct Shared {
+    pub dict: gilcheck::ObjRef,
+    pub key: gilcheck::ObjRef,
+    pub value: gilcheck::ObjRef,
+    pub list: gilcheck::ObjRef,
+}
+
+/// Makes the [`Shared`] objects; afterwards only the dict holds its key and value.
+pub fn setup<P: gilcheck::platform::Platform>(g: &gilcheck::Attached<'_, P>) -> Shared {
+    let (py, heap) = (g.token(), g.heap());
+    let dict = heap.new_dict(py);
+    let key = heap.new_str(py, "revenue");
+    let value = heap.new_float(py, 142500.0);
+    heap.dict_set(py, dict, key, value).unwrap();
+    heap.decref(py, value).unwrap();
+    heap.decref(py, key).unwrap();
+    let list = heap.new_list(py, &[]).unwrap();
+    Shared {
+        dict,
+        key,
+        value,
+        list,
+    }
+}
