@@ -701,3 +701,27 @@ fn rc5_handle_from_another_heap_is_not_live() {
     heap_b.decref(py, y).unwrap();
     ga.heap().decref(ga.token(), x).unwrap();
 }
+
+/// Reading numbers back out of objects (used by the seed's `value + 1`): floats, ints and bools
+/// convert as Python's `float()` would; anything else is a `TypeError`. Handles print the same
+/// with `{}` and `{:?}`.
+#[test]
+fn number_values_and_handle_printing() {
+    with_gil(|py, heap| {
+        let x = heap.new_float(py, 142500.5);
+        let n = heap.new_int(py, 1000);
+        let s = heap.new_str(py, "revenue");
+        assert_eq!(heap.float_value(py, x), Ok(142500.5));
+        assert_eq!(heap.float_value(py, n), Ok(1000.0));
+        assert_eq!(heap.float_value(py, ObjRef::TRUE), Ok(1.0));
+        assert!(matches!(
+            heap.float_value(py, s),
+            Err(RtError::TypeError(_))
+        ));
+        assert_eq!(format!("{x:?}"), format!("{x}"));
+        assert_eq!(format!("{:?}", ObjRef::NONE), "<immortal #0>");
+        for o in [x, n, s] {
+            heap.decref(py, o).unwrap();
+        }
+    });
+}
