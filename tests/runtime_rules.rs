@@ -725,3 +725,41 @@ fn number_values_and_handle_printing() {
         }
     });
 }
+
+/// RC-6 with tuple keys: a dict finds an entry through an equal tuple made separately (Python
+/// compares tuple keys by content), and not through a tuple that differs in an item or a length.
+#[test]
+fn rc6_dict_tuple_keys_compare_by_content() {
+    with_gil(|py, heap| {
+        let (one, a, b) = (
+            ObjRef::small_int(1).unwrap(),
+            heap.new_str(py, "a"),
+            heap.new_str(py, "b"),
+        );
+        let key = heap.new_tuple(py, &[one, a]).unwrap();
+        let same = heap.new_tuple(py, &[one, a]).unwrap();
+        let other = heap.new_tuple(py, &[one, b]).unwrap();
+        let shorter = heap.new_tuple(py, &[one]).unwrap();
+        let d = heap.new_dict(py);
+        heap.dict_set(py, d, key, ObjRef::TRUE).unwrap();
+        assert_eq!(heap.dict_get(py, d, same), Ok(ObjRef::TRUE));
+        assert!(matches!(
+            heap.dict_get(py, d, other),
+            Err(RtError::KeyError(_))
+        ));
+        assert!(matches!(
+            heap.dict_get(py, d, shorter),
+            Err(RtError::KeyError(_))
+        ));
+        assert_eq!(
+            heap.refcount(py, key),
+            Ok(2),
+            "the dict holds the first key, not the equal one"
+        );
+        assert_eq!(heap.refcount(py, same), Ok(1));
+        for o in [d, key, same, other, shorter, a, b] {
+            heap.decref(py, o).unwrap();
+        }
+        assert!(heap.leak_report(py).unwrap().is_clean());
+    });
+}
