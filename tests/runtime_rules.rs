@@ -763,3 +763,37 @@ fn rc6_dict_tuple_keys_compare_by_content() {
         assert!(heap.leak_report(py).unwrap().is_clean());
     });
 }
+
+/// `repr` prints what CPython prints for the values the seed's programs show.
+#[test]
+fn repr_matches_python() {
+    with_gil(|py, heap| {
+        let one = ObjRef::small_int(1).unwrap();
+        let (x, y, a) = (
+            heap.new_float(py, 1.5),
+            heap.new_float(py, 142500.0),
+            heap.new_str(py, "a"),
+        );
+        let single = heap.new_tuple(py, &[one]).unwrap();
+        let pair = heap.new_tuple(py, &[one, a]).unwrap();
+        let list = heap.new_list(py, &[ObjRef::NONE, ObjRef::TRUE, x]).unwrap();
+        let d = heap.new_dict(py);
+        heap.dict_set(py, d, a, y).unwrap();
+        let cases = [
+            (x, "1.5"),
+            (y, "142500.0"),
+            (single, "(1,)"),
+            (pair, "(1, 'a')"),
+        ];
+        for (o, want) in cases
+            .into_iter()
+            .chain([(list, "[None, True, 1.5]"), (d, "{'a': 142500.0}")])
+        {
+            assert_eq!(heap.repr(py, o).unwrap(), want);
+        }
+        for o in [x, y, a, single, pair, list, d] {
+            heap.decref(py, o).unwrap();
+        }
+        assert!(heap.leak_report(py).unwrap().is_clean());
+    });
+}
