@@ -774,6 +774,7 @@ fn repr_matches_python() {
             heap.new_float(py, 142500.0),
             heap.new_str(py, "a"),
         );
+        let z = heap.new_float(py, 1.25);
         let single = heap.new_tuple(py, &[one]).unwrap();
         let pair = heap.new_tuple(py, &[one, a]).unwrap();
         let list = heap.new_list(py, &[ObjRef::NONE, ObjRef::TRUE, x]).unwrap();
@@ -782,6 +783,7 @@ fn repr_matches_python() {
         let cases = [
             (x, "1.5"),
             (y, "142500.0"),
+            (z, "1.25"),
             (single, "(1,)"),
             (pair, "(1, 'a')"),
         ];
@@ -791,7 +793,7 @@ fn repr_matches_python() {
         {
             assert_eq!(heap.repr(py, o).unwrap(), want);
         }
-        for o in [x, y, a, single, pair, list, d] {
+        for o in [x, y, z, a, single, pair, list, d] {
             heap.decref(py, o).unwrap();
         }
         assert!(heap.leak_report(py).unwrap().is_clean());
