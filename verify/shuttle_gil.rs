@@ -196,22 +196,8 @@ fn refcounts_under_gil(threads: usize, switched: &'static AtomicBool) {
     });
 
     let g = main.attach();
-    let (py, heap) = (g.token(), g.heap());
-    // RC-2, RC-6: the dict holds one reference to the value, the list one per worker.
-    assert_eq!(heap.refcount(py, s.value).unwrap(), 1 + threads as isize);
-    assert_eq!(heap.len(py, s.list).unwrap(), 2 * threads);
-    heap.decref(py, s.dict).unwrap(); // frees the dict and the key; the value lives on
-    assert!(!heap.is_live(py, s.dict) && !heap.is_live(py, s.key));
-    assert_eq!(heap.refcount(py, s.value).unwrap(), threads as isize);
-    heap.decref(py, s.list).unwrap(); // RC-4: the last references go: freed now, exactly once
-    assert!(!heap.is_live(py, s.value));
-    let stats = heap.stats(py);
-    assert_eq!(
-        stats.freed, stats.allocated,
-        "every object freed exactly once"
-    );
+    let stats = common::check_teardown(&g, &s, threads, 2 * threads);
     assert_eq!(stats.allocated, 4 + 2 * threads as u64);
-    assert!(heap.leak_report(py).unwrap().is_clean());
 }
 
 static REFCOUNT_PCT_SWITCHED: AtomicBool = AtomicBool::new(false);

@@ -231,3 +231,29 @@ pub fn setup<P: gilcheck::platform::Platform>(g: &gilcheck::Attached<'_, P>) -> 
         list,
     }
 }
+
+/// RC-2, RC-4, RC-6: after `threads` workers each stored one reference to the shared value in
+/// the list (which holds `list_len` items in all): exact counts, then the dict and the list are
+/// dropped and every object is freed exactly once, the value the moment its last reference goes.
+pub fn check_teardown<P: gilcheck::platform::Platform>(
+    g: &gilcheck::Attached<'_, P>,
+    s: &Shared,
+    threads: usize,
+    list_len: usize,
+) -> gilcheck::heap::HeapStats {
+    let (py, heap) = (g.token(), g.heap());
+    assert_eq!(heap.refcount(py, s.value).unwrap(), 1 + threads as isize);
+    assert_eq!(heap.len(py, s.list).unwrap(), list_len);
+    heap.decref(py, s.dict).unwrap(); // frees the dict and the key; the value lives on
+    assert!(!heap.is_live(py, s.dict) && !heap.is_live(py, s.key));
+    assert_eq!(heap.refcount(py, s.value).unwrap(), threads as isize);
+    heap.decref(py, s.list).unwrap(); // the last references go: freed now, exactly once
+    assert!(!heap.is_live(py, s.value));
+    let stats = heap.stats(py);
+    assert_eq!(
+        stats.freed, stats.allocated,
+        "every object freed exactly once"
+    );
+    assert!(heap.leak_report(py).unwrap().is_clean());
+    stats
+}
