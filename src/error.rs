@@ -24,6 +24,16 @@ pub enum RtError {
     RuntimeError(String),
     /// A Python `OverflowError`: gilcheck's ints are 64-bit (a documented deviation).
     OverflowError(String),
+    /// A Python `ZeroDivisionError`.
+    ZeroDivisionError(String),
+    /// A Python `NameError` (also for unbound locals, CPython's `UnboundLocalError`).
+    NameError(String),
+    /// A Python `AttributeError`.
+    AttributeError(String),
+    /// A Python `AssertionError`, with its message (empty for a bare `assert`).
+    AssertionError(String),
+    /// A Python `ImportError` (`ModuleNotFoundError`).
+    ImportError(String),
 }
 
 impl RtError {
@@ -60,6 +70,12 @@ impl fmt::Display for RtError {
             RtError::ValueError(m) => write!(f, "ValueError: {m}"),
             RtError::RuntimeError(m) => write!(f, "RuntimeError: {m}"),
             RtError::OverflowError(m) => write!(f, "OverflowError: {m}"),
+            RtError::ZeroDivisionError(m) => write!(f, "ZeroDivisionError: {m}"),
+            RtError::NameError(m) => write!(f, "NameError: {m}"),
+            RtError::AttributeError(m) => write!(f, "AttributeError: {m}"),
+            RtError::AssertionError(m) if m.is_empty() => write!(f, "AssertionError"),
+            RtError::AssertionError(m) => write!(f, "AssertionError: {m}"),
+            RtError::ImportError(m) => write!(f, "ModuleNotFoundError: {m}"),
         }
     }
 }

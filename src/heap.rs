@@ -5,6 +5,7 @@
 //! whatever the slot holds now. Immortal objects (None, False, True, the small ints) have no slot
 //! at all: their handles decode to their value and incref/decref do nothing (RC-3).
 
+use crate::builtins::Builtin;
 use crate::error::RtError;
 use crate::lock::LockCore;
 use crate::platform::Platform;
@@ -17,7 +18,10 @@ use std::sync::Arc;
 pub const SMALL_INT_MIN: i64 = -5;
 pub const SMALL_INT_MAX: i64 = 256;
 const FIRST_SMALL_INT: u32 = 3;
-const IMMORTAL_COUNT: u32 = FIRST_SMALL_INT + (SMALL_INT_MAX - SMALL_INT_MIN + 1) as u32;
+const FIRST_BUILTIN: u32 = FIRST_SMALL_INT + (SMALL_INT_MAX - SMALL_INT_MIN + 1) as u32;
+/// Room for the static objects of [`Builtin`] (more than there are).
+const MAX_BUILTINS: u32 = 64;
+const IMMORTAL_COUNT: u32 = FIRST_BUILTIN + MAX_BUILTINS;
 
 /// What `getrefcount` reports for an immortal object: CPython 3.12+ on 64-bit (`_Py_IMMORTAL_REFCNT`
 /// seen through `sys.getrefcount`, 4294967295).
@@ -55,6 +59,15 @@ impl ObjRef {
             })
     }
 
+    /// The static object `b` (a built-in function, module, class or method descriptor).
+    pub fn builtin(b: Builtin) -> ObjRef {
+        debug_assert!(b.index() < MAX_BUILTINS);
+        ObjRef {
+            index: FIRST_BUILTIN + b.index(),
+            generation: 0,
+        }
+    }
+
     pub fn from_bool(b: bool) -> ObjRef {
         if b { ObjRef::TRUE } else { ObjRef::FALSE }
     }
@@ -69,6 +82,10 @@ impl ObjRef {
             0 => Object::None,
             1 => Object::Bool(false),
             2 => Object::Bool(true),
+            i if i >= FIRST_BUILTIN => match Builtin::from_index(i - FIRST_BUILTIN) {
+                Some(b) => Object::Builtin(b),
+                None => Object::None,
+            },
             i => Object::Int(i64::from(i - FIRST_SMALL_INT) + SMALL_INT_MIN),
         }
     }
@@ -106,6 +123,77 @@ pub enum Object<P: Platform> {
     /// Insertion-ordered pairs; keys compare by value like Python's (RC-8 does not depend on this).
     Dict(Vec<(ObjRef, ObjRef)>),
     Lock(Arc<LockCore<P>>),
+    /// A static object: built-in function, module, class or method descriptor (immortal).
+    Builtin(Builtin),
+    /// A code object (an index into the running program's code objects).
+    Code {
+        index: u32,
+        name: Arc<str>,
+    },
+    /// A Python function: its code and the globals it runs with (a strong reference).
+    Function {
+        code: u32,
+        globals: ObjRef,
+        name: Arc<str>,
+    },
+    /// A built-in method bound to its receiver (`lock.__exit__`, `thread.start`).
+    BoundMethod {
+        func: Builtin,
+        receiver: ObjRef,
+    },
+    Range {
+        start: i64,
+        stop: i64,
+        step: i64,
+    },
+    Iter(IterObj),
+    /// A `threading.Thread` or `multiprocessing.Process`.
+    Thread(ThreadObj),
+    /// A `types.SimpleNamespace`: its attributes live in a dict it holds.
+    Namespace {
+        dict: ObjRef,
+    },
+    /// An exception instance (`AssertionError("message")`).
+    Exception {
+        class: Builtin,
+        message: Arc<str>,
+    },
+}
+
+/// The state of an iterator object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IterObj {
+    Range {
+        next: i64,
+        stop: i64,
+        step: i64,
+    },
+    /// Over a list or tuple, which it holds a reference to.
+    Seq {
+        seq: ObjRef,
+        index: usize,
+    },
+}
+
+/// Where a thread object is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ThreadRun {
+    Initial,
+    Started,
+    Stopped,
+}
+
+/// A `threading.Thread` (or, with `process`, a `multiprocessing.Process`). It holds `target` and
+/// `args` until its run ends, as CPython's `Thread.run` deletes them in its `finally`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ThreadObj {
+    pub target: Option<ObjRef>,
+    pub args: Option<ObjRef>,
+    pub name: Arc<str>,
+    /// The runtime thread running it, once started.
+    pub ident: Option<u32>,
+    pub run: ThreadRun,
+    pub process: bool,
 }
 
 impl<P: Platform> Clone for Object<P> {
@@ -120,6 +208,36 @@ impl<P: Platform> Clone for Object<P> {
             Object::List(v) => Object::List(v.clone()),
             Object::Dict(v) => Object::Dict(v.clone()),
             Object::Lock(l) => Object::Lock(Arc::clone(l)),
+            Object::Builtin(b) => Object::Builtin(*b),
+            Object::Code { index, name } => Object::Code {
+                index: *index,
+                name: Arc::clone(name),
+            },
+            Object::Function {
+                code,
+                globals,
+                name,
+            } => Object::Function {
+                code: *code,
+                globals: *globals,
+                name: Arc::clone(name),
+            },
+            Object::BoundMethod { func, receiver } => Object::BoundMethod {
+                func: *func,
+                receiver: *receiver,
+            },
+            Object::Range { start, stop, step } => Object::Range {
+                start: *start,
+                stop: *stop,
+                step: *step,
+            },
+            Object::Iter(it) => Object::Iter(it.clone()),
+            Object::Thread(t) => Object::Thread(t.clone()),
+            Object::Namespace { dict } => Object::Namespace { dict: *dict },
+            Object::Exception { class, message } => Object::Exception {
+                class: *class,
+                message: Arc::clone(message),
+            },
         }
     }
 }
@@ -137,6 +255,19 @@ impl<P: Platform> Object<P> {
             Object::List(_) => "list",
             Object::Dict(_) => "dict",
             Object::Lock(_) => "lock",
+            Object::Builtin(b) if b.is_module() => "module",
+            Object::Builtin(b) if b.is_class() => "type",
+            Object::Builtin(_) => "builtin_function_or_method",
+            Object::Code { .. } => "code",
+            Object::Function { .. } => "function",
+            Object::BoundMethod { .. } => "builtin_function_or_method",
+            Object::Range { .. } => "range",
+            Object::Iter(IterObj::Range { .. }) => "range_iterator",
+            Object::Iter(IterObj::Seq { .. }) => "list_iterator",
+            Object::Thread(t) if t.process => "Process",
+            Object::Thread(_) => "Thread",
+            Object::Namespace { .. } => "types.SimpleNamespace",
+            Object::Exception { class, .. } => class.name(),
         }
     }
 
@@ -145,6 +276,11 @@ impl<P: Platform> Object<P> {
         match self {
             Object::Tuple(v) | Object::List(v) => v.clone(),
             Object::Dict(d) => d.iter().flat_map(|&(k, v)| [k, v]).collect(),
+            Object::Function { globals, .. } => vec![*globals],
+            Object::BoundMethod { receiver, .. } => vec![*receiver],
+            Object::Iter(IterObj::Seq { seq, .. }) => vec![*seq],
+            Object::Thread(t) => t.target.iter().chain(&t.args).copied().collect(),
+            Object::Namespace { dict } => vec![*dict],
             _ => Vec::new(),
         }
     }
@@ -315,6 +451,12 @@ impl<P: Platform, R: RefcountField<P>> Heap<P, R> {
         Ok(self.alloc(py, Object::List(items.to_vec())))
     }
 
+    /// A new object of any kind. The caller must already own a reference for each reference the
+    /// object holds (its `children`), which the object takes over.
+    pub(crate) fn new_object(&self, py: Token<'_>, object: Object<P>) -> ObjRef {
+        self.alloc(py, object)
+    }
+
     pub fn new_dict(&self, py: Token<'_>) -> ObjRef {
         self.alloc(py, Object::Dict(Vec::new()))
     }
@@ -418,7 +560,22 @@ impl<P: Platform, R: RefcountField<P>> Heap<P, R> {
             .expect("checked live"))
     }
 
-    fn update<T>(
+    /// Runs `f` on the object's value without copying it. `f` must not reach the heap.
+    pub(crate) fn with_object<T>(
+        &self,
+        py: Token<'_>,
+        obj: ObjRef,
+        f: impl FnOnce(&Object<P>) -> T,
+    ) -> Result<T, RtError> {
+        if obj.is_immortal() {
+            return Ok(f(&obj.immortal_value()));
+        }
+        self.check_live(py, obj, "read")?;
+        Ok(self.with_body(py, obj, |b| f(b.object.as_ref().expect("checked live"))))
+    }
+
+    /// Changes a mortal object's value in place; `f` must not reach the heap.
+    pub(crate) fn update<T>(
         &self,
         py: Token<'_>,
         obj: ObjRef,
@@ -645,6 +802,90 @@ impl<P: Platform, R: RefcountField<P>> Heap<P, R> {
         }
     }
 
+    /// The index of the entry whose key is the string `name`, without allocating a key.
+    fn dict_find_str(
+        &self,
+        py: Token<'_>,
+        dict: ObjRef,
+        name: &str,
+    ) -> Result<Option<usize>, RtError> {
+        let keys: Vec<ObjRef> = self.with_object(py, dict, |o| match o {
+            Object::Dict(d) => Ok(d.iter().map(|&(k, _)| k).collect()),
+            other => Err(RtError::TypeError(format!(
+                "expected dict, got {}",
+                other.type_name()
+            ))),
+        })??;
+        for (i, k) in keys.into_iter().enumerate() {
+            if self.with_object(py, k, |o| matches!(o, Object::Str(s) if &**s == name))? {
+                return Ok(Some(i));
+            }
+        }
+        Ok(None)
+    }
+
+    /// RC-6: `dict[name]` for a string key given as text: a new reference, or `None` when absent.
+    pub fn dict_get_str(
+        &self,
+        py: Token<'_>,
+        dict: ObjRef,
+        name: &str,
+    ) -> Result<Option<ObjRef>, RtError> {
+        let Some(i) = self.dict_find_str(py, dict, name)? else {
+            return Ok(None);
+        };
+        let value = self.with_object(py, dict, |o| match o {
+            Object::Dict(d) => d[i].1,
+            _ => unreachable!("dict_find_str checked the kind"),
+        })?;
+        self.incref(py, value)?;
+        Ok(Some(value))
+    }
+
+    /// RC-6: `dict[name] = value` for a string key given as text (a key object is made when the
+    /// entry is new).
+    pub fn dict_set_str(
+        &self,
+        py: Token<'_>,
+        dict: ObjRef,
+        name: &str,
+        value: ObjRef,
+    ) -> Result<(), RtError> {
+        match self.dict_find_str(py, dict, name)? {
+            Some(i) => {
+                self.check_live(py, value, "store")?;
+                let old = self.update(py, dict, |o| match o {
+                    Object::Dict(d) => Ok(std::mem::replace(&mut d[i].1, value)),
+                    _ => unreachable!("dict_find_str checked the kind"),
+                })?;
+                self.incref(py, value)?;
+                self.decref(py, old)
+            }
+            None => {
+                let key = self.new_str(py, name);
+                let r = self.dict_set(py, dict, key, value);
+                self.decref(py, key)?;
+                r
+            }
+        }
+    }
+
+    /// RC-6: `dict.clear()`: drops every key and value reference, in insertion order.
+    pub fn dict_clear(&self, py: Token<'_>, dict: ObjRef) -> Result<(), RtError> {
+        let entries = self.update(py, dict, |o| match o {
+            Object::Dict(d) => Ok(std::mem::take(d)),
+            other => Err(RtError::TypeError(format!(
+                "expected dict, got {}",
+                other.type_name()
+            ))),
+        })?;
+        for (k, v) in entries {
+            self.decref(py, k)?;
+            self.decref(py, v)?;
+        }
+        Ok(())
+    }
+
     /// RC-6: `del dict[key]`: drops the dict's references to the key and the value.
     pub fn dict_del(&self, py: Token<'_>, dict: ObjRef, key: ObjRef) -> Result<(), RtError> {
         let Some(i) = self.dict_find(py, dict, key)? else {
@@ -672,7 +913,7 @@ impl<P: Platform, R: RefcountField<P>> Heap<P, R> {
             Object::Bool(b) => if b { "True" } else { "False" }.into(),
             Object::Int(i) => i.to_string(),
             Object::Float(x) => format_float(x),
-            Object::Str(s) => format!("{:?}", &*s).replace('"', "'"),
+            Object::Str(s) => repr_str(&s),
             Object::Tuple(v) if v.len() == 1 => format!("({},)", join(&v)?),
             Object::Tuple(v) => format!("({})", join(&v)?),
             Object::List(v) => format!("[{}]", join(&v)?),
@@ -687,6 +928,47 @@ impl<P: Platform, R: RefcountField<P>> Heap<P, R> {
                 "<{} _thread.lock object>",
                 if l.is_locked() { "locked" } else { "unlocked" }
             ),
+            Object::Builtin(b) if b.is_module() => format!("<module '{}' (built-in)>", b.name()),
+            Object::Builtin(b) if b.is_class() => format!("<class '{}'>", b.qualname()),
+            Object::Builtin(b) => format!("<built-in function {}>", b.qualname()),
+            Object::Code { name, .. } => format!("<code object {name}>"),
+            Object::Function { name, .. } => format!("<function {name}>"),
+            Object::BoundMethod { func, receiver } => format!(
+                "<built-in method {} of {} object>",
+                func.name(),
+                self.get(py, receiver)?.type_name()
+            ),
+            Object::Range { start, stop, step } if step == 1 => format!("range({start}, {stop})"),
+            Object::Range { start, stop, step } => format!("range({start}, {stop}, {step})"),
+            Object::Iter(IterObj::Range { .. }) => "<range_iterator object>".into(),
+            Object::Iter(IterObj::Seq { .. }) => "<list_iterator object>".into(),
+            Object::Thread(t) => format!(
+                "<{}({}, {})>",
+                if t.process { "Process" } else { "Thread" },
+                t.name,
+                match t.run {
+                    ThreadRun::Initial => "initial",
+                    ThreadRun::Started => "started",
+                    ThreadRun::Stopped => "stopped",
+                }
+            ),
+            Object::Namespace { dict } => {
+                let parts = self
+                    .dict_entries(py, dict)?
+                    .into_iter()
+                    .map(|(k, v)| {
+                        let key = match self.get(py, k)? {
+                            Object::Str(s) => s.to_string(),
+                            _ => self.repr(py, k)?,
+                        };
+                        Ok(format!("{key}={}", self.repr(py, v)?))
+                    })
+                    .collect::<Result<Vec<_>, RtError>>()?;
+                format!("namespace({})", parts.join(", "))
+            }
+            Object::Exception { class, message } => {
+                format!("{}({})", class.name(), repr_str(&message))
+            }
         })
     }
 
@@ -718,6 +1000,44 @@ impl<P: Platform, R: RefcountField<P>> Heap<P, R> {
             .collect()
     }
 
+    /// RC-2 on whole programs: every live object's count equals the references to it that
+    /// exist, counting `roots` (references held outside the heap: stacks, locals, constants) and
+    /// the references objects hold (RC-6). Returns a description of the first mismatch.
+    pub fn audit(
+        &self,
+        py: Token<'_>,
+        roots: impl IntoIterator<Item = ObjRef>,
+    ) -> Result<(), String> {
+        let mut expected = std::collections::HashMap::<ObjRef, isize>::new();
+        let live = self.live_objects(py);
+        let refs = roots.into_iter().chain(live.iter().flat_map(|&o| {
+            self.with_object(py, o, |x| x.children())
+                .unwrap_or_default()
+        }));
+        for r in refs {
+            if r.is_immortal() {
+                continue;
+            }
+            if !self.is_live(py, r) {
+                return Err(format!(
+                    "RC-5: a reference to {r} remains after it was freed"
+                ));
+            }
+            *expected.entry(r).or_default() += 1;
+        }
+        for o in live {
+            let have = self.refcount(py, o).map_err(|e| e.to_string())?;
+            let want = expected.get(&o).copied().unwrap_or(0);
+            if have != want {
+                let what = self.repr(py, o).unwrap_or_default();
+                return Err(format!(
+                    "RC-2: {o} {what} has refcount {have}, but {want} reference(s) to it exist"
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// RC-8: the leak report at shutdown. Call when the program has dropped every reference it
     /// meant to drop; any object still alive is reported, and objects whose whole count comes
     /// from other leaked objects are marked unreachable (garbage cycles, which gilcheck does not
@@ -746,7 +1066,37 @@ impl<P: Platform, R: RefcountField<P>> Heap<P, R> {
     }
 }
 
-fn format_float(x: f64) -> String {
+/// Python's `repr` of a `str`: single quotes unless the text holds one and no double quote.
+pub fn repr_str(s: &str) -> String {
+    let quote = if s.contains('\'') && !s.contains('"') {
+        '"'
+    } else {
+        '\''
+    };
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push(quote);
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c if c == quote => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+                out.push_str(&format!("\\x{:02x}", c as u32))
+            }
+            c => out.push(c),
+        }
+    }
+    out.push(quote);
+    out
+}
+
+/// Python's `repr` of a float (for the values gilcheck prints; see RC deviations for 1e16+).
+pub fn format_float(x: f64) -> String {
     if x.is_finite() && x == x.trunc() && x.abs() < 1e16 {
         format!("{x:.1}")
     } else {

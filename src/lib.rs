@@ -26,13 +26,17 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
+pub mod builtins;
 pub mod error;
+pub mod explore;
 pub mod gil;
 pub mod heap;
 pub mod lock;
 pub mod platform;
 pub mod refcount;
 pub mod runtime;
+pub mod scenarios;
+pub mod vm;
 
 pub use error::RtError;
 pub use gil::{Faults, Gil, Poll, ThreadId};

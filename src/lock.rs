@@ -32,7 +32,7 @@ impl<P: Platform> LockCore<P> {
 
     /// Blocks until the lock is free, then takes it. LOCK-3: a thread that already holds it waits
     /// forever (the lock is not re-entrant).
-    fn acquire_blocking(&self) {
+    pub(crate) fn acquire_blocking(&self) {
         let mut locked = P::lock(&self.locked);
         while *locked {
             locked = P::wait(&self.unlocked, locked);

@@ -1,183 +1,495 @@
-//! The `gilcheck` command line.
+//! The `gilcheck` command line: `list`, `run`, `check`, `replay`, `dis`.
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use gilcheck::explore::engine::{self, CheckOptions, Engine, Verdict};
+use gilcheck::explore::{Header, Schedule, report};
 use gilcheck::platform::Std;
-use gilcheck::{Attached, ObjRef, RtError, Runtime};
+use gilcheck::scenarios::{self, Params, SCENARIOS, Scenario};
+use gilcheck::vm::policy::Mark;
+use gilcheck::vm::threaded::{self, RunOptions};
+use gilcheck::vm::{Policy, Program};
+use std::io::Write;
 use std::process::ExitCode;
+
+/// `println!` that ignores a closed stdout (`gilcheck … | head`) instead of panicking.
+macro_rules! out {
+    () => {{ let _ = writeln!(std::io::stdout()); }};
+    ($($arg:tt)*) => {{ let _ = writeln!(std::io::stdout(), $($arg)*); }};
+}
+
+/// `print!` that ignores a closed stdout.
+macro_rules! out_raw {
+    ($($arg:tt)*) => {{ let _ = write!(std::io::stdout(), $($arg)*); }};
+}
 use std::sync::Arc;
-use std::time::Instant;
 
 #[derive(Parser)]
 #[command(
     name = "gilcheck",
     version,
-    about = "A model-checked specification of CPython's GIL and reference counting"
+    about = "A model-checked specification of CPython's GIL and reference counting",
+    long_about = "A model-checked specification of CPython's GIL and reference counting.\n\n\
+                  Runs the seed's programs on real threads (`run`), explores their schedules per CPython \
+                  version (`check`), replays a counterexample (`replay`) and shows where each version may \
+                  switch threads (`dis`)."
 )]
 struct Cli {
     #[command(subcommand)]
     command: Command,
 }
 
-#[derive(Subcommand)]
-enum Command {
-    /// Run a scenario on real threads, with the runtime's GIL and refcount checks on.
-    Run {
-        scenario: Scenario,
-        /// Number of threads.
-        #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=64))]
-        threads: u32,
-        /// Loop iterations per thread.
-        #[arg(long, default_value_t = 100_000)]
-        iterations: u64,
-        /// The GIL's switch interval in seconds, as `sys.setswitchinterval`.
-        #[arg(long, default_value_t = 0.005, allow_negative_numbers = true)]
-        switch_interval: f64,
-    },
+#[derive(Args, Clone)]
+struct Shape {
+    /// A built-in scenario (see `gilcheck list`).
+    #[arg(value_parser = clap::builder::PossibleValuesParser::new(SCENARIOS.iter().map(|s| s.name)))]
+    scenario: String,
+    /// Whose poll points apply: 3.8, 3.9, 3.10, 3.11, 3.12, 3.13, or `every` (a switch may
+    /// fall between any two instructions).
+    #[arg(long = "python", default_value = "3.13", value_parser = parse_policy)]
+    python: Policy,
+    /// Threads (where the scenario has a number of threads).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=64))]
+    threads: Option<u32>,
+    /// Iterations (what they count depends on the scenario; see `gilcheck list`).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
+    iterations: Option<u64>,
+}
+
+fn parse_policy(s: &str) -> Result<Policy, String> {
+    s.parse()
 }
 
 #[derive(Clone, Copy, ValueEnum)]
-enum Scenario {
-    /// The seed's claim 1: threads read `shared_data["revenue"]` and compute `value + 1`;
-    /// every refcount change is a plain, non-atomic update made safe by the GIL.
-    SeedRefcount,
+enum EngineArg {
+    /// Depth-first search, preemption bound raised 0, 1, 2, … (minimal counterexamples)
+    Dfs,
+    /// Probabilistic Concurrency Testing (sampled)
+    Pct,
+    /// A uniformly random choice at every decision (sampled)
+    Random,
+    /// loom over the real-thread driver and the runtime's real GIL (C11 memory model)
+    Loom,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// List the built-in scenarios.
+    List,
+    /// Run a scenario on real threads, with the runtime's GIL and refcount checks on.
+    Run {
+        #[command(flatten)]
+        shape: Shape,
+        /// The GIL's switch interval in seconds, as `sys.setswitchinterval`.
+        #[arg(long, default_value_t = 0.005, allow_negative_numbers = true)]
+        switch_interval: f64,
+        /// seed-cpu-bound: run the workers as processes (one runtime each: its own GIL and heap).
+        #[arg(long)]
+        processes: bool,
+    },
+    /// Explore a scenario's schedules; print a replayable counterexample or what was covered.
+    Check {
+        #[command(flatten)]
+        shape: Shape,
+        #[arg(long, value_enum, default_value = "dfs")]
+        engine: EngineArg,
+        /// dfs: the largest preemption bound (default: raise it until every schedule is
+        /// covered); pct: priority change points (default 2); loom: loom's bound (default 2).
+        #[arg(long)]
+        preemptions: Option<usize>,
+        /// Stop after this many executions (dfs default 1 000 000; pct/random 10 000).
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+        max_executions: Option<u64>,
+        /// Seed of the pct and random engines.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// An execution longer than this many steps is a failure (no termination).
+        #[arg(long, default_value_t = 5_000_000, value_parser = clap::value_parser!(u64).range(1..))]
+        max_steps: u64,
+        /// Print every step of a counterexample (default: fold runs without shared accesses).
+        #[arg(long)]
+        full: bool,
+    },
+    /// Re-execute exactly the schedule of a counterexample and print it again.
+    Replay {
+        #[command(flatten)]
+        shape: Shape,
+        /// The schedule string printed by `check`.
+        #[arg(long)]
+        schedule: String,
+        #[arg(long)]
+        full: bool,
+    },
+    /// Show a scenario's bytecode, marking after which instructions the version may switch.
+    Dis {
+        #[command(flatten)]
+        shape: Shape,
+    },
+}
+
+/// How a command ended badly.
+enum Failure {
+    /// Bad input: exit 2.
+    BadInput(String),
+    /// A failure the command was asked to look for: exit 1 (already printed).
+    Found,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::List => {
+            list();
+            Ok(())
+        }
         Command::Run {
-            scenario: Scenario::SeedRefcount,
-            threads,
-            iterations,
+            shape,
             switch_interval,
-        } => seed_refcount(threads, iterations, switch_interval),
+            processes,
+        } => run(&shape, switch_interval, processes),
+        Command::Check {
+            shape,
+            engine,
+            preemptions,
+            max_executions,
+            seed,
+            max_steps,
+            full,
+        } => check(
+            &shape,
+            engine,
+            preemptions,
+            max_executions,
+            seed,
+            max_steps as usize,
+            full,
+        ),
+        Command::Replay {
+            shape,
+            schedule,
+            full,
+        } => replay(&shape, &schedule, full),
+        Command::Dis { shape } => dis(&shape),
     };
     match result {
-        Ok(code) => code,
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Found) => ExitCode::from(1),
         Err(Failure::BadInput(msg)) => {
             eprintln!("gilcheck: {msg}");
             ExitCode::from(2)
         }
-        Err(Failure::Rule(e)) => {
-            eprintln!("gilcheck: runtime rule violated: {e}");
-            ExitCode::from(1)
-        }
     }
 }
 
-enum Failure {
-    BadInput(String),
-    Rule(RtError),
-}
-
-impl From<RtError> for Failure {
-    fn from(e: RtError) -> Self {
-        Failure::Rule(e)
+fn list() {
+    out!("{:24} {}", "scenario", "what it shows");
+    for s in SCENARIOS {
+        out!("{:24} {}", s.name, s.summary);
+        let threads = |z: scenarios::Size| {
+            if s.threads_option {
+                format!("--threads {} ", z.threads)
+            } else {
+                String::new()
+            }
+        };
+        out!(
+            "{:24}   run: {}--iterations {}; check: {}--iterations {} (iterations: {})",
+            "",
+            threads(s.run_size),
+            s.run_size.iterations,
+            threads(s.check_size),
+            s.check_size.iterations,
+            s.iterations_mean
+        );
     }
 }
 
-/// The seed's first program, thread for thread. Each loop iteration ends with a poll point, as
-/// the backward jump of a `for` loop is one on every CPython version.
-fn seed_refcount(threads: u32, iterations: u64, interval: f64) -> Result<ExitCode, Failure> {
-    let rt = Runtime::<Std>::new();
-    rt.gil()
-        .set_switch_interval(interval)
-        .map_err(|e| Failure::BadInput(e.to_string()))?;
-    let mut main = rt.thread_state();
-    let (shared, revenue) = {
-        let g = main.attach();
-        let (py, heap) = (g.token(), g.heap());
-        let d = heap.new_dict(py);
-        for (k, v) in [("revenue", 142500.0), ("costs", 98000.0)] {
-            let (k, v) = (heap.new_str(py, k), heap.new_float(py, v));
-            heap.dict_set(py, d, k, v)?;
-            heap.decref(py, k)?;
-            heap.decref(py, v)?;
-        }
-        (d, heap.new_str(py, "revenue"))
+/// The scenario, its size (defaults for `run` or `check`), and its program.
+fn resolve(
+    shape: &Shape,
+    for_check: bool,
+    processes: bool,
+) -> Result<(&'static Scenario, Params, Program), Failure> {
+    let s = scenarios::find(&shape.scenario)
+        .ok_or_else(|| Failure::BadInput(format!("unknown scenario '{}'", shape.scenario)))?;
+    if shape.threads.is_some() && !s.threads_option {
+        return Err(Failure::BadInput(format!(
+            "{} has a fixed number of threads: --threads does not apply",
+            s.name
+        )));
+    }
+    if processes && s.name != "seed-cpu-bound" {
+        return Err(Failure::BadInput(
+            "--processes applies to seed-cpu-bound only".into(),
+        ));
+    }
+    let size = if for_check { s.check_size } else { s.run_size };
+    let params = Params {
+        threads: shape.threads.unwrap_or(size.threads),
+        iterations: shape.iterations.unwrap_or(size.iterations),
+        processes,
     };
-    let start = Instant::now();
-    let workers: Vec<_> = (0..threads)
-        .map(|_| {
-            let mut ts = rt.thread_state();
-            std::thread::spawn(move || -> Result<(), RtError> {
-                let g = ts.attach();
-                read_data(&g, shared, revenue, iterations)
-            })
-        })
-        .collect();
-    for w in workers {
-        w.join().expect("worker thread panicked")?;
-    }
-    let elapsed = start.elapsed();
-    report(
-        &main.attach(),
-        &rt,
-        shared,
-        revenue,
-        threads,
-        iterations,
-        elapsed.as_secs_f64(),
+    let program = scenarios::build(s.name, params).map_err(Failure::BadInput)?;
+    Ok((s, params, program))
+}
+
+fn title(s: &Scenario, policy: Policy, p: Params) -> String {
+    let threads = if s.threads_option {
+        format!(
+            "{} thread{} × ",
+            p.threads,
+            if p.threads == 1 { "" } else { "s" }
+        )
+    } else {
+        String::new()
+    };
+    format!(
+        "{} --python {policy} ({threads}{} iteration{})",
+        s.name,
+        p.iterations,
+        if p.iterations == 1 { "" } else { "s" }
     )
 }
 
-/// `for _ in range(iterations): value = shared_data["revenue"]; _ = value + 1`
-fn read_data(
-    g: &Attached<'_, Std>,
-    shared: ObjRef,
-    key: ObjRef,
-    iterations: u64,
-) -> Result<(), RtError> {
-    let (py, heap) = (g.token(), g.heap());
-    for _ in 0..iterations {
-        let value = heap.dict_get(py, shared, key)?;
-        let sum = heap.new_float(py, heap.float_value(py, value)? + 1.0);
-        heap.decref(py, sum)?;
-        heap.decref(py, value)?;
-        let _ = g.poll(); // JUMP_BACKWARD
+fn run(shape: &Shape, interval: f64, processes: bool) -> Result<(), Failure> {
+    if !(interval > 0.0 && interval.is_finite()) {
+        return Err(Failure::BadInput(format!(
+            "--switch-interval {interval}: ValueError: switch interval must be strictly positive (as sys.setswitchinterval)"
+        )));
     }
-    Ok(())
+    let (s, params, program) = resolve(shape, false, processes)?;
+    let opts = RunOptions {
+        policy: shape.python,
+        switch_interval: interval,
+        record: false,
+        echo: true,
+    };
+    let r = threaded::run::<Std>(Arc::new(program), opts).map_err(Failure::BadInput)?;
+    out!();
+    out!(
+        "gilcheck run: {}, real threads{}, switch interval {} µs",
+        title(s, shape.python, params),
+        if r.processes > 0 {
+            format!(" and {} processes", r.processes)
+        } else {
+            String::new()
+        },
+        (interval * 1e6).round()
+    );
+    out!(
+        "elapsed: {:.2} s; GIL switches: {}",
+        r.elapsed.as_secs_f64(),
+        r.switches
+    );
+    out!(
+        "objects allocated: {}, freed: {}",
+        r.stats.allocated,
+        r.stats.freed
+    );
+    out!("{}", r.leaks.to_string().trim_end());
+    if let Some(f) = &r.failure {
+        out!("runtime rule violated: {f}");
+    }
+    if r.failure.is_some() || !r.leaks.is_clean() {
+        Err(Failure::Found)
+    } else {
+        Ok(())
+    }
 }
 
-fn report(
-    g: &Attached<'_, Std>,
-    rt: &Arc<Runtime<Std>>,
-    shared: ObjRef,
-    key: ObjRef,
-    threads: u32,
-    iterations: u64,
-    seconds: f64,
-) -> Result<ExitCode, Failure> {
-    let (py, heap) = (g.token(), g.heap());
-    let value = heap.dict_get(py, shared, key)?;
-    let value_refs = heap.refcount(py, value)? - 1; // minus the reference we just took
-    heap.decref(py, value)?;
-    println!(
-        "Reference count after threading: {}",
-        heap.getrefcount(py, shared)?
-    );
-    println!("No corruption – GIL protected the reference count");
-    println!();
-    heap.decref(py, shared)?;
-    heap.decref(py, key)?;
-    let stats = heap.stats(py);
-    println!(
-        "threads: {threads} × {iterations} iterations in {seconds:.2} s (real threads, switch interval {:.0} µs)",
-        rt.gil().switch_interval() * 1e6
-    );
-    println!("GIL switches: {}", rt.gil().switch_number());
-    println!(
-        "objects allocated: {}, freed: {}",
-        stats.allocated, stats.freed
-    );
-    println!(
-        "refcount of shared_data[\"revenue\"] after the threads: {value_refs} (held by the dict only)"
-    );
-    let leaks = heap.leak_report(py)?;
-    println!("{leaks}");
-    Ok(if leaks.is_clean() && value_refs == 1 {
-        ExitCode::SUCCESS
+fn header(s: &Scenario, policy: Policy, p: Params) -> Header {
+    Header {
+        scenario: s.name.into(),
+        policy: policy.name().into(),
+        threads: p.threads,
+        iterations: p.iterations,
+    }
+}
+
+fn replay_command(s: &Scenario, h: &Header, token: &str) -> String {
+    let threads = if s.threads_option {
+        format!(" --threads {}", h.threads)
     } else {
-        ExitCode::from(1)
-    })
+        String::new()
+    };
+    format!(
+        "gilcheck replay {} --python {}{threads} --iterations {} --schedule {token}",
+        s.name, h.policy, h.iterations
+    )
+}
+
+fn check(
+    shape: &Shape,
+    engine: EngineArg,
+    preemptions: Option<usize>,
+    max_executions: Option<u64>,
+    seed: u64,
+    max_steps: usize,
+    full: bool,
+) -> Result<(), Failure> {
+    let (s, params, program) = resolve(shape, true, false)?;
+    let engine = match engine {
+        EngineArg::Dfs => Engine::Dfs,
+        EngineArg::Pct => Engine::Pct,
+        EngineArg::Random => Engine::Random,
+        EngineArg::Loom => Engine::Loom,
+    };
+    let default_max = if engine == Engine::Dfs {
+        1_000_000
+    } else {
+        10_000
+    };
+    let opts = CheckOptions {
+        engine,
+        preemptions,
+        max_executions: max_executions.map_or(default_max, |n| n.min(usize::MAX as u64) as usize),
+        seed,
+        max_steps,
+        progress: true,
+    };
+    let h = header(s, shape.python, params);
+    let verdict = if engine == Engine::Loom {
+        gilcheck::explore::loom::check(Arc::new(program.clone()), &h, shape.python, &opts)
+            .map_err(Failure::BadInput)?
+    } else {
+        engine::check(&program, &h, shape.python, &opts).map_err(Failure::BadInput)?
+    };
+    match verdict {
+        Verdict::Pass { line, .. } => {
+            out!(
+                "PASS: {}: {line}; every schedule has the first one's outcome and no runtime rule was violated",
+                title(s, shape.python, params)
+            );
+            Ok(())
+        }
+        Verdict::Fail(c) => {
+            let cmd = replay_command(s, &h, &c.schedule.encode());
+            out_raw!(
+                "{}",
+                report::counterexample(&c, &title(s, shape.python, params), &cmd, full)
+            );
+            Err(Failure::Found)
+        }
+    }
+}
+
+fn replay(shape: &Shape, token: &str, full: bool) -> Result<(), Failure> {
+    let schedule = Schedule::parse(token).map_err(Failure::BadInput)?;
+    let h = &schedule.header;
+    if h.scenario != shape.scenario {
+        return Err(Failure::BadInput(format!(
+            "this schedule is for scenario {}, not {}",
+            h.scenario, shape.scenario
+        )));
+    }
+    let policy: Policy = h.policy.parse().map_err(Failure::BadInput)?;
+    let given_python = std::env::args().any(|a| a == "--python" || a.starts_with("--python="));
+    if given_python && shape.python != policy {
+        return Err(Failure::BadInput(format!(
+            "this schedule was recorded under --python {policy}, not {}: replay it with the options it was found with",
+            shape.python
+        )));
+    }
+    let mismatch = |what: &str, given: String, recorded: String| {
+        Failure::BadInput(format!(
+            "this schedule was recorded with --{what} {recorded}, not {given}"
+        ))
+    };
+    if let Some(t) = shape.threads
+        && t != h.threads
+    {
+        return Err(mismatch("threads", t.to_string(), h.threads.to_string()));
+    }
+    if let Some(i) = shape.iterations
+        && i != h.iterations
+    {
+        return Err(mismatch(
+            "iterations",
+            i.to_string(),
+            h.iterations.to_string(),
+        ));
+    }
+    let recorded = Shape {
+        scenario: shape.scenario.clone(),
+        python: policy,
+        threads: Some(h.threads),
+        iterations: Some(h.iterations),
+    };
+    let s = scenarios::find(&shape.scenario)
+        .ok_or_else(|| Failure::BadInput("unknown scenario".into()))?;
+    let recorded = Shape {
+        threads: s.threads_option.then_some(h.threads),
+        ..recorded
+    };
+    let (s, params, program) = resolve(&recorded, true, false)?;
+    let max_steps = schedule.events.len() + 10;
+    let reference = engine::reference(&program, policy, 5_000_000);
+    let e = engine::replay(&program, policy, &schedule.events, max_steps)
+        .map_err(|why| Failure::BadInput(format!("the schedule does not replay: {why}")))?;
+    let t = title(s, policy, params);
+    out!("replay: {t}");
+    match engine::failure_of(&e, &reference.outcome) {
+        Some(why) => out!("  {why}"),
+        None => out!("  this schedule does not fail: its outcome is the first schedule's"),
+    }
+    out!();
+    out_raw!("{}", report::table(&e.rows, full));
+    out!();
+    out_raw!("{}", report::outcomes(&e, &reference.outcome));
+    out!();
+    out!(
+        "replay: {}",
+        replay_command(s, &schedule.header, &schedule.encode())
+    );
+    if engine::failure_of(&e, &reference.outcome).is_some() {
+        Err(Failure::Found)
+    } else {
+        Ok(())
+    }
+}
+
+fn dis(shape: &Shape) -> Result<(), Failure> {
+    let (s, params, program) = resolve(shape, true, false)?;
+    let policy = shape.python;
+    out!(
+        "# {} — python {policy} policy; the last column says where a thread may be switched away",
+        title(s, policy, params)
+    );
+    out!("# (after the instruction; a blocking call also releases the GIL inside it)");
+    for code in &program.codes {
+        out!();
+        out!("Disassembly of <code object {}>:", code.name);
+        let targets: Vec<usize> = code.instrs.iter().filter_map(|i| i.target()).collect();
+        let mut last_line = 0;
+        for (i, ins) in code.instrs.iter().enumerate() {
+            let line = code.lines[i];
+            let line_col = if line != last_line {
+                line.to_string()
+            } else {
+                String::new()
+            };
+            if line != last_line && i > 0 {
+                out!();
+            }
+            last_line = line;
+            let jump = if targets.contains(&i) { ">>" } else { "" };
+            let arg = ins.arg().map(|a| a.to_string()).unwrap_or_default();
+            let argrepr = code.arg_repr(&program, i);
+            let argrepr = if argrepr.is_empty() {
+                String::new()
+            } else {
+                format!("({argrepr})")
+            };
+            let mark = policy.mark(*ins, code.instrs.get(i + 1).copied());
+            let mark = match mark {
+                Mark::Never => String::new(),
+                m => format!("<- {}", m.describe()),
+            };
+            out!(
+                "{line_col:>4} {jump:>6} {:>4} {:<26} {arg:>4} {argrepr:<32} {mark}",
+                i * 2,
+                ins.name()
+            );
+        }
+    }
+    Ok(())
 }

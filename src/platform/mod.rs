@@ -38,7 +38,7 @@ pub trait Platform: Sized + Send + Sync + 'static {
     type Condvar: Send + Sync;
     type Cell<T>;
     type AtomicBool: Send + Sync;
-    type JoinHandle<T: Send + 'static>;
+    type JoinHandle<T: Send + 'static>: Send;
 
     fn mutex<T: Send>(value: T) -> Self::Mutex<T>;
     fn lock<T: Send>(mutex: &Self::Mutex<T>) -> Self::Guard<'_, T>;

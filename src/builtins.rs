@@ -1,0 +1,130 @@
+//! The static objects of the runtime: built-in functions, modules, classes and method
+//! descriptors. Like CPython's statically allocated objects (immortal since 3.12, RC-3), they
+//! have no heap slot and ignore reference counting; their behaviour is in `vm::native`.
+
+/// How a call of a built-in is treated by the 3.11–3.13 poll policies (VM-7): CPython polls
+/// after a call of a C function, except for the specialized forms that never poll (of those,
+/// gilcheck has `len` and `list.append`; `isinstance` and `type(x)` are not modelled).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallPoll {
+    /// Polls after the call (CPython's generic `CALL` and most `CALL_BUILTIN_*` forms).
+    Polls,
+    /// Never polls on 3.11+: `CALL_NO_KW_LEN`, `CALL_NO_KW_ISINSTANCE`,
+    /// `CALL_NO_KW_LIST_APPEND`, `CALL_NO_KW_TYPE_1` (after warm-up; see spec/bytecode.md).
+    Fast,
+}
+
+macro_rules! builtins {
+    ($($variant:ident = $name:literal, $qual:literal, $poll:ident;)*) => {
+        /// A static object.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum Builtin { $($variant),* }
+
+        impl Builtin {
+            pub const ALL: &'static [Builtin] = &[$(Builtin::$variant),*];
+
+            /// The attribute or global name it is found under.
+            pub fn name(self) -> &'static str {
+                match self { $(Builtin::$variant => $name),* }
+            }
+
+            /// Its qualified name, as `repr` shows it (`time.sleep`, `Thread.start`).
+            pub fn qualname(self) -> &'static str {
+                match self { $(Builtin::$variant => $qual),* }
+            }
+
+            /// Whether a 3.11+ interpreter polls after calling it.
+            pub fn call_poll(self) -> CallPoll {
+                match self { $(Builtin::$variant => CallPoll::$poll),* }
+            }
+        }
+    };
+}
+
+builtins! {
+    Print = "print", "print", Polls;
+    Range = "range", "range", Polls;
+    Len = "len", "len", Fast;
+    Repr = "repr", "repr", Polls;
+    AssertionErrorClass = "AssertionError", "AssertionError", Polls;
+    ModThreading = "threading", "threading", Polls;
+    ModTime = "time", "time", Polls;
+    ModSys = "sys", "sys", Polls;
+    ModMultiprocessing = "multiprocessing", "multiprocessing", Polls;
+    ModTypes = "types", "types", Polls;
+    SimpleNamespace = "SimpleNamespace", "types.SimpleNamespace", Polls;
+    ThreadClass = "Thread", "threading.Thread", Polls;
+    ProcessClass = "Process", "multiprocessing.Process", Polls;
+    LockFactory = "Lock", "threading.Lock", Polls;
+    TimeTime = "time", "time.time", Polls;
+    TimePerfCounter = "perf_counter", "time.perf_counter", Polls;
+    TimeSleep = "sleep", "time.sleep", Polls;
+    SysGetrefcount = "getrefcount", "sys.getrefcount", Polls;
+    SysSetswitchinterval = "setswitchinterval", "sys.setswitchinterval", Polls;
+    SysGetswitchinterval = "getswitchinterval", "sys.getswitchinterval", Polls;
+    ThreadStart = "start", "Thread.start", Polls;
+    ThreadJoin = "join", "Thread.join", Polls;
+    LockAcquire = "acquire", "lock.acquire", Polls;
+    LockRelease = "release", "lock.release", Polls;
+    LockEnter = "__enter__", "lock.__enter__", Polls;
+    LockExit = "__exit__", "lock.__exit__", Polls;
+    ListAppend = "append", "list.append", Fast;
+}
+
+impl Builtin {
+    /// The global names every module sees (CPython's `builtins` module, the part modelled).
+    pub fn global(name: &str) -> Option<Builtin> {
+        use Builtin::*;
+        [Print, Range, Len, Repr, AssertionErrorClass]
+            .into_iter()
+            .find(|b| b.name() == name)
+    }
+
+    /// The modules `import` can load.
+    pub fn module(name: &str) -> Option<Builtin> {
+        use Builtin::*;
+        [ModThreading, ModTime, ModSys, ModMultiprocessing, ModTypes]
+            .into_iter()
+            .find(|b| b.name() == name)
+    }
+
+    /// An attribute of a module.
+    pub fn module_attr(self, name: &str) -> Option<Builtin> {
+        use Builtin::*;
+        let attrs: &[Builtin] = match self {
+            ModThreading => &[ThreadClass, LockFactory],
+            ModTime => &[TimeTime, TimePerfCounter, TimeSleep],
+            ModSys => &[SysGetrefcount, SysSetswitchinterval, SysGetswitchinterval],
+            ModMultiprocessing => &[ProcessClass],
+            ModTypes => &[SimpleNamespace],
+            _ => &[],
+        };
+        attrs.iter().copied().find(|b| b.name() == name)
+    }
+
+    pub fn is_module(self) -> bool {
+        use Builtin::*;
+        matches!(
+            self,
+            ModThreading | ModTime | ModSys | ModMultiprocessing | ModTypes
+        )
+    }
+
+    /// Classes: calling one makes an instance.
+    pub fn is_class(self) -> bool {
+        use Builtin::*;
+        matches!(
+            self,
+            ThreadClass | ProcessClass | Range | SimpleNamespace | AssertionErrorClass
+        )
+    }
+
+    /// The immortal handle index of this object (see `ObjRef::builtin`).
+    pub fn index(self) -> u32 {
+        self as u32
+    }
+
+    pub fn from_index(i: u32) -> Option<Builtin> {
+        Builtin::ALL.get(i as usize).copied()
+    }
+}

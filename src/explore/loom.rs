@@ -1,0 +1,171 @@
+//! The loom engine (rule EX-9 of `spec/explore.md`): the real-thread driver
+//! ([`crate::vm::threaded`]) on loom's threads, with the runtime's real GIL, explored by loom
+//! with a preemption bound over its own scheduling points (every operation on the GIL's mutex,
+//! condition variables and atomics) under the C11 memory model, refcount cells checked for
+//! data races. A failing execution's recorded schedule is replayed through the explorer's model
+//! and must give the same outcome: a check that the model and the real GIL agree.
+
+use crate::explore::engine::{self, CheckOptions, Counterexample, Verdict, failure_of, thousands};
+use crate::explore::schedule::{Header, Schedule};
+use crate::explore::world::Outcome;
+use crate::platform::Loom;
+use crate::vm::threaded::{self, RunOptions};
+use crate::vm::{Policy, Program};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// What the failing loom execution left behind.
+struct Found {
+    outcome: Outcome,
+    events: Vec<crate::explore::Event>,
+    why: String,
+}
+
+/// Explores `program` with loom. At most 4 runtime threads besides the main one (loom's limit
+/// of 5 threads).
+pub fn check(
+    program: Arc<Program>,
+    header: &Header,
+    policy: Policy,
+    opts: &CheckOptions,
+) -> Result<Verdict, String> {
+    if header.threads > 4 {
+        return Err(format!(
+            "the loom engine models at most 5 threads (the main thread and 4 more); --threads {} is too many",
+            header.threads
+        ));
+    }
+    let reference = engine::reference(&program, policy, opts.max_steps);
+    if let Some(why) = failure_of(&reference, &reference.outcome) {
+        return Err(format!(
+            "the first schedule already fails ({why}); use --engine dfs to see it"
+        ));
+    }
+    let bound = opts.preemptions.unwrap_or(2);
+    let found: Arc<Mutex<Option<Found>>> = Arc::new(Mutex::new(None));
+    let count = Arc::new(AtomicUsize::new(0));
+    let (f, c, p, r) = (
+        Arc::clone(&found),
+        Arc::clone(&count),
+        Arc::clone(&program),
+        reference.outcome.clone(),
+    );
+    let progress = opts.progress;
+    let mut builder = loom::model::Builder::new();
+    builder.preemption_bound = Some(bound);
+    builder.max_branches = 1_000_000;
+    builder.max_permutations = Some(opts.max_executions);
+    builder.checkpoint_interval = 1; // so that max_permutations is honoured exactly
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+        builder.check(move || {
+            let n = c.fetch_add(1, Ordering::Relaxed) + 1;
+            if progress && n % 2000 == 0 {
+                eprintln!("gilcheck: loom: {} executions", thousands(n));
+            }
+            let opts = RunOptions {
+                policy,
+                switch_interval: 0.005,
+                record: true,
+                echo: false,
+            };
+            let report = match threaded::run::<Loom>(Arc::clone(&p), opts) {
+                Ok(report) => report,
+                Err(e) => {
+                    *f.lock().unwrap_or_else(|e| e.into_inner()) = Some(Found {
+                        outcome: Outcome::default(),
+                        events: Vec::new(),
+                        why: e,
+                    });
+                    panic!("gilcheck: failing execution");
+                }
+            };
+            let outcome = Outcome {
+                output: report.output.clone(),
+                state: report.state.clone(),
+            };
+            let why = match (&report.failure, report.leaks.is_clean()) {
+                (Some(f), _) => Some(format!("runtime rule violated: {f}")),
+                (None, false) => Some(format!(
+                    "runtime rule violated: {}",
+                    report.leaks.to_string().trim_end()
+                )),
+                (None, true) => {
+                    (outcome != r).then(|| "the outcome differs between schedules".to_string())
+                }
+            };
+            if let Some(why) = why {
+                *f.lock().unwrap_or_else(|e| e.into_inner()) = Some(Found {
+                    outcome,
+                    events: report.events,
+                    why,
+                });
+                panic!("gilcheck: failing execution");
+            }
+        })
+    }));
+    std::panic::set_hook(hook);
+    let executions = count.load(Ordering::Relaxed);
+    let found = found.lock().unwrap_or_else(|e| e.into_inner()).take();
+    match (result, found) {
+        (Err(_), Some(found)) => {
+            if found.events.is_empty() {
+                return Err(format!("loom execution {executions} failed: {}", found.why));
+            }
+            let schedule = Schedule {
+                header: header.clone(),
+                events: found.events,
+            };
+            let replayed = engine::replay(&program, policy, &schedule.events, opts.max_steps).map_err(|why| {
+                format!("internal error: loom's failing execution {executions} does not replay in the explorer's model ({why}); its schedule: {}", schedule.encode())
+            })?;
+            if replayed.outcome != found.outcome {
+                return Err(format!(
+                    "internal error: loom's failing execution {executions} and its replay in the explorer's model differ\n  loom:   {:?}\n  replay: {:?}",
+                    found.outcome, replayed.outcome
+                ));
+            }
+            let what = failure_of(&replayed, &reference.outcome).unwrap_or(found.why);
+            Ok(Verdict::Fail(Box::new(Counterexample {
+                what,
+                found: format!(
+                    "by loom at execution {} (loom's preemption bound {bound}; the schedule has {} at the GIL's level, not minimized)",
+                    thousands(executions),
+                    if replayed.preemptions == 1 {
+                        "1 preemption".to_string()
+                    } else {
+                        format!("{} preemptions", replayed.preemptions)
+                    }
+                ),
+                reference: reference.outcome,
+                execution: replayed,
+                schedule,
+            })))
+        }
+        (Err(panic), None) => {
+            let msg = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "a panic".into());
+            Err(format!(
+                "loom reported a failure at execution {executions} that gilcheck cannot replay: {msg}"
+            ))
+        }
+        (Ok(()), _) if executions >= opts.max_executions => Ok(Verdict::Pass {
+            line: format!(
+                "no failure in the first {} loom executions with at most {bound} preemptions of loom's scheduling points (stopped at --max-executions: not exhaustive)",
+                thousands(executions)
+            ),
+            executions,
+        }),
+        (Ok(()), _) => Ok(Verdict::Pass {
+            line: format!(
+                "loom explored all {} executions with at most {bound} preemptions of its scheduling points (each GIL, lock and thread operation; C11 memory model; refcount cells race-checked)",
+                thousands(executions)
+            ),
+            executions,
+        }),
+    }
+}

@@ -1,0 +1,185 @@
+//! Schedules and their printed form, the schedule string (rules EX-6, EX-7 of
+//! `spec/explore.md`).
+//!
+//! A schedule is the sequence of events of one execution: which runtime thread ran each step
+//! (an instruction, or a thread's start call), and when a thread blocked on a lock took it
+//! without the GIL. It says nothing about *how* it was found, so the same string replays a
+//! schedule found by DFS, PCT, random search or loom.
+//!
+//! ```text
+//! gc1:seed-unsafe-increment:3.9:2x1:0*88,1*10,2*25,1*8,0*12:5f0c2e1a
+//!     scenario               |   |   events (thread*steps, or thread g) |  CRC-32
+//!                            policy, threads x iterations
+//! ```
+
+use std::fmt;
+
+/// One event of an execution.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Event {
+    /// Runtime thread `n` ran one step (holding the GIL).
+    Step(u32),
+    /// Runtime thread `n`, blocked on a lock that is now free, took it without the GIL.
+    Grab(u32),
+}
+
+/// What a schedule string is for: the scenario and options that make the program.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Header {
+    pub scenario: String,
+    pub policy: String,
+    pub threads: u32,
+    pub iterations: u64,
+}
+
+/// A parsed schedule string.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Schedule {
+    pub header: Header,
+    pub events: Vec<Event>,
+}
+
+const MAGIC: &str = "gc1";
+
+impl Schedule {
+    /// The printed form: run-length encoded events and a CRC-32 of everything before it.
+    pub fn encode(&self) -> String {
+        let mut items = Vec::new();
+        let mut i = 0;
+        while i < self.events.len() {
+            match self.events[i] {
+                Event::Grab(t) => {
+                    items.push(format!("{t}g"));
+                    i += 1;
+                }
+                Event::Step(t) => {
+                    let run = self.events[i..]
+                        .iter()
+                        .take_while(|&&e| e == Event::Step(t))
+                        .count();
+                    items.push(format!("{t}*{run}"));
+                    i += run;
+                }
+            }
+        }
+        let h = &self.header;
+        let body = format!(
+            "{MAGIC}:{}:{}:{}x{}:{}",
+            h.scenario,
+            h.policy,
+            h.threads,
+            h.iterations,
+            items.join(",")
+        );
+        format!("{body}:{:08x}", crc32fast::hash(body.as_bytes()))
+    }
+
+    /// Parses a schedule string; every way it can be malformed or corrupted is an error that
+    /// says what is wrong.
+    pub fn parse(text: &str) -> Result<Schedule, String> {
+        let text = text.trim();
+        let (body, crc) = text.rsplit_once(':').ok_or(
+            "not a gilcheck schedule string (expected gc1:scenario:version:NxM:events:checksum)",
+        )?;
+        let fields: Vec<&str> = body.split(':').collect();
+        if fields.first() != Some(&MAGIC) {
+            return Err(format!(
+                "not a gilcheck schedule string: it should start with '{MAGIC}:' (as printed after --schedule)"
+            ));
+        }
+        if fields.len() != 5 {
+            return Err(
+                "malformed schedule string: expected gc1:scenario:version:NxM:events:checksum"
+                    .into(),
+            );
+        }
+        let expected = format!("{:08x}", crc32fast::hash(body.as_bytes()));
+        if crc != expected {
+            return Err("corrupted schedule string: its checksum does not match (was it truncated or edited?)".into());
+        }
+        let (threads, iterations) = fields[3]
+            .split_once('x')
+            .and_then(|(t, i)| Some((t.parse().ok()?, i.parse().ok()?)))
+            .ok_or_else(|| format!("malformed schedule string: bad size '{}'", fields[3]))?;
+        let mut events = Vec::new();
+        for item in fields[4].split(',').filter(|s| !s.is_empty()) {
+            let bad = || format!("malformed schedule string: bad event '{item}'");
+            if let Some(t) = item.strip_suffix('g') {
+                events.push(Event::Grab(t.parse().map_err(|_| bad())?));
+            } else {
+                let (t, n) = item.split_once('*').ok_or_else(bad)?;
+                let (t, n): (u32, usize) =
+                    (t.parse().map_err(|_| bad())?, n.parse().map_err(|_| bad())?);
+                if n == 0 || n > 100_000_000 {
+                    return Err(bad());
+                }
+                events.extend(std::iter::repeat_n(Event::Step(t), n));
+            }
+        }
+        Ok(Schedule {
+            header: Header {
+                scenario: fields[1].into(),
+                policy: fields[2].into(),
+                threads,
+                iterations,
+            },
+            events,
+        })
+    }
+}
+
+impl fmt::Display for Schedule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.encode())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Schedule {
+        Schedule {
+            header: Header {
+                scenario: "seed-unsafe-increment".into(),
+                policy: "3.9".into(),
+                threads: 2,
+                iterations: 1,
+            },
+            events: [Event::Step(0); 5]
+                .into_iter()
+                .chain([
+                    Event::Step(1),
+                    Event::Grab(2),
+                    Event::Step(1),
+                    Event::Step(0),
+                ])
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn round_trip() {
+        let s = sample();
+        let text = s.encode();
+        assert!(
+            text.starts_with("gc1:seed-unsafe-increment:3.9:2x1:0*5,1*1,2g,1*1,0*1:"),
+            "{text}"
+        );
+        assert_eq!(Schedule::parse(&text), Ok(s));
+    }
+
+    #[test]
+    fn corruption_is_detected() {
+        let text = sample().encode();
+        let flipped = text.replace("1*1,2g", "1*2,2g");
+        assert!(Schedule::parse(&flipped).unwrap_err().contains("checksum"));
+        assert!(Schedule::parse(&text[..text.len() - 3]).is_err());
+        assert!(
+            Schedule::parse("hello")
+                .unwrap_err()
+                .contains("not a gilcheck schedule")
+        );
+        assert!(Schedule::parse("").is_err());
+    }
+}

@@ -1,0 +1,770 @@
+//! Code objects: the instruction set (named and shaped after CPython 3.11's), constants, and a
+//! builder with labels that resolves names to indices (rules VM-1, VM-2 of `spec/bytecode.md`).
+//!
+//! An instruction's argument is an index into its code object's tables, as in CPython: `consts`
+//! for `LOAD_CONST`, `varnames` for `LOAD_FAST`, `names` for `LOAD_GLOBAL` and the attribute
+//! instructions. Jump targets are instruction indices; `dis` prints them as byte offsets (two
+//! bytes per instruction, CPython's inline caches left out).
+
+use std::fmt;
+
+/// A binary operator of `BINARY_OP` (CPython 3.11's `NB_*` numbering; in-place forms add 13).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum BinOp {
+    Add,
+    Sub,
+    Mul,
+    TrueDiv,
+    FloorDiv,
+    Mod,
+    Pow,
+}
+
+impl BinOp {
+    pub const ALL: [BinOp; 7] = [
+        BinOp::Add,
+        BinOp::Sub,
+        BinOp::Mul,
+        BinOp::TrueDiv,
+        BinOp::FloorDiv,
+        BinOp::Mod,
+        BinOp::Pow,
+    ];
+
+    /// CPython's `NB_*` number of the plain form.
+    pub fn number(self) -> u32 {
+        match self {
+            BinOp::Add => 0,
+            BinOp::FloorDiv => 2,
+            BinOp::Mul => 5,
+            BinOp::Mod => 6,
+            BinOp::Pow => 8,
+            BinOp::Sub => 10,
+            BinOp::TrueDiv => 11,
+        }
+    }
+
+    pub fn symbol(self) -> &'static str {
+        match self {
+            BinOp::Add => "+",
+            BinOp::Sub => "-",
+            BinOp::Mul => "*",
+            BinOp::TrueDiv => "/",
+            BinOp::FloorDiv => "//",
+            BinOp::Mod => "%",
+            BinOp::Pow => "**",
+        }
+    }
+}
+
+/// A comparison of `COMPARE_OP` (CPython 3.11's argument order).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CmpOp {
+    Lt,
+    Le,
+    Eq,
+    Ne,
+    Gt,
+    Ge,
+}
+
+impl CmpOp {
+    pub const ALL: [CmpOp; 6] = [
+        CmpOp::Lt,
+        CmpOp::Le,
+        CmpOp::Eq,
+        CmpOp::Ne,
+        CmpOp::Gt,
+        CmpOp::Ge,
+    ];
+
+    pub fn symbol(self) -> &'static str {
+        match self {
+            CmpOp::Lt => "<",
+            CmpOp::Le => "<=",
+            CmpOp::Eq => "==",
+            CmpOp::Ne => "!=",
+            CmpOp::Gt => ">",
+            CmpOp::Ge => ">=",
+        }
+    }
+
+    fn number(self) -> u32 {
+        CmpOp::ALL.iter().position(|&c| c == self).unwrap_or(0) as u32
+    }
+}
+
+/// The conversion of `FORMAT_VALUE` (`!s`, `!r`), in CPython's low two flag bits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Conversion {
+    None,
+    Str,
+    Repr,
+}
+
+/// One instruction. Names, arguments and stack effects follow CPython 3.11 (`Lib/opcode.py`,
+/// `Python/ceval.c`); `spec/bytecode.md` lists each with its stack and refcount effect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Instr {
+    Nop,
+    /// Function entry (0) or resumption; a poll point on every version (VM-5).
+    Resume(u32),
+    LoadConst(u32),
+    LoadFast(u32),
+    StoreFast(u32),
+    /// `LOAD_GLOBAL`; with `null`, pushes NULL first (3.11's `NULL + name`).
+    LoadGlobal {
+        name: u32,
+        null: bool,
+    },
+    StoreGlobal(u32),
+    /// Module-level name access (the module's locals are its globals).
+    LoadName(u32),
+    StoreName(u32),
+    PushNull,
+    PopTop,
+    /// Pushes a new reference to the n-th item from the top (1 = top).
+    Copy(u32),
+    /// Swaps the top with the n-th item (2 = second).
+    Swap(u32),
+    BinarySubscr,
+    StoreSubscr,
+    BinaryOp {
+        op: BinOp,
+        inplace: bool,
+    },
+    CompareOp(CmpOp),
+    /// `is` (false) or `is not` (true).
+    IsOp(bool),
+    /// `in` (false) or `not in` (true).
+    ContainsOp(bool),
+    UnaryNot,
+    GetIter,
+    /// Pushes the iterator's next item, or pops the iterator and jumps to the target.
+    ForIter(u32),
+    JumpForward(u32),
+    JumpBackward(u32),
+    PopJumpForwardIfFalse(u32),
+    PopJumpForwardIfTrue(u32),
+    PopJumpBackwardIfFalse(u32),
+    PopJumpBackwardIfTrue(u32),
+    /// Names the keyword arguments of the next `CALL` (a tuple constant).
+    KwNames(u32),
+    /// `CALL argc`: stack `[NULL or method, callable or self, args…]` as in 3.11.
+    Call(u32),
+    LoadMethod(u32),
+    LoadAttr(u32),
+    StoreAttr(u32),
+    BuildTuple(u32),
+    BuildList(u32),
+    BuildMap(u32),
+    BuildConstKeyMap(u32),
+    ListAppend(u32),
+    FormatValue {
+        conversion: Conversion,
+        spec: bool,
+    },
+    BuildString(u32),
+    MakeFunction(u32),
+    ImportName(u32),
+    /// `with`: calls `__enter__` and pushes the bound `__exit__` and its result.
+    BeforeWith,
+    LoadAssertionError,
+    RaiseVarargs(u32),
+    ReturnValue,
+}
+
+impl Instr {
+    /// The CPython name.
+    pub fn name(&self) -> &'static str {
+        use Instr::*;
+        match self {
+            Nop => "NOP",
+            Resume(_) => "RESUME",
+            LoadConst(_) => "LOAD_CONST",
+            LoadFast(_) => "LOAD_FAST",
+            StoreFast(_) => "STORE_FAST",
+            LoadGlobal { .. } => "LOAD_GLOBAL",
+            StoreGlobal(_) => "STORE_GLOBAL",
+            LoadName(_) => "LOAD_NAME",
+            StoreName(_) => "STORE_NAME",
+            PushNull => "PUSH_NULL",
+            PopTop => "POP_TOP",
+            Copy(_) => "COPY",
+            Swap(_) => "SWAP",
+            BinarySubscr => "BINARY_SUBSCR",
+            StoreSubscr => "STORE_SUBSCR",
+            BinaryOp { .. } => "BINARY_OP",
+            CompareOp(_) => "COMPARE_OP",
+            IsOp(_) => "IS_OP",
+            ContainsOp(_) => "CONTAINS_OP",
+            UnaryNot => "UNARY_NOT",
+            GetIter => "GET_ITER",
+            ForIter(_) => "FOR_ITER",
+            JumpForward(_) => "JUMP_FORWARD",
+            JumpBackward(_) => "JUMP_BACKWARD",
+            PopJumpForwardIfFalse(_) => "POP_JUMP_FORWARD_IF_FALSE",
+            PopJumpForwardIfTrue(_) => "POP_JUMP_FORWARD_IF_TRUE",
+            PopJumpBackwardIfFalse(_) => "POP_JUMP_BACKWARD_IF_FALSE",
+            PopJumpBackwardIfTrue(_) => "POP_JUMP_BACKWARD_IF_TRUE",
+            KwNames(_) => "KW_NAMES",
+            Call(_) => "CALL",
+            LoadMethod(_) => "LOAD_METHOD",
+            LoadAttr(_) => "LOAD_ATTR",
+            StoreAttr(_) => "STORE_ATTR",
+            BuildTuple(_) => "BUILD_TUPLE",
+            BuildList(_) => "BUILD_LIST",
+            BuildMap(_) => "BUILD_MAP",
+            BuildConstKeyMap(_) => "BUILD_CONST_KEY_MAP",
+            ListAppend(_) => "LIST_APPEND",
+            FormatValue { .. } => "FORMAT_VALUE",
+            BuildString(_) => "BUILD_STRING",
+            MakeFunction(_) => "MAKE_FUNCTION",
+            ImportName(_) => "IMPORT_NAME",
+            BeforeWith => "BEFORE_WITH",
+            LoadAssertionError => "LOAD_ASSERTION_ERROR",
+            RaiseVarargs(_) => "RAISE_VARARGS",
+            ReturnValue => "RETURN_VALUE",
+        }
+    }
+
+    /// The numeric argument `dis` prints, if the instruction has one.
+    pub fn arg(&self) -> Option<u32> {
+        use Instr::*;
+        Some(match *self {
+            Nop | PushNull | PopTop | BinarySubscr | StoreSubscr | UnaryNot | GetIter
+            | BeforeWith | LoadAssertionError | ReturnValue => return None,
+            Resume(a) | LoadConst(a) | LoadFast(a) | StoreFast(a) | StoreGlobal(a)
+            | LoadName(a) | StoreName(a) | Copy(a) | Swap(a) | KwNames(a) | Call(a)
+            | LoadMethod(a) | LoadAttr(a) | StoreAttr(a) | BuildTuple(a) | BuildList(a)
+            | BuildMap(a) | BuildConstKeyMap(a) | ListAppend(a) | BuildString(a)
+            | MakeFunction(a) | ImportName(a) | RaiseVarargs(a) => a,
+            LoadGlobal { name, null } => name * 2 + u32::from(null),
+            BinaryOp { op, inplace } => op.number() + if inplace { 13 } else { 0 },
+            CompareOp(c) => c.number(),
+            IsOp(b) | ContainsOp(b) => u32::from(b),
+            ForIter(t)
+            | JumpForward(t)
+            | JumpBackward(t)
+            | PopJumpForwardIfFalse(t)
+            | PopJumpForwardIfTrue(t)
+            | PopJumpBackwardIfFalse(t)
+            | PopJumpBackwardIfTrue(t) => t,
+            FormatValue { conversion, spec } => {
+                let c = match conversion {
+                    Conversion::None => 0,
+                    Conversion::Str => 1,
+                    Conversion::Repr => 2,
+                };
+                c | if spec { 4 } else { 0 }
+            }
+        })
+    }
+
+    /// The jump target (an instruction index), for jumps and `FOR_ITER`.
+    pub fn target(&self) -> Option<usize> {
+        use Instr::*;
+        match *self {
+            ForIter(t)
+            | JumpForward(t)
+            | JumpBackward(t)
+            | PopJumpForwardIfFalse(t)
+            | PopJumpForwardIfTrue(t)
+            | PopJumpBackwardIfFalse(t)
+            | PopJumpBackwardIfTrue(t) => Some(t as usize),
+            _ => None,
+        }
+    }
+
+    /// How many values the instruction reads from the top of the stack and how many it leaves
+    /// there in their place, on its fall-through path (`FOR_ITER`: the path that continues).
+    /// `COPY n` and `LIST_APPEND i` read deeper than they pop; they count as reading that deep.
+    pub fn stack_io(&self) -> (u32, u32) {
+        use Instr::*;
+        match *self {
+            Nop | Resume(_) | JumpForward(_) | JumpBackward(_) | KwNames(_) => (0, 0),
+            LoadConst(_) | LoadFast(_) | LoadName(_) | PushNull | LoadAssertionError => (0, 1),
+            LoadGlobal { null, .. } => (0, 1 + u32::from(null)),
+            StoreFast(_) | StoreGlobal(_) | StoreName(_) | PopTop => (1, 0),
+            PopJumpForwardIfFalse(_)
+            | PopJumpForwardIfTrue(_)
+            | PopJumpBackwardIfFalse(_)
+            | PopJumpBackwardIfTrue(_) => (1, 0),
+            Copy(n) => (n, n + 1),
+            Swap(n) => (n, n),
+            BinarySubscr | BinaryOp { .. } | CompareOp(_) | IsOp(_) | ContainsOp(_) => (2, 1),
+            StoreSubscr => (3, 0),
+            UnaryNot | GetIter | LoadAttr(_) | MakeFunction(_) => (1, 1),
+            ForIter(_) | LoadMethod(_) | BeforeWith => (1, 2),
+            Call(n) => (n + 2, 1),
+            StoreAttr(_) => (2, 0),
+            BuildTuple(n) | BuildList(n) | BuildString(n) => (n, 1),
+            BuildMap(n) => (2 * n, 1),
+            BuildConstKeyMap(n) => (n + 1, 1),
+            ListAppend(i) => (i + 1, i),
+            FormatValue { spec, .. } => (1 + u32::from(spec), 1),
+            ImportName(_) => (2, 1),
+            RaiseVarargs(n) => (n, 0),
+            ReturnValue => (1, 0),
+        }
+    }
+
+    /// The change of stack depth on the fall-through path (CPython's `stack_effect`).
+    pub fn stack_effect(&self) -> i32 {
+        let (pops, pushes) = self.stack_io();
+        pushes as i32 - pops as i32
+    }
+}
+
+/// A constant of a code object. `Code` names another code object of the same program.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Const {
+    None,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Str(String),
+    Tuple(Vec<Const>),
+    Code(usize),
+}
+
+impl Const {
+    /// The constant as CPython's `dis` shows it.
+    pub fn repr(&self, program: &Program) -> String {
+        match self {
+            Const::None => "None".into(),
+            Const::Bool(b) => if *b { "True" } else { "False" }.into(),
+            Const::Int(i) => i.to_string(),
+            Const::Float(x) => crate::heap::format_float(*x),
+            Const::Str(s) => crate::heap::repr_str(s),
+            Const::Tuple(v) => {
+                let items: Vec<_> = v.iter().map(|c| c.repr(program)).collect();
+                if items.len() == 1 {
+                    format!("({},)", items[0])
+                } else {
+                    format!("({})", items.join(", "))
+                }
+            }
+            Const::Code(i) => format!("<code object {}>", program.codes[*i].name),
+        }
+    }
+}
+
+/// A compiled function or module body.
+#[derive(Debug, Clone)]
+pub struct Code {
+    pub name: String,
+    pub argcount: u32,
+    pub varnames: Vec<String>,
+    pub names: Vec<String>,
+    pub consts: Vec<Const>,
+    pub instrs: Vec<Instr>,
+    /// Source line of each instruction.
+    pub lines: Vec<u32>,
+    /// Module code reads and writes names in the globals (`LOAD_NAME`/`STORE_NAME`).
+    pub is_module: bool,
+}
+
+impl Code {
+    /// The argument of instruction `i` as `dis` explains it in parentheses.
+    pub fn arg_repr(&self, program: &Program, i: usize) -> String {
+        use Instr::*;
+        let name = |n: u32| self.names[n as usize].clone();
+        match self.instrs[i] {
+            LoadConst(c) | KwNames(c) => self.consts[c as usize].repr(program),
+            LoadFast(v) | StoreFast(v) => self.varnames[v as usize].clone(),
+            LoadGlobal { name: n, null } => {
+                if null {
+                    format!("NULL + {}", name(n))
+                } else {
+                    name(n)
+                }
+            }
+            StoreGlobal(n) | LoadName(n) | StoreName(n) | LoadMethod(n) | LoadAttr(n)
+            | StoreAttr(n) | ImportName(n) => name(n),
+            BinaryOp { op, inplace } => {
+                format!("{}{}", op.symbol(), if inplace { "=" } else { "" })
+            }
+            CompareOp(c) => c.symbol().into(),
+            ForIter(t)
+            | JumpForward(t)
+            | JumpBackward(t)
+            | PopJumpForwardIfFalse(t)
+            | PopJumpForwardIfTrue(t)
+            | PopJumpBackwardIfFalse(t)
+            | PopJumpBackwardIfTrue(t) => {
+                format!("to {}", t * 2)
+            }
+            FormatValue { conversion, spec } => {
+                let mut parts = Vec::new();
+                match conversion {
+                    Conversion::Str => parts.push("str"),
+                    Conversion::Repr => parts.push("repr"),
+                    Conversion::None => {}
+                }
+                if spec {
+                    parts.push("with format");
+                }
+                parts.join(", ")
+            }
+            _ => String::new(),
+        }
+    }
+}
+
+/// A whole program: code objects, the module first, and the Python source they were written
+/// from (shown by `dis` and the step tables).
+#[derive(Debug, Clone)]
+pub struct Program {
+    pub name: String,
+    pub source: String,
+    pub codes: Vec<Code>,
+}
+
+impl Program {
+    /// The module's code object.
+    pub fn module(&self) -> &Code {
+        &self.codes[0]
+    }
+
+    /// Source line `n` (1-based), trimmed; empty when out of range.
+    pub fn source_line(&self, n: u32) -> &str {
+        self.source
+            .lines()
+            .nth((n as usize).wrapping_sub(1))
+            .map_or("", str::trim)
+    }
+
+    /// Checks what the interpreter relies on: every index in range, jumps inside the code,
+    /// `JUMP_BACKWARD` going back and the others forward, a line per instruction, and no path
+    /// that makes the stack depth negative. Built-in programs are checked by a test; generated
+    /// ones before they run.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.codes.is_empty() || !self.codes[0].is_module {
+            return Err("a program starts with its module code".into());
+        }
+        for code in &self.codes {
+            validate_code(self, code).map_err(|e| format!("{}: {e}", code.name))?;
+        }
+        Ok(())
+    }
+}
+
+fn validate_code(program: &Program, code: &Code) -> Result<(), String> {
+    use Instr::*;
+    let n = code.instrs.len();
+    if code.lines.len() != n {
+        return Err("one line number per instruction".into());
+    }
+    if !matches!(code.instrs.last(), Some(ReturnValue)) {
+        return Err("the last instruction must be RETURN_VALUE".into());
+    }
+    for (i, ins) in code.instrs.iter().enumerate() {
+        let bad = |what: &str| Err(format!("instruction {i} ({}): {what}", ins.name()));
+        let in_names = |k: u32| (k as usize) < code.names.len();
+        match *ins {
+            LoadConst(k) | KwNames(k) if k as usize >= code.consts.len() => {
+                return bad("no such constant");
+            }
+            LoadFast(k) | StoreFast(k) if k as usize >= code.varnames.len() => {
+                return bad("no such local");
+            }
+            LoadGlobal { name, .. } if !in_names(name) => return bad("no such name"),
+            StoreGlobal(k) | LoadName(k) | StoreName(k) | LoadMethod(k) | LoadAttr(k)
+            | StoreAttr(k) | ImportName(k)
+                if !in_names(k) =>
+            {
+                return bad("no such name");
+            }
+            Copy(0) | Swap(0) | Swap(1) => return bad("COPY needs n >= 1, SWAP n >= 2"),
+            _ => {}
+        }
+        if let Some(t) = ins.target() {
+            let backward = matches!(
+                ins,
+                JumpBackward(_) | PopJumpBackwardIfFalse(_) | PopJumpBackwardIfTrue(_)
+            );
+            if t >= n || (backward && t > i) || (!backward && t <= i) {
+                return bad("jump target out of place");
+            }
+        }
+        if let KwNames(k) = *ins {
+            if !matches!(code.consts[k as usize], Const::Tuple(_)) {
+                return bad("KW_NAMES takes a tuple of names");
+            }
+            if !matches!(code.instrs.get(i + 1), Some(Call(_))) {
+                return bad("KW_NAMES must come right before CALL");
+            }
+        }
+        if let LoadConst(k) = *ins
+            && let Const::Code(c) = code.consts[k as usize]
+            && c >= program.codes.len()
+        {
+            return bad("no such code object");
+        }
+    }
+    check_depths(code)
+}
+
+/// Walks every path, computing the stack depth before each instruction; the depths must agree
+/// where paths meet and never go below zero.
+fn check_depths(code: &Code) -> Result<(), String> {
+    use Instr::*;
+    let n = code.instrs.len();
+    let mut depth: Vec<Option<i32>> = vec![None; n];
+    let mut work = vec![(0usize, 0i32)];
+    while let Some((i, d)) = work.pop() {
+        if i >= n {
+            return Err(format!("falls off the end after instruction {}", n - 1));
+        }
+        match depth[i] {
+            Some(seen) if seen == d => continue,
+            Some(seen) => {
+                return Err(format!(
+                    "instruction {i}: stack depth {d} here, {seen} on another path"
+                ));
+            }
+            None => depth[i] = Some(d),
+        }
+        let ins = code.instrs[i];
+        let need = ins.stack_io().0 as i32;
+        if d < need {
+            return Err(format!(
+                "instruction {i} ({}) needs {need} values, the stack holds {d}",
+                ins.name()
+            ));
+        }
+        let after = d + ins.stack_effect();
+        match ins {
+            ReturnValue | RaiseVarargs(_) => {}
+            JumpForward(t) | JumpBackward(t) => work.push((t as usize, after)),
+            ForIter(t) => {
+                work.push((i + 1, after));
+                work.push((t as usize, d - 1));
+            }
+            PopJumpForwardIfFalse(t)
+            | PopJumpForwardIfTrue(t)
+            | PopJumpBackwardIfFalse(t)
+            | PopJumpBackwardIfTrue(t) => {
+                work.push((i + 1, after));
+                work.push((t as usize, after));
+            }
+            _ => work.push((i + 1, after)),
+        }
+    }
+    Ok(())
+}
+
+/// A forward reference to an instruction index, bound later with [`CodeBuilder::bind`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Label(usize);
+
+/// Builds a [`Code`], interning names, locals and constants, and resolving labels.
+pub struct CodeBuilder {
+    code: Code,
+    line: u32,
+    labels: Vec<Option<usize>>,
+    /// (instruction index, label) pairs to patch when the code is finished.
+    fixups: Vec<(usize, Label)>,
+}
+
+impl CodeBuilder {
+    /// A function `name(params…)`.
+    pub fn function(name: &str, params: &[&str], line: u32) -> Self {
+        CodeBuilder {
+            code: Code {
+                name: name.into(),
+                argcount: params.len() as u32,
+                varnames: params.iter().map(|s| s.to_string()).collect(),
+                names: Vec::new(),
+                consts: Vec::new(),
+                instrs: Vec::new(),
+                lines: Vec::new(),
+                is_module: false,
+            },
+            line,
+            labels: Vec::new(),
+            fixups: Vec::new(),
+        }
+    }
+
+    /// The module body.
+    pub fn module() -> Self {
+        let mut b = Self::function("<module>", &[], 1);
+        b.code.is_module = true;
+        b
+    }
+
+    /// Sets the source line of the instructions that follow.
+    pub fn line(&mut self, line: u32) -> &mut Self {
+        self.line = line;
+        self
+    }
+
+    pub fn op(&mut self, ins: Instr) -> &mut Self {
+        self.code.instrs.push(ins);
+        self.code.lines.push(self.line);
+        self
+    }
+
+    fn name(&mut self, n: &str) -> u32 {
+        intern(&mut self.code.names, n)
+    }
+
+    fn var(&mut self, n: &str) -> u32 {
+        intern(&mut self.code.varnames, n)
+    }
+
+    fn konst(&mut self, c: Const) -> u32 {
+        match self.code.consts.iter().position(|k| *k == c) {
+            Some(i) => i as u32,
+            None => {
+                self.code.consts.push(c);
+                self.code.consts.len() as u32 - 1
+            }
+        }
+    }
+
+    pub fn load_const(&mut self, c: Const) -> &mut Self {
+        let k = self.konst(c);
+        self.op(Instr::LoadConst(k))
+    }
+    pub fn load_none(&mut self) -> &mut Self {
+        self.load_const(Const::None)
+    }
+    pub fn load_int(&mut self, i: i64) -> &mut Self {
+        self.load_const(Const::Int(i))
+    }
+    pub fn load_str(&mut self, s: &str) -> &mut Self {
+        self.load_const(Const::Str(s.into()))
+    }
+    pub fn load_fast(&mut self, v: &str) -> &mut Self {
+        let k = self.var(v);
+        self.op(Instr::LoadFast(k))
+    }
+    pub fn store_fast(&mut self, v: &str) -> &mut Self {
+        let k = self.var(v);
+        self.op(Instr::StoreFast(k))
+    }
+    pub fn load_global(&mut self, n: &str) -> &mut Self {
+        let name = self.name(n);
+        self.op(Instr::LoadGlobal { name, null: false })
+    }
+    /// `LOAD_GLOBAL (NULL + n)`: the callable of a plain call.
+    pub fn load_global_null(&mut self, n: &str) -> &mut Self {
+        let name = self.name(n);
+        self.op(Instr::LoadGlobal { name, null: true })
+    }
+    pub fn store_global(&mut self, n: &str) -> &mut Self {
+        let k = self.name(n);
+        self.op(Instr::StoreGlobal(k))
+    }
+    pub fn load_name(&mut self, n: &str) -> &mut Self {
+        let k = self.name(n);
+        self.op(Instr::LoadName(k))
+    }
+    pub fn store_name(&mut self, n: &str) -> &mut Self {
+        let k = self.name(n);
+        self.op(Instr::StoreName(k))
+    }
+    pub fn load_attr(&mut self, n: &str) -> &mut Self {
+        let k = self.name(n);
+        self.op(Instr::LoadAttr(k))
+    }
+    pub fn store_attr(&mut self, n: &str) -> &mut Self {
+        let k = self.name(n);
+        self.op(Instr::StoreAttr(k))
+    }
+    pub fn load_method(&mut self, n: &str) -> &mut Self {
+        let k = self.name(n);
+        self.op(Instr::LoadMethod(k))
+    }
+    pub fn import_name(&mut self, n: &str) -> &mut Self {
+        self.load_int(0).load_none();
+        let k = self.name(n);
+        self.op(Instr::ImportName(k))
+    }
+    /// `KW_NAMES` with the tuple of `names`, then `CALL argc`.
+    pub fn call_kw(&mut self, argc: u32, names: &[&str]) -> &mut Self {
+        let k = self.konst(Const::Tuple(
+            names.iter().map(|s| Const::Str(s.to_string())).collect(),
+        ));
+        self.op(Instr::KwNames(k)).op(Instr::Call(argc))
+    }
+    pub fn call(&mut self, argc: u32) -> &mut Self {
+        self.op(Instr::Call(argc))
+    }
+    pub fn binary(&mut self, op: BinOp) -> &mut Self {
+        self.op(Instr::BinaryOp { op, inplace: false })
+    }
+    pub fn inplace(&mut self, op: BinOp) -> &mut Self {
+        self.op(Instr::BinaryOp { op, inplace: true })
+    }
+    /// `LOAD_CONST <code>; MAKE_FUNCTION 0` for the code object `index` of the program.
+    pub fn make_function(&mut self, index: usize) -> &mut Self {
+        self.load_const(Const::Code(index))
+            .op(Instr::MakeFunction(0))
+    }
+
+    pub fn new_label(&mut self) -> Label {
+        self.labels.push(None);
+        Label(self.labels.len() - 1)
+    }
+
+    /// Binds `label` to the next instruction.
+    pub fn bind(&mut self, label: Label) -> &mut Self {
+        self.labels[label.0] = Some(self.code.instrs.len());
+        self
+    }
+
+    /// A label bound to the next instruction.
+    pub fn here(&mut self) -> Label {
+        let l = self.new_label();
+        self.bind(l);
+        l
+    }
+
+    /// Emits a jump-like instruction to `label`; `make` builds it from the resolved target.
+    pub fn jump(&mut self, make: fn(u32) -> Instr, label: Label) -> &mut Self {
+        self.fixups.push((self.code.instrs.len(), label));
+        self.op(make(u32::MAX))
+    }
+
+    /// The finished code object. Panics on an unbound label (a bug in the builder's caller).
+    pub fn finish(mut self) -> Code {
+        for (at, label) in std::mem::take(&mut self.fixups) {
+            let target = self.labels[label.0].expect("jump to an unbound label") as u32;
+            use Instr::*;
+            self.code.instrs[at] = match self.code.instrs[at] {
+                ForIter(_) => ForIter(target),
+                JumpForward(_) => JumpForward(target),
+                JumpBackward(_) => JumpBackward(target),
+                PopJumpForwardIfFalse(_) => PopJumpForwardIfFalse(target),
+                PopJumpForwardIfTrue(_) => PopJumpForwardIfTrue(target),
+                PopJumpBackwardIfFalse(_) => PopJumpBackwardIfFalse(target),
+                PopJumpBackwardIfTrue(_) => PopJumpBackwardIfTrue(target),
+                other => unreachable!("{} is not a jump", other.name()),
+            };
+        }
+        self.code
+    }
+}
+
+fn intern(table: &mut Vec<String>, s: &str) -> u32 {
+    match table.iter().position(|t| t == s) {
+        Some(i) => i as u32,
+        None => {
+            table.push(s.to_string());
+            table.len() as u32 - 1
+        }
+    }
+}
+
+impl fmt::Display for Instr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.arg() {
+            Some(a) => write!(f, "{} {a}", self.name()),
+            None => write!(f, "{}", self.name()),
+        }
+    }
+}

@@ -1,0 +1,1271 @@
+//! The interpreter: frames, threads, and one instruction at a time (rules VM-1 … VM-4 of
+//! `spec/bytecode.md`).
+//!
+//! [`step`] runs exactly one instruction of one thread while that thread holds the GIL (the token
+//! in [`Cx`] proves it), and tells the caller whether a poll point follows (the policy's answer,
+//! VM-5 … VM-8), whether the instruction is blocked (a blocking call released the GIL before it
+//! could complete), or whether the thread has ended. What happens at a poll point or a block is
+//! up to the driver: [`crate::vm::threaded`] polls the real GIL; the explorer
+//! ([`crate::explore`]) chooses.
+//!
+//! Reference discipline (VM-2): every value on a stack or in a local owns one reference, as in
+//! CPython. An instruction first *peeks* at its operands, computes, and only when that succeeded
+//! pops them (decref) and pushes its result (a new reference). A failing instruction therefore
+//! leaves the stack as it was, and unwinding releases every reference the frames hold.
+
+use crate::RtError;
+use crate::builtins::{Builtin, CallPoll};
+use crate::heap::{Heap, IterObj, ObjRef, Object, ThreadRun};
+use crate::platform::Platform;
+use crate::runtime::Token;
+use crate::vm::code::{Const, Instr, Program};
+use crate::vm::native;
+use crate::vm::ops;
+use crate::vm::policy::{Callee, Executed, Policy};
+
+/// Why a blocked instruction waits (with the GIL released).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wait {
+    /// For a `threading.Lock` held by another thread.
+    Lock(ObjRef),
+    /// For runtime thread `n` to finish (`Thread.join`).
+    Join(u32),
+    /// In `time.sleep`.
+    Sleep,
+}
+
+/// The answer of a blocking host operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ready {
+    /// Done (on real threads, after blocking with the GIL released).
+    Now,
+    /// Not yet: the instruction must wait and run again once the wait is over.
+    Block(Wait),
+}
+
+/// The answer of `lock.acquire`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Acquire {
+    Acquired,
+    /// A non-blocking acquire found the lock held.
+    Busy,
+    Block(Wait),
+}
+
+/// Everything an instruction needs from outside the heap: threads, locks, time, output. The
+/// real-thread driver blocks inside these calls (with the GIL released) and always answers
+/// `Now`/`Acquired`; the explorer answers `Block` and runs the instruction again later.
+pub trait Host<P: Platform> {
+    /// `Thread.start()` / `Process.start()`: runs the thread object's target on a new runtime
+    /// thread; returns its ident.
+    fn start(
+        &mut self,
+        py: Token<'_>,
+        heap: &Heap<P>,
+        thread: ObjRef,
+        process: bool,
+    ) -> Result<u32, RtError>;
+    /// `join()` on the runtime thread `ident`.
+    fn join(
+        &mut self,
+        py: Token<'_>,
+        heap: &Heap<P>,
+        ident: u32,
+        process: bool,
+    ) -> Result<Ready, RtError>;
+    /// `lock.acquire(blocking)`.
+    fn acquire(
+        &mut self,
+        py: Token<'_>,
+        heap: &Heap<P>,
+        lock: ObjRef,
+        blocking: bool,
+    ) -> Result<Acquire, RtError>;
+    /// `lock.release()`.
+    fn release(&mut self, py: Token<'_>, heap: &Heap<P>, lock: ObjRef) -> Result<(), RtError>;
+    /// `time.sleep(seconds)`.
+    fn sleep(&mut self, seconds: f64) -> Ready;
+    /// `time.time()` / `time.perf_counter()`, in seconds.
+    fn now(&mut self) -> f64;
+    /// Writes program output (`print`), or an uncaught exception's report with `stderr`.
+    fn print(&mut self, text: &str, stderr: bool);
+    /// An uncaught exception ended the current thread; `text` is CPython's report of it.
+    fn uncaught(&mut self, error: &RtError, text: &str) {
+        let _ = error;
+        self.print(text, true);
+    }
+    fn switch_interval(&mut self) -> f64;
+    fn set_switch_interval(&mut self, seconds: f64) -> Result<(), RtError>;
+    /// The name of the next `Thread-N` / `Process-N`.
+    fn next_thread_name(&mut self, process: bool) -> String;
+}
+
+/// The constants of every code object and the module's globals, loaded into one runtime's heap.
+/// The image owns one reference to each.
+#[derive(Debug, Clone)]
+pub struct Image {
+    pub consts: Vec<Vec<ObjRef>>,
+    pub globals: ObjRef,
+}
+
+impl Image {
+    /// Allocates the program's constants and an empty module namespace (`__name__` only).
+    pub fn load<P: Platform>(
+        program: &Program,
+        py: Token<'_>,
+        heap: &Heap<P>,
+    ) -> Result<Image, RtError> {
+        let mut consts = Vec::with_capacity(program.codes.len());
+        for code in &program.codes {
+            let mut table = Vec::with_capacity(code.consts.len());
+            for c in &code.consts {
+                table.push(load_const(program, py, heap, c)?);
+            }
+            consts.push(table);
+        }
+        let globals = heap.new_dict(py);
+        let main = heap.new_str(py, "__main__");
+        heap.dict_set_str(py, globals, "__name__", main)?;
+        heap.decref(py, main)?;
+        Ok(Image { consts, globals })
+    }
+
+    /// Releases the image's references: the module namespace is cleared first (CPython clears
+    /// module dicts at shutdown, which breaks the function ↔ globals cycles), then dropped.
+    pub fn release<P: Platform>(self, py: Token<'_>, heap: &Heap<P>) -> Result<(), RtError> {
+        heap.dict_clear(py, self.globals)?;
+        heap.decref(py, self.globals)?;
+        for table in self.consts {
+            for c in table {
+                heap.decref(py, c)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Every reference the image holds, for the refcount audit.
+    pub fn roots(&self) -> impl Iterator<Item = ObjRef> + '_ {
+        self.consts.iter().flatten().copied().chain([self.globals])
+    }
+}
+
+fn load_const<P: Platform>(
+    program: &Program,
+    py: Token<'_>,
+    heap: &Heap<P>,
+    c: &Const,
+) -> Result<ObjRef, RtError> {
+    Ok(match c {
+        Const::None => ObjRef::NONE,
+        Const::Bool(b) => ObjRef::from_bool(*b),
+        Const::Int(i) => heap.new_int(py, *i),
+        Const::Float(x) => heap.new_float(py, *x),
+        Const::Str(s) => heap.new_str(py, s),
+        Const::Tuple(items) => {
+            let refs = items
+                .iter()
+                .map(|c| load_const(program, py, heap, c))
+                .collect::<Result<Vec<_>, _>>()?;
+            let t = heap.new_tuple(py, &refs)?;
+            for r in refs {
+                heap.decref(py, r)?;
+            }
+            t
+        }
+        Const::Code(i) => heap.new_object(
+            py,
+            Object::Code {
+                index: *i as u32,
+                name: program.codes[*i].name.as_str().into(),
+            },
+        ),
+    })
+}
+
+/// One activation of a code object.
+#[derive(Debug, Clone)]
+pub struct Frame {
+    pub code: u32,
+    pub pc: u32,
+    /// `None` is CPython's NULL (pushed by `PUSH_NULL` / `LOAD_GLOBAL (NULL + …)`).
+    pub stack: Vec<Option<ObjRef>>,
+    pub locals: Vec<Option<ObjRef>>,
+    /// The globals the code runs with (owned).
+    pub globals: ObjRef,
+    kw_names: Option<u32>,
+}
+
+impl Frame {
+    fn refs(&self) -> impl Iterator<Item = ObjRef> + '_ {
+        self.stack
+            .iter()
+            .chain(&self.locals)
+            .flatten()
+            .copied()
+            .chain([self.globals])
+    }
+}
+
+/// A runtime thread as the interpreter sees it: its frames, or the call that will start it.
+#[derive(Debug, Clone)]
+pub struct PyThread {
+    pub ident: u32,
+    pub name: String,
+    pub frames: Vec<Frame>,
+    /// Before the first step: the target and the argument tuple (owned).
+    pub start: Option<(ObjRef, ObjRef)>,
+    /// The `Thread` object it runs for (owned), told when the run ends.
+    pub thread_obj: Option<ObjRef>,
+}
+
+impl PyThread {
+    /// The main thread, about to run the module body.
+    pub fn main<P: Platform>(
+        program: &Program,
+        image: &Image,
+        py: Token<'_>,
+        heap: &Heap<P>,
+    ) -> Result<PyThread, RtError> {
+        heap.incref(py, image.globals)?;
+        let module = program.module();
+        Ok(PyThread {
+            ident: 0,
+            name: "MainThread".into(),
+            frames: vec![Frame {
+                code: 0,
+                pc: 0,
+                stack: Vec::new(),
+                locals: vec![None; module.varnames.len()],
+                globals: image.globals,
+                kw_names: None,
+            }],
+            start: None,
+            thread_obj: None,
+        })
+    }
+
+    /// A thread that will run `thread_obj`'s target with its args; takes new references.
+    pub fn for_thread_object<P: Platform>(
+        ident: u32,
+        py: Token<'_>,
+        heap: &Heap<P>,
+        thread_obj: ObjRef,
+    ) -> Result<PyThread, RtError> {
+        let Object::Thread(t) = heap.get(py, thread_obj)? else {
+            return Err(RtError::TypeError("start() needs a thread object".into()));
+        };
+        let (Some(target), Some(args)) = (t.target, t.args) else {
+            return Err(RtError::RuntimeError("thread has no target".into()));
+        };
+        for r in [target, args, thread_obj] {
+            heap.incref(py, r)?;
+        }
+        Ok(PyThread {
+            ident,
+            name: t.name.to_string(),
+            frames: Vec::new(),
+            start: Some((target, args)),
+            thread_obj: Some(thread_obj),
+        })
+    }
+
+    /// A thread that calls `target(*args)` with no thread object (a process's main); takes over
+    /// the two references.
+    pub fn for_call(ident: u32, name: String, target: ObjRef, args: ObjRef) -> PyThread {
+        PyThread {
+            ident,
+            name,
+            frames: Vec::new(),
+            start: Some((target, args)),
+            thread_obj: None,
+        }
+    }
+
+    pub fn finished(&self) -> bool {
+        self.frames.is_empty() && self.start.is_none()
+    }
+
+    /// Every reference the thread holds, for the refcount audit.
+    pub fn roots(&self) -> Vec<ObjRef> {
+        let mut r: Vec<ObjRef> = self.frames.iter().flat_map(Frame::refs).collect();
+        if let Some((t, a)) = self.start {
+            r.extend([t, a]);
+        }
+        r.extend(self.thread_obj);
+        r
+    }
+
+    /// Where the thread is: (code index, instruction index) of its top frame.
+    pub fn location(&self) -> Option<(u32, u32)> {
+        self.frames.last().map(|f| (f.code, f.pc))
+    }
+}
+
+/// What one call of [`step`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// The instruction completed; `poll` is the policy's reason when a poll point follows.
+    Ran { poll: Option<&'static str> },
+    /// The instruction could not complete: the thread waits with the GIL released, and will run
+    /// the same instruction again once the wait is over.
+    Blocked(Wait),
+    /// The thread ended (its last frame returned, or an exception ended it).
+    Finished,
+}
+
+/// A rule violation that ends the execution (as opposed to a Python exception, which ends only
+/// the thread that raised it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fault(pub RtError);
+
+/// The interpreter's view of the world for one step.
+pub struct Cx<'a, 'py, P: Platform> {
+    pub program: &'a Program,
+    pub policy: Policy,
+    pub image: &'a Image,
+    pub py: Token<'py>,
+    pub heap: &'a Heap<P>,
+    pub host: &'a mut dyn Host<P>,
+    /// When `Some`, the step describes what it read or wrote here (for step tables).
+    pub effect: Option<String>,
+}
+
+/// Records a step's effect when a step table is being made (the text is only built then).
+macro_rules! note {
+    ($cx:expr, $text:expr) => {
+        if $cx.effect.is_some() {
+            let text: String = $text;
+            $cx.effect = Some(text);
+        }
+    };
+}
+pub(crate) use note;
+
+impl<P: Platform> Cx<'_, '_, P> {
+    /// A short text for a value in a step table: its repr, cut at 40 characters.
+    fn show(&self, o: ObjRef) -> String {
+        let r = self
+            .heap
+            .repr(self.py, o)
+            .unwrap_or_else(|_| "<freed>".into());
+        if r.chars().count() > 40 {
+            format!("{}…", r.chars().take(39).collect::<String>())
+        } else {
+            r
+        }
+    }
+
+    /// A lock's name in the running frame's globals, when a step table is being made.
+    pub(crate) fn name_of_lock(&self, lock: ObjRef) -> String {
+        if self.effect.is_some() {
+            self.name_of(self.image.globals, lock)
+        } else {
+            String::new()
+        }
+    }
+
+    /// The name of `o` in `globals`, or its repr.
+    fn name_of(&self, globals: ObjRef, o: ObjRef) -> String {
+        let found = self.heap.with_object(self.py, globals, |g| match g {
+            Object::Dict(d) => d.iter().find(|&&(_, v)| v == o).map(|&(k, _)| k),
+            _ => None,
+        });
+        match found {
+            Ok(Some(k)) => ops::to_str(self.heap, self.py, k).unwrap_or_default(),
+            _ => self.show(o),
+        }
+    }
+}
+
+/// The description of the instruction at `(code, pc)` as a step table prints it.
+pub fn describe(program: &Program, code: u32, pc: u32) -> String {
+    let c = &program.codes[code as usize];
+    let ins = c.instrs[pc as usize];
+    let arg = c.arg_repr(program, pc as usize);
+    match (ins.arg(), arg.is_empty()) {
+        (None, _) => ins.name().to_string(),
+        (Some(a), true) => format!("{} {a}", ins.name()),
+        (Some(a), false) => format!("{} {a} ({arg})", ins.name()),
+    }
+}
+
+/// Runs one instruction of `t` (or its start call). Python exceptions end the thread (reported
+/// through the host); rule violations are returned as a [`Fault`].
+pub fn step<P: Platform>(t: &mut PyThread, cx: &mut Cx<'_, '_, P>) -> Result<Step, Fault> {
+    let result = if t.start.is_some() {
+        start_call(t, cx)
+    } else {
+        run_instruction(t, cx)
+    };
+    match result {
+        Ok(s) => {
+            if matches!(s, Step::Finished) {
+                finish(t, cx).map_err(Fault)?;
+            }
+            Ok(s)
+        }
+        Err(e) if e.is_rule_violation() => Err(Fault(e)),
+        Err(e) => {
+            report_exception(t, cx, &e);
+            unwind(t, cx).map_err(Fault)?;
+            finish(t, cx).map_err(Fault)?;
+            note!(cx, format!("raises {e}"));
+            Ok(Step::Finished)
+        }
+    }
+}
+
+/// The thread's first step: `target(*args)`, as `Thread.run` does.
+fn start_call<P: Platform>(t: &mut PyThread, cx: &mut Cx<'_, '_, P>) -> Result<Step, RtError> {
+    let (target, args) = t.start.expect("checked by the caller");
+    let items = match cx.heap.get(cx.py, args)? {
+        Object::Tuple(v) | Object::List(v) => v,
+        other => {
+            return Err(RtError::TypeError(format!(
+                "args must be a tuple, not {}",
+                other.type_name()
+            )));
+        }
+    };
+    let callee = match invoke(t, cx, target, None, &items, &[])? {
+        Invoked::Blocked(w) => return Ok(Step::Blocked(w)),
+        Invoked::Pushed => Callee::Python,
+        Invoked::Returned(r, poll) => {
+            cx.heap.decref(cx.py, r)?;
+            Callee::Native(poll)
+        }
+    };
+    t.start = None;
+    cx.heap.decref(cx.py, target)?;
+    cx.heap.decref(cx.py, args)?;
+    if t.frames.is_empty() {
+        return Ok(Step::Finished);
+    }
+    let next = t
+        .frames
+        .last()
+        .map(|f| cx.program.codes[f.code as usize].instrs[f.pc as usize]);
+    let e = Executed {
+        callee: Some(callee),
+        ..Executed::plain(Instr::Call(items.len() as u32), next)
+    };
+    Ok(Step::Ran {
+        poll: cx.policy.reason(&e),
+    })
+}
+
+/// When the thread ends: tell its thread object (which drops its target and args, as CPython's
+/// `Thread.run` does in its `finally`) and drop the thread's reference to it.
+fn finish<P: Platform>(t: &mut PyThread, cx: &mut Cx<'_, '_, P>) -> Result<(), RtError> {
+    if let Some((target, args)) = t.start.take() {
+        cx.heap.decref(cx.py, target)?;
+        cx.heap.decref(cx.py, args)?;
+    }
+    if let Some(obj) = t.thread_obj.take() {
+        let (target, args) = cx.heap.update(cx.py, obj, |o| match o {
+            Object::Thread(th) => {
+                th.run = ThreadRun::Stopped;
+                Ok((th.target.take(), th.args.take()))
+            }
+            _ => Ok((None, None)),
+        })?;
+        for r in target.into_iter().chain(args) {
+            cx.heap.decref(cx.py, r)?;
+        }
+        cx.heap.decref(cx.py, obj)?;
+    }
+    Ok(())
+}
+
+/// Releases every reference held by the thread's frames, innermost first.
+fn unwind<P: Platform>(t: &mut PyThread, cx: &mut Cx<'_, '_, P>) -> Result<(), RtError> {
+    while let Some(f) = t.frames.pop() {
+        drop_frame(f, cx)?;
+    }
+    Ok(())
+}
+
+fn drop_frame<P: Platform>(f: Frame, cx: &mut Cx<'_, '_, P>) -> Result<(), RtError> {
+    for r in f.stack.into_iter().chain(f.locals).flatten() {
+        cx.heap.decref(cx.py, r)?;
+    }
+    cx.heap.decref(cx.py, f.globals)
+}
+
+/// CPython's report of an uncaught exception: `threading.excepthook` for threads, the traceback
+/// for the main thread (gilcheck prints the innermost location only).
+fn report_exception<P: Platform>(t: &PyThread, cx: &mut Cx<'_, '_, P>, e: &RtError) {
+    let mut text = String::new();
+    if t.ident != 0 {
+        text.push_str(&format!("Exception in thread {}:\n", t.name));
+    }
+    text.push_str("Traceback (most recent call last):\n");
+    for f in &t.frames {
+        let code = &cx.program.codes[f.code as usize];
+        let line = code.lines.get(f.pc as usize).copied().unwrap_or(0);
+        text.push_str(&format!(
+            "  File \"{}.py\", line {line}, in {}\n",
+            cx.program.name, code.name
+        ));
+    }
+    text.push_str(&e.to_string());
+    cx.host.uncaught(e, &text);
+}
+
+fn frame<'t>(t: &'t mut PyThread) -> &'t mut Frame {
+    t.frames.last_mut().expect("a running thread has a frame")
+}
+
+fn peek(f: &Frame, n: usize) -> Result<ObjRef, RtError> {
+    f.stack[f.stack.len() - n]
+        .ok_or_else(|| RtError::TypeError("NULL where a value was expected".into()))
+}
+
+/// Pops `n` values and releases their references.
+fn pop_n<P: Platform>(f: &mut Frame, cx: &Cx<'_, '_, P>, n: usize) -> Result<(), RtError> {
+    for r in f
+        .stack
+        .drain(f.stack.len() - n..)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .flatten()
+    {
+        cx.heap.decref(cx.py, r)?;
+    }
+    Ok(())
+}
+
+/// How a call went.
+enum Invoked {
+    /// A Python frame was pushed.
+    Pushed,
+    /// A built-in returned this new reference; how 3.11+ polls after it.
+    Returned(ObjRef, CallPoll),
+    Blocked(Wait),
+}
+
+/// Calls `callable` with borrowed `args` (and `receiver` first, for a method); the callee takes
+/// its own references.
+fn invoke<P: Platform>(
+    t: &mut PyThread,
+    cx: &mut Cx<'_, '_, P>,
+    callable: ObjRef,
+    receiver: Option<ObjRef>,
+    args: &[ObjRef],
+    kwargs: &[(String, ObjRef)],
+) -> Result<Invoked, RtError> {
+    let (py, heap) = (cx.py, cx.heap);
+    match heap.get(py, callable)? {
+        Object::Function {
+            code,
+            globals,
+            name,
+        } => {
+            let c = &cx.program.codes[code as usize];
+            let all: Vec<ObjRef> = receiver.into_iter().chain(args.iter().copied()).collect();
+            let mut locals = vec![None; c.varnames.len()];
+            if all.len() > c.argcount as usize {
+                return Err(RtError::TypeError(format!(
+                    "{name}() takes {} positional arguments but {} were given",
+                    c.argcount,
+                    all.len()
+                )));
+            }
+            for (i, &a) in all.iter().enumerate() {
+                locals[i] = Some(a);
+            }
+            for (k, v) in kwargs {
+                match c.varnames[..c.argcount as usize]
+                    .iter()
+                    .position(|n| n == k)
+                {
+                    Some(i) if locals[i].is_none() => locals[i] = Some(*v),
+                    Some(_) => {
+                        return Err(RtError::TypeError(format!(
+                            "{name}() got multiple values for argument '{k}'"
+                        )));
+                    }
+                    None => {
+                        return Err(RtError::TypeError(format!(
+                            "{name}() got an unexpected keyword argument '{k}'"
+                        )));
+                    }
+                }
+            }
+            if let Some(i) = locals[..c.argcount as usize]
+                .iter()
+                .position(Option::is_none)
+            {
+                return Err(RtError::TypeError(format!(
+                    "{name}() missing required positional argument: '{}'",
+                    c.varnames[i]
+                )));
+            }
+            for r in locals.iter().flatten().copied().chain([globals]) {
+                heap.incref(py, r)?;
+            }
+            t.frames.push(Frame {
+                code,
+                pc: 0,
+                stack: Vec::new(),
+                locals,
+                globals,
+                kw_names: None,
+            });
+            note!(cx, format!("call {name}()"));
+            Ok(Invoked::Pushed)
+        }
+        Object::Builtin(b) => native_call(t, cx, b, receiver, args, kwargs),
+        Object::BoundMethod { func, receiver: r } => {
+            // A bound method in 3.11's method slot: the "self" slot holds its first argument.
+            let all: Vec<ObjRef> = receiver.into_iter().chain(args.iter().copied()).collect();
+            native_call(t, cx, func, Some(r), &all, kwargs)
+        }
+        other => Err(RtError::TypeError(format!(
+            "'{}' object is not callable",
+            other.type_name()
+        ))),
+    }
+}
+
+fn native_call<P: Platform>(
+    t: &mut PyThread,
+    cx: &mut Cx<'_, '_, P>,
+    b: Builtin,
+    receiver: Option<ObjRef>,
+    args: &[ObjRef],
+    kwargs: &[(String, ObjRef)],
+) -> Result<Invoked, RtError> {
+    match native::call(t, cx, b, receiver, args, kwargs)? {
+        native::Outcome::Return(r) => Ok(Invoked::Returned(r, b.call_poll())),
+        native::Outcome::Block(w) => Ok(Invoked::Blocked(w)),
+    }
+}
+
+/// Runs the instruction at the thread's program counter.
+fn run_instruction<P: Platform>(t: &mut PyThread, cx: &mut Cx<'_, '_, P>) -> Result<Step, RtError> {
+    use Instr::*;
+    let (py, heap) = (cx.py, cx.heap);
+    let program = cx.program;
+    let f = frame(t);
+    let code_index = f.code as usize;
+    let code = &program.codes[code_index];
+    let pc = f.pc as usize;
+    let ins = code.instrs[pc];
+    let image = cx.image;
+    let consts = &image.consts[code_index];
+    let mut next_pc = pc + 1;
+    let mut taken = false;
+    let mut exact_bool = false;
+    let mut callee = None;
+    let mut returned_to_caller = false;
+    let name = |n: u32| code.names[n as usize].as_str();
+
+    match ins {
+        Nop => {}
+        Resume(_) => {}
+        LoadConst(k) => {
+            let v = consts[k as usize];
+            heap.incref(py, v)?;
+            f.stack.push(Some(v));
+        }
+        LoadFast(i) => {
+            let v = f.locals[i as usize].ok_or_else(|| {
+                RtError::NameError(format!(
+                    "cannot access local variable '{}' where it is not associated with a value",
+                    code.varnames[i as usize]
+                ))
+            })?;
+            heap.incref(py, v)?;
+            f.stack.push(Some(v));
+        }
+        StoreFast(i) => {
+            let v = f.stack.pop().flatten().expect("validated stack");
+            if let Some(old) = f.locals[i as usize].replace(v) {
+                heap.decref(py, old)?;
+            }
+        }
+        LoadGlobal { name: n, null } => {
+            let v = load_global(cx, f.globals, name(n))?;
+            let f = frame(t);
+            if null {
+                f.stack.push(None);
+            }
+            f.stack.push(Some(v));
+            note!(cx, format!("read global {} → {}", name(n), cx.show(v)));
+        }
+        LoadName(n) => {
+            let v = load_global(cx, f.globals, name(n))?;
+            frame(t).stack.push(Some(v));
+            note!(cx, format!("read {} → {}", name(n), cx.show(v)));
+        }
+        StoreGlobal(n) | StoreName(n) => {
+            let v = peek(f, 1)?;
+            heap.dict_set_str(py, f.globals, name(n), v)?;
+            pop_n(f, cx, 1)?;
+            note!(cx, format!("write {} ← {}", name(n), cx.show(v)));
+        }
+        PushNull => f.stack.push(None),
+        PopTop => pop_n(f, cx, 1)?,
+        Copy(n) => {
+            let v = f.stack[f.stack.len() - n as usize];
+            if let Some(v) = v {
+                heap.incref(py, v)?;
+            }
+            f.stack.push(v);
+        }
+        Swap(n) => {
+            let len = f.stack.len();
+            f.stack.swap(len - 1, len - n as usize);
+        }
+        BinarySubscr => {
+            let (container, key) = (peek(f, 2)?, peek(f, 1)?);
+            let v = subscr(heap, py, container, key)?;
+            let globals = f.globals;
+            pop_n(f, cx, 2)?;
+            frame(t).stack.push(Some(v));
+            note!(
+                cx,
+                format!(
+                    "read {}[{}] → {}",
+                    cx.name_of(globals, container),
+                    cx.show(key),
+                    cx.show(v)
+                )
+            );
+        }
+        StoreSubscr => {
+            let (value, container, key) = (peek(f, 3)?, peek(f, 2)?, peek(f, 1)?);
+            store_subscr(heap, py, container, key, value)?;
+            let globals = f.globals;
+            note!(
+                cx,
+                format!(
+                    "write {}[{}] ← {}",
+                    cx.name_of(globals, container),
+                    cx.show(key),
+                    cx.show(value)
+                )
+            );
+            pop_n(frame(t), cx, 3)?;
+        }
+        BinaryOp { op, inplace } => {
+            let (a, b) = (peek(f, 2)?, peek(f, 1)?);
+            let r = ops::binary(heap, py, op, a, b)?;
+            note!(
+                cx,
+                format!(
+                    "{} {}{} {} → {}",
+                    cx.show(a),
+                    op.symbol(),
+                    if inplace { "=" } else { "" },
+                    cx.show(b),
+                    cx.show(r)
+                )
+            );
+            let f = frame(t);
+            pop_n(f, cx, 2)?;
+            f.stack.push(Some(r));
+        }
+        CompareOp(op) => {
+            let (a, b) = (peek(f, 2)?, peek(f, 1)?);
+            let r = ObjRef::from_bool(ops::compare(heap, py, op, a, b)?);
+            pop_n(f, cx, 2)?;
+            f.stack.push(Some(r));
+        }
+        IsOp(invert) => {
+            let (a, b) = (peek(f, 2)?, peek(f, 1)?);
+            let r = ObjRef::from_bool((a == b) != invert);
+            pop_n(f, cx, 2)?;
+            f.stack.push(Some(r));
+        }
+        ContainsOp(invert) => {
+            let (item, container) = (peek(f, 2)?, peek(f, 1)?);
+            let r = ObjRef::from_bool(ops::contains(heap, py, container, item)? != invert);
+            pop_n(f, cx, 2)?;
+            f.stack.push(Some(r));
+        }
+        UnaryNot => {
+            let v = peek(f, 1)?;
+            let r = ObjRef::from_bool(!ops::truthy(heap, py, v)?);
+            pop_n(f, cx, 1)?;
+            f.stack.push(Some(r));
+        }
+        GetIter => {
+            let v = peek(f, 1)?;
+            let it = get_iter(heap, py, v)?;
+            pop_n(f, cx, 1)?;
+            f.stack.push(Some(it));
+        }
+        ForIter(target) => {
+            let it = peek(f, 1)?;
+            match iter_next(heap, py, it)? {
+                Some(v) => {
+                    f.stack.push(Some(v));
+                    note!(cx, format!("next → {}", cx.show(v)));
+                }
+                None => {
+                    pop_n(f, cx, 1)?;
+                    next_pc = target as usize;
+                    taken = true;
+                    note!(cx, "iterator exhausted".into());
+                }
+            }
+        }
+        JumpForward(target) | JumpBackward(target) => next_pc = target as usize,
+        PopJumpForwardIfFalse(target)
+        | PopJumpForwardIfTrue(target)
+        | PopJumpBackwardIfFalse(target)
+        | PopJumpBackwardIfTrue(target) => {
+            let v = peek(f, 1)?;
+            exact_bool = v == ObjRef::TRUE || v == ObjRef::FALSE;
+            let truth = ops::truthy(heap, py, v)?;
+            let on_true = matches!(ins, PopJumpForwardIfTrue(_) | PopJumpBackwardIfTrue(_));
+            pop_n(f, cx, 1)?;
+            if truth == on_true {
+                next_pc = target as usize;
+                taken = true;
+            }
+        }
+        KwNames(k) => f.kw_names = Some(k),
+        Call(argc) => {
+            let n = argc as usize;
+            let kw_names = f.kw_names.take();
+            let len = f.stack.len();
+            let method = f.stack[len - n - 2];
+            let callable = f.stack[len - n - 1]
+                .ok_or_else(|| RtError::TypeError("'NULL' object is not callable".into()))?;
+            let args: Vec<ObjRef> = f.stack[len - n..]
+                .iter()
+                .map(|a| a.expect("arguments are never NULL"))
+                .collect();
+            let kw_count = match kw_names {
+                Some(k) => match &code.consts[k as usize] {
+                    Const::Tuple(v) => v.len(),
+                    _ => 0,
+                },
+                None => 0,
+            };
+            let kwargs: Vec<(String, ObjRef)> = match kw_names {
+                Some(k) => match &code.consts[k as usize] {
+                    Const::Tuple(names) => names
+                        .iter()
+                        .zip(&args[n - kw_count..])
+                        .map(|(nm, &v)| {
+                            (
+                                match nm {
+                                    Const::Str(s) => s.clone(),
+                                    _ => String::new(),
+                                },
+                                v,
+                            )
+                        })
+                        .collect(),
+                    _ => Vec::new(),
+                },
+                None => Vec::new(),
+            };
+            let positional = &args[..n - kw_count];
+            // 3.11: with a method on the stack the "callable" slot holds `self`.
+            let (func, receiver) = match method {
+                Some(m) => (m, Some(callable)),
+                None => (callable, None),
+            };
+            f.pc = next_pc as u32; // a pushed frame returns here
+            let outcome = invoke(t, cx, func, receiver, positional, &kwargs);
+            let pushed = matches!(outcome, Ok(Invoked::Pushed));
+            // The caller's frame is below a pushed one.
+            let caller = if pushed {
+                t.frames.len() - 2
+            } else {
+                t.frames.len() - 1
+            };
+            let f = &mut t.frames[caller];
+            match outcome {
+                Err(e) => {
+                    f.pc = pc as u32;
+                    f.kw_names = kw_names;
+                    return Err(e);
+                }
+                Ok(Invoked::Blocked(w)) => {
+                    f.pc = pc as u32;
+                    f.kw_names = kw_names;
+                    return Ok(Step::Blocked(w));
+                }
+                Ok(Invoked::Pushed) => {
+                    pop_n(f, cx, n + 2)?;
+                    callee = Some(Callee::Python);
+                }
+                Ok(Invoked::Returned(r, poll)) => {
+                    pop_n(f, cx, n + 2)?;
+                    f.stack.push(Some(r));
+                    callee = Some(Callee::Native(poll));
+                }
+            }
+            return Ok(finish_step(
+                t,
+                cx,
+                ins,
+                taken,
+                exact_bool,
+                callee,
+                returned_to_caller,
+            ));
+        }
+        LoadMethod(n) => {
+            let obj = peek(f, 1)?;
+            match native::method(heap, py, obj, name(n))? {
+                Some(m) => {
+                    // [method, self]: the stack slot of `obj` becomes `self`.
+                    let len = f.stack.len();
+                    f.stack.insert(len - 1, Some(ObjRef::builtin(m)));
+                }
+                None => {
+                    let v = native::getattr(heap, py, obj, name(n))?;
+                    pop_n(f, cx, 1)?;
+                    f.stack.push(None);
+                    f.stack.push(Some(v));
+                }
+            }
+        }
+        LoadAttr(n) => {
+            let obj = peek(f, 1)?;
+            let v = native::getattr(heap, py, obj, name(n))?;
+            let globals = f.globals;
+            pop_n(f, cx, 1)?;
+            frame(t).stack.push(Some(v));
+            note!(
+                cx,
+                format!(
+                    "read {}.{} → {}",
+                    cx.name_of(globals, obj),
+                    name(n),
+                    cx.show(v)
+                )
+            );
+        }
+        StoreAttr(n) => {
+            let (value, obj) = (peek(f, 2)?, peek(f, 1)?);
+            native::setattr(heap, py, obj, name(n), value)?;
+            let globals = f.globals;
+            note!(
+                cx,
+                format!(
+                    "write {}.{} ← {}",
+                    cx.name_of(globals, obj),
+                    name(n),
+                    cx.show(value)
+                )
+            );
+            pop_n(frame(t), cx, 2)?;
+        }
+        BuildTuple(n) | BuildList(n) => {
+            let items: Vec<ObjRef> = f.stack[f.stack.len() - n as usize..]
+                .iter()
+                .map(|x| x.expect("validated"))
+                .collect();
+            let r = if matches!(ins, BuildTuple(_)) {
+                heap.new_tuple(py, &items)?
+            } else {
+                heap.new_list(py, &items)?
+            };
+            pop_n(f, cx, n as usize)?;
+            f.stack.push(Some(r));
+        }
+        BuildMap(n) => {
+            let items: Vec<ObjRef> = f.stack[f.stack.len() - 2 * n as usize..]
+                .iter()
+                .map(|x| x.expect("validated"))
+                .collect();
+            let d = heap.new_dict(py);
+            for pair in items.chunks(2) {
+                if let Err(e) = heap.dict_set(py, d, pair[0], pair[1]) {
+                    heap.decref(py, d)?;
+                    return Err(e);
+                }
+            }
+            pop_n(f, cx, 2 * n as usize)?;
+            f.stack.push(Some(d));
+        }
+        BuildConstKeyMap(n) => {
+            let keys = peek(f, 1)?;
+            let Object::Tuple(keys) = heap.get(py, keys)? else {
+                return Err(RtError::TypeError(
+                    "BUILD_CONST_KEY_MAP needs a tuple of keys".into(),
+                ));
+            };
+            let values: Vec<ObjRef> = f.stack[f.stack.len() - 1 - n as usize..f.stack.len() - 1]
+                .iter()
+                .map(|x| x.expect("validated"))
+                .collect();
+            let d = heap.new_dict(py);
+            for (k, v) in keys.iter().zip(values) {
+                heap.dict_set(py, d, *k, v)?;
+            }
+            pop_n(f, cx, n as usize + 1)?;
+            f.stack.push(Some(d));
+        }
+        ListAppend(i) => {
+            let v = peek(f, 1)?;
+            let list = peek(f, i as usize + 1)?;
+            heap.list_append(py, list, v)?;
+            pop_n(f, cx, 1)?;
+        }
+        FormatValue { conversion, spec } => {
+            let (v, spec_text) = if spec {
+                (peek(f, 2)?, ops::to_str(heap, py, peek(f, 1)?)?)
+            } else {
+                (peek(f, 1)?, String::new())
+            };
+            let s = ops::format_value(heap, py, v, conversion, &spec_text)?;
+            let r = heap.new_str(py, &s);
+            pop_n(f, cx, 1 + usize::from(spec))?;
+            f.stack.push(Some(r));
+        }
+        BuildString(n) => {
+            let mut s = String::new();
+            for x in &f.stack[f.stack.len() - n as usize..] {
+                s.push_str(&ops::to_str(heap, py, x.expect("validated"))?);
+            }
+            let r = heap.new_str(py, &s);
+            pop_n(f, cx, n as usize)?;
+            f.stack.push(Some(r));
+        }
+        MakeFunction(_) => {
+            let c = peek(f, 1)?;
+            let Object::Code { index, name } = heap.get(py, c)? else {
+                return Err(RtError::TypeError(
+                    "MAKE_FUNCTION needs a code object".into(),
+                ));
+            };
+            heap.incref(py, f.globals)?;
+            let func = heap.new_object(
+                py,
+                Object::Function {
+                    code: index,
+                    globals: f.globals,
+                    name,
+                },
+            );
+            pop_n(f, cx, 1)?;
+            f.stack.push(Some(func));
+        }
+        ImportName(n) => {
+            let m = Builtin::module(name(n))
+                .ok_or_else(|| RtError::ImportError(format!("No module named '{}'", name(n))))?;
+            pop_n(f, cx, 2)?;
+            f.stack.push(Some(ObjRef::builtin(m)));
+        }
+        BeforeWith => {
+            let mgr = peek(f, 1)?;
+            let entered = native::enter(t, cx, mgr)?;
+            let f = frame(t);
+            match entered {
+                native::Outcome::Block(w) => return Ok(Step::Blocked(w)),
+                native::Outcome::Return(res) => {
+                    heap.incref(py, mgr)?;
+                    let exit = heap.new_object(
+                        py,
+                        Object::BoundMethod {
+                            func: Builtin::LockExit,
+                            receiver: mgr,
+                        },
+                    );
+                    pop_n(f, cx, 1)?;
+                    f.stack.push(Some(exit));
+                    f.stack.push(Some(res));
+                }
+            }
+        }
+        LoadAssertionError => f
+            .stack
+            .push(Some(ObjRef::builtin(Builtin::AssertionErrorClass))),
+        RaiseVarargs(_) => {
+            let exc = peek(f, 1)?;
+            let message = match heap.get(py, exc)? {
+                Object::Exception { message, .. } => message.to_string(),
+                _ => String::new(),
+            };
+            return Err(RtError::AssertionError(message));
+        }
+        ReturnValue => {
+            let v = f.stack.pop().flatten().expect("validated stack");
+            let done = t.frames.pop().expect("a frame");
+            drop_frame(done, cx)?;
+            match t.frames.last_mut() {
+                Some(caller) => {
+                    caller.stack.push(Some(v));
+                    returned_to_caller = true;
+                    note!(cx, format!("return {}", cx.show(v)));
+                }
+                None => {
+                    heap.decref(py, v)?;
+                    return Ok(Step::Finished);
+                }
+            }
+            return Ok(finish_step(
+                t,
+                cx,
+                ins,
+                taken,
+                exact_bool,
+                callee,
+                returned_to_caller,
+            ));
+        }
+    }
+    frame(t).pc = next_pc as u32;
+    Ok(finish_step(
+        t,
+        cx,
+        ins,
+        taken,
+        exact_bool,
+        callee,
+        returned_to_caller,
+    ))
+}
+
+/// Asks the policy whether a poll point follows the completed instruction.
+fn finish_step<P: Platform>(
+    t: &PyThread,
+    cx: &Cx<'_, '_, P>,
+    instr: Instr,
+    taken: bool,
+    exact_bool: bool,
+    callee: Option<Callee>,
+    returned_to_caller: bool,
+) -> Step {
+    let next = t
+        .frames
+        .last()
+        .map(|f| cx.program.codes[f.code as usize].instrs[f.pc as usize]);
+    let e = Executed {
+        instr,
+        next,
+        taken,
+        exact_bool,
+        callee,
+        returned_to_caller,
+    };
+    Step::Ran {
+        poll: cx.policy.reason(&e),
+    }
+}
+
+fn load_global<P: Platform>(
+    cx: &Cx<'_, '_, P>,
+    globals: ObjRef,
+    name: &str,
+) -> Result<ObjRef, RtError> {
+    if let Some(v) = cx.heap.dict_get_str(cx.py, globals, name)? {
+        return Ok(v);
+    }
+    Builtin::global(name)
+        .map(ObjRef::builtin)
+        .ok_or_else(|| RtError::NameError(format!("name '{name}' is not defined")))
+}
+
+/// `container[key]`: a new reference.
+fn subscr<P: Platform>(
+    heap: &Heap<P>,
+    py: Token<'_>,
+    container: ObjRef,
+    key: ObjRef,
+) -> Result<ObjRef, RtError> {
+    match heap.with_object(py, container, |o| o.type_name())? {
+        "dict" => heap.dict_get(py, container, key),
+        "list" | "tuple" => heap.seq_get(py, container, heap.int_value(py, key)?),
+        other => Err(RtError::TypeError(format!(
+            "'{other}' object is not subscriptable"
+        ))),
+    }
+}
+
+/// `container[key] = value`.
+fn store_subscr<P: Platform>(
+    heap: &Heap<P>,
+    py: Token<'_>,
+    container: ObjRef,
+    key: ObjRef,
+    value: ObjRef,
+) -> Result<(), RtError> {
+    match heap.with_object(py, container, |o| o.type_name())? {
+        "dict" => heap.dict_set(py, container, key, value),
+        "list" => heap.list_set(py, container, heap.int_value(py, key)?, value),
+        other => Err(RtError::TypeError(format!(
+            "'{other}' object does not support item assignment"
+        ))),
+    }
+}
+
+/// `iter(v)`: a new reference to an iterator (holding a reference to what it iterates).
+fn get_iter<P: Platform>(heap: &Heap<P>, py: Token<'_>, v: ObjRef) -> Result<ObjRef, RtError> {
+    let it = match heap.get(py, v)? {
+        Object::Range { start, stop, step } => IterObj::Range {
+            next: start,
+            stop,
+            step,
+        },
+        Object::List(_) | Object::Tuple(_) => {
+            heap.incref(py, v)?;
+            IterObj::Seq { seq: v, index: 0 }
+        }
+        Object::Iter(_) => {
+            heap.incref(py, v)?;
+            return Ok(v);
+        }
+        other => {
+            return Err(RtError::TypeError(format!(
+                "'{}' object is not iterable",
+                other.type_name()
+            )));
+        }
+    };
+    Ok(heap.new_object(py, Object::Iter(it)))
+}
+
+/// `next(it)`: a new reference, or `None` when exhausted.
+fn iter_next<P: Platform>(
+    heap: &Heap<P>,
+    py: Token<'_>,
+    it: ObjRef,
+) -> Result<Option<ObjRef>, RtError> {
+    let state = heap.with_object(py, it, |o| match o {
+        Object::Iter(s) => Ok(s.clone()),
+        other => Err(RtError::TypeError(format!(
+            "'{}' object is not an iterator",
+            other.type_name()
+        ))),
+    })??;
+    match state {
+        IterObj::Range { next, stop, step } => {
+            let more = if step > 0 { next < stop } else { next > stop };
+            if !more {
+                return Ok(None);
+            }
+            heap.update(py, it, |o| {
+                if let Object::Iter(IterObj::Range { next, .. }) = o {
+                    *next += step;
+                }
+                Ok(())
+            })?;
+            Ok(Some(heap.new_int(py, next)))
+        }
+        IterObj::Seq { seq, index } => {
+            let item = heap.with_object(py, seq, |o| match o {
+                Object::List(v) | Object::Tuple(v) => v.get(index).copied(),
+                _ => None,
+            })?;
+            let Some(item) = item else { return Ok(None) };
+            heap.update(py, it, |o| {
+                if let Object::Iter(IterObj::Seq { index, .. }) = o {
+                    *index += 1;
+                }
+                Ok(())
+            })?;
+            heap.incref(py, item)?;
+            Ok(Some(item))
+        }
+    }
+}

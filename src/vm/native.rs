@@ -1,0 +1,467 @@
+//! The built-in functions, classes and methods gilcheck models (rule VM-4): `print`, `range`,
+//! `len`, `repr`, `threading.Thread`/`Lock`, `multiprocessing.Process`, `time.*`, `sys.*`,
+//! `types.SimpleNamespace`, and the methods of threads, locks and lists. Each takes its
+//! arguments borrowed and returns a new reference, or asks the caller to block.
+
+use crate::RtError;
+use crate::builtins::Builtin;
+use crate::heap::{Heap, ObjRef, Object, ThreadObj, ThreadRun};
+use crate::platform::Platform;
+use crate::runtime::Token;
+use crate::vm::interp::{Acquire, Cx, PyThread, Ready, Wait, note};
+use crate::vm::ops;
+
+/// What a built-in did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Returned this new reference.
+    Return(ObjRef),
+    /// Must wait with the GIL released; the instruction runs again afterwards.
+    Block(Wait),
+}
+
+fn none() -> Result<Outcome, RtError> {
+    Ok(Outcome::Return(ObjRef::NONE))
+}
+
+fn arity(name: &str, args: &[ObjRef], min: usize, max: usize) -> Result<(), RtError> {
+    if (min..=max).contains(&args.len()) {
+        Ok(())
+    } else if min == max {
+        Err(RtError::TypeError(format!(
+            "{name}() takes exactly {min} argument(s) ({} given)",
+            args.len()
+        )))
+    } else {
+        Err(RtError::TypeError(format!(
+            "{name}() takes {min} to {max} arguments ({} given)",
+            args.len()
+        )))
+    }
+}
+
+fn no_kwargs(name: &str, kwargs: &[(String, ObjRef)]) -> Result<(), RtError> {
+    match kwargs.first() {
+        Some((k, _)) => Err(RtError::TypeError(format!(
+            "{name}() got an unexpected keyword argument '{k}'"
+        ))),
+        None => Ok(()),
+    }
+}
+
+fn kwarg(kwargs: &[(String, ObjRef)], key: &str) -> Option<ObjRef> {
+    kwargs.iter().find(|(k, _)| k == key).map(|&(_, v)| v)
+}
+
+fn expect_kind<P: Platform>(
+    heap: &Heap<P>,
+    py: Token<'_>,
+    o: ObjRef,
+    kind: &str,
+    what: &str,
+) -> Result<(), RtError> {
+    let t = heap.with_object(py, o, |o| o.type_name())?;
+    if t == kind {
+        Ok(())
+    } else {
+        Err(RtError::TypeError(format!(
+            "{what} needs a {kind}, not {t}"
+        )))
+    }
+}
+
+/// Calls the built-in `b` (with `receiver` for a method).
+pub fn call<P: Platform>(
+    t: &mut PyThread,
+    cx: &mut Cx<'_, '_, P>,
+    b: Builtin,
+    receiver: Option<ObjRef>,
+    args: &[ObjRef],
+    kwargs: &[(String, ObjRef)],
+) -> Result<Outcome, RtError> {
+    use Builtin::*;
+    let (py, heap) = (cx.py, cx.heap);
+    let this = || {
+        receiver.ok_or_else(|| {
+            RtError::TypeError(format!("{} needs an object to act on", b.qualname()))
+        })
+    };
+    if !matches!(
+        b,
+        Print | ThreadClass | ProcessClass | SimpleNamespace | LockAcquire
+    ) {
+        no_kwargs(b.name(), kwargs)?;
+    }
+    match b {
+        Print => {
+            let text = |key: &str, default: &str| -> Result<String, RtError> {
+                match kwarg(kwargs, key) {
+                    Some(v) if v != ObjRef::NONE => ops::to_str(heap, py, v),
+                    _ => Ok(default.to_string()),
+                }
+            };
+            let (sep, end) = (text("sep", " ")?, text("end", "\n")?);
+            let parts = args
+                .iter()
+                .map(|&a| ops::to_str(heap, py, a))
+                .collect::<Result<Vec<_>, _>>()?;
+            let line = format!("{}{end}", parts.join(&sep));
+            note!(cx, format!("print {}", line.trim_end()));
+            cx.host.print(&line, false);
+            none()
+        }
+        Range => {
+            arity("range", args, 1, 3)?;
+            let ints = args
+                .iter()
+                .map(|&a| heap.int_value(py, a))
+                .collect::<Result<Vec<_>, _>>()?;
+            let (start, stop, step) = match ints[..] {
+                [stop] => (0, stop, 1),
+                [start, stop] => (start, stop, 1),
+                [start, stop, step] => (start, stop, step),
+                _ => unreachable!("arity checked"),
+            };
+            if step == 0 {
+                return Err(RtError::ValueError("range() arg 3 must not be zero".into()));
+            }
+            Ok(Outcome::Return(
+                heap.new_object(py, Object::Range { start, stop, step }),
+            ))
+        }
+        Len => {
+            arity("len", args, 1, 1)?;
+            let n = match heap.get(py, args[0])? {
+                Object::Range { start, stop, step } => ops::range_len(start, stop, step) as usize,
+                _ => heap.len(py, args[0])?,
+            };
+            Ok(Outcome::Return(heap.new_int(py, n as i64)))
+        }
+        Repr => {
+            arity("repr", args, 1, 1)?;
+            Ok(Outcome::Return(heap.new_str(py, &heap.repr(py, args[0])?)))
+        }
+        AssertionErrorClass => {
+            arity("AssertionError", args, 0, 1)?;
+            let message = match args.first() {
+                Some(&m) => ops::to_str(heap, py, m)?,
+                None => String::new(),
+            };
+            Ok(Outcome::Return(heap.new_object(
+                py,
+                Object::Exception {
+                    class: b,
+                    message: message.into(),
+                },
+            )))
+        }
+        ThreadClass | ProcessClass => new_thread(cx, b == ProcessClass, args, kwargs),
+        LockFactory => {
+            arity("Lock", args, 0, 0)?;
+            Ok(Outcome::Return(heap.new_lock(py)))
+        }
+        TimeTime | TimePerfCounter => {
+            arity(b.name(), args, 0, 0)?;
+            let now = cx.host.now();
+            Ok(Outcome::Return(heap.new_float(py, now)))
+        }
+        TimeSleep => {
+            arity("sleep", args, 1, 1)?;
+            let secs = heap.float_value(py, args[0])?;
+            if secs.is_nan() || secs < 0.0 {
+                return Err(RtError::ValueError(
+                    "sleep length must be non-negative".into(),
+                ));
+            }
+            match cx.host.sleep(secs) {
+                Ready::Now => {
+                    note!(
+                        cx,
+                        format!("sleep({}) with the GIL released", ops::float_repr(secs))
+                    );
+                    none()
+                }
+                Ready::Block(w) => Ok(Outcome::Block(w)),
+            }
+        }
+        SysGetrefcount => {
+            arity("getrefcount", args, 1, 1)?;
+            // The argument's reference is the one the caller's stack holds (RC-7).
+            let n = heap.refcount(py, args[0])?;
+            Ok(Outcome::Return(heap.new_int(py, n as i64)))
+        }
+        SysSetswitchinterval => {
+            arity("setswitchinterval", args, 1, 1)?;
+            let secs = heap.float_value(py, args[0])?;
+            cx.host.set_switch_interval(secs)?;
+            none()
+        }
+        SysGetswitchinterval => {
+            arity("getswitchinterval", args, 0, 0)?;
+            let s = cx.host.switch_interval();
+            Ok(Outcome::Return(heap.new_float(py, s)))
+        }
+        ThreadStart => {
+            arity("start", args, 0, 0)?;
+            let obj = this()?;
+            let th = thread_obj(heap, py, obj)?;
+            if th.run != ThreadRun::Initial {
+                return Err(RtError::RuntimeError(
+                    "threads can only be started once".into(),
+                ));
+            }
+            let ident = cx.host.start(py, heap, obj, th.process)?;
+            heap.update(py, obj, |o| {
+                if let Object::Thread(th) = o {
+                    th.ident = Some(ident);
+                    th.run = ThreadRun::Started;
+                }
+                Ok(())
+            })?;
+            note!(cx, format!("start {}", th.name));
+            none()
+        }
+        ThreadJoin => {
+            arity("join", args, 0, 0)?;
+            let th = thread_obj(heap, py, this()?)?;
+            let Some(ident) = th.ident else {
+                return Err(RtError::RuntimeError(
+                    "cannot join thread before it is started".into(),
+                ));
+            };
+            if ident == t.ident && !th.process {
+                return Err(RtError::RuntimeError("cannot join current thread".into()));
+            }
+            match cx.host.join(py, heap, ident, th.process)? {
+                Ready::Now => {
+                    note!(cx, format!("join {}: it has finished", th.name));
+                    none()
+                }
+                Ready::Block(w) => Ok(Outcome::Block(w)),
+            }
+        }
+        LockAcquire | LockEnter => {
+            arity(b.name(), args, 0, 1)?;
+            let lock = this()?;
+            expect_kind(heap, py, lock, "lock", b.qualname())?;
+            let blocking = match args.first().copied().or_else(|| kwarg(kwargs, "blocking")) {
+                Some(v) => ops::truthy(heap, py, v)?,
+                None => true,
+            };
+            acquire(cx, lock, blocking)
+        }
+        LockRelease | LockExit => {
+            if b == LockRelease {
+                arity("release", args, 0, 0)?;
+            }
+            let lock = this()?;
+            expect_kind(heap, py, lock, "lock", b.qualname())?;
+            cx.host.release(py, heap, lock)?;
+            let name = cx.name_of_lock(lock);
+            note!(cx, format!("release {name}"));
+            none()
+        }
+        ListAppend => {
+            arity("append", args, 1, 1)?;
+            heap.list_append(py, this()?, args[0])?;
+            none()
+        }
+        SimpleNamespace => {
+            arity("SimpleNamespace", args, 0, 0)?;
+            let dict = heap.new_dict(py);
+            for (k, v) in kwargs {
+                heap.dict_set_str(py, dict, k, *v)?;
+            }
+            Ok(Outcome::Return(
+                heap.new_object(py, Object::Namespace { dict }),
+            ))
+        }
+        ModThreading | ModTime | ModSys | ModMultiprocessing | ModTypes => {
+            Err(RtError::TypeError("'module' object is not callable".into()))
+        }
+    }
+}
+
+/// `lock.acquire(blocking)` through the host.
+fn acquire<P: Platform>(
+    cx: &mut Cx<'_, '_, P>,
+    lock: ObjRef,
+    blocking: bool,
+) -> Result<Outcome, RtError> {
+    let (py, heap) = (cx.py, cx.heap);
+    let name = cx.name_of_lock(lock);
+    match cx.host.acquire(py, heap, lock, blocking)? {
+        Acquire::Acquired => {
+            note!(cx, format!("acquire {name}"));
+            Ok(Outcome::Return(ObjRef::TRUE))
+        }
+        Acquire::Busy => {
+            note!(cx, format!("acquire {name}: held by another thread"));
+            Ok(Outcome::Return(ObjRef::FALSE))
+        }
+        Acquire::Block(w) => Ok(Outcome::Block(w)),
+    }
+}
+
+/// `with mgr:` — calls `mgr.__enter__()`.
+pub fn enter<P: Platform>(
+    _t: &mut PyThread,
+    cx: &mut Cx<'_, '_, P>,
+    mgr: ObjRef,
+) -> Result<Outcome, RtError> {
+    match cx.heap.with_object(cx.py, mgr, |o| o.type_name())? {
+        "lock" => acquire(cx, mgr, true),
+        other => Err(RtError::TypeError(format!(
+            "'{other}' object does not support the context manager protocol"
+        ))),
+    }
+}
+
+fn thread_obj<P: Platform>(
+    heap: &Heap<P>,
+    py: Token<'_>,
+    obj: ObjRef,
+) -> Result<ThreadObj, RtError> {
+    match heap.get(py, obj)? {
+        Object::Thread(t) => Ok(t),
+        other => Err(RtError::TypeError(format!(
+            "expected a thread, got {}",
+            other.type_name()
+        ))),
+    }
+}
+
+/// `threading.Thread(target=…, args=(…))` / `multiprocessing.Process(…)`.
+fn new_thread<P: Platform>(
+    cx: &mut Cx<'_, '_, P>,
+    process: bool,
+    args: &[ObjRef],
+    kwargs: &[(String, ObjRef)],
+) -> Result<Outcome, RtError> {
+    let (py, heap) = (cx.py, cx.heap);
+    let class = if process { "Process" } else { "Thread" };
+    if !args.is_empty() {
+        return Err(RtError::TypeError(format!(
+            "{class}() takes keyword arguments only (target=, args=, name=)"
+        )));
+    }
+    for (k, _) in kwargs {
+        if !["target", "args", "name"].contains(&k.as_str()) {
+            return Err(RtError::TypeError(format!(
+                "{class}() got an unexpected keyword argument '{k}'"
+            )));
+        }
+    }
+    let target = kwarg(kwargs, "target")
+        .filter(|&t| t != ObjRef::NONE)
+        .ok_or_else(|| {
+            RtError::TypeError(format!(
+                "{class}() needs a target (gilcheck models threads that run a function)"
+            ))
+        })?;
+    let name = match kwarg(kwargs, "name") {
+        Some(n) if n != ObjRef::NONE => ops::to_str(heap, py, n)?,
+        _ => cx.host.next_thread_name(process),
+    };
+    let argtuple = match kwarg(kwargs, "args") {
+        Some(a) => {
+            match heap.with_object(py, a, |o| o.type_name())? {
+                "tuple" | "list" => {}
+                other => {
+                    return Err(RtError::TypeError(format!(
+                        "args must be a tuple, not {other}"
+                    )));
+                }
+            }
+            heap.incref(py, a)?;
+            a
+        }
+        None => heap.new_tuple(py, &[])?,
+    };
+    heap.incref(py, target)?;
+    let obj = heap.new_object(
+        py,
+        Object::Thread(ThreadObj {
+            target: Some(target),
+            args: Some(argtuple),
+            name: name.into(),
+            ident: None,
+            run: ThreadRun::Initial,
+            process,
+        }),
+    );
+    Ok(Outcome::Return(obj))
+}
+
+/// The built-in method `name` of `obj`'s type, if it has one (what `LOAD_METHOD` finds).
+pub fn method<P: Platform>(
+    heap: &Heap<P>,
+    py: Token<'_>,
+    obj: ObjRef,
+    name: &str,
+) -> Result<Option<Builtin>, RtError> {
+    use Builtin::*;
+    let methods: &[Builtin] = match heap.with_object(py, obj, |o| o.type_name())? {
+        "Thread" | "Process" => &[ThreadStart, ThreadJoin],
+        "lock" => &[LockAcquire, LockRelease, LockEnter, LockExit],
+        "list" => &[ListAppend],
+        _ => &[],
+    };
+    Ok(methods.iter().copied().find(|m| m.name() == name))
+}
+
+/// `obj.name` (`LOAD_ATTR`): a new reference.
+pub fn getattr<P: Platform>(
+    heap: &Heap<P>,
+    py: Token<'_>,
+    obj: ObjRef,
+    name: &str,
+) -> Result<ObjRef, RtError> {
+    if let Some(m) = method(heap, py, obj, name)? {
+        heap.incref(py, obj)?;
+        return Ok(heap.new_object(
+            py,
+            Object::BoundMethod {
+                func: m,
+                receiver: obj,
+            },
+        ));
+    }
+    let missing =
+        |t: &str| RtError::AttributeError(format!("'{t}' object has no attribute '{name}'"));
+    match heap.get(py, obj)? {
+        Object::Builtin(m) if m.is_module() => {
+            m.module_attr(name).map(ObjRef::builtin).ok_or_else(|| {
+                RtError::AttributeError(format!("module '{}' has no attribute '{name}'", m.name()))
+            })
+        }
+        Object::Thread(t) => match name {
+            "name" => Ok(heap.new_str(py, &t.name)),
+            "ident" => Ok(t
+                .ident
+                .map_or(ObjRef::NONE, |i| heap.new_int(py, i64::from(i)))),
+            _ => Err(missing("Thread")),
+        },
+        Object::Namespace { dict } => heap
+            .dict_get_str(py, dict, name)?
+            .ok_or_else(|| missing("types.SimpleNamespace")),
+        other => Err(missing(other.type_name())),
+    }
+}
+
+/// `obj.name = value` (`STORE_ATTR`).
+pub fn setattr<P: Platform>(
+    heap: &Heap<P>,
+    py: Token<'_>,
+    obj: ObjRef,
+    name: &str,
+    value: ObjRef,
+) -> Result<(), RtError> {
+    match heap.get(py, obj)? {
+        Object::Namespace { dict } => heap.dict_set_str(py, dict, name, value),
+        other => Err(RtError::AttributeError(format!(
+            "'{}' object attribute '{name}' is read-only in gilcheck",
+            other.type_name()
+        ))),
+    }
+}

@@ -1,0 +1,302 @@
+//! Value semantics of the operators: arithmetic, comparison, truth, `str()` and formatting
+//! (rule VM-3 of `spec/bytecode.md`). Every function returns a *new* reference, or an immortal
+//! object, and leaves its operands' counts alone.
+
+use crate::RtError;
+use crate::heap::{Heap, ObjRef, Object, format_float};
+use crate::platform::Platform;
+use crate::runtime::Token;
+use crate::vm::code::{BinOp, CmpOp, Conversion};
+
+/// A number as the operators see it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Num {
+    Int(i64),
+    Float(f64),
+}
+
+fn number<P: Platform>(heap: &Heap<P>, py: Token<'_>, o: ObjRef) -> Result<Option<Num>, RtError> {
+    heap.with_object(py, o, |o| match *o {
+        Object::Bool(b) => Some(Num::Int(i64::from(b))),
+        Object::Int(i) => Some(Num::Int(i)),
+        Object::Float(x) => Some(Num::Float(x)),
+        _ => None,
+    })
+}
+
+fn overflow() -> RtError {
+    RtError::OverflowError(
+        "integer result does not fit in 64 bits (gilcheck's ints are 64-bit)".into(),
+    )
+}
+
+fn new_num<P: Platform>(heap: &Heap<P>, py: Token<'_>, n: Num) -> ObjRef {
+    match n {
+        Num::Int(i) => heap.new_int(py, i),
+        Num::Float(x) => heap.new_float(py, x),
+    }
+}
+
+/// `lhs op rhs` (`BINARY_OP`); the in-place forms behave the same on the immutable kinds.
+pub fn binary<P: Platform>(
+    heap: &Heap<P>,
+    py: Token<'_>,
+    op: BinOp,
+    lhs: ObjRef,
+    rhs: ObjRef,
+) -> Result<ObjRef, RtError> {
+    if let (Some(a), Some(b)) = (number(heap, py, lhs)?, number(heap, py, rhs)?) {
+        return Ok(new_num(heap, py, arith(op, a, b)?));
+    }
+    let (a, b) = (heap.get(py, lhs)?, heap.get(py, rhs)?);
+    match (op, &a, &b) {
+        (BinOp::Add, Object::Str(x), Object::Str(y)) => Ok(heap.new_str(py, &format!("{x}{y}"))),
+        (BinOp::Add, Object::List(x), Object::List(y)) => {
+            heap.new_list(py, &[x.as_slice(), y.as_slice()].concat())
+        }
+        (BinOp::Add, Object::Tuple(x), Object::Tuple(y)) => {
+            heap.new_tuple(py, &[x.as_slice(), y.as_slice()].concat())
+        }
+        (BinOp::Mul, Object::Str(x), Object::Int(n))
+        | (BinOp::Mul, Object::Int(n), Object::Str(x)) => {
+            let n = usize::try_from(*n).unwrap_or(0);
+            if x.len().saturating_mul(n) > 1 << 20 {
+                return Err(RtError::OverflowError(
+                    "string too large for gilcheck".into(),
+                ));
+            }
+            Ok(heap.new_str(py, &x.repeat(n)))
+        }
+        _ => Err(RtError::TypeError(format!(
+            "unsupported operand type(s) for {}: '{}' and '{}'",
+            op.symbol(),
+            a.type_name(),
+            b.type_name()
+        ))),
+    }
+}
+
+fn arith(op: BinOp, a: Num, b: Num) -> Result<Num, RtError> {
+    use Num::*;
+    let zero = || {
+        RtError::ZeroDivisionError(match op {
+            BinOp::Mod => "integer modulo by zero".into(),
+            BinOp::TrueDiv => "division by zero".into(),
+            _ => "integer division or modulo by zero".into(),
+        })
+    };
+    Ok(match (a, b) {
+        (Int(x), Int(y)) => match op {
+            BinOp::Add => Int(x.checked_add(y).ok_or_else(overflow)?),
+            BinOp::Sub => Int(x.checked_sub(y).ok_or_else(overflow)?),
+            BinOp::Mul => Int(x.checked_mul(y).ok_or_else(overflow)?),
+            BinOp::TrueDiv if y == 0 => return Err(zero()),
+            BinOp::TrueDiv => Float(x as f64 / y as f64),
+            BinOp::FloorDiv | BinOp::Mod if y == 0 => return Err(zero()),
+            BinOp::FloorDiv => Int(floor_div(x, y).ok_or_else(overflow)?),
+            BinOp::Mod => Int(floor_mod(x, y).ok_or_else(overflow)?),
+            BinOp::Pow if y < 0 => Float((x as f64).powf(y as f64)),
+            BinOp::Pow => Int(u32::try_from(y)
+                .ok()
+                .and_then(|e| x.checked_pow(e))
+                .ok_or_else(overflow)?),
+        },
+        _ => {
+            let (x, y) = (as_f64(a), as_f64(b));
+            match op {
+                BinOp::Add => Float(x + y),
+                BinOp::Sub => Float(x - y),
+                BinOp::Mul => Float(x * y),
+                BinOp::TrueDiv | BinOp::FloorDiv | BinOp::Mod if y == 0.0 => {
+                    return Err(RtError::ZeroDivisionError("float division by zero".into()));
+                }
+                BinOp::TrueDiv => Float(x / y),
+                BinOp::FloorDiv => Float((x / y).floor()),
+                BinOp::Mod => Float(x - (x / y).floor() * y),
+                BinOp::Pow => Float(x.powf(y)),
+            }
+        }
+    })
+}
+
+fn as_f64(n: Num) -> f64 {
+    match n {
+        Num::Int(i) => i as f64,
+        Num::Float(x) => x,
+    }
+}
+
+/// Python's floor division of ints (rounds toward negative infinity); `None` on overflow.
+fn floor_div(x: i64, y: i64) -> Option<i64> {
+    let (q, r) = (x.checked_div(y)?, x.checked_rem(y)?);
+    Some(if r != 0 && ((r < 0) != (y < 0)) {
+        q - 1
+    } else {
+        q
+    })
+}
+
+/// Python's `%` of ints (the result has the divisor's sign); `None` on overflow.
+fn floor_mod(x: i64, y: i64) -> Option<i64> {
+    let r = x.checked_rem(y)?;
+    Some(if r != 0 && ((r < 0) != (y < 0)) {
+        r + y
+    } else {
+        r
+    })
+}
+
+/// `lhs op rhs` (`COMPARE_OP`): a bool.
+pub fn compare<P: Platform>(
+    heap: &Heap<P>,
+    py: Token<'_>,
+    op: CmpOp,
+    lhs: ObjRef,
+    rhs: ObjRef,
+) -> Result<bool, RtError> {
+    if matches!(op, CmpOp::Eq | CmpOp::Ne) {
+        let eq = heap.eq(py, lhs, rhs)?;
+        return Ok(eq == (op == CmpOp::Eq));
+    }
+    let ord = match (number(heap, py, lhs)?, number(heap, py, rhs)?) {
+        (Some(Num::Int(a)), Some(Num::Int(b))) => a.partial_cmp(&b),
+        (Some(a), Some(b)) => as_f64(a).partial_cmp(&as_f64(b)),
+        _ => match (heap.get(py, lhs)?, heap.get(py, rhs)?) {
+            (Object::Str(a), Object::Str(b)) => a.partial_cmp(&b),
+            (a, b) => {
+                return Err(RtError::TypeError(format!(
+                    "'{}' not supported between instances of '{}' and '{}'",
+                    op.symbol(),
+                    a.type_name(),
+                    b.type_name()
+                )));
+            }
+        },
+    };
+    let Some(ord) = ord else { return Ok(false) }; // NaN
+    Ok(match op {
+        CmpOp::Lt => ord.is_lt(),
+        CmpOp::Le => ord.is_le(),
+        CmpOp::Gt => ord.is_gt(),
+        CmpOp::Ge => ord.is_ge(),
+        CmpOp::Eq | CmpOp::Ne => unreachable!("handled above"),
+    })
+}
+
+/// `item in container`.
+pub fn contains<P: Platform>(
+    heap: &Heap<P>,
+    py: Token<'_>,
+    container: ObjRef,
+    item: ObjRef,
+) -> Result<bool, RtError> {
+    let items: Vec<ObjRef> = match heap.get(py, container)? {
+        Object::List(v) | Object::Tuple(v) => v,
+        Object::Dict(d) => d.into_iter().map(|(k, _)| k).collect(),
+        Object::Str(s) => {
+            return match heap.get(py, item)? {
+                Object::Str(t) => Ok(s.contains(&*t)),
+                other => Err(RtError::TypeError(format!(
+                    "'in <string>' requires string as left operand, not {}",
+                    other.type_name()
+                ))),
+            };
+        }
+        other => {
+            return Err(RtError::TypeError(format!(
+                "argument of type '{}' is not iterable",
+                other.type_name()
+            )));
+        }
+    };
+    for x in items {
+        if heap.eq(py, x, item)? {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// Python's truth value (`bool(x)`).
+pub fn truthy<P: Platform>(heap: &Heap<P>, py: Token<'_>, o: ObjRef) -> Result<bool, RtError> {
+    heap.with_object(py, o, |o| match o {
+        Object::None => false,
+        Object::Bool(b) => *b,
+        Object::Int(i) => *i != 0,
+        Object::Float(x) => *x != 0.0,
+        Object::Str(s) => !s.is_empty(),
+        Object::Tuple(v) | Object::List(v) => !v.is_empty(),
+        Object::Dict(d) => !d.is_empty(),
+        Object::Range { start, stop, step } => range_len(*start, *stop, *step) > 0,
+        _ => true,
+    })
+}
+
+/// The number of items of `range(start, stop, step)`.
+pub fn range_len(start: i64, stop: i64, step: i64) -> i64 {
+    let (lo, hi, s) = if step > 0 {
+        (start, stop, step)
+    } else {
+        (stop, start, -step)
+    };
+    if lo >= hi { 0 } else { (hi - lo - 1) / s + 1 }
+}
+
+/// `str(x)`: the text itself for a `str`, `repr` otherwise.
+pub fn to_str<P: Platform>(heap: &Heap<P>, py: Token<'_>, o: ObjRef) -> Result<String, RtError> {
+    match heap.get(py, o)? {
+        Object::Str(s) => Ok(s.to_string()),
+        Object::Exception { message, .. } => Ok(message.to_string()),
+        _ => heap.repr(py, o),
+    }
+}
+
+/// `format(x, spec)` after the conversion of `FORMAT_VALUE`: the spec forms gilcheck supports are
+/// empty, `.Nf`, `d`, `,` and `,d`.
+pub fn format_value<P: Platform>(
+    heap: &Heap<P>,
+    py: Token<'_>,
+    o: ObjRef,
+    conversion: Conversion,
+    spec: &str,
+) -> Result<String, RtError> {
+    let text = match conversion {
+        Conversion::Repr => return Ok(heap.repr(py, o)?),
+        Conversion::Str => return Ok(to_str(heap, py, o)?),
+        Conversion::None if spec.is_empty() => return to_str(heap, py, o),
+        Conversion::None => spec,
+    };
+    let bad = || RtError::ValueError(format!("format spec '{text}' is not supported by gilcheck"));
+    let num = number(heap, py, o)?.ok_or_else(|| {
+        RtError::TypeError(format!(
+            "unsupported format string passed to {}.__format__",
+            "object"
+        ))
+    })?;
+    if let Some(digits) = text.strip_prefix('.').and_then(|t| t.strip_suffix('f')) {
+        let n: usize = digits.parse().map_err(|_| bad())?;
+        return Ok(format!("{:.*}", n.min(30), as_f64(num)));
+    }
+    match (text, num) {
+        ("d", Num::Int(i)) => Ok(i.to_string()),
+        (",", Num::Int(i)) | (",d", Num::Int(i)) => Ok(group_thousands(i)),
+        _ => Err(bad()),
+    }
+}
+
+fn group_thousands(i: i64) -> String {
+    let digits = i.unsigned_abs().to_string();
+    let mut out = String::new();
+    for (n, c) in digits.chars().enumerate() {
+        if n > 0 && (digits.len() - n) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    if i < 0 { format!("-{out}") } else { out }
+}
+
+/// `repr` of a float, re-exported for the interpreter's effects.
+pub fn float_repr(x: f64) -> String {
+    format_float(x)
+}

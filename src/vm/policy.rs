@@ -1,0 +1,271 @@
+//! Eval-breaker policies: after which instructions a thread polls for a GIL drop request, per
+//! CPython version (rules VM-5 … VM-8 of `spec/bytecode.md`, where each table cites its source).
+//!
+//! A poll point between two instructions is the only place a thread running bytecode can be
+//! switched away from (GIL-7); a blocking call releases the GIL inside the instruction (GIL-3).
+
+use crate::builtins::CallPoll;
+use crate::vm::code::Instr;
+use std::fmt;
+use std::str::FromStr;
+
+/// One CPython version's poll points, or `Every` (a switch may fall between any two
+/// instructions: all that the language itself guarantees).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Policy {
+    Py38,
+    Py39,
+    Py310,
+    Py311,
+    Py312,
+    Py313,
+    Every,
+}
+
+/// What was called by a `CALL` (or by `BEFORE_WITH`'s `__enter__`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Callee {
+    /// A Python function: a new frame, entered at its `RESUME`.
+    Python,
+    /// A built-in (C) function, with how 3.11+ treats it.
+    Native(CallPoll),
+}
+
+/// What the interpreter tells the policy about the instruction it just completed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Executed {
+    pub instr: Instr,
+    /// The instruction this thread runs next (`None`: the thread ended).
+    pub next: Option<Instr>,
+    /// A conditional jump jumped.
+    pub taken: bool,
+    /// The condition of a `POP_JUMP_*` was exactly `True` or `False`.
+    pub exact_bool: bool,
+    /// For `CALL`: what it called.
+    pub callee: Option<Callee>,
+    /// A `RETURN_VALUE` returned into a calling frame of the same thread.
+    pub returned_to_caller: bool,
+}
+
+impl Executed {
+    pub fn plain(instr: Instr, next: Option<Instr>) -> Self {
+        Executed {
+            instr,
+            next,
+            taken: false,
+            exact_bool: false,
+            callee: None,
+            returned_to_caller: false,
+        }
+    }
+}
+
+/// A static description of when a version polls after an instruction, for `dis`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mark {
+    Never,
+    Always,
+    /// Only when the jump is taken.
+    IfTaken,
+    /// Unless the condition is exactly `True`/`False` (3.8/3.9's FAST_DISPATCH paths).
+    IfNotExactBool,
+    /// After a call of a built-in (not after a Python function, whose RESUME polls).
+    AfterNativeCall,
+    /// After a call of a built-in other than len/isinstance/list.append/type.
+    AfterSlowNativeCall,
+    /// When it returns into a calling frame (the caller's call completes).
+    AfterReturnToCaller,
+}
+
+impl Policy {
+    pub const ALL: [Policy; 7] = [
+        Policy::Py38,
+        Policy::Py39,
+        Policy::Py310,
+        Policy::Py311,
+        Policy::Py312,
+        Policy::Py313,
+        Policy::Every,
+    ];
+
+    /// The name used on the command line and in schedule strings.
+    pub fn name(self) -> &'static str {
+        match self {
+            Policy::Py38 => "3.8",
+            Policy::Py39 => "3.9",
+            Policy::Py310 => "3.10",
+            Policy::Py311 => "3.11",
+            Policy::Py312 => "3.12",
+            Policy::Py313 => "3.13",
+            Policy::Every => "every",
+        }
+    }
+
+    /// Whether the policy polls between `e.instr` and the thread's next instruction.
+    pub fn polls(self, e: &Executed) -> bool {
+        self.reason(e).is_some()
+    }
+
+    /// Why the policy polls after `e`, in a few words for step tables; `None` when it does not.
+    pub fn reason(self, e: &Executed) -> Option<&'static str> {
+        use Instr::*;
+        if e.next.is_none() {
+            return None; // the thread ended: it releases the GIL for good
+        }
+        match self {
+            Policy::Every => Some("every instruction boundary is a switch point"),
+            Policy::Py38 | Policy::Py39 => {
+                if matches!(e.next, Some(BeforeWith)) {
+                    return None; // no poll right before entering a with block
+                }
+                match e.instr {
+                    Resume(_) => Some("frame entry"),
+                    ReturnValue if e.returned_to_caller => Some("after the call returns"),
+                    Call(_) if e.callee == Some(Callee::Python) => None, // polls on return
+                    PopJumpForwardIfFalse(_)
+                    | PopJumpForwardIfTrue(_)
+                    | PopJumpBackwardIfFalse(_)
+                    | PopJumpBackwardIfTrue(_) => (!e.exact_bool)
+                        .then_some("a jump on a non-bool condition dispatches with a poll"),
+                    i if self.fast_dispatch(i) => None,
+                    _ => Some("3.8/3.9 poll before almost every instruction"),
+                }
+            }
+            Policy::Py310 => match e.instr {
+                Resume(_) => Some("frame entry"),
+                JumpBackward(_) => Some("backward jump"),
+                PopJumpForwardIfFalse(_)
+                | PopJumpForwardIfTrue(_)
+                | PopJumpBackwardIfFalse(_)
+                | PopJumpBackwardIfTrue(_) => e.taken.then_some("taken conditional jump"),
+                Call(_) if matches!(e.callee, Some(Callee::Native(_))) => {
+                    Some("after a call returns")
+                }
+                ReturnValue if e.returned_to_caller => Some("after a call returns"),
+                _ => None,
+            },
+            Policy::Py311 | Policy::Py312 | Policy::Py313 => match e.instr {
+                Resume(a) if a < 2 => Some("RESUME at function entry"),
+                JumpBackward(_) => Some("JUMP_BACKWARD"),
+                PopJumpBackwardIfFalse(_) | PopJumpBackwardIfTrue(_) => {
+                    e.taken.then_some("taken backward jump")
+                }
+                Call(_) if e.callee == Some(Callee::Native(CallPoll::Polls)) => {
+                    Some("after a call of a C function")
+                }
+                _ => None,
+            },
+        }
+    }
+
+    /// 3.8/3.9: the instructions whose CPython counterparts end with `FAST_DISPATCH()` (no poll
+    /// before the next instruction).
+    fn fast_dispatch(self, i: Instr) -> bool {
+        use Instr::*;
+        match i {
+            Nop | LoadFast(_) | LoadConst(_) | StoreFast(_) | PopTop | Copy(_) | Swap(_)
+            | JumpForward(_) | PushNull | KwNames(_) => true,
+            IsOp(_) | ContainsOp(_) | LoadAssertionError => self == Policy::Py39,
+            _ => false,
+        }
+    }
+
+    /// When the policy polls after `i` (followed by `next`), independent of run-time values.
+    pub fn mark(self, i: Instr, next: Option<Instr>) -> Mark {
+        use Instr::*;
+        let probe = |e: Executed| self.polls(&e);
+        let base = Executed::plain(i, next.or(Some(Nop)));
+        match i {
+            Call(_) => {
+                let native = probe(Executed {
+                    callee: Some(Callee::Native(CallPoll::Polls)),
+                    ..base
+                });
+                let fast = probe(Executed {
+                    callee: Some(Callee::Native(CallPoll::Fast)),
+                    ..base
+                });
+                let python = probe(Executed {
+                    callee: Some(Callee::Python),
+                    ..base
+                });
+                match (native, fast, python) {
+                    (true, true, true) => Mark::Always,
+                    (true, true, false) => Mark::AfterNativeCall,
+                    (true, false, false) => Mark::AfterSlowNativeCall,
+                    _ => Mark::Never,
+                }
+            }
+            ReturnValue => {
+                if probe(Executed {
+                    returned_to_caller: true,
+                    ..base
+                }) {
+                    Mark::AfterReturnToCaller
+                } else {
+                    Mark::Never
+                }
+            }
+            PopJumpForwardIfFalse(_)
+            | PopJumpForwardIfTrue(_)
+            | PopJumpBackwardIfFalse(_)
+            | PopJumpBackwardIfTrue(_) => {
+                let cases = [(false, false), (false, true), (true, false), (true, true)].map(
+                    |(taken, exact_bool)| {
+                        probe(Executed {
+                            taken,
+                            exact_bool,
+                            ..base
+                        })
+                    },
+                );
+                match cases {
+                    [true, true, true, true] => Mark::Always,
+                    [false, false, true, true] => Mark::IfTaken,
+                    [true, false, true, false] => Mark::IfNotExactBool,
+                    [false, false, false, false] => Mark::Never,
+                    _ => Mark::Always,
+                }
+            }
+            _ if probe(base) => Mark::Always,
+            _ => Mark::Never,
+        }
+    }
+}
+
+impl fmt::Display for Policy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Policy {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Policy::ALL
+            .into_iter()
+            .find(|p| p.name() == s)
+            .ok_or_else(|| {
+                format!(
+                    "unknown Python version '{s}': expected one of 3.8, 3.9, 3.10, 3.11, 3.12, 3.13, every"
+                )
+            })
+    }
+}
+
+impl Mark {
+    /// A short phrase for `dis`.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Mark::Never => "",
+            Mark::Always => "poll",
+            Mark::IfTaken => "poll if taken",
+            Mark::IfNotExactBool => "poll unless the condition is a bool",
+            Mark::AfterNativeCall => "poll after a C call (a Python callee polls at its RESUME)",
+            Mark::AfterSlowNativeCall => {
+                "poll after a C call, not len/isinstance/list.append/type (a Python callee polls at its RESUME)"
+            }
+            Mark::AfterReturnToCaller => "poll when returning into a caller",
+        }
+    }
+}

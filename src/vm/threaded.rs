@@ -1,0 +1,684 @@
+//! The real-thread driver (rule VM-9 of `spec/bytecode.md`): one platform thread per runtime
+//! thread, the runtime's GIL taken and polled for real. `gilcheck run` uses it on [`Std`]
+//! (OS threads); the loom engine of `gilcheck check` on [`crate::platform::Loom`].
+//!
+//! Each thread attaches (takes the GIL), then steps its instructions; after every step that the
+//! policy follows with a poll point it polls the GIL (GIL-7), which honours a drop request. A
+//! blocking call releases the GIL inside the step (`allow_threads`, GIL-3; a contended
+//! `Lock.acquire` through LOCK-2's path).
+//!
+//! [`Std`]: crate::platform::Std
+
+use crate::RtError;
+use crate::explore::schedule::Event;
+use crate::heap::{Heap, HeapStats, LeakReport, ObjRef, Object, ThreadObj, ThreadRun};
+use crate::platform::Platform;
+use crate::runtime::{Attached, Runtime, Token};
+use crate::vm::interp::{self, Acquire, Cx, Fault, Host, Image, PyThread, Ready, Step};
+use crate::vm::{Policy, Program};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Options of a real run.
+#[derive(Debug, Clone, Copy)]
+pub struct RunOptions {
+    pub policy: Policy,
+    pub switch_interval: f64,
+    /// Record the schedule (which thread ran each step), as the loom engine needs.
+    pub record: bool,
+    /// Write program output to the process's stdout/stderr as it is printed.
+    pub echo: bool,
+}
+
+/// What a real run did.
+#[derive(Debug, Clone)]
+pub struct RunReport {
+    pub output: String,
+    /// The module's globals at the end: (name, repr).
+    pub state: Vec<(String, String)>,
+    pub stats: HeapStats,
+    pub leaks: LeakReport,
+    /// GIL switches of the main runtime.
+    pub switches: u64,
+    pub elapsed: Duration,
+    /// The schedule, when recorded.
+    pub events: Vec<Event>,
+    /// A rule violation (refcount, audit) or an internal failure.
+    pub failure: Option<String>,
+    /// Runtimes started by `multiprocessing.Process` (each with its own GIL and heap).
+    pub processes: usize,
+}
+
+/// Signalled when a runtime thread ends (CPython's `_tstate_lock`).
+struct Done<P: Platform> {
+    flag: P::Mutex<bool>,
+    cv: P::Condvar,
+}
+
+impl<P: Platform> Done<P> {
+    fn new() -> Self {
+        Done {
+            flag: P::mutex(false),
+            cv: P::condvar(),
+        }
+    }
+    fn set(&self) {
+        *P::lock(&self.flag) = true;
+        P::notify_all(&self.cv);
+    }
+    fn is_set(&self) -> bool {
+        *P::lock(&self.flag)
+    }
+    fn wait(&self) {
+        let mut f = P::lock(&self.flag);
+        while !*f {
+            f = P::wait(&self.cv, f);
+        }
+    }
+}
+
+/// One runtime (an interpreter: a GIL, a heap, a module namespace) and its threads.
+struct Interp<P: Platform> {
+    rt: Arc<Runtime<P>>,
+    image: Image,
+    threads: P::Mutex<Vec<Slot<P>>>,
+    names: [AtomicU32; 2],
+}
+
+struct Slot<P: Platform> {
+    done: Arc<Done<P>>,
+    handle: Option<P::JoinHandle<()>>,
+}
+
+/// What every thread of a run shares.
+struct Shared<P: Platform> {
+    program: Arc<Program>,
+    opts: RunOptions,
+    log: Mutex<Vec<Event>>,
+    output: Mutex<String>,
+    failure: Mutex<Option<String>>,
+    start: Instant,
+    /// Processes: their runtimes, by the ident their `Process` object got.
+    processes: P::Mutex<HashMap<u32, Process<P>>>,
+    process_counter: AtomicU32,
+    main: Arc<Interp<P>>,
+}
+
+struct Process<P: Platform> {
+    done: Arc<Done<P>>,
+    handle: Option<P::JoinHandle<()>>,
+}
+
+impl<P: Platform> Shared<P> {
+    fn record(&self, e: Event) {
+        if self.opts.record {
+            self.log.lock().unwrap_or_else(|p| p.into_inner()).push(e);
+        }
+    }
+
+    fn fail(&self, why: String) {
+        let mut f = self.failure.lock().unwrap_or_else(|p| p.into_inner());
+        f.get_or_insert(why);
+    }
+
+    fn write(&self, text: &str, stderr: bool) {
+        let mut text = text.to_string();
+        if !text.ends_with('\n') {
+            text.push('\n');
+        }
+        if self.opts.echo {
+            use std::io::Write;
+            if stderr {
+                let _ = std::io::stderr().write_all(text.as_bytes());
+            } else {
+                let mut out = std::io::stdout().lock();
+                let _ = out.write_all(text.as_bytes());
+                let _ = out.flush();
+            }
+        }
+        self.output
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push_str(&text);
+    }
+}
+
+/// The host of one runtime thread on real (or loom) threads: blocking calls block here.
+struct THost<'a, 'g, P: Platform> {
+    g: &'a Attached<'g, P>,
+    shared: &'a Arc<Shared<P>>,
+    interp: &'a Arc<Interp<P>>,
+    me: u32,
+}
+
+impl<P: Platform> Host<P> for THost<'_, '_, P> {
+    fn start(
+        &mut self,
+        py: Token<'_>,
+        heap: &Heap<P>,
+        thread: ObjRef,
+        process: bool,
+    ) -> Result<u32, RtError> {
+        if process {
+            return start_process(self.shared, py, heap, thread);
+        }
+        let mut slots = P::lock(&self.interp.threads);
+        let ident = slots.len() as u32;
+        let t = PyThread::for_thread_object(ident, py, heap, thread)?;
+        let done = Arc::new(Done::new());
+        let (shared, interp, d) = (
+            Arc::clone(self.shared),
+            Arc::clone(self.interp),
+            Arc::clone(&done),
+        );
+        let ts = self.interp.rt.thread_state();
+        let handle = P::spawn(move || thread_main(shared, interp, ts, t, d));
+        slots.push(Slot {
+            done,
+            handle: Some(handle),
+        });
+        Ok(ident)
+    }
+
+    fn join(
+        &mut self,
+        _py: Token<'_>,
+        _heap: &Heap<P>,
+        ident: u32,
+        process: bool,
+    ) -> Result<Ready, RtError> {
+        let done = if process {
+            P::lock(&self.shared.processes)
+                .get(&ident)
+                .map(|p| Arc::clone(&p.done))
+        } else {
+            P::lock(&self.interp.threads)
+                .get(ident as usize)
+                .map(|s| Arc::clone(&s.done))
+        };
+        let done = done.ok_or_else(|| RtError::RuntimeError("join of an unknown thread".into()))?;
+        if !done.is_set() {
+            self.shared.record(Event::Step(self.me)); // the attempt that blocks
+            self.g.allow_threads(|| done.wait());
+        }
+        Ok(Ready::Now)
+    }
+
+    fn acquire(
+        &mut self,
+        py: Token<'_>,
+        heap: &Heap<P>,
+        lock: ObjRef,
+        blocking: bool,
+    ) -> Result<Acquire, RtError> {
+        let core = heap.lock_core(py, lock)?;
+        if core.try_acquire() {
+            return Ok(Acquire::Acquired);
+        }
+        if !blocking {
+            return Ok(Acquire::Busy);
+        }
+        self.shared.record(Event::Step(self.me));
+        let (shared, me) = (Arc::clone(self.shared), self.me);
+        // LOCK-2: wait for the lock with the GIL released; take the GIL back once it is ours.
+        self.g.allow_threads(move || {
+            core.acquire_blocking();
+            shared.record(Event::Grab(me));
+        });
+        Ok(Acquire::Acquired)
+    }
+
+    fn release(&mut self, py: Token<'_>, heap: &Heap<P>, lock: ObjRef) -> Result<(), RtError> {
+        heap.lock_core(py, lock)?.release()
+    }
+
+    fn sleep(&mut self, seconds: f64) -> Ready {
+        self.shared.record(Event::Step(self.me));
+        let d = Duration::from_secs_f64(seconds.min(1e6));
+        self.g.allow_threads(move || P::sleep(d));
+        Ready::Now
+    }
+
+    fn now(&mut self) -> f64 {
+        if P::MODELS_TIME {
+            self.shared.start.elapsed().as_secs_f64()
+        } else {
+            0.0
+        }
+    }
+
+    fn print(&mut self, text: &str, stderr: bool) {
+        self.shared.write(text, stderr);
+    }
+
+    fn switch_interval(&mut self) -> f64 {
+        self.interp.rt.gil().switch_interval()
+    }
+
+    fn set_switch_interval(&mut self, seconds: f64) -> Result<(), RtError> {
+        self.interp.rt.gil().set_switch_interval(seconds)
+    }
+
+    fn next_thread_name(&mut self, process: bool) -> String {
+        let n = self.interp.names[usize::from(process)].fetch_add(1, Ordering::Relaxed) + 1;
+        format!("{}-{n}", if process { "Process" } else { "Thread" })
+    }
+}
+
+/// Steps `t` until it ends, polling the GIL where the policy says.
+fn run_thread<P: Platform>(
+    shared: &Arc<Shared<P>>,
+    interp: &Arc<Interp<P>>,
+    g: &Attached<'_, P>,
+    t: &mut PyThread,
+) {
+    let mut host = THost {
+        g,
+        shared,
+        interp,
+        me: t.ident,
+    };
+    loop {
+        let mut cx = Cx {
+            program: &shared.program,
+            policy: shared.opts.policy,
+            image: &interp.image,
+            py: g.token(),
+            heap: g.heap(),
+            host: &mut host,
+            effect: None,
+        };
+        let r = interp::step(t, &mut cx);
+        shared.record(Event::Step(t.ident));
+        match r {
+            Ok(Step::Ran { poll: Some(_) }) => {
+                let _ = g.poll(); // GIL-7: may hand the GIL over here
+            }
+            Ok(Step::Ran { poll: None }) => {}
+            Ok(Step::Finished) => return,
+            Ok(Step::Blocked(_)) => {
+                shared.fail("internal error: a blocking call did not block on real threads".into());
+                return;
+            }
+            Err(Fault(e)) => {
+                shared.fail(e.to_string());
+                return;
+            }
+        }
+    }
+}
+
+fn thread_main<P: Platform>(
+    shared: Arc<Shared<P>>,
+    interp: Arc<Interp<P>>,
+    mut ts: crate::ThreadState<P>,
+    mut t: PyThread,
+    done: Arc<Done<P>>,
+) {
+    let g = ts.attach();
+    run_thread(&shared, &interp, &g, &mut t);
+    release_thread(&g, &t);
+    done.set();
+}
+
+/// Drops what a thread still holds after a fault ended it early.
+fn release_thread<P: Platform>(g: &Attached<'_, P>, t: &PyThread) {
+    for r in t.roots() {
+        let _ = g.heap().decref(g.token(), r);
+    }
+}
+
+/// Runs `program` on real threads of platform `P` (OS threads for [`crate::platform::Std`]).
+pub fn run<P: Platform>(program: Arc<Program>, opts: RunOptions) -> Result<RunReport, String> {
+    let rt = Runtime::<P>::new();
+    rt.gil()
+        .set_switch_interval(opts.switch_interval)
+        .map_err(|e| e.to_string())?;
+    let mut main_ts = rt.thread_state();
+    let (image, mut main_thread) = {
+        let g = main_ts.attach();
+        let image = Image::load(&program, g.token(), g.heap()).map_err(|e| e.to_string())?;
+        let t = PyThread::main(&program, &image, g.token(), g.heap()).map_err(|e| e.to_string())?;
+        (image, t)
+    };
+    let main_done = Arc::new(Done::new());
+    let interp = Arc::new(Interp {
+        rt: Arc::clone(&rt),
+        image,
+        threads: P::mutex(vec![Slot {
+            done: Arc::clone(&main_done),
+            handle: None,
+        }]),
+        names: [AtomicU32::new(0), AtomicU32::new(0)],
+    });
+    let shared = Arc::new(Shared {
+        program: Arc::clone(&program),
+        opts,
+        log: Mutex::new(Vec::new()),
+        output: Mutex::new(String::new()),
+        failure: Mutex::new(None),
+        start: Instant::now(),
+        processes: P::mutex(HashMap::new()),
+        process_counter: AtomicU32::new(1),
+        main: Arc::clone(&interp),
+    });
+    let start = Instant::now();
+    {
+        let g = main_ts.attach();
+        run_thread(&shared, &interp, &g, &mut main_thread);
+        release_thread(&g, &main_thread);
+        main_done.set();
+        // CPython's threading._shutdown: wait for every other thread with the GIL released.
+        g.allow_threads(|| join_all(&interp, &shared, true));
+    }
+    let elapsed = start.elapsed();
+    let g = main_ts.attach();
+    let (py, heap) = (g.token(), g.heap());
+    let state = final_state(heap, py, interp.image.globals);
+    if let Err(e) = heap.audit(py, interp.image.roots()) {
+        shared.fail(e);
+    }
+    let switches = rt.gil().switch_number();
+    // Every thread has been joined: the image's references are the last ones.
+    interp
+        .image
+        .clone()
+        .release(py, heap)
+        .map_err(|e| e.to_string())?;
+    let leaks = heap.leak_report(py).map_err(|e| e.to_string())?;
+    let stats = heap.stats(py);
+    drop(g);
+    let processes = P::lock(&shared.processes).len();
+    Ok(RunReport {
+        output: std::mem::take(&mut *shared.output.lock().unwrap_or_else(|p| p.into_inner())),
+        state,
+        stats,
+        leaks,
+        switches,
+        elapsed,
+        events: std::mem::take(&mut *shared.log.lock().unwrap_or_else(|p| p.into_inner())),
+        failure: shared
+            .failure
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone(),
+        processes,
+    })
+}
+
+/// Waits for every thread of `interp`, and with `processes`, for every process.
+fn join_all<P: Platform>(interp: &Interp<P>, shared: &Shared<P>, processes: bool) {
+    loop {
+        let next = P::lock(&interp.threads)
+            .iter_mut()
+            .find_map(|s| s.handle.take());
+        match next {
+            Some(h) => {
+                if P::join(h).is_err() {
+                    shared.fail("internal error: a runtime thread panicked".into());
+                }
+            }
+            None => break,
+        }
+    }
+    while processes {
+        let next = P::lock(&shared.processes)
+            .values_mut()
+            .find_map(|p| p.handle.take());
+        match next {
+            Some(h) => {
+                if P::join(h).is_err() {
+                    shared.fail("internal error: a process panicked".into());
+                }
+            }
+            None => break,
+        }
+    }
+}
+
+fn final_state<P: Platform>(
+    heap: &Heap<P>,
+    py: Token<'_>,
+    globals: ObjRef,
+) -> Vec<(String, String)> {
+    let Ok(Object::Dict(entries)) = heap.get(py, globals) else {
+        return Vec::new();
+    };
+    entries
+        .into_iter()
+        .filter_map(|(k, v)| match heap.get(py, k).ok()? {
+            Object::Str(s) if &*s != "__name__" => {
+                Some((s.to_string(), heap.repr(py, v).unwrap_or_default()))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// `Process.start()`: a new runtime (its own GIL and heap) on a new platform thread, whose
+/// module namespace is a copy of the parent's, as `fork` gives a child a copy of the parent's
+/// memory; it runs the target with a copy of the arguments.
+fn start_process<P: Platform>(
+    shared: &Arc<Shared<P>>,
+    py: Token<'_>,
+    heap: &Heap<P>,
+    thread: ObjRef,
+) -> Result<u32, RtError> {
+    if !P::MODELS_TIME {
+        return Err(RtError::RuntimeError(
+            "multiprocessing.Process runs only under `gilcheck run`".into(),
+        ));
+    }
+    let Object::Thread(ThreadObj {
+        target: Some(target),
+        args: Some(args),
+        name,
+        ..
+    }) = heap.get(py, thread)?
+    else {
+        return Err(RtError::RuntimeError("process has no target".into()));
+    };
+    let ident = shared.process_counter.fetch_add(1, Ordering::Relaxed);
+    let rt = Runtime::<P>::new();
+    rt.gil().set_switch_interval(shared.opts.switch_interval)?;
+    let mut ts = rt.thread_state();
+    let (image, child) = {
+        let cg = ts.attach();
+        let (cpy, cheap) = (cg.token(), cg.heap());
+        let image = Image::load(&shared.program, cpy, cheap)?;
+        let mut copier = Copier {
+            memo: HashMap::new(),
+        };
+        // Fork semantics: the parent's globals become the child's (the child's fresh namespace
+        // is dropped).
+        let globals = copier.copy(py, heap, cpy, cheap, shared.main.image.globals)?;
+        let fresh = image.globals;
+        let image = Image { globals, ..image };
+        cheap.decref(cpy, fresh)?;
+        let t = copier.copy(py, heap, cpy, cheap, target)?;
+        let a = copier.copy(py, heap, cpy, cheap, args)?;
+        (image, PyThread::for_call(0, name.to_string(), t, a))
+    };
+    let done = Arc::new(Done::new());
+    let interp = Arc::new(Interp {
+        rt,
+        image,
+        threads: P::mutex(vec![Slot {
+            done: Arc::clone(&done),
+            handle: None,
+        }]),
+        names: [AtomicU32::new(0), AtomicU32::new(0)],
+    });
+    let (s, d) = (Arc::clone(shared), Arc::clone(&done));
+    let handle = P::spawn(move || process_main(s, interp, ts, child, d));
+    P::lock(&shared.processes).insert(
+        ident,
+        Process {
+            done,
+            handle: Some(handle),
+        },
+    );
+    Ok(ident)
+}
+
+fn process_main<P: Platform>(
+    shared: Arc<Shared<P>>,
+    interp: Arc<Interp<P>>,
+    mut ts: crate::ThreadState<P>,
+    mut t: PyThread,
+    done: Arc<Done<P>>,
+) {
+    {
+        let g = ts.attach();
+        run_thread(&shared, &interp, &g, &mut t);
+        release_thread(&g, &t);
+        g.allow_threads(|| join_all(&interp, &shared, false));
+    }
+    let g = ts.attach();
+    let (py, heap) = (g.token(), g.heap());
+    if let Err(e) = heap.audit(py, interp.image.roots()) {
+        shared.fail(format!("in {}: {e}", t.name));
+    }
+    if let Err(e) = interp.image.clone().release(py, heap) {
+        shared.fail(format!("in {}: {e}", t.name));
+    }
+    match heap.leak_report(py) {
+        Ok(l) if l.is_clean() => {}
+        Ok(l) => shared.fail(format!("in {}: {l}", t.name)),
+        Err(e) => shared.fail(e.to_string()),
+    }
+    drop(g);
+    done.set();
+}
+
+/// Deep copy of objects from one heap into another (a forked child's memory).
+struct Copier {
+    memo: HashMap<ObjRef, ObjRef>,
+}
+
+impl Copier {
+    /// A new reference, in `to`, to the copy of `o`.
+    fn copy<P: Platform>(
+        &mut self,
+        py: Token<'_>,
+        from: &Heap<P>,
+        cpy: Token<'_>,
+        to: &Heap<P>,
+        o: ObjRef,
+    ) -> Result<ObjRef, RtError> {
+        if o.is_immortal() {
+            return Ok(o);
+        }
+        if let Some(&c) = self.memo.get(&o) {
+            to.incref(cpy, c)?;
+            return Ok(c);
+        }
+        let obj = from.get(py, o)?;
+        let copied = match obj {
+            Object::Int(i) => to.new_int(cpy, i),
+            Object::Float(x) => to.new_float(cpy, x),
+            Object::Str(s) => to.new_str(cpy, &s),
+            Object::Tuple(items) | Object::List(items) => {
+                let is_list = matches!(from.get(py, o)?, Object::List(_));
+                let shell = if is_list {
+                    to.new_list(cpy, &[])?
+                } else {
+                    ObjRef::NONE
+                };
+                if is_list {
+                    self.memo.insert(o, shell);
+                }
+                let copies = items
+                    .iter()
+                    .map(|&i| self.copy(py, from, cpy, to, i))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let made = if is_list {
+                    for &c in &copies {
+                        to.list_append(cpy, shell, c)?;
+                    }
+                    shell
+                } else {
+                    to.new_tuple(cpy, &copies)?
+                };
+                for c in copies {
+                    to.decref(cpy, c)?;
+                }
+                made
+            }
+            Object::Dict(entries) => {
+                let d = to.new_dict(cpy);
+                self.memo.insert(o, d);
+                for (k, v) in entries {
+                    let (k, v) = (
+                        self.copy(py, from, cpy, to, k)?,
+                        self.copy(py, from, cpy, to, v)?,
+                    );
+                    to.dict_set(cpy, d, k, v)?;
+                    to.decref(cpy, k)?;
+                    to.decref(cpy, v)?;
+                }
+                d
+            }
+            Object::Function {
+                code,
+                globals,
+                name,
+            } => {
+                let g = self.copy(py, from, cpy, to, globals)?;
+                to.new_object(
+                    cpy,
+                    Object::Function {
+                        code,
+                        globals: g,
+                        name,
+                    },
+                )
+            }
+            Object::Code { index, name } => to.new_object(cpy, Object::Code { index, name }),
+            Object::Lock(core) => {
+                let l = to.new_lock(cpy);
+                if core.is_locked() {
+                    let _ = to.lock_core(cpy, l)?.try_acquire(); // a fork copies a held lock held
+                }
+                l
+            }
+            Object::Range { start, stop, step } => {
+                to.new_object(cpy, Object::Range { start, stop, step })
+            }
+            Object::Thread(t) => {
+                // The child has none of the parent's threads: copies are thread objects that
+                // never ran in it.
+                to.new_object(
+                    cpy,
+                    Object::Thread(ThreadObj {
+                        target: None,
+                        args: None,
+                        ident: None,
+                        run: ThreadRun::Stopped,
+                        ..t
+                    }),
+                )
+            }
+            Object::Namespace { dict } => {
+                let d = self.copy(py, from, cpy, to, dict)?;
+                to.new_object(cpy, Object::Namespace { dict: d })
+            }
+            Object::Exception { class, message } => {
+                to.new_object(cpy, Object::Exception { class, message })
+            }
+            Object::BoundMethod { func, receiver } => {
+                let r = self.copy(py, from, cpy, to, receiver)?;
+                to.new_object(cpy, Object::BoundMethod { func, receiver: r })
+            }
+            Object::Iter(_) | Object::None | Object::Bool(_) | Object::Builtin(_) => {
+                return Err(RtError::TypeError(
+                    "cannot copy this object into a new process".into(),
+                ));
+            }
+        };
+        self.memo.insert(o, copied);
+        Ok(copied)
+    }
+}
