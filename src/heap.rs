@@ -90,6 +90,11 @@ impl ObjRef {
         }
     }
 
+    /// The handle's slot number (immortal objects: their fixed number).
+    pub fn index(self) -> u32 {
+        self.index
+    }
+
     fn slot_index(self) -> usize {
         (self.index - IMMORTAL_COUNT) as usize
     }

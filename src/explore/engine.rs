@@ -19,6 +19,11 @@ pub struct Dfs {
     /// Some option was skipped because it would exceed the bound.
     pub pruned: bool,
     mismatch: Option<String>,
+    /// With state caching (EX-7): every state met at a decision, with the most preemptions
+    /// that were left to spend when it was explored.
+    cache: Option<std::collections::HashMap<u128, usize>>,
+    /// Executions ended at a state explored before.
+    pub cuts: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -40,7 +45,23 @@ impl Dfs {
             bound,
             pruned: false,
             mismatch: None,
+            cache: None,
+            cuts: 0,
         }
+    }
+
+    /// The same search, but an execution that reaches a state explored before (with at least
+    /// as many preemptions left) ends there: what follows has been explored (EX-7).
+    pub fn with_state_cache(bound: usize) -> Self {
+        Dfs {
+            cache: Some(Default::default()),
+            ..Dfs::new(bound)
+        }
+    }
+
+    /// Distinct states met at decisions, when caching.
+    pub fn states(&self) -> usize {
+        self.cache.as_ref().map_or(0, |c| c.len())
     }
 
     /// Moves to the next unexplored schedule; `false` when there is none.
@@ -93,6 +114,31 @@ impl Oracle for Dfs {
 
     fn invalid(&self) -> Option<String> {
         self.mismatch.clone()
+    }
+
+    fn wants_state(&self) -> bool {
+        // Decisions on the recorded prefix are ancestors of what is explored now: no lookup.
+        self.cache.is_some() && self.pos >= self.nodes.len()
+    }
+
+    fn seen(&mut self, state: u128) -> bool {
+        if self.pos < self.nodes.len() {
+            return false; // on the recorded prefix: an ancestor of what is explored now
+        }
+        let left = self.bound.saturating_sub(self.used);
+        let Some(cache) = &mut self.cache else {
+            return false;
+        };
+        match cache.get(&state) {
+            Some(&had) if had >= left => {
+                self.cuts += 1;
+                true
+            }
+            _ => {
+                cache.insert(state, left);
+                false
+            }
+        }
     }
 }
 
@@ -347,6 +393,8 @@ pub struct CheckOptions {
     pub max_steps: usize,
     /// Print progress lines on stderr.
     pub progress: bool,
+    /// DFS: explore each distinct state once (EX-7); off, every interleaving is executed.
+    pub state_cache: bool,
 }
 
 /// What a check found.
@@ -515,7 +563,11 @@ fn dfs(
     let mut total = 0usize;
     let mut bound = 0usize;
     loop {
-        let mut search = Dfs::new(bound);
+        let mut search = if opts.state_cache {
+            Dfs::with_state_cache(bound)
+        } else {
+            Dfs::new(bound)
+        };
         let mut at_bound = 0usize;
         loop {
             let e = execute(program, policy, &mut search, exec_opts);
@@ -524,7 +576,29 @@ fn dfs(
             }
             at_bound += 1;
             total += 1;
-            if let Some(why) = failure_of(&e, reference) {
+            if !e.cut
+                && let Some(why) = failure_of(&e, reference)
+            {
+                if bound == UNBOUNDED {
+                    let name = "dfs";
+                    let (e, found) = minimize(
+                        program,
+                        policy,
+                        opts,
+                        reference,
+                        e,
+                        exec_opts,
+                        |p, ex| {
+                            format!(
+                                "by {name} at execution {} (unbounded search after bounds 0–2 found nothing); {p} ({ex})",
+                                thousands(total)
+                            )
+                        },
+                    );
+                    let why = failure_of(&e, reference).unwrap_or(why);
+                    return counterexample(program, header, policy, opts, reference, e, why, found)
+                        .map(|c| Verdict::Fail(Box::new(c)));
+                }
                 let minimal = if bound == 0 {
                     "no schedule with fewer preemptions exists".to_string()
                 } else {
@@ -542,49 +616,88 @@ fn dfs(
                     .map(|c| Verdict::Fail(Box::new(c)));
             }
             if total >= opts.max_executions {
+                let within = if bound == UNBOUNDED {
+                    "of the unbounded search (every schedule with at most 2 preemptions was explored before it)".to_string()
+                } else {
+                    format!(
+                        "with at most {}",
+                        plural(bound, "preemption", "preemptions")
+                    )
+                };
                 return Ok(Verdict::Pass {
                     line: format!(
-                        "no failure in the first {} with at most {} (stopped at --max-executions {}: not exhaustive)",
-                        plural(at_bound, "interleaving", "interleavings"),
-                        plural(bound, "preemption", "preemptions"),
+                        "no failure in the first {} {within} (stopped at --max-executions {}: not exhaustive)",
+                        plural(at_bound, "execution", "executions"),
                         thousands(opts.max_executions)
                     ),
                     executions: total,
                 });
             }
             progress.tick(|| {
+                let b = if bound == UNBOUNDED {
+                    "unbounded".to_string()
+                } else {
+                    format!("preemption bound {bound}")
+                };
                 format!(
-                    "dfs, preemption bound {bound}: {} executions",
-                    thousands(at_bound)
+                    "dfs, {b}: {} executions, {} states",
+                    thousands(at_bound),
+                    thousands(search.states())
                 )
             });
             if !search.advance() {
                 break;
             }
         }
+        let covered = if opts.state_cache {
+            format!(
+                "{} reached at decisions, by {} (a state reached again is not explored again)",
+                plural(search.states(), "distinct state", "distinct states"),
+                plural(at_bound, "execution", "executions"),
+            )
+        } else {
+            plural(at_bound, "interleaving", "interleavings")
+        };
         if !search.pruned {
-            return Ok(Verdict::Pass {
-                line: format!(
-                    "exhaustive: all {} (every schedule: none needs more than {})",
-                    plural(at_bound, "interleaving", "interleavings"),
+            let how = if bound == UNBOUNDED {
+                format!("every reachable state explored, {covered}")
+            } else if opts.state_cache {
+                format!(
+                    "every reachable state explored, {covered}; schedules with at most {} reach them all",
                     plural(bound, "preemption", "preemptions")
-                ),
+                )
+            } else {
+                format!(
+                    "all {covered}, none needing more than {}",
+                    plural(bound, "preemption", "preemptions")
+                )
+            };
+            return Ok(Verdict::Pass {
+                line: format!("exhaustive, every schedule: {how}"),
                 executions: total,
             });
         }
         if opts.preemptions == Some(bound) {
             return Ok(Verdict::Pass {
                 line: format!(
-                    "exhaustive: all {} with at most {} (schedules with more were not explored)",
-                    plural(at_bound, "interleaving", "interleavings"),
+                    "exhaustive up to {}: every schedule with at most that many, {covered} (schedules with more were not explored)",
                     plural(bound, "preemption", "preemptions")
                 ),
                 executions: total,
             });
         }
-        bound += 1;
+        // With state caching, bounds 0–2 give minimal counterexamples for the usual bugs; past
+        // them one unbounded search explores each state once instead of every bound again.
+        bound = if opts.state_cache && opts.preemptions.is_none() && bound >= 2 {
+            UNBOUNDED
+        } else {
+            bound + 1
+        };
     }
 }
+
+/// The preemption bound of an unbounded search.
+const UNBOUNDED: usize = usize::MAX;
 
 fn sample(
     program: &Program,
@@ -650,12 +763,12 @@ fn minimize(
     describe: impl Fn(&str, &str) -> String,
 ) -> (Execution, String) {
     for bound in 0..found.preemptions {
-        let mut search = Dfs::new(bound);
+        let mut search = Dfs::with_state_cache(bound);
         let mut n = 0;
         loop {
             let e = execute(program, policy, &mut search, exec_opts);
             n += 1;
-            if failure_of(&e, reference).is_some() {
+            if !e.cut && failure_of(&e, reference).is_some() {
                 let note = format!(
                     "minimized by dfs to {} (its preemption bound {bound}{})",
                     plural(e.preemptions, "preemption", "preemptions"),

@@ -54,8 +54,10 @@ pub fn check(
     let mut builder = loom::model::Builder::new();
     builder.preemption_bound = Some(bound);
     builder.max_branches = 1_000_000;
-    builder.max_permutations = Some(opts.max_executions);
-    builder.checkpoint_interval = 1; // so that max_permutations is honoured exactly
+    // loom counts iterations from 1 and stops when the count reaches the cap, checking only at
+    // checkpoint intervals: with an interval of 1 it runs exactly `max_executions`.
+    builder.max_permutations = Some(opts.max_executions.saturating_add(1));
+    builder.checkpoint_interval = 1;
     let hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(|_| {}));
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {

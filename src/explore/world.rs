@@ -11,7 +11,7 @@
 
 use crate::RtError;
 use crate::explore::schedule::Event;
-use crate::heap::{Heap, ObjRef, Object};
+use crate::heap::{Heap, IterObj, ObjRef, Object};
 use crate::platform::Std;
 use crate::runtime::{Runtime, Token};
 use crate::vm::interp::{self, Acquire, Cx, Fault, Host, Image, PyThread, Ready, Step, Wait};
@@ -66,6 +66,16 @@ pub trait Oracle {
     /// A reason the oracle could not follow the execution (replay of an invalid schedule).
     fn invalid(&self) -> Option<String> {
         None
+    }
+    /// Whether the oracle wants [`Oracle::seen`] asked at the coming decision (it costs a
+    /// fingerprint of the whole state).
+    fn wants_state(&self) -> bool {
+        false
+    }
+    /// At a decision, given the state's fingerprint: `true` ends the execution here, because
+    /// everything reachable from this state has been explored already (EX-7).
+    fn seen(&mut self, _state: u128) -> bool {
+        false
     }
 }
 
@@ -157,6 +167,8 @@ pub struct Execution {
     pub steps: usize,
     /// The step table, when asked for.
     pub rows: Vec<Row>,
+    /// The oracle ended the execution at a state it had explored before: no outcome.
+    pub cut: bool,
 }
 
 /// Options of one execution.
@@ -434,6 +446,248 @@ fn wait_text(
     }
 }
 
+/// How the loop of an execution ended.
+enum End {
+    /// Every thread finished.
+    Done,
+    /// The oracle cut the execution at a state explored before.
+    Cut,
+    Fail(Failure),
+}
+
+/// One execution in progress.
+struct Machine<'a, 'o> {
+    program: &'a Program,
+    policy: Policy,
+    opts: Options,
+    py: Token<'a>,
+    heap: &'a Heap<Std>,
+    host: XHost<'o>,
+    image: Image,
+    threads: Vec<PyThread>,
+    holder: Option<u32>,
+    /// Lock takes the oracle asked for that must wait until the lock is free (replay).
+    pending_grabs: Vec<u32>,
+    rows: Vec<Row>,
+    steps: usize,
+}
+
+impl Machine<'_, '_> {
+    fn run(&mut self) -> End {
+        loop {
+            self.apply_grabs();
+            if let Some(why) = self.host.oracle.invalid() {
+                return End::Fail(Failure::Invalid(why));
+            }
+            let h = match self.holder {
+                Some(h) => h,
+                None => match self.next_holder() {
+                    Ok(Some(t)) => t,
+                    Ok(None) => return End::Done,
+                    Err(end) => return end,
+                },
+            };
+            if let Err(end) = self.step(h) {
+                return end;
+            }
+            if self.opts.audit_every_step {
+                let roots = self.roots();
+                if let Err(e) = self.heap.audit(self.py, roots) {
+                    return End::Fail(Failure::Rule(e));
+                }
+            }
+            if self.steps >= self.opts.max_steps {
+                return End::Fail(Failure::NoTermination(self.steps));
+            }
+        }
+    }
+
+    fn roots(&self) -> Vec<ObjRef> {
+        self.image
+            .roots()
+            .chain(self.threads.iter().flat_map(|t| t.roots()))
+            .collect()
+    }
+
+    /// Lock takes without the GIL that the oracle asks for outside a decision, as soon as the
+    /// lock is free.
+    fn apply_grabs(&mut self) {
+        while let Some(w) = self.host.oracle.grab_now() {
+            self.pending_grabs.push(w);
+        }
+        let (heap, py) = (self.heap, self.py);
+        let mut still = Vec::new();
+        for w in std::mem::take(&mut self.pending_grabs) {
+            if self.host.grab(heap, py, w) {
+                if self.opts.table {
+                    self.rows.push(grab_row(
+                        self.steps,
+                        &self.host.names,
+                        w,
+                        "takes the lock without the GIL",
+                    ));
+                }
+            } else {
+                still.push(w);
+            }
+        }
+        self.pending_grabs = still;
+    }
+
+    /// Asks the oracle whether the current state was explored before (EX-7).
+    fn seen_before(&mut self) -> bool {
+        if !self.host.oracle.wants_state() {
+            return false;
+        }
+        let fp = fingerprint(self.heap, self.py, &self.image, &self.threads, &self.host);
+        self.host.oracle.seen(fp)
+    }
+
+    /// Nobody holds the GIL: the oracle picks the thread that takes it. `Ok(None)` when every
+    /// thread has finished.
+    fn next_holder(&mut self) -> Result<Option<u32>, End> {
+        let (heap, py) = (self.heap, self.py);
+        let cands = self.host.candidates(heap, py, None);
+        if cands.is_empty() {
+            if self.host.status.iter().all(|s| *s == Status::Finished) {
+                return Ok(None);
+            }
+            let why = deadlock_text(&self.host, heap, py, self.image.globals);
+            return Err(End::Fail(Failure::Deadlock(why)));
+        }
+        if self.seen_before() {
+            return Err(End::Cut);
+        }
+        let i = self.host.oracle.choose(&Decision::Next {
+            candidates: cands.clone(),
+        });
+        let t = *cands.get(i).ok_or_else(|| self.invalid())?;
+        self.host.wake(heap, py, t);
+        if let Some(last) = self.rows.last_mut() {
+            last.gil = format!(
+                "{}; {} takes the GIL",
+                last.gil, self.host.names[t as usize]
+            );
+        }
+        self.holder = Some(t);
+        Ok(Some(t))
+    }
+
+    fn invalid(&self) -> End {
+        End::Fail(Failure::Invalid(
+            self.host
+                .oracle
+                .invalid()
+                .unwrap_or_else(|| "no such thread".into()),
+        ))
+    }
+
+    /// Runs one step of the holder `h`, then handles a poll point, a block or the end.
+    fn step(&mut self, h: u32) -> Result<(), End> {
+        let (heap, py) = (self.heap, self.py);
+        self.host.me = h;
+        let t = &mut self.threads[h as usize];
+        let at = (t.start.is_none()).then(|| t.location()).flatten();
+        let mut cx = Cx {
+            program: self.program,
+            policy: self.policy,
+            image: &self.image,
+            py,
+            heap,
+            host: &mut self.host,
+            effect: self.opts.table.then(String::new),
+        };
+        let result = interp::step(t, &mut cx);
+        let effect = cx.effect.take().unwrap_or_default();
+        self.steps += 1;
+        self.host.events.push(Event::Step(h));
+        self.host.oracle.on_step(h);
+        self.threads.append(&mut self.host.spawned);
+        if self.opts.table {
+            self.add_row(h, at, effect);
+        }
+        let result = result.map_err(|Fault(e)| End::Fail(Failure::Rule(e.to_string())))?;
+        let note = match result {
+            Step::Ran { poll: Some(reason) } => return self.poll(h, reason),
+            Step::Ran { poll: None } => return Ok(()),
+            Step::Blocked(w) => {
+                self.host.status[h as usize] = Status::Blocked(w);
+                wait_text(w, &self.host.names, heap, py, self.image.globals)
+            }
+            Step::Finished => {
+                self.host.status[h as usize] = Status::Finished;
+                "thread ends (GIL released)".to_string()
+            }
+        };
+        self.holder = None;
+        self.mark_last(note);
+        Ok(())
+    }
+
+    /// A poll point after `h`'s step: the oracle may preempt `h` (GIL-5, GIL-6, GIL-7).
+    fn poll(&mut self, h: u32, reason: &str) -> Result<(), End> {
+        let (heap, py) = (self.heap, self.py);
+        let cands = self.host.candidates(heap, py, Some(h));
+        if cands.is_empty() {
+            return Ok(());
+        }
+        if self.seen_before() {
+            return Err(End::Cut);
+        }
+        let i = self.host.oracle.choose(&Decision::Poll {
+            holder: h,
+            candidates: cands.clone(),
+        });
+        if i == 0 {
+            return Ok(());
+        }
+        let to = *cands.get(i - 1).ok_or_else(|| self.invalid())?;
+        self.host.status[h as usize] = Status::Ready;
+        self.host.wake(heap, py, to);
+        self.host.preemptions += 1;
+        self.holder = Some(to);
+        self.mark_last(format!(
+            "poll ({reason}): preempted, {} takes the GIL",
+            self.host.names[to as usize]
+        ));
+        Ok(())
+    }
+
+    fn add_row(&mut self, h: u32, at: Option<(u32, u32)>, effect: String) {
+        for (w, text) in std::mem::take(&mut self.host.grab_rows) {
+            self.rows
+                .push(grab_row(self.steps, &self.host.names, w, &text));
+        }
+        let program = self.program;
+        let (code, line, instr) = match at {
+            Some((c, pc)) => (
+                program.codes[c as usize].name.clone(),
+                program.codes[c as usize].lines[pc as usize],
+                interp::describe(program, c, pc),
+            ),
+            None => (String::new(), 0, "(thread start: calls its target)".into()),
+        };
+        self.rows.push(Row {
+            step: self.steps,
+            thread: self.host.names[h as usize].clone(),
+            code,
+            line,
+            instr,
+            effect,
+            gil: String::new(),
+            switch: false,
+        });
+    }
+
+    /// Notes what happened to the GIL after the last step.
+    fn mark_last(&mut self, note: String) {
+        if let Some(r) = self.rows.last_mut() {
+            r.gil = note;
+            r.switch = true;
+        }
+    }
+}
+
 /// Runs `program` once under `policy`, letting `oracle` decide.
 pub fn execute(
     program: &Program,
@@ -445,7 +699,7 @@ pub fn execute(
     let mut ts = rt.thread_state();
     let g = ts.attach();
     let (py, heap) = (g.token(), g.heap());
-    let mut host = XHost {
+    let host = XHost {
         me: 0,
         status: vec![Status::Running],
         granted: vec![false],
@@ -460,209 +714,69 @@ pub fn execute(
         grab_rows: Vec::new(),
         failure: None,
     };
-    let mut rows = Vec::new();
-    let mut steps = 0usize;
-    let result =
-        (|| -> Result<(Outcome, Vec<PyThread>, Image), (Failure, Option<Image>, Vec<PyThread>)> {
-            let image = Image::load(program, py, heap)
-                .map_err(|e| (Failure::Rule(e.to_string()), None, Vec::new()))?;
-            let mut threads = match PyThread::main(program, &image, py, heap) {
-                Ok(t) => vec![t],
-                Err(e) => return Err((Failure::Rule(e.to_string()), Some(image), Vec::new())),
+    let loaded = Image::load(program, py, heap)
+        .and_then(|image| PyThread::main(program, &image, py, heap).map(|t| (image, t)));
+    let (image, main) = match loaded {
+        Ok(x) => x,
+        Err(e) => {
+            return Execution {
+                outcome: Outcome::default(),
+                failure: Some(Failure::Rule(e.to_string())),
+                events: Vec::new(),
+                preemptions: 0,
+                steps: 0,
+                rows: Vec::new(),
+                cut: false,
             };
-            let mut holder = Some(0u32);
-            let mut pending_grabs: Vec<u32> = Vec::new();
-            loop {
-                // Lock takes the oracle asks for outside a decision (replay), as soon as possible.
-                while let Some(w) = host.oracle.grab_now() {
-                    pending_grabs.push(w);
-                }
-                pending_grabs.retain(|&w| {
-                    let done = host.grab(heap, py, w);
-                    if done && opts.table {
-                        rows.push(grab_row(
-                            steps,
-                            &host.names,
-                            w,
-                            "takes the lock without the GIL",
-                        ));
-                    }
-                    !done
-                });
-                if let Some(why) = host.oracle.invalid() {
-                    return Err((Failure::Invalid(why), Some(image), threads));
-                }
-                let h = match holder {
-                    Some(h) => h,
-                    None => {
-                        let cands = host.candidates(heap, py, None);
-                        if cands.is_empty() {
-                            if host.status.iter().all(|s| *s == Status::Finished) {
-                                break;
-                            }
-                            let why = deadlock_text(&host, heap, py, image.globals);
-                            return Err((Failure::Deadlock(why), Some(image), threads));
-                        }
-                        let i = host.oracle.choose(&Decision::Next {
-                            candidates: cands.clone(),
-                        });
-                        let Some(&t) = cands.get(i) else {
-                            let why = host
-                                .oracle
-                                .invalid()
-                                .unwrap_or_else(|| "no such thread".into());
-                            return Err((Failure::Invalid(why), Some(image), threads));
-                        };
-                        host.wake(heap, py, t);
-                        if opts.table
-                            && let Some(last) = rows.last_mut()
-                        {
-                            let last: &mut Row = last;
-                            last.gil =
-                                format!("{}; {} takes the GIL", last.gil, host.names[t as usize]);
-                        }
-                        holder = Some(t);
-                        t
-                    }
-                };
-                host.me = h;
-                let mut cx = Cx {
-                    program,
-                    policy,
-                    image: &image,
-                    py,
-                    heap,
-                    host: &mut host,
-                    effect: opts.table.then(String::new),
-                };
-                let t = &mut threads[h as usize];
-                let at = t.location();
-                let starting = t.start.is_some();
-                let result = interp::step(t, &mut cx);
-                let effect = cx.effect.take().unwrap_or_default();
-                steps += 1;
-                host.events.push(Event::Step(h));
-                host.oracle.on_step(h);
-                threads.append(&mut host.spawned);
-                if opts.table {
-                    for (w, text) in std::mem::take(&mut host.grab_rows) {
-                        rows.push(grab_row(steps, &host.names, w, &text));
-                    }
-                    let (code, line, instr) = match at {
-                        Some((c, pc)) if !starting => (
-                            program.codes[c as usize].name.clone(),
-                            program.codes[c as usize].lines[pc as usize],
-                            interp::describe(program, c, pc),
-                        ),
-                        _ => (String::new(), 0, "(thread start: calls its target)".into()),
-                    };
-                    rows.push(Row {
-                        step: steps,
-                        thread: host.names[h as usize].clone(),
-                        code,
-                        line,
-                        instr,
-                        effect,
-                        gil: String::new(),
-                        switch: false,
-                    });
-                }
-                let result = match result {
-                    Ok(r) => r,
-                    Err(Fault(e)) => {
-                        return Err((Failure::Rule(e.to_string()), Some(image), threads));
-                    }
-                };
-                match result {
-                    Step::Ran { poll: Some(reason) } => {
-                        let cands = host.candidates(heap, py, Some(h));
-                        if !cands.is_empty() {
-                            let i = host.oracle.choose(&Decision::Poll {
-                                holder: h,
-                                candidates: cands.clone(),
-                            });
-                            if i > 0 {
-                                let Some(&to) = cands.get(i - 1) else {
-                                    let why = host
-                                        .oracle
-                                        .invalid()
-                                        .unwrap_or_else(|| "no such thread".into());
-                                    return Err((Failure::Invalid(why), Some(image), threads));
-                                };
-                                host.status[h as usize] = Status::Ready;
-                                host.wake(heap, py, to);
-                                host.preemptions += 1;
-                                holder = Some(to);
-                                if let Some(r) = rows.last_mut() {
-                                    r.gil = format!(
-                                        "poll ({reason}): preempted, {} takes the GIL",
-                                        host.names[to as usize]
-                                    );
-                                    r.switch = true;
-                                }
-                            }
-                        }
-                    }
-                    Step::Ran { poll: None } => {}
-                    Step::Blocked(w) => {
-                        host.status[h as usize] = Status::Blocked(w);
-                        holder = None;
-                        if let Some(r) = rows.last_mut() {
-                            r.gil = wait_text(w, &host.names, heap, py, image.globals);
-                            r.switch = true;
-                        }
-                    }
-                    Step::Finished => {
-                        host.status[h as usize] = Status::Finished;
-                        holder = None;
-                        if let Some(r) = rows.last_mut() {
-                            r.gil = "thread ends (GIL released)".into();
-                            r.switch = true;
-                        }
-                    }
-                }
-                if opts.audit_every_step {
-                    let roots: Vec<ObjRef> = image
-                        .roots()
-                        .chain(threads.iter().flat_map(|t| t.roots()))
-                        .collect();
-                    if let Err(e) = heap.audit(py, roots) {
-                        return Err((Failure::Rule(e), Some(image), threads));
-                    }
-                }
-                if steps >= opts.max_steps {
-                    return Err((Failure::NoTermination(steps), Some(image), threads));
-                }
-            }
-            if let Some(why) = host.oracle.invalid() {
-                return Err((Failure::Invalid(why), Some(image), threads));
-            }
-            let outcome = Outcome {
-                output: std::mem::take(&mut host.output),
-                state: final_state(heap, py, image.globals),
-            };
-            Ok((outcome, threads, image))
-        })();
-    let (outcome, failure) = match result {
-        Ok((outcome, threads, image)) => {
-            let failure = finish(heap, py, threads, image).err().map(Failure::Rule);
-            (outcome, failure)
-        }
-        Err((failure, image, threads)) => {
-            let outcome = Outcome {
-                output: std::mem::take(&mut host.output),
-                state: image
-                    .as_ref()
-                    .map(|i| final_state(heap, py, i.globals))
-                    .unwrap_or_default(),
-            };
-            // Release what is left so the heap is dropped clean; a rule failure wins.
-            if let Some(image) = image {
-                let _ = release_all(heap, py, threads, image);
-            }
-            (outcome, Some(failure))
         }
     };
+    let mut m = Machine {
+        program,
+        policy,
+        opts,
+        py,
+        heap,
+        host,
+        image,
+        threads: vec![main],
+        holder: Some(0),
+        pending_grabs: Vec::new(),
+        rows: Vec::new(),
+        steps: 0,
+    };
+    let end = m.run();
+    let end = match end {
+        End::Done => match m.host.oracle.invalid() {
+            Some(why) => End::Fail(Failure::Invalid(why)),
+            None => End::Done,
+        },
+        other => other,
+    };
+    let outcome = Outcome {
+        output: std::mem::take(&mut m.host.output),
+        state: final_state(heap, py, m.image.globals),
+    };
+    let Machine {
+        host,
+        image,
+        threads,
+        rows,
+        steps,
+        ..
+    } = m;
+    let cut = matches!(end, End::Cut);
+    let failure = match end {
+        End::Done => finish(heap, py, threads, image).err().map(Failure::Rule),
+        End::Cut | End::Fail(_) => {
+            // Release what is left so the heap is dropped clean.
+            let _ = release_all(heap, py, threads, image);
+            match end {
+                End::Fail(f) => Some(f),
+                _ => None,
+            }
+        }
+    };
+    let mut host = host;
     let failure = failure.or(host.failure.take());
     Execution {
         outcome,
@@ -671,6 +785,130 @@ pub fn execute(
         preemptions: host.preemptions,
         steps,
         rows,
+        cut,
+    }
+}
+
+/// A 128-bit fingerprint of everything that decides how the execution goes on and what it
+/// prints (EX-7): each thread's status and frames, every object reachable from them and from
+/// the program's constants and globals (canonically numbered in the order they are reached, so
+/// that slot numbers do not matter), lock states, and the output so far.
+fn fingerprint(
+    heap: &Heap<Std>,
+    py: Token<'_>,
+    image: &Image,
+    threads: &[PyThread],
+    host: &XHost<'_>,
+) -> u128 {
+    use std::collections::HashMap;
+    use std::hash::{Hash, Hasher};
+    struct Canon {
+        ids: HashMap<ObjRef, u32>,
+        queue: Vec<ObjRef>,
+    }
+    impl Canon {
+        fn id(&mut self, o: ObjRef) -> u64 {
+            if o.is_immortal() {
+                return u64::from(o.index()) | 1 << 63;
+            }
+            let n = self.ids.len() as u32;
+            let id = *self.ids.entry(o).or_insert_with(|| {
+                self.queue.push(o);
+                n
+            });
+            u64::from(id)
+        }
+        fn opt(&mut self, o: Option<ObjRef>) -> u64 {
+            o.map_or(u64::MAX, |o| self.id(o))
+        }
+    }
+    let mut c = Canon {
+        ids: HashMap::new(),
+        queue: Vec::new(),
+    };
+    let mut h = std::hash::DefaultHasher::new();
+    host.output.hash(&mut h);
+    host.thread_counter.hash(&mut h);
+    for (i, t) in threads.iter().enumerate() {
+        match host.status[i] {
+            Status::Running => 0u64.hash(&mut h),
+            Status::Ready => 1u64.hash(&mut h),
+            Status::Blocked(Wait::Sleep) => 2u64.hash(&mut h),
+            Status::Blocked(Wait::Join(u)) => (3u64, u).hash(&mut h),
+            Status::Blocked(Wait::Lock(l)) => (4u64, c.id(l)).hash(&mut h),
+            Status::Finished => 5u64.hash(&mut h),
+        }
+        host.granted[i].hash(&mut h);
+        for f in &t.frames {
+            (f.code, f.pc, f.stack.len()).hash(&mut h);
+            for &v in f.stack.iter().chain(&f.locals) {
+                c.opt(v).hash(&mut h);
+            }
+            c.id(f.globals).hash(&mut h);
+        }
+        if let Some((a, b)) = t.start {
+            (c.id(a), c.id(b)).hash(&mut h);
+        }
+        c.opt(t.thread_obj).hash(&mut h);
+    }
+    for r in image.roots() {
+        c.id(r).hash(&mut h);
+    }
+    let mut next = 0;
+    while next < c.queue.len() {
+        let o = c.queue[next];
+        next += 1;
+        heap.refcount(py, o).unwrap_or(-1).hash(&mut h);
+        let Ok(obj) = heap.get(py, o) else { continue };
+        hash_object(&obj, &mut c, &mut h, |c, o| c.id(o));
+    }
+    let low = h.finish();
+    next.hash(&mut h);
+    0x9e37_79b9_7f4a_7c15u64.hash(&mut h);
+    (u128::from(h.finish()) << 64) | u128::from(low)
+}
+
+/// Feeds one object's value into `h`, naming the objects it refers to through `id`.
+fn hash_object<C>(
+    obj: &Object<Std>,
+    c: &mut C,
+    h: &mut impl std::hash::Hasher,
+    mut id: impl FnMut(&mut C, ObjRef) -> u64,
+) {
+    use std::hash::Hash;
+    obj.type_name().hash(h);
+    match obj {
+        Object::None | Object::Builtin(_) => {}
+        Object::Bool(b) => b.hash(h),
+        Object::Int(i) => i.hash(h),
+        Object::Float(x) => x.to_bits().hash(h),
+        Object::Str(s) => s.hash(h),
+        Object::Tuple(v) | Object::List(v) => {
+            v.len().hash(h);
+            for &x in v {
+                id(c, x).hash(h);
+            }
+        }
+        Object::Dict(d) => {
+            d.len().hash(h);
+            for &(k, v) in d {
+                (id(c, k), id(c, v)).hash(h);
+            }
+        }
+        Object::Lock(l) => l.is_locked().hash(h),
+        Object::Code { index, .. } => index.hash(h),
+        Object::Function { code, globals, .. } => (code, id(c, *globals)).hash(h),
+        Object::BoundMethod { func, receiver } => (func, id(c, *receiver)).hash(h),
+        Object::Range { start, stop, step } => (start, stop, step).hash(h),
+        Object::Iter(IterObj::Range { next, stop, step }) => (next, stop, step).hash(h),
+        Object::Iter(IterObj::Seq { seq, index }) => (id(c, *seq), index).hash(h),
+        Object::Thread(t) => {
+            (&t.name, t.ident, t.run as u8, t.process).hash(h);
+            let (a, b) = (t.target.map(|o| id(c, o)), t.args.map(|o| id(c, o)));
+            (a, b).hash(h);
+        }
+        Object::Namespace { dict } => id(c, *dict).hash(h),
+        Object::Exception { class, message } => (class, message).hash(h),
     }
 }
 
