@@ -943,7 +943,11 @@ impl<P: Platform, R: RefcountField<P>> Heap<P, R> {
                 func.name(),
                 self.get(py, receiver)?.type_name()
             ),
-            Object::Range { start, stop, step } if step == 1 => format!("range({start}, {stop})"),
+            Object::Range {
+                start,
+                stop,
+                step: 1,
+            } => format!("range({start}, {stop})"),
             Object::Range { start, stop, step } => format!("range({start}, {stop}, {step})"),
             Object::Iter(IterObj::Range { .. }) => "<range_iterator object>".into(),
             Object::Iter(IterObj::Seq { .. }) => "<list_iterator object>".into(),
@@ -1100,12 +1104,51 @@ pub fn repr_str(s: &str) -> String {
     out
 }
 
-/// Python's `repr` of a float (for the values gilcheck prints; see RC deviations for 1e16+).
+/// Python's `repr` of a float: the shortest digits that read back as the same float, written
+/// positionally when the decimal exponent is between -4 and 16 and in exponent form otherwise
+/// (CPython's `float_repr`, `'r'` format of `PyOS_double_to_string`).
 pub fn format_float(x: f64) -> String {
-    if x.is_finite() && x == x.trunc() && x.abs() < 1e16 {
-        format!("{x:.1}")
+    if x.is_nan() {
+        return "nan".into();
+    }
+    if x.is_infinite() {
+        return if x > 0.0 { "inf" } else { "-inf" }.into();
+    }
+    // Rust's `{:e}` gives the shortest round-trip digits: `d[.ddd]e<exp>`.
+    let sci = format!("{x:e}");
+    let (mantissa, exp) = sci.split_once('e').expect("{:e} has an exponent");
+    let exp: i32 = exp.parse().expect("a decimal exponent");
+    let (sign, mantissa) = match mantissa.strip_prefix('-') {
+        Some(m) => ("-", m),
+        None => ("", mantissa),
+    };
+    let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
+    if (-4..16).contains(&exp) {
+        let point = exp + 1; // digits before the decimal point
+        let text = if point <= 0 {
+            format!("0.{}{digits}", "0".repeat((-point) as usize))
+        } else if point as usize >= digits.len() {
+            format!("{digits}{}.0", "0".repeat(point as usize - digits.len()))
+        } else {
+            format!(
+                "{}.{}",
+                &digits[..point as usize],
+                &digits[point as usize..]
+            )
+        };
+        format!("{sign}{text}")
     } else {
-        format!("{x}")
+        let frac = if digits.len() > 1 {
+            format!(".{}", &digits[1..])
+        } else {
+            String::new()
+        };
+        format!(
+            "{sign}{}{frac}e{}{:02}",
+            &digits[..1],
+            if exp < 0 { '-' } else { '+' },
+            exp.abs()
+        )
     }
 }
 

@@ -486,7 +486,7 @@ pub fn thousands(n: usize) -> String {
     let s = n.to_string();
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(' ');
         }
         out.push(c);
@@ -616,18 +616,18 @@ fn dfs(
                     .map(|c| Verdict::Fail(Box::new(c)));
             }
             if total >= opts.max_executions {
-                let within = if bound == UNBOUNDED {
-                    "of the unbounded search (every schedule with at most 2 preemptions was explored before it)".to_string()
-                } else {
-                    format!(
-                        "with at most {}",
-                        plural(bound, "preemption", "preemptions")
-                    )
+                let covered = match bound {
+                    0 => "schedules without preemption, not all".to_string(),
+                    UNBOUNDED => "every schedule with at most 2 preemptions, then part of the unbounded search".to_string(),
+                    b => format!(
+                        "every schedule with at most {}, then part of those with {b}",
+                        plural(b - 1, "preemption", "preemptions")
+                    ),
                 };
                 return Ok(Verdict::Pass {
                     line: format!(
-                        "no failure in the first {} {within} (stopped at --max-executions {}: not exhaustive)",
-                        plural(at_bound, "execution", "executions"),
+                        "no failure in the first {} ({covered}; stopped at --max-executions {}: not exhaustive)",
+                        plural(total, "execution", "executions"),
                         thousands(opts.max_executions)
                     ),
                     executions: total,
@@ -850,7 +850,7 @@ pub fn replay(
         Options {
             max_steps,
             table: true,
-            audit_every_step: false,
+            ..Options::default()
         },
     );
     if let Some(Failure::Invalid(why)) = &e.failure {

@@ -14,6 +14,31 @@ use crate::vm::{Policy, Program};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
+thread_local! {
+    /// Set while this OS thread runs a loom exploration, whose panics are expected.
+    static EXPLORING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f`, catching its panic, without printing the panics raised on this OS thread meanwhile
+/// (loom's model threads are coroutines of the calling thread; a failing execution ends with a
+/// panic by design). Panics of other threads print as before: the hook that filters them is
+/// installed once and delegates to the previous one.
+fn quietly<T>(f: impl FnOnce() -> T) -> std::thread::Result<T> {
+    static INSTALL: std::sync::Once = std::sync::Once::new();
+    INSTALL.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !EXPLORING.with(|e| e.get()) {
+                previous(info);
+            }
+        }));
+    });
+    EXPLORING.with(|e| e.set(true));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    EXPLORING.with(|e| e.set(false));
+    result
+}
+
 /// What the failing loom execution left behind.
 struct Found {
     outcome: Outcome,
@@ -58,9 +83,7 @@ pub fn check(
     // checkpoint intervals: with an interval of 1 it runs exactly `max_executions`.
     builder.max_permutations = Some(opts.max_executions.saturating_add(1));
     builder.checkpoint_interval = 1;
-    let hook = std::panic::take_hook();
-    std::panic::set_hook(Box::new(|_| {}));
-    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+    let result = quietly(move || {
         builder.check(move || {
             let n = c.fetch_add(1, Ordering::Relaxed) + 1;
             if progress && n % 2000 == 0 {
@@ -71,6 +94,7 @@ pub fn check(
                 switch_interval: 0.005,
                 record: true,
                 echo: false,
+                ..RunOptions::default()
             };
             let report = match threaded::run::<Loom>(Arc::clone(&p), opts) {
                 Ok(report) => report,
@@ -106,8 +130,7 @@ pub fn check(
                 panic!("gilcheck: failing execution");
             }
         })
-    }));
-    std::panic::set_hook(hook);
+    });
     let executions = count.load(Ordering::Relaxed);
     let found = found.lock().unwrap_or_else(|e| e.into_inner()).take();
     match (result, found) {

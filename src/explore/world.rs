@@ -14,7 +14,9 @@ use crate::explore::schedule::Event;
 use crate::heap::{Heap, IterObj, ObjRef, Object};
 use crate::platform::Std;
 use crate::runtime::{Runtime, Token};
-use crate::vm::interp::{self, Acquire, Cx, Fault, Host, Image, PyThread, Ready, Step, Wait};
+use crate::vm::interp::{
+    self, Acquire, Cx, Fault, Host, Image, PyThread, Ready, Step, VmFaults, Wait,
+};
 use crate::vm::{Policy, Program};
 
 /// A choice the model leaves open.
@@ -179,6 +181,8 @@ pub struct Options {
     pub table: bool,
     /// Audit every reference count after every step, not only at the end (slow; for tests).
     pub audit_every_step: bool,
+    #[doc(hidden)]
+    pub vm_faults: VmFaults,
 }
 
 impl Default for Options {
@@ -187,6 +191,7 @@ impl Default for Options {
             max_steps: 5_000_000,
             table: false,
             audit_every_step: false,
+            vm_faults: VmFaults::default(),
         }
     }
 }
@@ -596,6 +601,7 @@ impl Machine<'_, '_> {
             heap,
             host: &mut self.host,
             effect: self.opts.table.then(String::new),
+            faults: self.opts.vm_faults,
         };
         let result = interp::step(t, &mut cx);
         let effect = cx.effect.take().unwrap_or_default();

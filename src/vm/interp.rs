@@ -313,6 +313,17 @@ pub enum Step {
     Finished,
 }
 
+/// Deliberate defects of the interpreter, used only by the broken twins of the checks. All
+/// `false` in a correct VM; each names the rule its twin must violate.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct VmFaults {
+    /// Breaks VM-2: `LOAD_FAST` pushes a local without increfing it.
+    pub load_fast_without_incref: bool,
+    /// Breaks VM-2: `STORE_FAST` overwrites a local without decrefing the old value (a leak).
+    pub store_fast_without_decref: bool,
+}
+
 /// A rule violation that ends the execution (as opposed to a Python exception, which ends only
 /// the thread that raised it).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -328,6 +339,7 @@ pub struct Cx<'a, 'py, P: Platform> {
     pub host: &'a mut dyn Host<P>,
     /// When `Some`, the step describes what it read or wrote here (for step tables).
     pub effect: Option<String>,
+    pub faults: VmFaults,
 }
 
 /// Records a step's effect when a step table is being made (the text is only built then).
@@ -512,7 +524,7 @@ fn report_exception<P: Platform>(t: &PyThread, cx: &mut Cx<'_, '_, P>, e: &RtErr
     cx.host.uncaught(e, &text);
 }
 
-fn frame<'t>(t: &'t mut PyThread) -> &'t mut Frame {
+fn frame(t: &mut PyThread) -> &mut Frame {
     t.frames.last_mut().expect("a running thread has a frame")
 }
 
@@ -676,12 +688,16 @@ fn run_instruction<P: Platform>(t: &mut PyThread, cx: &mut Cx<'_, '_, P>) -> Res
                     code.varnames[i as usize]
                 ))
             })?;
-            heap.incref(py, v)?;
+            if !cx.faults.load_fast_without_incref {
+                heap.incref(py, v)?;
+            }
             f.stack.push(Some(v));
         }
         StoreFast(i) => {
             let v = f.stack.pop().flatten().expect("validated stack");
-            if let Some(old) = f.locals[i as usize].replace(v) {
+            if let Some(old) = f.locals[i as usize].replace(v)
+                && !cx.faults.store_fast_without_decref
+            {
                 heap.decref(py, old)?;
             }
         }

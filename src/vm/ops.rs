@@ -67,6 +67,14 @@ pub fn binary<P: Platform>(
             }
             Ok(heap.new_str(py, &x.repeat(n)))
         }
+        (BinOp::Add, Object::Str(_) | Object::List(_) | Object::Tuple(_), _) => {
+            Err(RtError::TypeError(format!(
+                "can only concatenate {} (not \"{}\") to {}",
+                a.type_name(),
+                b.type_name(),
+                a.type_name()
+            )))
+        }
         _ => Err(RtError::TypeError(format!(
             "unsupported operand type(s) for {}: '{}' and '{}'",
             op.symbol(),
@@ -78,23 +86,21 @@ pub fn binary<P: Platform>(
 
 fn arith(op: BinOp, a: Num, b: Num) -> Result<Num, RtError> {
     use Num::*;
-    let zero = || {
-        RtError::ZeroDivisionError(match op {
-            BinOp::Mod => "integer modulo by zero".into(),
-            BinOp::TrueDiv => "division by zero".into(),
-            _ => "integer division or modulo by zero".into(),
-        })
-    };
+    let zero = |m: &str| RtError::ZeroDivisionError(m.into());
     Ok(match (a, b) {
         (Int(x), Int(y)) => match op {
             BinOp::Add => Int(x.checked_add(y).ok_or_else(overflow)?),
             BinOp::Sub => Int(x.checked_sub(y).ok_or_else(overflow)?),
             BinOp::Mul => Int(x.checked_mul(y).ok_or_else(overflow)?),
-            BinOp::TrueDiv if y == 0 => return Err(zero()),
+            BinOp::TrueDiv if y == 0 => return Err(zero("division by zero")),
             BinOp::TrueDiv => Float(x as f64 / y as f64),
-            BinOp::FloorDiv | BinOp::Mod if y == 0 => return Err(zero()),
+            BinOp::FloorDiv if y == 0 => return Err(zero("integer division or modulo by zero")),
+            BinOp::Mod if y == 0 => return Err(zero("integer modulo by zero")),
             BinOp::FloorDiv => Int(floor_div(x, y).ok_or_else(overflow)?),
             BinOp::Mod => Int(floor_mod(x, y).ok_or_else(overflow)?),
+            BinOp::Pow if y < 0 && x == 0 => {
+                return Err(zero("0.0 cannot be raised to a negative power"));
+            }
             BinOp::Pow if y < 0 => Float((x as f64).powf(y as f64)),
             BinOp::Pow => Int(u32::try_from(y)
                 .ok()
@@ -107,16 +113,44 @@ fn arith(op: BinOp, a: Num, b: Num) -> Result<Num, RtError> {
                 BinOp::Add => Float(x + y),
                 BinOp::Sub => Float(x - y),
                 BinOp::Mul => Float(x * y),
-                BinOp::TrueDiv | BinOp::FloorDiv | BinOp::Mod if y == 0.0 => {
-                    return Err(RtError::ZeroDivisionError("float division by zero".into()));
-                }
+                BinOp::TrueDiv if y == 0.0 => return Err(zero("float division by zero")),
+                BinOp::FloorDiv if y == 0.0 => return Err(zero("float floor division by zero")),
+                BinOp::Mod if y == 0.0 => return Err(zero("float modulo")),
                 BinOp::TrueDiv => Float(x / y),
-                BinOp::FloorDiv => Float((x / y).floor()),
-                BinOp::Mod => Float(x - (x / y).floor() * y),
+                BinOp::FloorDiv => Float(float_divmod(x, y).0),
+                BinOp::Mod => Float(float_divmod(x, y).1),
+                BinOp::Pow if x == 0.0 && y < 0.0 => {
+                    return Err(zero("0.0 cannot be raised to a negative power"));
+                }
+                BinOp::Pow if x < 0.0 && y.fract() != 0.0 => {
+                    return Err(RtError::ValueError("a negative number to a fractional power is complex; gilcheck has no complex numbers".into()));
+                }
                 BinOp::Pow => Float(x.powf(y)),
             }
         }
     })
+}
+
+/// CPython's `float_divmod` (`Objects/floatobject.c`): the remainder from `fmod` with the
+/// divisor's sign, the quotient from it, rounded like CPython.
+fn float_divmod(x: f64, y: f64) -> (f64, f64) {
+    let mut m = x % y; // C's fmod
+    let mut div = (x - m) / y;
+    if m != 0.0 {
+        if (y < 0.0) != (m < 0.0) {
+            m += y;
+            div -= 1.0;
+        }
+    } else {
+        m = 0.0f64.copysign(y);
+    }
+    let floordiv = if div != 0.0 {
+        let f = div.floor();
+        if div - f > 0.5 { f + 1.0 } else { f }
+    } else {
+        0.0f64.copysign(x / y)
+    };
+    (floordiv, m)
 }
 
 fn as_f64(n: Num) -> f64 {
@@ -261,8 +295,8 @@ pub fn format_value<P: Platform>(
     spec: &str,
 ) -> Result<String, RtError> {
     let text = match conversion {
-        Conversion::Repr => return Ok(heap.repr(py, o)?),
-        Conversion::Str => return Ok(to_str(heap, py, o)?),
+        Conversion::Repr => return heap.repr(py, o),
+        Conversion::Str => return to_str(heap, py, o),
         Conversion::None if spec.is_empty() => return to_str(heap, py, o),
         Conversion::None => spec,
     };
@@ -288,7 +322,7 @@ fn group_thousands(i: i64) -> String {
     let digits = i.unsigned_abs().to_string();
     let mut out = String::new();
     for (n, c) in digits.chars().enumerate() {
-        if n > 0 && (digits.len() - n) % 3 == 0 {
+        if n > 0 && (digits.len() - n).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);

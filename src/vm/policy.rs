@@ -109,9 +109,7 @@ impl Policy {
     /// Why the policy polls after `e`, in a few words for step tables; `None` when it does not.
     pub fn reason(self, e: &Executed) -> Option<&'static str> {
         use Instr::*;
-        if e.next.is_none() {
-            return None; // the thread ended: it releases the GIL for good
-        }
+        e.next?; // the thread ended: it releases the GIL for good
         match self {
             Policy::Every => Some("every instruction boundary is a switch point"),
             Policy::Py38 | Policy::Py39 => {
@@ -120,7 +118,7 @@ impl Policy {
                 }
                 match e.instr {
                     Resume(_) => Some("frame entry"),
-                    ReturnValue if e.returned_to_caller => Some("after the call returns"),
+                    ReturnValue => e.returned_to_caller.then_some("after the call returns"),
                     Call(_) if e.callee == Some(Callee::Python) => None, // polls on return
                     PopJumpForwardIfFalse(_)
                     | PopJumpForwardIfTrue(_)

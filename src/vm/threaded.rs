@@ -11,10 +11,11 @@
 
 use crate::RtError;
 use crate::explore::schedule::Event;
+use crate::gil::Faults;
 use crate::heap::{Heap, HeapStats, LeakReport, ObjRef, Object, ThreadObj, ThreadRun};
 use crate::platform::Platform;
 use crate::runtime::{Attached, Runtime, Token};
-use crate::vm::interp::{self, Acquire, Cx, Fault, Host, Image, PyThread, Ready, Step};
+use crate::vm::interp::{self, Acquire, Cx, Fault, Host, Image, PyThread, Ready, Step, VmFaults};
 use crate::vm::{Policy, Program};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -30,6 +31,24 @@ pub struct RunOptions {
     pub record: bool,
     /// Write program output to the process's stdout/stderr as it is printed.
     pub echo: bool,
+    /// Deliberate defects of the GIL and the VM, for the broken twins of the checks.
+    #[doc(hidden)]
+    pub faults: Faults,
+    #[doc(hidden)]
+    pub vm_faults: VmFaults,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            policy: Policy::Py313,
+            switch_interval: 0.005,
+            record: false,
+            echo: false,
+            faults: Faults::default(),
+            vm_faults: VmFaults::default(),
+        }
+    }
 }
 
 /// What a real run did.
@@ -289,6 +308,7 @@ fn run_thread<P: Platform>(
             heap: g.heap(),
             host: &mut host,
             effect: None,
+            faults: shared.opts.vm_faults,
         };
         let r = interp::step(t, &mut cx);
         shared.record(Event::Step(t.ident));
@@ -332,7 +352,7 @@ fn release_thread<P: Platform>(g: &Attached<'_, P>, t: &PyThread) {
 
 /// Runs `program` on real threads of platform `P` (OS threads for [`crate::platform::Std`]).
 pub fn run<P: Platform>(program: Arc<Program>, opts: RunOptions) -> Result<RunReport, String> {
-    let rt = Runtime::<P>::new();
+    let rt = Runtime::<P>::with_faults(opts.faults);
     rt.gil()
         .set_switch_interval(opts.switch_interval)
         .map_err(|e| e.to_string())?;
@@ -423,7 +443,10 @@ fn join_all<P: Platform>(interp: &Interp<P>, shared: &Shared<P>, processes: bool
             None => break,
         }
     }
-    while processes {
+    if !processes {
+        return;
+    }
+    loop {
         let next = P::lock(&shared.processes)
             .values_mut()
             .find_map(|p| p.handle.take());

@@ -1,0 +1,415 @@
+//! The explorer's rules (EX-1 … EX-10 of `spec/explore.md`): where switches may happen, what
+//! is a failure, what each engine covers, schedules and replay, the state cache.
+
+mod support;
+
+use gilcheck::explore::engine::{self, CheckOptions, Dfs, Engine, Verdict, check};
+use gilcheck::explore::{Event, Failure, Header, Options, Schedule, execute};
+use gilcheck::scenarios::{self, Params, SCENARIOS};
+use gilcheck::vm::Policy;
+use gilcheck::vm::code::{CmpOp, CodeBuilder, Instr, Program};
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use support::{dfs, threads_program, verdict, with_lock};
+
+fn scenario(name: &str, threads: u32, iterations: u64) -> Program {
+    scenarios::build(
+        name,
+        Params {
+            threads,
+            iterations,
+            processes: false,
+        },
+    )
+    .unwrap()
+}
+
+fn header(name: &str, policy: Policy, threads: u32, iterations: u64) -> Header {
+    Header {
+        scenario: name.into(),
+        policy: policy.name().into(),
+        threads,
+        iterations,
+    }
+}
+
+fn opts(engine: Engine) -> CheckOptions {
+    CheckOptions {
+        engine,
+        max_executions: 10_000,
+        ..dfs(None)
+    }
+}
+
+fn fail(v: Verdict) -> Box<engine::Counterexample> {
+    match v {
+        Verdict::Fail(c) => c,
+        Verdict::Pass { line, .. } => panic!("expected a failure, got: {line}"),
+    }
+}
+
+/// EX-1: the 3.9 counterexample switches threads right after `BINARY_OP`, a poll point of 3.9
+/// but not of 3.11: it replays under 3.9 and is refused under 3.11, which names the step.
+#[test]
+fn ex1_replay_rejects_a_switch_between_poll_points() {
+    let p = scenario("seed-unsafe-increment", 2, 1);
+    let c = fail(
+        check(
+            &p,
+            &header("seed-unsafe-increment", Policy::Py39, 2, 1),
+            Policy::Py39,
+            &dfs(None),
+        )
+        .unwrap(),
+    );
+    let ok = engine::replay(&p, Policy::Py39, &c.schedule.events, 10_000).unwrap();
+    assert_eq!(ok.outcome, c.execution.outcome);
+    let err = engine::replay(&p, Policy::Py311, &c.schedule.events, 10_000).unwrap_err();
+    assert!(err.contains("not at a poll point"), "{err}");
+    println!("3.11 refuses the 3.9 schedule: {err}");
+}
+
+/// Two threads that take locks `a` and `b` in the given orders.
+fn two_lock_program(first: [&'static str; 2], second: [&'static str; 2]) -> Program {
+    let worker = |order: [&'static str; 2]| -> support::Body {
+        Box::new(move |f| with_lock(f, order[0], |f| with_lock(f, order[1], |_| {})))
+    };
+    threads_program(&["a", "b"], vec![worker(first), worker(second)])
+}
+
+/// EX-2: a lock-order inversion deadlocks in some schedule under 3.9 and `every`, and the failure
+/// names every wait; its twin, with both threads taking the locks in the same order, never does.
+/// Under 3.10–3.13 this exact program cannot deadlock: no poll point falls between the two
+/// `BEFORE_WITH`s (taking a free lock does not release the GIL), so a thread takes both locks
+/// without being switched away — the explorer shows that too.
+#[test]
+fn ex2_deadlock_reported() {
+    let inverted = two_lock_program(["a", "b"], ["b", "a"]);
+    let ordered = two_lock_program(["a", "b"], ["a", "b"]);
+    for policy in [Policy::Py39, Policy::Every] {
+        let c = fail(verdict(&inverted, policy, &dfs(None)));
+        assert!(c.what.starts_with("deadlock"), "{}", c.what);
+        assert!(
+            c.what.contains("Thread-1 blocks on") && c.what.contains("Thread-2 blocks on"),
+            "{}",
+            c.what
+        );
+        assert_eq!(c.execution.preemptions, 1, "{policy}");
+        assert!(matches!(
+            verdict(&ordered, policy, &dfs(None)),
+            Verdict::Pass { .. }
+        ));
+        println!("{policy}: {}", c.what);
+    }
+    for policy in [Policy::Py310, Policy::Py313] {
+        assert!(
+            matches!(verdict(&inverted, policy, &dfs(None)), Verdict::Pass { .. }),
+            "{policy}"
+        );
+    }
+}
+
+/// EX-2: threads that sleep can wake in any order: without a single preemption the explorer
+/// already runs all 3! orders in which three sleeping threads finish.
+#[test]
+fn ex2_every_wake_order_explored() {
+    let p = scenario("io-bound", 3, 1);
+    let mut search = Dfs::new(0);
+    let mut orders = BTreeSet::new();
+    loop {
+        let e = execute(
+            &p,
+            Policy::Py313,
+            &mut search,
+            Options {
+                table: true,
+                ..Options::default()
+            },
+        );
+        let order: Vec<String> = e
+            .rows
+            .iter()
+            .filter(|r| r.gil.starts_with("thread ends") && r.thread != "MainThread")
+            .map(|r| r.thread.clone())
+            .collect();
+        orders.insert(order);
+        if !search.advance() {
+            break;
+        }
+    }
+    assert_eq!(orders.len(), 6, "{orders:?}");
+}
+
+/// EX-3: in the locked increment under 3.9 (where a thread can be switched away inside the
+/// `with` block, so another blocks on the lock), some schedule lets the blocked thread take the
+/// lock without the GIL before the releasing thread takes it again. Under 3.11 no thread is ever
+/// switched away while it holds the lock in this program, so nobody blocks on it.
+#[test]
+fn ex3_waiter_takes_a_released_lock_first() {
+    let p = scenario("seed-locked-increment", 2, 2);
+    let grabs = |policy| {
+        let mut search = Dfs::with_state_cache(usize::MAX);
+        let (mut executions, mut with_grab) = (0, 0);
+        loop {
+            let e = execute(&p, policy, &mut search, Options::default());
+            executions += 1;
+            if e.events.iter().any(|ev| matches!(ev, Event::Grab(_))) {
+                with_grab += 1;
+                assert_eq!(e.failure, None);
+            }
+            if !search.advance() {
+                return (with_grab, executions);
+            }
+        }
+    };
+    let (with_grab, executions) = grabs(Policy::Py39);
+    assert!(
+        with_grab > 0,
+        "no lock take without the GIL in {executions} executions"
+    );
+    println!(
+        "3.9: {with_grab} of {executions} executions take a released lock before its releaser"
+    );
+    assert_eq!(grabs(Policy::Py311).0, 0);
+}
+
+/// A module that runs `body` and then returns.
+fn module(body: impl FnOnce(&mut CodeBuilder)) -> Program {
+    let mut m = CodeBuilder::module();
+    m.op(Instr::Resume(0));
+    body(&mut m);
+    m.load_none().op(Instr::ReturnValue);
+    let p = Program {
+        name: "m".into(),
+        source: String::new(),
+        codes: vec![m.finish()],
+    };
+    p.validate().unwrap();
+    p
+}
+
+/// `assert 1 + 1 == want`.
+fn assertion(want: i64) -> Program {
+    module(|m| {
+        let ok = m.new_label();
+        m.load_int(1)
+            .load_int(1)
+            .binary(gilcheck::vm::BinOp::Add)
+            .load_int(want)
+            .op(Instr::CompareOp(CmpOp::Eq));
+        m.jump(Instr::PopJumpForwardIfTrue, ok)
+            .op(Instr::LoadAssertionError)
+            .op(Instr::RaiseVarargs(1))
+            .bind(ok);
+    })
+}
+
+/// EX-4: a failing `assert` is a failure of the execution; a passing one is not.
+#[test]
+fn ex4_assertion_failure_reported() {
+    let e = execute(
+        &assertion(3),
+        Policy::Py313,
+        &mut Dfs::new(0),
+        Options::default(),
+    );
+    assert!(
+        matches!(e.failure, Some(Failure::Assertion(_))),
+        "{:?}",
+        e.failure
+    );
+    assert!(
+        e.outcome.output.contains("AssertionError"),
+        "{}",
+        e.outcome.output
+    );
+    let e = execute(
+        &assertion(2),
+        Policy::Py313,
+        &mut Dfs::new(0),
+        Options::default(),
+    );
+    assert_eq!(e.failure, None);
+}
+
+/// EX-4: an execution longer than the step limit fails as not terminating.
+#[test]
+fn ex4_no_termination_reported() {
+    let spin = module(|m| {
+        let top = m.here();
+        m.op(Instr::Nop).jump(Instr::JumpBackward, top);
+    });
+    let e = execute(
+        &spin,
+        Policy::Py313,
+        &mut Dfs::new(0),
+        Options {
+            max_steps: 1000,
+            ..Options::default()
+        },
+    );
+    assert_eq!(e.failure, Some(Failure::NoTermination(1000)));
+}
+
+/// EX-5: each kind of verdict line says what it covered.
+#[test]
+fn ex5_verdict_lines_say_what_was_covered() {
+    let p = scenario("seed-unsafe-increment", 2, 1);
+    let line =
+        |o: CheckOptions| match check(&p, &header("s", Policy::Py311, 2, 1), Policy::Py311, &o)
+            .unwrap()
+        {
+            Verdict::Pass { line, .. } => line,
+            Verdict::Fail(c) => panic!("{}", c.what),
+        };
+    let complete = line(dfs(None));
+    assert!(
+        complete.starts_with("exhaustive, every schedule: every reachable state explored"),
+        "{complete}"
+    );
+    let bounded = line(dfs(Some(1)));
+    assert!(
+        bounded.starts_with("exhaustive up to 1 preemption: every schedule with at most that many"),
+        "{bounded}"
+    );
+    let capped = line(CheckOptions {
+        max_executions: 5,
+        ..dfs(None)
+    });
+    assert!(
+        capped.starts_with("no failure in the first 5 executions")
+            && capped.contains("not exhaustive"),
+        "{capped}"
+    );
+    let all = line(CheckOptions {
+        state_cache: false,
+        preemptions: Some(1),
+        ..dfs(None)
+    });
+    assert!(
+        all.contains("interleavings with at most") || all.contains("interleavings"),
+        "{all}"
+    );
+    for engine in [Engine::Pct, Engine::Random] {
+        let sampled = line(CheckOptions {
+            engine,
+            max_executions: 100,
+            ..dfs(None)
+        });
+        assert!(
+            sampled.starts_with("no failure in 100 ") && sampled.ends_with("sampled, not a proof"),
+            "{sampled}"
+        );
+    }
+}
+
+/// EX-6, EX-9: a counterexample found by each engine prints, parses back, and replays to the
+/// identical outcome and step table.
+#[test]
+fn ex6_round_trip_every_engine() {
+    for (name, policy) in [
+        ("seed-unsafe-increment", Policy::Py39),
+        ("call-between", Policy::Py311),
+    ] {
+        let p = scenario(name, 2, 1);
+        let h = header(name, policy, 2, 1);
+        for engine in [Engine::Dfs, Engine::Pct, Engine::Random, Engine::Loom] {
+            let o = CheckOptions {
+                preemptions: (engine == Engine::Loom).then_some(2),
+                ..opts(engine)
+            };
+            let v = if engine == Engine::Loom {
+                gilcheck::explore::loom::check(Arc::new(p.clone()), &h, policy, &o).unwrap()
+            } else {
+                check(&p, &h, policy, &o).unwrap()
+            };
+            let c = fail(v);
+            let text = c.schedule.encode();
+            let parsed = Schedule::parse(&text).unwrap();
+            assert_eq!(parsed, c.schedule, "{name} {engine:?}");
+            let again = engine::replay(&p, policy, &parsed.events, 100_000).unwrap();
+            assert_eq!(again.outcome, c.execution.outcome, "{name} {engine:?}");
+            assert_eq!(again.rows, c.execution.rows, "{name} {engine:?}");
+            assert_eq!(again.failure, c.execution.failure);
+            println!(
+                "{name} {policy} {engine:?}: {} preemption(s), {text}",
+                c.execution.preemptions
+            );
+        }
+    }
+}
+
+/// EX-7: the state cache changes how much is executed, never the answer: for every scenario
+/// and policy at 2 × 1 and up to 2 preemptions, the cached and the full search agree on pass or
+/// fail, and on the preemptions of the first counterexample.
+#[test]
+fn ex7_state_cache_agrees_with_full_search() {
+    let bound = if cfg!(debug_assertions) { 1 } else { 2 };
+    let mut compared = 0;
+    for s in SCENARIOS
+        .iter()
+        .filter(|s| !matches!(s.name, "convoy" | "seed-cpu-bound"))
+    {
+        let p = scenario(s.name, 2, 1);
+        for policy in Policy::ALL {
+            let h = header(s.name, policy, 2, 1);
+            let run = |cache: bool| {
+                check(
+                    &p,
+                    &h,
+                    policy,
+                    &CheckOptions {
+                        state_cache: cache,
+                        ..dfs(Some(bound))
+                    },
+                )
+                .unwrap()
+            };
+            let (cached, full) = (run(true), run(false));
+            match (&cached, &full) {
+                (Verdict::Pass { .. }, Verdict::Pass { .. }) => {}
+                (Verdict::Fail(a), Verdict::Fail(b)) => {
+                    assert_eq!(
+                        a.execution.preemptions, b.execution.preemptions,
+                        "{} {policy}",
+                        s.name
+                    );
+                    assert_eq!(a.what, b.what, "{} {policy}", s.name);
+                }
+                _ => panic!("{} {policy}: cached and full search disagree", s.name),
+            }
+            compared += 1;
+        }
+    }
+    println!("{compared} searches agree");
+}
+
+/// EX-10: PCT and random search find the lost update under 3.9 for every seed tried, and the
+/// counterexample they report is minimized to one preemption.
+#[test]
+fn ex10_pct_and_random_find_and_minimize() {
+    let p = scenario("seed-unsafe-increment", 2, 1);
+    let h = header("seed-unsafe-increment", Policy::Py39, 2, 1);
+    for engine in [Engine::Pct, Engine::Random] {
+        for seed in 0..10 {
+            let c = fail(
+                check(
+                    &p,
+                    &h,
+                    Policy::Py39,
+                    &CheckOptions {
+                        seed,
+                        ..opts(engine)
+                    },
+                )
+                .unwrap(),
+            );
+            assert_eq!(
+                c.execution.preemptions, 1,
+                "{engine:?} seed {seed}: {}",
+                c.found
+            );
+            assert!(c.found.contains(&format!("seed {seed}")), "{}", c.found);
+        }
+    }
+}

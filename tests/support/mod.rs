@@ -1,0 +1,156 @@
+//! Small programs for the tests, assembled as CPython 3.11 compiles them.
+#![allow(dead_code)]
+
+use gilcheck::explore::Header;
+use gilcheck::explore::engine::{CheckOptions, Engine, Verdict, check};
+use gilcheck::vm::Policy;
+use gilcheck::vm::code::{CodeBuilder, Const, Instr, Program};
+
+/// Code that emits a worker function's body.
+pub type Body = Box<dyn Fn(&mut CodeBuilder)>;
+
+/// A program whose module imports threading, makes `shared = {"value": 0}` and the locks
+/// `locks`, defines one worker per entry of `workers` (built by the closure), runs each on its
+/// own thread (started in order, then joined in order), and prints `shared["value"]`.
+pub fn threads_program(locks: &[&str], workers: Vec<Body>) -> Program {
+    let mut m = CodeBuilder::module();
+    m.line(1)
+        .op(Instr::Resume(0))
+        .import_name("threading")
+        .store_name("threading");
+    m.line(2)
+        .load_str("value")
+        .load_int(0)
+        .op(Instr::BuildMap(1))
+        .store_name("shared");
+    for l in locks {
+        m.line(3)
+            .op(Instr::PushNull)
+            .load_name("threading")
+            .load_attr("Lock")
+            .call(0)
+            .store_name(l);
+    }
+    let mut codes = vec![];
+    for (i, body) in workers.iter().enumerate() {
+        let name = format!("worker{i}");
+        let mut f = CodeBuilder::function(&name, &[], 10 + i as u32);
+        f.line(10 + i as u32).op(Instr::Resume(0));
+        body(&mut f);
+        f.load_none().op(Instr::ReturnValue);
+        codes.push(f.finish());
+        m.line(4).make_function(i + 1).store_name(&name);
+    }
+    for i in 0..workers.len() {
+        m.line(5)
+            .op(Instr::PushNull)
+            .load_name("threading")
+            .load_attr("Thread")
+            .load_name(&format!("worker{i}"))
+            .call_kw(1, &["target"])
+            .store_name(&format!("t{i}"));
+    }
+    for method in ["start", "join"] {
+        for i in 0..workers.len() {
+            m.line(6)
+                .load_name(&format!("t{i}"))
+                .load_method(method)
+                .call(0)
+                .op(Instr::PopTop);
+        }
+    }
+    m.line(7)
+        .op(Instr::PushNull)
+        .load_name("print")
+        .load_name("shared")
+        .load_str("value")
+        .op(Instr::BinarySubscr)
+        .call(1)
+        .op(Instr::PopTop);
+    m.load_none().op(Instr::ReturnValue);
+    let mut all = vec![m.finish()];
+    all.extend(codes);
+    let p = Program {
+        name: "test-program".into(),
+        source: String::new(),
+        codes: all,
+    };
+    p.validate().unwrap();
+    p
+}
+
+/// `with <lock>:` around `body`, as 3.11 compiles it (normal exit only).
+pub fn with_lock(f: &mut CodeBuilder, lock: &str, body: impl FnOnce(&mut CodeBuilder)) {
+    f.load_global(lock).op(Instr::BeforeWith).op(Instr::PopTop);
+    body(f);
+    f.load_none()
+        .load_none()
+        .load_none()
+        .call(2)
+        .op(Instr::PopTop);
+}
+
+/// `shared["value"] += 1` in a function.
+pub fn increment(f: &mut CodeBuilder) {
+    f.load_global("shared")
+        .load_str("value")
+        .op(Instr::Copy(2))
+        .op(Instr::Copy(2))
+        .op(Instr::BinarySubscr)
+        .load_int(1)
+        .inplace(gilcheck::vm::BinOp::Add)
+        .op(Instr::Swap(3))
+        .op(Instr::Swap(2))
+        .op(Instr::StoreSubscr);
+}
+
+/// `v = shared["value"]` in a function.
+pub fn read_into(f: &mut CodeBuilder, local: &str) {
+    f.load_global("shared")
+        .load_str("value")
+        .op(Instr::BinarySubscr)
+        .store_fast(local);
+}
+
+/// `shared["value"] = v + 1` in a function.
+pub fn write_plus_one(f: &mut CodeBuilder, local: &str) {
+    f.load_fast(local)
+        .load_int(1)
+        .binary(gilcheck::vm::BinOp::Add)
+        .load_global("shared")
+        .load_str("value")
+        .op(Instr::StoreSubscr);
+}
+
+/// A header for a program that is not a scenario.
+pub fn header(name: &str, policy: Policy) -> Header {
+    Header {
+        scenario: name.into(),
+        policy: policy.name().into(),
+        threads: 2,
+        iterations: 1,
+    }
+}
+
+/// DFS with the state cache, unbounded (or up to `preemptions`).
+pub fn dfs(preemptions: Option<usize>) -> CheckOptions {
+    CheckOptions {
+        engine: Engine::Dfs,
+        preemptions,
+        max_executions: 5_000_000,
+        seed: 0,
+        max_steps: 1_000_000,
+        progress: false,
+        state_cache: true,
+    }
+}
+
+/// Checks `program` and returns the verdict.
+pub fn verdict(program: &Program, policy: Policy, opts: &CheckOptions) -> Verdict {
+    check(program, &header(&program.name, policy), policy, opts).unwrap()
+}
+
+/// A constant tuple of ints.
+pub fn ints(v: &[i64]) -> Const {
+    Const::Tuple(v.iter().map(|&i| Const::Int(i)).collect())
+}

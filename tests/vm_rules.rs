@@ -1,0 +1,742 @@
+//! The VM's rules (VM-1 … VM-11 of `spec/bytecode.md`) on the built-in scenarios and on small
+//! programs written here, each positive check next to a broken twin it must catch.
+
+use gilcheck::builtins::CallPoll;
+use gilcheck::explore::engine::{Dfs, RandomWalk};
+use gilcheck::explore::{Execution, Failure, Options, execute};
+use gilcheck::platform::Std;
+use gilcheck::scenarios::{self, Params, SCENARIOS};
+use gilcheck::vm::code::{BinOp, CodeBuilder, Const, Conversion, Instr, Program};
+use gilcheck::vm::interp::VmFaults;
+use gilcheck::vm::policy::{Callee, Executed};
+use gilcheck::vm::threaded::{self, RunOptions};
+use gilcheck::vm::{Policy, policy};
+use std::sync::Arc;
+
+/// Fewer schedules in debug builds (plain `cargo test`), the stated bounds in `--release`.
+const SCALE: usize = if cfg!(debug_assertions) { 1 } else { 10 };
+
+fn scenario(name: &str, threads: u32, iterations: u64) -> Program {
+    scenarios::build(
+        name,
+        Params {
+            threads,
+            iterations,
+            processes: false,
+        },
+    )
+    .unwrap()
+}
+
+/// The first schedule (no preemption), with a step table.
+fn first(program: &Program, policy: Policy) -> Execution {
+    execute(
+        program,
+        policy,
+        &mut Dfs::new(0),
+        Options {
+            table: true,
+            ..Options::default()
+        },
+    )
+}
+
+fn with_faults(program: &Program, vm_faults: VmFaults) -> Execution {
+    execute(
+        program,
+        Policy::Py313,
+        &mut Dfs::new(0),
+        Options {
+            vm_faults,
+            ..Options::default()
+        },
+    )
+}
+
+/// A module that runs `body` (a function with no arguments) on one thread and joins it, then
+/// prints `done`.
+fn one_thread(body: impl FnOnce(&mut CodeBuilder)) -> Program {
+    let mut f = CodeBuilder::function("work", &[], 3);
+    f.line(3).op(Instr::Resume(0));
+    f.line(4);
+    body(&mut f);
+    f.load_none().op(Instr::ReturnValue);
+    let mut m = CodeBuilder::module();
+    m.op(Instr::Resume(0))
+        .import_name("threading")
+        .store_name("threading");
+    m.line(2)
+        .load_str("a")
+        .load_int(1)
+        .op(Instr::BuildMap(1))
+        .store_name("shared");
+    m.make_function(1).store_name("work");
+    m.line(6)
+        .op(Instr::PushNull)
+        .load_name("threading")
+        .load_attr("Thread")
+        .load_name("work")
+        .call_kw(1, &["target"])
+        .store_name("t");
+    m.line(7)
+        .load_name("t")
+        .load_method("start")
+        .call(0)
+        .op(Instr::PopTop);
+    m.line(8)
+        .load_name("t")
+        .load_method("join")
+        .call(0)
+        .op(Instr::PopTop);
+    m.line(9)
+        .op(Instr::PushNull)
+        .load_name("print")
+        .load_str("done")
+        .call(1)
+        .op(Instr::PopTop);
+    m.load_none().op(Instr::ReturnValue);
+    let p = Program {
+        name: "test".into(),
+        source: "import threading\nshared = {'a': 1}\ndef work():\n    ...\n\nt = threading.Thread(target=work)\nt.start()\nt.join()\nprint('done')\n".into(),
+        codes: vec![m.finish(), f.finish()],
+    };
+    p.validate().unwrap();
+    p
+}
+
+// ---------------------------------------------------------------------------------------------
+// VM-1
+
+/// VM-1: every scenario builds and validates at several sizes (`scenarios::build` validates).
+#[test]
+fn vm1_scenarios_validate() {
+    for s in SCENARIOS {
+        for threads in 1..=4 {
+            for iterations in [1, 2, 10_000] {
+                let p = scenarios::build(
+                    s.name,
+                    Params {
+                        threads,
+                        iterations,
+                        processes: false,
+                    },
+                );
+                assert!(
+                    p.is_ok(),
+                    "{} {threads}x{iterations}: {:?}",
+                    s.name,
+                    p.err()
+                );
+            }
+        }
+    }
+    assert!(
+        scenarios::build(
+            "seed-cpu-bound",
+            Params {
+                threads: 2,
+                iterations: 3,
+                processes: true
+            }
+        )
+        .is_ok()
+    );
+    assert!(
+        scenarios::build(
+            "no-such",
+            Params {
+                threads: 1,
+                iterations: 1,
+                processes: false
+            }
+        )
+        .is_err()
+    );
+}
+
+/// VM-1, the twin: malformed code objects are refused before they run.
+#[test]
+fn vm1_validate_rejects_broken_code() {
+    let module = |build: &dyn Fn(&mut CodeBuilder)| {
+        let mut m = CodeBuilder::module();
+        build(&mut m);
+        Program {
+            name: "bad".into(),
+            source: String::new(),
+            codes: vec![m.finish()],
+        }
+    };
+    type Build<'a> = &'a dyn Fn(&mut CodeBuilder);
+    let cases: [(&str, Build); 6] = [
+        ("no RETURN_VALUE at the end", &|m| {
+            m.load_none().op(Instr::PopTop);
+        }),
+        ("stack underflow", &|m| {
+            m.op(Instr::PopTop).load_none().op(Instr::ReturnValue);
+        }),
+        ("constant out of range", &|m| {
+            m.op(Instr::LoadConst(7)).op(Instr::ReturnValue);
+        }),
+        ("forward jump backwards", &|m| {
+            m.load_none()
+                .op(Instr::JumpForward(0))
+                .op(Instr::ReturnValue);
+        }),
+        ("KW_NAMES without CALL", &|m| {
+            m.load_const(Const::Tuple(vec![Const::Str("x".into())]));
+            m.op(Instr::KwNames(0)).op(Instr::ReturnValue);
+        }),
+        ("depths disagree where paths meet", &|m| {
+            let end = m.new_label();
+            m.load_const(Const::Bool(true))
+                .jump(Instr::PopJumpForwardIfTrue, end)
+                .load_none()
+                .bind(end);
+            m.load_none().op(Instr::ReturnValue);
+        }),
+    ];
+    for (what, build) in cases {
+        assert!(module(build).validate().is_err(), "accepted: {what}");
+    }
+    let good = module(&|m| {
+        m.load_none().op(Instr::ReturnValue);
+    });
+    assert_eq!(good.validate(), Ok(()));
+}
+
+// ---------------------------------------------------------------------------------------------
+// VM-2, LU-4
+
+/// VM-2, LU-4: in every scenario, under random schedules of 3.9 and 3.13, every reference count
+/// equals the references that exist after every single step, and every object is freed at the
+/// end.
+#[test]
+fn vm2_every_step_audited_in_every_scenario() {
+    let runs = 20 * SCALE;
+    for s in SCENARIOS {
+        let p = scenario(s.name, s.check_size.threads, s.check_size.iterations);
+        for policy in [Policy::Py39, Policy::Py313] {
+            for seed in 0..runs as u64 {
+                let opts = Options {
+                    audit_every_step: true,
+                    ..Options::default()
+                };
+                let e = execute(&p, policy, &mut RandomWalk::new(seed), opts);
+                assert_eq!(e.failure, None, "{} {policy} seed {seed}", s.name);
+            }
+        }
+        println!(
+            "{}: {runs} random schedules × 2 policies, audited after every step",
+            s.name
+        );
+    }
+}
+
+/// VM-2, EX-4, the twin: `LOAD_FAST` without an incref frees a value the local still holds;
+/// the runtime reports it and the execution fails instead of misbehaving.
+#[test]
+fn vm2_twin_missing_incref_caught() {
+    let p = scenario("seed-refcount", 1, 2);
+    assert_eq!(with_faults(&p, VmFaults::default()).failure, None);
+    let e = with_faults(
+        &p,
+        VmFaults {
+            load_fast_without_incref: true,
+            ..VmFaults::default()
+        },
+    );
+    let Some(Failure::Rule(why)) = e.failure else {
+        panic!("not caught: {:?}", e.failure)
+    };
+    assert!(why.contains("RC-"), "{why}");
+    println!("twin caught: {why}");
+}
+
+/// VM-2, EX-4, the twin: `STORE_FAST` without decrefing the old value leaks it; the audit at
+/// the end of the execution finds the count too high and the execution fails.
+#[test]
+fn vm2_twin_missing_decref_leak_caught() {
+    let p = scenario("seed-refcount", 1, 2);
+    let e = with_faults(
+        &p,
+        VmFaults {
+            store_fast_without_decref: true,
+            ..VmFaults::default()
+        },
+    );
+    let Some(Failure::Rule(why)) = e.failure else {
+        panic!("not caught: {:?}", e.failure)
+    };
+    assert!(why.contains("RC-2") && why.contains("refcount"), "{why}");
+    println!("twin caught: {why}");
+}
+
+/// VM-2, VM-11: an exception ends its thread, releasing every reference its frames held (the
+/// audit and leak check pass), and prints CPython's report; the other thread goes on.
+#[test]
+fn vm2_exception_unwinds_every_reference() {
+    let p = one_thread(|f| {
+        f.load_int(10)
+            .load_int(20)
+            .op(Instr::BuildList(2))
+            .store_fast("keep");
+        f.load_global("shared")
+            .load_str("missing")
+            .op(Instr::BinarySubscr)
+            .op(Instr::PopTop);
+    });
+    let e = first(&p, Policy::Py313);
+    assert_eq!(e.failure, None);
+    assert!(
+        e.outcome
+            .output
+            .contains("Exception in thread Thread-1:\nTraceback"),
+        "{}",
+        e.outcome.output
+    );
+    assert!(
+        e.outcome.output.contains("KeyError: 'missing'"),
+        "{}",
+        e.outcome.output
+    );
+    assert!(e.outcome.output.ends_with("done\n"), "{}", e.outcome.output);
+}
+
+/// VM-11: an uncaught exception is reported with the thread's name, the location, and the
+/// exception, as CPython's `threading.excepthook`.
+#[test]
+fn vm11_exception_in_thread_reported() {
+    let p = one_thread(|f| {
+        f.load_int(1)
+            .load_int(0)
+            .binary(BinOp::FloorDiv)
+            .op(Instr::PopTop);
+    });
+    let out = first(&p, Policy::Py311).outcome.output;
+    assert!(out.starts_with("Exception in thread Thread-1:\n"), "{out}");
+    assert!(out.contains("line 4, in work"), "{out}");
+    assert!(
+        out.contains("ZeroDivisionError: integer division or modulo by zero"),
+        "{out}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// VM-4, VM-11
+
+/// VM-4: `time.sleep`, `Thread.join` of an unfinished thread and a contended `with lock:` block
+/// with the GIL released, and another thread runs before the blocked one completes.
+#[test]
+fn vm4_blocking_calls_release_the_gil() {
+    let cases = [
+        ("io-bound", "sleeps (GIL released)"),
+        ("seed-unsafe-increment", "joins Thread-1 (GIL released)"),
+        ("seed-locked-increment", "blocks on lock (GIL released)"),
+    ];
+    for (name, note) in cases {
+        let p = scenario(name, 2, 2);
+        // Find a schedule in which the call blocks and another thread runs next.
+        let mut search = Dfs::new(1);
+        let mut seen = false;
+        loop {
+            let e = execute(
+                &p,
+                Policy::Py39,
+                &mut search,
+                Options {
+                    table: true,
+                    ..Options::default()
+                },
+            );
+            // A step of another thread right after the blocked one released the GIL.
+            let other_ran = e.rows.windows(2).any(|w| {
+                w[0].gil.starts_with(note) && w[1].thread != w[0].thread && w[1].instr != "—"
+            });
+            if other_ran {
+                seen = true;
+                break;
+            }
+            if !search.advance() {
+                break;
+            }
+        }
+        assert!(
+            seen,
+            "{name}: no schedule where another thread runs while one {note}"
+        );
+    }
+}
+
+/// VM-4, VM-11: starting a thread twice, joining before start, and joining the current thread
+/// raise `RuntimeError` as in CPython.
+#[test]
+fn vm4_thread_lifecycle_errors() {
+    let start_twice = one_thread(|_| {});
+    let mut p = start_twice.clone();
+    // Insert a second `t.start()` right after the first.
+    let m = &mut p.codes[0];
+    let at = m.instrs.iter().position(|i| *i == Instr::PopTop).unwrap() + 1;
+    let dup: Vec<Instr> = m.instrs[at - 4..at].to_vec();
+    let lines: Vec<u32> = m.lines[at - 4..at].to_vec();
+    m.instrs.splice(at..at, dup);
+    m.lines.splice(at..at, lines);
+    for ins in m.instrs.iter_mut() {
+        if let Instr::JumpForward(t) | Instr::JumpBackward(t) | Instr::ForIter(t) = ins {
+            *t += 4;
+        }
+    }
+    p.validate().unwrap();
+    let out = first(&p, Policy::Py313).outcome.output;
+    assert!(
+        out.contains("RuntimeError: threads can only be started once"),
+        "{out}"
+    );
+
+    let mut m = CodeBuilder::module();
+    m.op(Instr::Resume(0))
+        .import_name("threading")
+        .store_name("threading");
+    m.op(Instr::PushNull)
+        .load_name("threading")
+        .load_attr("Thread")
+        .load_name("print")
+        .call_kw(1, &["target"])
+        .store_name("t");
+    m.load_name("t")
+        .load_method("join")
+        .call(0)
+        .op(Instr::PopTop);
+    m.load_none().op(Instr::ReturnValue);
+    let p = Program {
+        name: "join".into(),
+        source: String::new(),
+        codes: vec![m.finish()],
+    };
+    p.validate().unwrap();
+    let out = first(&p, Policy::Py313).outcome.output;
+    assert!(
+        out.contains("RuntimeError: cannot join thread before it is started"),
+        "{out}"
+    );
+}
+
+/// VM-4, RC-7: `sys.getrefcount(shared_data)` at module level is 2 (the global and the
+/// argument), under the explorer and on real threads.
+#[test]
+fn vm4_getrefcount_counts_the_argument() {
+    let p = scenario("seed-refcount", 2, 3);
+    let e = first(&p, Policy::Py311);
+    assert!(
+        e.outcome
+            .output
+            .starts_with("Reference count after threading: 2\n"),
+        "{}",
+        e.outcome.output
+    );
+    let r = threaded::run::<Std>(Arc::new(p), RunOptions::default()).unwrap();
+    assert!(
+        r.output.starts_with("Reference count after threading: 2\n"),
+        "{}",
+        r.output
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// VM-5 … VM-8: the policy tables, transcribed again from spec/bytecode.md
+
+/// One instruction of each kind, with a plausible argument.
+fn every_instruction() -> Vec<Instr> {
+    use Instr::*;
+    vec![
+        Nop,
+        Resume(0),
+        LoadConst(0),
+        LoadFast(0),
+        StoreFast(0),
+        LoadGlobal {
+            name: 0,
+            null: true,
+        },
+        StoreGlobal(0),
+        LoadName(0),
+        StoreName(0),
+        PushNull,
+        PopTop,
+        Copy(2),
+        Swap(2),
+        BinarySubscr,
+        StoreSubscr,
+        BinaryOp {
+            op: BinOp::Add,
+            inplace: true,
+        },
+        CompareOp(gilcheck::vm::CmpOp::Lt),
+        IsOp(false),
+        ContainsOp(false),
+        UnaryNot,
+        GetIter,
+        ForIter(9),
+        JumpForward(9),
+        JumpBackward(0),
+        PopJumpForwardIfFalse(9),
+        PopJumpForwardIfTrue(9),
+        PopJumpBackwardIfFalse(0),
+        PopJumpBackwardIfTrue(0),
+        KwNames(0),
+        Call(1),
+        LoadMethod(0),
+        LoadAttr(0),
+        StoreAttr(0),
+        BuildTuple(2),
+        BuildList(2),
+        BuildMap(1),
+        BuildConstKeyMap(1),
+        ListAppend(2),
+        FormatValue {
+            conversion: Conversion::None,
+            spec: false,
+        },
+        BuildString(2),
+        MakeFunction(0),
+        ImportName(0),
+        BeforeWith,
+        LoadAssertionError,
+        RaiseVarargs(1),
+        ReturnValue,
+    ]
+}
+
+/// The dynamic cases of an instruction: taken or not, exact bool or not, what a call called,
+/// whether a return went to a caller, and whether `BEFORE_WITH` follows.
+fn cases(i: Instr) -> Vec<Executed> {
+    let mut out = Vec::new();
+    for next in [Instr::Nop, Instr::BeforeWith] {
+        for taken in [false, true] {
+            for exact_bool in [false, true] {
+                for callee in [
+                    None,
+                    Some(Callee::Python),
+                    Some(Callee::Native(CallPoll::Polls)),
+                    Some(Callee::Native(CallPoll::Fast)),
+                ] {
+                    for returned_to_caller in [false, true] {
+                        out.push(Executed {
+                            instr: i,
+                            next: Some(next),
+                            taken,
+                            exact_bool,
+                            callee,
+                            returned_to_caller,
+                        });
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The spec's tables, written independently of `policy.rs`.
+fn spec_polls(p: Policy, e: &Executed) -> bool {
+    use Instr::*;
+    let cond_jump = matches!(
+        e.instr,
+        PopJumpForwardIfFalse(_)
+            | PopJumpForwardIfTrue(_)
+            | PopJumpBackwardIfFalse(_)
+            | PopJumpBackwardIfTrue(_)
+    );
+    let native_call = matches!(e.callee, Some(Callee::Native(_))) && matches!(e.instr, Call(_));
+    match p {
+        Policy::Every => true,
+        Policy::Py38 | Policy::Py39 => {
+            let fast = matches!(
+                e.instr,
+                Nop | LoadFast(_)
+                    | LoadConst(_)
+                    | StoreFast(_)
+                    | PopTop
+                    | Copy(_)
+                    | Swap(_)
+                    | JumpForward(_)
+                    | PushNull
+                    | KwNames(_)
+            ) || (p == Policy::Py39
+                && matches!(e.instr, IsOp(_) | ContainsOp(_) | LoadAssertionError));
+            let python_call = matches!(e.instr, Call(_)) && e.callee == Some(Callee::Python);
+            let silent_return = matches!(e.instr, ReturnValue) && !e.returned_to_caller;
+            let silent = e.next == Some(BeforeWith)
+                || fast
+                || (cond_jump && e.exact_bool)
+                || python_call
+                || silent_return;
+            !silent
+        }
+        Policy::Py310 => match e.instr {
+            Resume(_) | JumpBackward(_) => true,
+            _ if cond_jump => e.taken,
+            Call(_) => native_call,
+            ReturnValue => e.returned_to_caller,
+            _ => false,
+        },
+        Policy::Py311 | Policy::Py312 | Policy::Py313 => match e.instr {
+            Resume(a) => a < 2,
+            JumpBackward(_) => true,
+            PopJumpBackwardIfFalse(_) | PopJumpBackwardIfTrue(_) => e.taken,
+            Call(_) => e.callee == Some(Callee::Native(CallPoll::Polls)),
+            _ => false,
+        },
+    }
+}
+
+fn check_table(policies: &[Policy]) {
+    let mut checked = 0;
+    for &p in policies {
+        for i in every_instruction() {
+            for e in cases(i) {
+                assert_eq!(
+                    p.polls(&e),
+                    spec_polls(p, &e),
+                    "{p} after {} in {e:?}",
+                    i.name()
+                );
+                checked += 1;
+            }
+            // A thread's last step never polls.
+            assert!(
+                !p.polls(&Executed::plain(i, None)),
+                "{p}: poll after the last step"
+            );
+        }
+    }
+    println!("{checked} cases agree with the spec's table");
+}
+
+/// VM-5: 3.8 and 3.9 poll before almost every instruction.
+#[test]
+fn vm5_policy_38_39_table() {
+    check_table(&[Policy::Py38, Policy::Py39]);
+    let e = Executed::plain(Instr::IsOp(false), Some(Instr::Nop));
+    assert!(
+        Policy::Py38.polls(&e) && !Policy::Py39.polls(&e),
+        "IS_OP is 3.9's fast opcode"
+    );
+}
+
+/// VM-6: 3.10 polls at frame entry, backward jumps, taken conditional jumps and after calls.
+#[test]
+fn vm6_policy_310_table() {
+    check_table(&[Policy::Py310]);
+}
+
+/// VM-7: 3.11–3.13 poll at RESUME, JUMP_BACKWARD and after C calls other than the fast ones.
+#[test]
+fn vm7_policy_311_313_table() {
+    check_table(&[Policy::Py311, Policy::Py312, Policy::Py313]);
+    // The read–modify–write of `shared_counter["value"] += 1` has no poll point on 3.11.
+    let scenario = scenario("seed-unsafe-increment", 2, 1);
+    let code = scenario
+        .codes
+        .iter()
+        .find(|c| c.name == "increment")
+        .unwrap();
+    let read = code
+        .instrs
+        .iter()
+        .position(|i| *i == Instr::BinarySubscr)
+        .unwrap();
+    let write = code
+        .instrs
+        .iter()
+        .position(|i| *i == Instr::StoreSubscr)
+        .unwrap();
+    for at in read..write {
+        let m = Policy::Py311.mark(code.instrs[at], Some(code.instrs[at + 1]));
+        assert_eq!(
+            m,
+            policy::Mark::Never,
+            "3.11 polls after {}",
+            code.instrs[at].name()
+        );
+        let m = Policy::Py39.mark(code.instrs[at], Some(code.instrs[at + 1]));
+        if matches!(
+            code.instrs[at],
+            Instr::BinarySubscr | Instr::BinaryOp { .. }
+        ) {
+            assert_eq!(
+                m,
+                policy::Mark::Always,
+                "3.9 must poll after {}",
+                code.instrs[at].name()
+            );
+        }
+    }
+}
+
+/// VM-8: `every` polls between any two instructions.
+#[test]
+fn vm8_policy_every_table() {
+    check_table(&[Policy::Every]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// VM-9, VM-10
+
+/// VM-9: every scenario runs on real threads under each policy to a clean end: no rule
+/// violated, the audit exact, every object freed, the same output as the explorer's first
+/// schedule where the output does not depend on time or on the schedule.
+#[test]
+fn vm9_real_runs_are_clean() {
+    for s in SCENARIOS {
+        let (threads, iterations) = (s.check_size.threads, s.check_size.iterations);
+        let p = scenario(s.name, threads, iterations);
+        for policy in Policy::ALL {
+            let opts = RunOptions {
+                policy,
+                switch_interval: 1e-5,
+                ..RunOptions::default()
+            };
+            let r = threaded::run::<Std>(Arc::new(p.clone()), opts).unwrap();
+            assert_eq!(r.failure, None, "{} {policy}", s.name);
+            assert!(r.leaks.is_clean(), "{} {policy}: {}", s.name, r.leaks);
+            assert_eq!(r.stats.allocated, r.stats.freed, "{} {policy}", s.name);
+            if !matches!(
+                s.name,
+                "seed-cpu-bound" | "io-bound" | "convoy" | "seed-unsafe-increment" | "call-between"
+            ) {
+                let e = first(&p, policy);
+                assert_eq!(r.output, e.outcome.output, "{} {policy}", s.name);
+            }
+        }
+    }
+}
+
+/// VM-10, LU-4: the seed's claim-1 program at its own sizes on real threads with a 10 µs switch
+/// interval (thousands of switches): exact counts (the audit), every object freed.
+#[test]
+fn vm10_refcount_scenario_exact_on_real_threads() {
+    let iterations = if cfg!(debug_assertions) {
+        5_000
+    } else {
+        100_000
+    };
+    let p = scenario("seed-refcount", 4, iterations);
+    let opts = RunOptions {
+        policy: Policy::Py39,
+        switch_interval: 1e-5,
+        ..RunOptions::default()
+    };
+    let r = threaded::run::<Std>(Arc::new(p), opts).unwrap();
+    assert_eq!(r.failure, None);
+    assert!(r.leaks.is_clean(), "{}", r.leaks);
+    assert_eq!(r.stats.allocated, r.stats.freed);
+    assert!(
+        r.output.starts_with("Reference count after threading: 2\n"),
+        "{}",
+        r.output
+    );
+    println!(
+        "4 × {iterations} reads, {} GIL switches, {} objects, all freed",
+        r.switches, r.stats.allocated
+    );
+}
