@@ -495,7 +495,12 @@ fn dis(shape: &Shape) -> Result<(), Failure> {
             } else {
                 format!("({argrepr})")
             };
-            let mark = policy.mark(*ins, code.instrs.get(i + 1).copied());
+            // Module code returns to no caller: its RETURN_VALUE ends the thread.
+            let mark = if code.is_module && *ins == gilcheck::vm::Instr::ReturnValue {
+                Mark::Never
+            } else {
+                policy.mark(*ins, code.instrs.get(i + 1).copied())
+            };
             let mark = match mark {
                 Mark::Never => String::new(),
                 m => format!("<- {}", m.describe()),

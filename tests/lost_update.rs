@@ -76,12 +76,12 @@ fn lu_seed_unsafe_increment_lost_with_one_preemption() {
     }
 }
 
-/// LU-1, LU-3: under 3.10, 3.11, 3.12 and 3.13 no schedule loses an update, at 2 × 2 and at
-/// 3 × 1: every reachable state is explored.
+/// LU-1, LU-3: under 3.10, 3.11, 3.12 and 3.13 no schedule loses an update, at 2 × 2, 3 × 1,
+/// 3 × 2 and 4 × 1: every reachable state is explored.
 #[test]
 fn lu_seed_unsafe_increment_never_lost_on_310_to_313() {
     for policy in [Policy::Py310, Policy::Py311, Policy::Py312, Policy::Py313] {
-        for (t, i) in [(2, 2), (3, 1)] {
+        for (t, i) in [(2, 2), (3, 1), (3, 2), (4, 1)] {
             let line = expect_pass(
                 check_scenario("seed-unsafe-increment", policy, t, i, None),
                 &format!("{policy} {t}x{i}"),
@@ -177,4 +177,24 @@ fn lu_twin_lock_released_inside_the_window_caught() {
         );
     }
     let _ = header("x", Policy::Py39);
+}
+
+/// LU-1, LU-2, heavier bounds (`cargo test --release --test lost_update -- --ignored`): the
+/// increments at 4 × 2 under 3.11, and the locked one at 3 × 2 under 3.9 and `every`, every
+/// reachable state (minutes).
+#[test]
+#[ignore = "heavy: minutes in --release"]
+fn lu_heavy_bounds() {
+    for policy in [Policy::Py310, Policy::Py313] {
+        expect_pass(
+            check_scenario("seed-unsafe-increment", policy, 4, 2, None),
+            &format!("{policy} 4x2"),
+        );
+    }
+    for policy in [Policy::Py39, Policy::Every] {
+        expect_pass(
+            check_scenario("seed-locked-increment", policy, 3, 2, None),
+            &format!("{policy} 3x2"),
+        );
+    }
 }

@@ -5,34 +5,35 @@ use crate::explore::engine::Counterexample;
 use crate::explore::world::{Execution, Outcome, Row};
 use std::fmt::Write;
 
-/// Whether a row is worth showing in a folded table: it switches threads, touches shared data,
-/// prints, or uses threads and locks.
+/// Whether a row is worth showing in a folded table: it switches threads, reads or writes an
+/// item or attribute, writes a name with a data value, prints, or uses threads and locks.
 fn interesting(r: &Row) -> bool {
     if r.switch {
         return true;
     }
     let e = &r.effect;
-    let callable = [
-        "→ <function",
-        "→ <built-in",
-        "→ <class",
-        "→ <module",
-        "← <function",
-    ]
-    .iter()
-    .any(|m| e.contains(m));
-    let data = (e.starts_with("read ") || e.starts_with("write ")) && !callable;
-    data || [
-        "print ",
-        "start ",
-        "join ",
-        "acquire ",
-        "release ",
-        "raises ",
-        "takes the lock",
-    ]
-    .iter()
-    .any(|p| e.starts_with(p))
+    // The value after the arrow; objects (modules, functions, threads) print as `<…>`.
+    let value = e.split(['→', '←']).nth(1).map(str::trim).unwrap_or("");
+    let data = !(value.starts_with('<') || value.starts_with("[<") || value.starts_with("(<"));
+    let item =
+        (e.starts_with("read ") || e.starts_with("write ")) && (e.contains('[') || e.contains('.'));
+    let item = item
+        && e.split(['→', '←'])
+            .next()
+            .is_some_and(|lhs| lhs.contains('[') || lhs.contains('.'));
+    let name_write = e.starts_with("write ") && !item;
+    ((item || name_write) && data)
+        || [
+            "print ",
+            "start ",
+            "join ",
+            "acquire ",
+            "release ",
+            "raises ",
+            "takes the lock",
+        ]
+        .iter()
+        .any(|p| e.starts_with(p))
 }
 
 /// The step table. Folded (`full == false`), runs of uninteresting steps become one line each,
@@ -61,7 +62,7 @@ pub fn table(rows: &[Row], full: bool) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        " step  {:tw$}  line  {:iw$}  {:44}  GIL",
+        "     step  {:tw$}  line  {:iw$}  {:44}  GIL",
         "thread", "instruction", "effect"
     );
     let mut i = 0;
@@ -76,7 +77,7 @@ pub fn table(rows: &[Row], full: bool) -> String {
             let instr: String = r.instr.chars().take(iw).collect();
             let _ = writeln!(
                 out,
-                "{:5}  {:tw$}  {:>4}  {:iw$}  {:44}  {}",
+                "{:9}  {:tw$}  {:>4}  {:iw$}  {:44}  {}",
                 r.step, r.thread, line, instr, r.effect, r.gil
             );
             i += 1;
@@ -104,11 +105,11 @@ pub fn table(rows: &[Row], full: bool) -> String {
             format!("{n} steps ({span})")
         };
         let steps = if n == 1 {
-            format!("{:5}", first.step)
+            first.step.to_string()
         } else {
             format!("{}–{}", first.step, last.step)
         };
-        let _ = writeln!(out, "{steps:>5}  {:tw$}  {:>4}  {what}", first.thread, "…");
+        let _ = writeln!(out, "{steps:>9}  {:tw$}  {:>4}  {what}", first.thread, "…");
     }
     out
 }

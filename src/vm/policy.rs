@@ -259,9 +259,11 @@ impl Mark {
             Mark::Always => "poll",
             Mark::IfTaken => "poll if taken",
             Mark::IfNotExactBool => "poll unless the condition is a bool",
-            Mark::AfterNativeCall => "poll after a C call (a Python callee polls at its RESUME)",
+            Mark::AfterNativeCall => {
+                "poll after a C call (a Python callee polls at its RESUME and its return)"
+            }
             Mark::AfterSlowNativeCall => {
-                "poll after a C call, not len/isinstance/list.append/type (a Python callee polls at its RESUME)"
+                "poll after a C call but len/list.append (a Python callee polls at its RESUME)"
             }
             Mark::AfterReturnToCaller => "poll when returning into a caller",
         }
