@@ -1,8 +1,10 @@
 //! The command line: output, exit codes, bad input; and CPython 3.8–3.13 as the oracle for the
 //! seed's claim-1 program (RC-7: `sys.getrefcount` counts its own argument).
 
-use std::path::PathBuf;
+mod support;
+
 use std::process::{Command, Output};
+use support::{cpython, numbers};
 
 fn gilcheck(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_gilcheck"))
@@ -44,20 +46,6 @@ fn cli_run_seed_refcount_is_clean() {
     );
 }
 
-/// The `objects allocated: A, freed: F` line of a run's footer.
-fn allocated_freed(stdout: &str) -> (u64, u64) {
-    let line = stdout
-        .lines()
-        .find(|l| l.starts_with("objects allocated: "))
-        .expect("a footer");
-    let nums: Vec<u64> = line
-        .split(|c: char| !c.is_ascii_digit())
-        .filter(|s| !s.is_empty())
-        .map(|s| s.parse().unwrap())
-        .collect();
-    (nums[0], nums[1])
-}
-
 /// GIL-8: a switch interval CPython would reject is bad input: exit 2, a message, no panic.
 #[test]
 fn cli_bad_switch_interval_exits_2() {
@@ -96,32 +84,6 @@ fn cli_bad_arguments_exit_2() {
     }
 }
 
-/// The interpreter for CPython `3.minor` under pyenv, or why there is none.
-fn cpython(minor: u32) -> Result<PathBuf, String> {
-    let root = Command::new("pyenv")
-        .arg("root")
-        .output()
-        .map_err(|e| format!("no pyenv ({e})"))?;
-    let versions = PathBuf::from(String::from_utf8_lossy(&root.stdout).trim()).join("versions");
-    let prefix = format!("3.{minor}.");
-    std::fs::read_dir(&versions)
-        .map_err(|e| format!("{}: {e}", versions.display()))?
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| {
-            p.file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with(&prefix))
-        })
-        .map(|p| p.join("bin/python3"))
-        .find(|p| p.exists())
-        .ok_or_else(|| {
-            format!(
-                "CPython 3.{minor} is not installed under {}",
-                versions.display()
-            )
-        })
-}
-
 /// RC-7: CPython 3.8–3.13 print the same two lines as gilcheck for the seed's program
 /// (`tests/fixtures/seed_refcount.py`). Versions that are absent are skipped with the reason.
 #[test]
@@ -156,20 +118,6 @@ fn cli_seed_refcount_matches_cpython() {
 
 // ---------------------------------------------------------------------------------------------
 // check, replay, dis, list; real runs of the increments
-
-/// The `Got: N` of a scenario's `Expected: E, Got: N` line.
-fn got(stdout: &str) -> (u64, u64) {
-    let line = stdout
-        .lines()
-        .find(|l| l.starts_with("Expected: "))
-        .expect("the seed's line");
-    let nums: Vec<u64> = line
-        .split(|c: char| !c.is_ascii_digit())
-        .filter(|s| !s.is_empty())
-        .map(|s| s.parse().unwrap())
-        .collect();
-    (nums[0], nums[1])
-}
 
 /// EX-8: `check` under 3.9 prints the counterexample: what failed, the step where the GIL
 /// passed after the read with the policy's reason, both outcomes, and as its last line the
@@ -243,7 +191,7 @@ fn cli_replay_reproduces_the_counterexample() {
     assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
     let table = |s: &str| {
         s.lines()
-            .skip_while(|l| !l.starts_with(" step"))
+            .skip_while(|l| !l.trim_start().starts_with("step  thread"))
             .take_while(|l| !l.is_empty())
             .collect::<Vec<_>>()
             .join("\n")
@@ -480,4 +428,24 @@ fn cli_run_processes_have_their_own_gil() {
     );
     assert!(stdout.contains("real threads and 2 processes"), "{stdout}");
     assert!(stdout.contains("no leaks"), "{stdout}");
+}
+
+/// The numbers of the first line of `stdout` that starts with `prefix`, as a pair.
+fn pair(stdout: &str, prefix: &str) -> (u64, u64) {
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with(prefix))
+        .unwrap_or_else(|| panic!("no '{prefix}' line in:\n{stdout}"));
+    let n = numbers(line);
+    (n[0], n[1])
+}
+
+/// The `objects allocated: A, freed: F` line of a run's footer.
+fn allocated_freed(stdout: &str) -> (u64, u64) {
+    pair(stdout, "objects allocated: ")
+}
+
+/// The seed's `Expected: E, Got: N` line.
+fn got(stdout: &str) -> (u64, u64) {
+    pair(stdout, "Expected: ")
 }

@@ -9,12 +9,15 @@
 //! When pyenv or a CPython version is missing (as on CI machines without pyenv), the parts that
 //! need it are skipped and the reason is printed; a test with nothing left to compare passes.
 
+mod support;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Instant;
+use support::cpython;
 
 use gilcheck::explore::engine::{self, CheckOptions, Dfs, Engine, Verdict};
 use gilcheck::explore::{Header, Options, execute};
@@ -35,37 +38,6 @@ fn serial() -> MutexGuard<'static, ()> {
     SERIAL
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-/// The interpreter for CPython `3.minor` under pyenv, or why there is none.
-fn cpython(minor: u32) -> Result<PathBuf, String> {
-    let root = Command::new("pyenv")
-        .arg("root")
-        .output()
-        .map_err(|e| format!("no pyenv ({e})"))?;
-    if !root.status.success() {
-        return Err("`pyenv root` failed".into());
-    }
-    let versions = PathBuf::from(String::from_utf8_lossy(&root.stdout).trim()).join("versions");
-    let prefix = format!("3.{minor}.");
-    let mut found: Vec<PathBuf> = std::fs::read_dir(&versions)
-        .map_err(|e| format!("{}: {e}", versions.display()))?
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| {
-            p.file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with(&prefix))
-        })
-        .map(|p| p.join("bin/python3"))
-        .filter(|p| p.exists())
-        .collect();
-    found.sort();
-    found.pop().ok_or_else(|| {
-        format!(
-            "CPython 3.{minor} is not installed under {}",
-            versions.display()
-        )
-    })
 }
 
 /// CPython `3.minor`, or `None` after printing why `test` skips it.

@@ -2,27 +2,16 @@
 //! is a failure, what each engine covers, schedules and replay, the state cache.
 
 mod support;
+use support::scenario;
 
 use gilcheck::explore::engine::{self, CheckOptions, Dfs, Engine, Verdict, check};
 use gilcheck::explore::{Event, Failure, Header, Options, Schedule, execute};
-use gilcheck::scenarios::{self, Params, SCENARIOS};
+use gilcheck::scenarios::SCENARIOS;
 use gilcheck::vm::Policy;
 use gilcheck::vm::code::{CmpOp, CodeBuilder, Instr, Program};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use support::{dfs, threads_program, verdict, with_lock};
-
-fn scenario(name: &str, threads: u32, iterations: u64) -> Program {
-    scenarios::build(
-        name,
-        Params {
-            threads,
-            iterations,
-            processes: false,
-        },
-    )
-    .unwrap()
-}
 
 fn header(name: &str, policy: Policy, threads: u32, iterations: u64) -> Header {
     Header {

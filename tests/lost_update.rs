@@ -3,23 +3,11 @@
 //! minimal counterexample, and the lock has a broken twin.
 
 mod support;
+use support::scenario;
 
 use gilcheck::explore::engine::{Verdict, check};
-use gilcheck::scenarios::{self, Params};
 use gilcheck::vm::Policy;
 use support::{dfs, header, read_into, threads_program, verdict, with_lock, write_plus_one};
-
-fn scenario(name: &str, threads: u32, iterations: u64) -> gilcheck::vm::Program {
-    scenarios::build(
-        name,
-        Params {
-            threads,
-            iterations,
-            processes: false,
-        },
-    )
-    .unwrap()
-}
 
 /// Checks a scenario with unbounded DFS (state cache on).
 fn check_scenario(

@@ -1,6 +1,9 @@
 //! The VM's rules (VM-1 … VM-11 of `spec/bytecode.md`) on the built-in scenarios and on small
 //! programs written here, each positive check next to a broken twin it must catch.
 
+mod support;
+use support::scenario;
+
 use gilcheck::builtins::CallPoll;
 use gilcheck::explore::engine::{Dfs, RandomWalk};
 use gilcheck::explore::{Execution, Failure, Options, execute};
@@ -15,18 +18,6 @@ use std::sync::Arc;
 
 /// Fewer schedules in debug builds (plain `cargo test`), the stated bounds in `--release`.
 const SCALE: usize = if cfg!(debug_assertions) { 1 } else { 10 };
-
-fn scenario(name: &str, threads: u32, iterations: u64) -> Program {
-    scenarios::build(
-        name,
-        Params {
-            threads,
-            iterations,
-            processes: false,
-        },
-    )
-    .unwrap()
-}
 
 /// The first schedule (no preemption), with a step table.
 fn first(program: &Program, policy: Policy) -> Execution {

@@ -9,10 +9,9 @@ mod common;
 use gilcheck::Faults;
 use gilcheck::explore::Header;
 use gilcheck::explore::engine::{CheckOptions, Engine, Verdict};
-use gilcheck::platform::Loom;
 use gilcheck::scenarios::{self, Params};
 use gilcheck::vm::Policy;
-use gilcheck::vm::threaded::{self, RunOptions};
+use gilcheck::vm::threaded::RunOptions;
 use std::sync::Arc;
 
 fn check(name: &str, policy: Policy, bound: usize) -> Verdict {
@@ -107,7 +106,7 @@ fn loom_vm_twin_without_gil_race_caught() {
                 },
                 ..RunOptions::default()
             };
-            let _ = threaded::run::<Loom>(Arc::clone(&p), opts);
+            let _ = gilcheck::explore::loom::run_on_big_stack(Arc::clone(&p), opts);
         });
     });
     common::assert_caught(run, "Causality violation", "VM threads without the GIL");

@@ -4,6 +4,7 @@
 
 pub mod engine;
 pub mod loom;
+pub mod oracles;
 pub mod report;
 pub mod schedule;
 pub mod world;

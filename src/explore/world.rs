@@ -760,7 +760,7 @@ pub fn execute(
     };
     let outcome = Outcome {
         output: std::mem::take(&mut m.host.output),
-        state: final_state(heap, py, m.image.globals),
+        state: interp::module_state(heap, py, m.image.globals),
     };
     let Machine {
         host,
@@ -946,25 +946,6 @@ fn deadlock_text(host: &XHost<'_>, heap: &Heap<Std>, py: Token<'_>, globals: Obj
         })
         .collect();
     format!("every remaining thread waits: {}", parts.join("; "))
-}
-
-/// The module's globals as (name, repr).
-fn final_state(heap: &Heap<Std>, py: Token<'_>, globals: ObjRef) -> Vec<(String, String)> {
-    let entries = match heap.get(py, globals) {
-        Ok(Object::Dict(d)) => d,
-        _ => return Vec::new(),
-    };
-    entries
-        .into_iter()
-        .filter_map(|(k, v)| {
-            let name = match heap.get(py, k).ok()? {
-                Object::Str(s) => s.to_string(),
-                _ => return None,
-            };
-            (name != "__name__")
-                .then(|| (name, heap.repr(py, v).unwrap_or_else(|e| format!("<{e}>"))))
-        })
-        .collect()
 }
 
 /// The end of a completed execution: audit every count (RC-2), release the image, check that

@@ -5,6 +5,9 @@ use super::Platform;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+/// Stack size of a thread spawned under loom or shuttle.
+const CHECKER_STACK: usize = 1 << 20;
+
 macro_rules! checker_platform {
     (
         $(#[$doc:meta])* $name:ident, $label:literal, $sync:ident, $thread:ident,
@@ -78,7 +81,12 @@ macro_rules! checker_platform {
                 F: FnOnce() -> T + Send + 'static,
                 T: Send + 'static,
             {
-                $thread::spawn(f)
+                // The checkers' threads are coroutines with small default stacks; the VM's
+                // interpreter needs more in debug builds.
+                $thread::Builder::new()
+                    .stack_size(CHECKER_STACK)
+                    .spawn(f)
+                    .expect("spawning a model thread")
             }
             fn join<T: Send + 'static>(handle: Self::JoinHandle<T>) -> std::thread::Result<T> {
                 handle.join()

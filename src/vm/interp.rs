@@ -389,6 +389,28 @@ impl<P: Platform> Cx<'_, '_, P> {
     }
 }
 
+/// The module's globals as (name, repr), in definition order, `__name__` left out: the state
+/// part of an outcome (EX-4).
+pub fn module_state<P: Platform>(
+    heap: &Heap<P>,
+    py: Token<'_>,
+    globals: ObjRef,
+) -> Vec<(String, String)> {
+    let Ok(Object::Dict(entries)) = heap.get(py, globals) else {
+        return Vec::new();
+    };
+    entries
+        .into_iter()
+        .filter_map(|(k, v)| match heap.get(py, k).ok()? {
+            Object::Str(s) if &*s != "__name__" => Some((
+                s.to_string(),
+                heap.repr(py, v).unwrap_or_else(|e| format!("<{e}>")),
+            )),
+            _ => None,
+        })
+        .collect()
+}
+
 /// The description of the instruction at `(code, pc)` as a step table prints it.
 pub fn describe(program: &Program, code: u32, pc: u32) -> String {
     let c = &program.codes[code as usize];

@@ -396,7 +396,7 @@ pub fn run<P: Platform>(program: Arc<Program>, opts: RunOptions) -> Result<RunRe
     let elapsed = start.elapsed();
     let g = main_ts.attach();
     let (py, heap) = (g.token(), g.heap());
-    let state = final_state(heap, py, interp.image.globals);
+    let state = interp::module_state(heap, py, interp.image.globals);
     if let Err(e) = heap.audit(py, interp.image.roots()) {
         shared.fail(e);
     }
@@ -430,54 +430,31 @@ pub fn run<P: Platform>(program: Arc<Program>, opts: RunOptions) -> Result<RunRe
 
 /// Waits for every thread of `interp`, and with `processes`, for every process.
 fn join_all<P: Platform>(interp: &Interp<P>, shared: &Shared<P>, processes: bool) {
-    loop {
-        let next = P::lock(&interp.threads)
+    join_each::<P>(shared, "a runtime thread", || {
+        P::lock(&interp.threads)
             .iter_mut()
-            .find_map(|s| s.handle.take());
-        match next {
-            Some(h) => {
-                if P::join(h).is_err() {
-                    shared.fail("internal error: a runtime thread panicked".into());
-                }
-            }
-            None => break,
-        }
-    }
-    if !processes {
-        return;
-    }
-    loop {
-        let next = P::lock(&shared.processes)
-            .values_mut()
-            .find_map(|p| p.handle.take());
-        match next {
-            Some(h) => {
-                if P::join(h).is_err() {
-                    shared.fail("internal error: a process panicked".into());
-                }
-            }
-            None => break,
-        }
+            .find_map(|s| s.handle.take())
+    });
+    if processes {
+        join_each::<P>(shared, "a process", || {
+            P::lock(&shared.processes)
+                .values_mut()
+                .find_map(|p| p.handle.take())
+        });
     }
 }
 
-fn final_state<P: Platform>(
-    heap: &Heap<P>,
-    py: Token<'_>,
-    globals: ObjRef,
-) -> Vec<(String, String)> {
-    let Ok(Object::Dict(entries)) = heap.get(py, globals) else {
-        return Vec::new();
-    };
-    entries
-        .into_iter()
-        .filter_map(|(k, v)| match heap.get(py, k).ok()? {
-            Object::Str(s) if &*s != "__name__" => {
-                Some((s.to_string(), heap.repr(py, v).unwrap_or_default()))
-            }
-            _ => None,
-        })
-        .collect()
+/// Joins the handles `next` hands out until it has none left (new ones may appear meanwhile).
+fn join_each<P: Platform>(
+    shared: &Shared<P>,
+    what: &str,
+    mut next: impl FnMut() -> Option<P::JoinHandle<()>>,
+) {
+    while let Some(h) = next() {
+        if P::join(h).is_err() {
+            shared.fail(format!("internal error: {what} panicked"));
+        }
+    }
 }
 
 /// `Process.start()`: a new runtime (its own GIL and heap) on a new platform thread, whose

@@ -3,8 +3,11 @@
 
 use gilcheck::explore::Header;
 use gilcheck::explore::engine::{CheckOptions, Engine, Verdict, check};
+use gilcheck::scenarios::{self, Params};
 use gilcheck::vm::Policy;
 use gilcheck::vm::code::{CodeBuilder, Const, Instr, Program};
+use std::path::PathBuf;
+use std::process::Command;
 
 /// Code that emits a worker function's body.
 pub type Body = Box<dyn Fn(&mut CodeBuilder)>;
@@ -153,4 +156,57 @@ pub fn verdict(program: &Program, policy: Policy, opts: &CheckOptions) -> Verdic
 /// A constant tuple of ints.
 pub fn ints(v: &[i64]) -> Const {
     Const::Tuple(v.iter().map(|&i| Const::Int(i)).collect())
+}
+
+/// A built-in scenario's program at a size (threads, not processes).
+pub fn scenario(name: &str, threads: u32, iterations: u64) -> Program {
+    scenarios::build(
+        name,
+        Params {
+            threads,
+            iterations,
+            processes: false,
+        },
+    )
+    .unwrap()
+}
+
+/// The interpreter for CPython `3.minor` under pyenv (the newest patch release), or why there
+/// is none.
+pub fn cpython(minor: u32) -> Result<PathBuf, String> {
+    let root = Command::new("pyenv")
+        .arg("root")
+        .output()
+        .map_err(|e| format!("no pyenv ({e})"))?;
+    if !root.status.success() {
+        return Err("`pyenv root` failed".into());
+    }
+    let versions = PathBuf::from(String::from_utf8_lossy(&root.stdout).trim()).join("versions");
+    let prefix = format!("3.{minor}.");
+    let mut found: Vec<PathBuf> = std::fs::read_dir(&versions)
+        .map_err(|e| format!("{}: {e}", versions.display()))?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with(&prefix))
+        })
+        .map(|p| p.join("bin/python3"))
+        .filter(|p| p.exists())
+        .collect();
+    found.sort();
+    found.pop().ok_or_else(|| {
+        format!(
+            "CPython 3.{minor} is not installed under {}",
+            versions.display()
+        )
+    })
+}
+
+/// Every unsigned integer in `line`, in order.
+pub fn numbers(line: &str) -> Vec<u64> {
+    line.split(|c: char| !c.is_ascii_digit())
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse().unwrap())
+        .collect()
 }
