@@ -347,18 +347,29 @@ fn cli_list_and_dis() {
 #[test]
 fn cli_run_unsafe_increment_311_never_loses() {
     for _ in 0..3 {
-        let out = gilcheck(&[
-            "run",
-            "seed-unsafe-increment",
-            "--python",
-            "3.11",
-            "--switch-interval",
-            "1e-6",
-        ]);
-        let (stdout, stderr) = text(&out);
-        assert!(out.status.success(), "{stdout}{stderr}");
-        assert_eq!(got(&stdout), (40000, 40000), "{stdout}");
+        assert_eq!(
+            run_increment("seed-unsafe-increment", "3.11"),
+            (40000, 40000)
+        );
     }
+}
+
+/// Runs an increment scenario at the seed's sizes with a 1 µs switch interval; (expected, got).
+fn run_increment(scenario: &str, policy: &str) -> (u64, u64) {
+    let out = gilcheck(&[
+        "run",
+        scenario,
+        "--python",
+        policy,
+        "--switch-interval",
+        "1e-6",
+    ]);
+    let (stdout, stderr) = text(&out);
+    assert!(
+        out.status.success(),
+        "{scenario} {policy}: {stdout}{stderr}"
+    );
+    got(&stdout)
 }
 
 /// VM-9, LU-3: the same under the 3.9 policy loses updates: on real threads this depends on
@@ -367,17 +378,7 @@ fn cli_run_unsafe_increment_311_never_loses() {
 fn cli_run_unsafe_increment_39_loses() {
     let mut seen = Vec::new();
     for _ in 0..10 {
-        let out = gilcheck(&[
-            "run",
-            "seed-unsafe-increment",
-            "--python",
-            "3.9",
-            "--switch-interval",
-            "1e-6",
-        ]);
-        let (stdout, stderr) = text(&out);
-        assert!(out.status.success(), "{stdout}{stderr}");
-        let (expected, got) = got(&stdout);
+        let (expected, got) = run_increment("seed-unsafe-increment", "3.9");
         seen.push(got);
         if got < expected {
             println!(
@@ -395,17 +396,11 @@ fn cli_run_unsafe_increment_39_loses() {
 #[test]
 fn cli_run_locked_increment_never_loses() {
     for policy in ["3.9", "every"] {
-        let out = gilcheck(&[
-            "run",
-            "seed-locked-increment",
-            "--python",
-            policy,
-            "--switch-interval",
-            "1e-6",
-        ]);
-        let (stdout, stderr) = text(&out);
-        assert!(out.status.success(), "{stdout}{stderr}");
-        assert_eq!(got(&stdout), (40000, 40000), "{policy}: {stdout}");
+        assert_eq!(
+            run_increment("seed-locked-increment", policy),
+            (40000, 40000),
+            "{policy}"
+        );
     }
 }
 
