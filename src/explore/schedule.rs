@@ -41,6 +41,9 @@ pub struct Schedule {
 
 const MAGIC: &str = "gc1";
 
+/// The most events a schedule string may hold (twice `check`'s default step limit).
+const MAX_EVENTS: usize = 10_000_000;
+
 impl Schedule {
     /// The printed form: run-length encoded events and a CRC-32 of everything before it.
     pub fn encode(&self) -> String {
@@ -102,16 +105,20 @@ impl Schedule {
             .and_then(|(t, i)| Some((t.parse().ok()?, i.parse().ok()?)))
             .ok_or_else(|| format!("malformed schedule string: bad size '{}'", fields[3]))?;
         let mut events = Vec::new();
+        let too_long = || format!("schedule string too long: more than {MAX_EVENTS} events");
         for item in fields[4].split(',').filter(|s| !s.is_empty()) {
             let bad = || format!("malformed schedule string: bad event '{item}'");
             if let Some(t) = item.strip_suffix('g') {
+                if events.len() >= MAX_EVENTS {
+                    return Err(too_long());
+                }
                 events.push(Event::Grab(t.parse().map_err(|_| bad())?));
             } else {
                 let (t, n) = item.split_once('*').ok_or_else(bad)?;
                 let (t, n): (u32, usize) =
                     (t.parse().map_err(|_| bad())?, n.parse().map_err(|_| bad())?);
-                if n == 0 || n > 100_000_000 {
-                    return Err(bad());
+                if n == 0 || events.len() + n > MAX_EVENTS {
+                    return Err(if n == 0 { bad() } else { too_long() });
                 }
                 events.extend(std::iter::repeat_n(Event::Step(t), n));
             }
@@ -181,5 +188,16 @@ mod tests {
                 .contains("not a gilcheck schedule")
         );
         assert!(Schedule::parse("").is_err());
+    }
+
+    #[test]
+    fn oversized_schedule_is_refused() {
+        let mut s = sample();
+        s.events = vec![Event::Step(0); 3];
+        let text = s.encode().replace("0*3", "0*999999999");
+        // The checksum no longer matches; re-sign to reach the size check.
+        let body = text.rsplit_once(':').unwrap().0;
+        let signed = format!("{body}:{:08x}", crc32fast::hash(body.as_bytes()));
+        assert!(Schedule::parse(&signed).unwrap_err().contains("too long"));
     }
 }

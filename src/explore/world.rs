@@ -112,7 +112,10 @@ impl std::fmt::Display for Failure {
             Failure::Rule(m) => write!(f, "runtime rule violated: {m}"),
             Failure::Assertion(m) => write!(f, "assertion failed: {m}"),
             Failure::Deadlock(m) => write!(f, "deadlock: {m}"),
-            Failure::NoTermination(n) => write!(f, "no termination within {n} steps"),
+            Failure::NoTermination(n) => write!(
+                f,
+                "no termination within {n} steps (a longer program needs a larger --max-steps)"
+            ),
             Failure::Invalid(m) => write!(f, "schedule does not replay: {m}"),
         }
     }
