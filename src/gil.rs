@@ -104,13 +104,8 @@ impl<P: Platform> Gil<P> {
     /// GIL-8: `sys.setswitchinterval`. Rejects intervals that are not strictly positive (or not
     /// finite) as CPython does; stores whole microseconds, at least one.
     pub fn set_switch_interval(&self, seconds: f64) -> Result<(), crate::RtError> {
-        if seconds.is_nan() || seconds <= 0.0 || seconds.is_infinite() {
-            return Err(crate::RtError::ValueError(
-                "switch interval must be strictly positive".into(),
-            ));
-        }
-        let micros = (seconds * 1e6).clamp(1.0, u64::MAX as f64) as u64;
-        self.interval_us.store(micros, Ordering::Relaxed);
+        self.interval_us
+            .store(interval_micros(seconds)?, Ordering::Relaxed);
         Ok(())
     }
 
@@ -229,6 +224,17 @@ impl<P: Platform> Gil<P> {
     pub fn drop_requested(&self) -> bool {
         P::load(&self.drop_request, Ordering::Relaxed)
     }
+}
+
+/// GIL-8: a switch interval in seconds as the GIL stores it, in whole microseconds (at least
+/// one); `ValueError` unless it is strictly positive and finite.
+pub fn interval_micros(seconds: f64) -> Result<u64, crate::RtError> {
+    if seconds.is_nan() || seconds <= 0.0 || seconds.is_infinite() {
+        return Err(crate::RtError::ValueError(
+            "switch interval must be strictly positive".into(),
+        ));
+    }
+    Ok((seconds * 1e6).clamp(1.0, u64::MAX as f64) as u64)
 }
 
 impl<P: Platform> Default for Gil<P> {

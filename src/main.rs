@@ -257,9 +257,9 @@ fn title(s: &Scenario, policy: Policy, p: Params) -> String {
 }
 
 fn run(shape: &Shape, interval: f64, processes: bool) -> Result<(), Failure> {
-    if !(interval > 0.0 && interval.is_finite()) {
+    if let Err(e) = gilcheck::gil::interval_micros(interval) {
         return Err(Failure::BadInput(format!(
-            "--switch-interval {interval}: ValueError: switch interval must be strictly positive (as sys.setswitchinterval)"
+            "--switch-interval {interval}: {e} (as sys.setswitchinterval)"
         )));
     }
     let (s, params, program) = resolve(shape, false, processes)?;

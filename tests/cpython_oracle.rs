@@ -17,13 +17,13 @@ use std::process::{Command, Output};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Instant;
-use support::cpython;
+use support::{cpython, one_of_each_instr};
 
 use gilcheck::explore::engine::{self, CheckOptions, Dfs, Engine, Verdict};
 use gilcheck::explore::{Header, Options, execute};
 use gilcheck::scenarios::{self, Params, SCENARIOS, Size};
 use gilcheck::vm::Policy;
-use gilcheck::vm::code::{BinOp, CmpOp, Code, CodeBuilder, Const, Conversion, Instr, Program};
+use gilcheck::vm::code::{BinOp, CmpOp, Code, CodeBuilder, Const, Instr, Program};
 
 // ---------------------------------------------------------------------------------------------
 // Shared helpers: finding an interpreter, running a script
@@ -541,120 +541,6 @@ fn vm1_scenario_bytecode_matches_cpython_311() {
 
 // ---------------------------------------------------------------------------------------------
 // VM-1: instruction names
-
-/// One instruction of each kind gilcheck has. The `match` below lists every variant with no
-/// wildcard, so a new variant does not compile until it is added to the list too.
-fn one_of_each_instr() -> Vec<Instr> {
-    use Instr::*;
-    let all = vec![
-        Nop,
-        Resume(0),
-        LoadConst(0),
-        LoadFast(0),
-        StoreFast(0),
-        LoadGlobal {
-            name: 0,
-            null: true,
-        },
-        StoreGlobal(0),
-        LoadName(0),
-        StoreName(0),
-        PushNull,
-        PopTop,
-        Copy(1),
-        Swap(2),
-        BinarySubscr,
-        StoreSubscr,
-        BinaryOp {
-            op: BinOp::Add,
-            inplace: false,
-        },
-        CompareOp(CmpOp::Lt),
-        IsOp(false),
-        ContainsOp(false),
-        UnaryNot,
-        GetIter,
-        ForIter(0),
-        JumpForward(0),
-        JumpBackward(0),
-        PopJumpForwardIfFalse(0),
-        PopJumpForwardIfTrue(0),
-        PopJumpBackwardIfFalse(0),
-        PopJumpBackwardIfTrue(0),
-        KwNames(0),
-        Call(0),
-        LoadMethod(0),
-        LoadAttr(0),
-        StoreAttr(0),
-        BuildTuple(0),
-        BuildList(0),
-        BuildMap(0),
-        BuildConstKeyMap(0),
-        ListAppend(1),
-        FormatValue {
-            conversion: Conversion::None,
-            spec: false,
-        },
-        BuildString(0),
-        MakeFunction(0),
-        ImportName(0),
-        BeforeWith,
-        LoadAssertionError,
-        RaiseVarargs(1),
-        ReturnValue,
-    ];
-    for i in &all {
-        match i {
-            Nop
-            | Resume(_)
-            | LoadConst(_)
-            | LoadFast(_)
-            | StoreFast(_)
-            | LoadGlobal { .. }
-            | StoreGlobal(_)
-            | LoadName(_)
-            | StoreName(_)
-            | PushNull
-            | PopTop
-            | Copy(_)
-            | Swap(_)
-            | BinarySubscr
-            | StoreSubscr
-            | BinaryOp { .. }
-            | CompareOp(_)
-            | IsOp(_)
-            | ContainsOp(_)
-            | UnaryNot
-            | GetIter
-            | ForIter(_)
-            | JumpForward(_)
-            | JumpBackward(_)
-            | PopJumpForwardIfFalse(_)
-            | PopJumpForwardIfTrue(_)
-            | PopJumpBackwardIfFalse(_)
-            | PopJumpBackwardIfTrue(_)
-            | KwNames(_)
-            | Call(_)
-            | LoadMethod(_)
-            | LoadAttr(_)
-            | StoreAttr(_)
-            | BuildTuple(_)
-            | BuildList(_)
-            | BuildMap(_)
-            | BuildConstKeyMap(_)
-            | ListAppend(_)
-            | FormatValue { .. }
-            | BuildString(_)
-            | MakeFunction(_)
-            | ImportName(_)
-            | BeforeWith
-            | LoadAssertionError
-            | RaiseVarargs(_)
-            | ReturnValue => {}
-        }
-    }
-    all
-}
 
 /// VM-1: every instruction name gilcheck uses (one instruction of each `Instr` variant, by
 /// `Instr::name`) is an opcode name of CPython 3.11 (`dis.opmap`). Skipped, with the reason

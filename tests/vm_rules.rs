@@ -2,14 +2,14 @@
 //! programs written here, each positive check next to a broken twin it must catch.
 
 mod support;
-use support::scenario;
+use support::{one_of_each_instr, scenario};
 
 use gilcheck::builtins::CallPoll;
 use gilcheck::explore::engine::{Dfs, RandomWalk};
 use gilcheck::explore::{Execution, Failure, Options, execute};
 use gilcheck::platform::Std;
 use gilcheck::scenarios::{self, Params, SCENARIOS};
-use gilcheck::vm::code::{BinOp, CodeBuilder, Const, Conversion, Instr, Program};
+use gilcheck::vm::code::{BinOp, CodeBuilder, Const, Instr, Program};
 use gilcheck::vm::interp::VmFaults;
 use gilcheck::vm::policy::{Callee, Executed};
 use gilcheck::vm::threaded::{self, RunOptions};
@@ -435,68 +435,6 @@ fn vm4_getrefcount_counts_the_argument() {
 // ---------------------------------------------------------------------------------------------
 // VM-5 … VM-8: the policy tables, transcribed again from spec/bytecode.md
 
-/// One instruction of each kind, with a plausible argument.
-fn every_instruction() -> Vec<Instr> {
-    use Instr::*;
-    vec![
-        Nop,
-        Resume(0),
-        LoadConst(0),
-        LoadFast(0),
-        StoreFast(0),
-        LoadGlobal {
-            name: 0,
-            null: true,
-        },
-        StoreGlobal(0),
-        LoadName(0),
-        StoreName(0),
-        PushNull,
-        PopTop,
-        Copy(2),
-        Swap(2),
-        BinarySubscr,
-        StoreSubscr,
-        BinaryOp {
-            op: BinOp::Add,
-            inplace: true,
-        },
-        CompareOp(gilcheck::vm::CmpOp::Lt),
-        IsOp(false),
-        ContainsOp(false),
-        UnaryNot,
-        GetIter,
-        ForIter(9),
-        JumpForward(9),
-        JumpBackward(0),
-        PopJumpForwardIfFalse(9),
-        PopJumpForwardIfTrue(9),
-        PopJumpBackwardIfFalse(0),
-        PopJumpBackwardIfTrue(0),
-        KwNames(0),
-        Call(1),
-        LoadMethod(0),
-        LoadAttr(0),
-        StoreAttr(0),
-        BuildTuple(2),
-        BuildList(2),
-        BuildMap(1),
-        BuildConstKeyMap(1),
-        ListAppend(2),
-        FormatValue {
-            conversion: Conversion::None,
-            spec: false,
-        },
-        BuildString(2),
-        MakeFunction(0),
-        ImportName(0),
-        BeforeWith,
-        LoadAssertionError,
-        RaiseVarargs(1),
-        ReturnValue,
-    ]
-}
-
 /// The dynamic cases of an instruction: taken or not, exact bool or not, what a call called,
 /// whether a return went to a caller, and whether `BEFORE_WITH` follows.
 fn cases(i: Instr) -> Vec<Executed> {
@@ -583,7 +521,7 @@ fn spec_polls(p: Policy, e: &Executed) -> bool {
 fn check_table(policies: &[Policy]) {
     let mut checked = 0;
     for &p in policies {
-        for i in every_instruction() {
+        for i in one_of_each_instr() {
             for e in cases(i) {
                 assert_eq!(
                     p.polls(&e),

@@ -212,7 +212,8 @@ struct XHost<'o> {
     oracle: &'o mut dyn Oracle,
     events: Vec<Event>,
     preemptions: usize,
-    switch_interval: f64,
+    /// `sys.setswitchinterval`'s value, stored as the GIL stores it (GIL-8).
+    interval_us: u64,
     /// Rows of lock takes without the GIL, made inside a step, for the step table.
     grab_rows: Vec<(u32, String)>,
     failure: Option<Failure>,
@@ -402,16 +403,11 @@ impl Host<Std> for XHost<'_> {
     }
 
     fn switch_interval(&mut self) -> f64 {
-        self.switch_interval
+        self.interval_us as f64 * 1e-6
     }
 
     fn set_switch_interval(&mut self, seconds: f64) -> Result<(), RtError> {
-        if seconds.is_nan() || seconds <= 0.0 || seconds.is_infinite() {
-            return Err(RtError::ValueError(
-                "switch interval must be strictly positive".into(),
-            ));
-        }
-        self.switch_interval = seconds;
+        self.interval_us = crate::gil::interval_micros(seconds)?;
         Ok(())
     }
 
@@ -434,19 +430,7 @@ fn wait_text(
 ) -> String {
     match w {
         Wait::Lock(l) => {
-            let name = heap
-                .with_object(py, globals, |g| match g {
-                    Object::Dict(d) => d.iter().find(|&&(_, v)| v == l).map(|&(k, _)| k),
-                    _ => None,
-                })
-                .ok()
-                .flatten()
-                .and_then(|k| heap.get(py, k).ok())
-                .and_then(|k| match k {
-                    Object::Str(s) => Some(s.to_string()),
-                    _ => None,
-                })
-                .unwrap_or_else(|| "a lock".into());
+            let name = interp::global_name(heap, py, globals, l).unwrap_or_else(|| "a lock".into());
             format!("blocks on {name} (GIL released)")
         }
         Wait::Join(u) => format!("joins {} (GIL released)", names[u as usize]),
@@ -719,7 +703,7 @@ pub fn execute(
         oracle,
         events: Vec::new(),
         preemptions: 0,
-        switch_interval: 0.005,
+        interval_us: crate::gil::DEFAULT_INTERVAL.as_micros() as u64,
         grab_rows: Vec::new(),
         failure: None,
     };

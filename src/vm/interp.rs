@@ -378,15 +378,24 @@ impl<P: Platform> Cx<'_, '_, P> {
 
     /// The name of `o` in `globals`, or its repr.
     fn name_of(&self, globals: ObjRef, o: ObjRef) -> String {
-        let found = self.heap.with_object(self.py, globals, |g| match g {
+        global_name(self.heap, self.py, globals, o).unwrap_or_else(|| self.show(o))
+    }
+}
+
+/// The first name in the dict `globals` whose value is `o` (for step tables and reports).
+pub fn global_name<P: Platform>(
+    heap: &Heap<P>,
+    py: Token<'_>,
+    globals: ObjRef,
+    o: ObjRef,
+) -> Option<String> {
+    let key = heap
+        .with_object(py, globals, |g| match g {
             Object::Dict(d) => d.iter().find(|&&(_, v)| v == o).map(|&(k, _)| k),
             _ => None,
-        });
-        match found {
-            Ok(Some(k)) => ops::to_str(self.heap, self.py, k).unwrap_or_default(),
-            _ => self.show(o),
-        }
-    }
+        })
+        .ok()??;
+    ops::to_str(heap, py, key).ok()
 }
 
 /// The module's globals as (name, repr), in definition order, `__name__` left out: the state
@@ -877,33 +886,21 @@ fn run_instruction<P: Platform>(t: &mut PyThread, cx: &mut Cx<'_, '_, P>) -> Res
                 .iter()
                 .map(|a| a.expect("arguments are never NULL"))
                 .collect();
-            let kw_count = match kw_names {
-                Some(k) => match &code.consts[k as usize] {
-                    Const::Tuple(v) => v.len(),
-                    _ => 0,
-                },
-                None => 0,
+            // `KW_NAMES` names the last arguments (validated: a tuple constant).
+            let names: &[Const] = match kw_names.map(|k| &code.consts[k as usize]) {
+                Some(Const::Tuple(names)) => names,
+                _ => &[],
             };
-            let kwargs: Vec<(String, ObjRef)> = match kw_names {
-                Some(k) => match &code.consts[k as usize] {
-                    Const::Tuple(names) => names
-                        .iter()
-                        .zip(&args[n - kw_count..])
-                        .map(|(nm, &v)| {
-                            (
-                                match nm {
-                                    Const::Str(s) => s.clone(),
-                                    _ => String::new(),
-                                },
-                                v,
-                            )
-                        })
-                        .collect(),
-                    _ => Vec::new(),
-                },
-                None => Vec::new(),
-            };
-            let positional = &args[..n - kw_count];
+            let first_kw = n - names.len();
+            let kwargs: Vec<(String, ObjRef)> = names
+                .iter()
+                .zip(&args[first_kw..])
+                .map(|(name, &v)| match name {
+                    Const::Str(s) => (s.clone(), v),
+                    _ => (String::new(), v),
+                })
+                .collect();
+            let positional = &args[..first_kw];
             // 3.11: with a method on the stack the "callable" slot holds `self`.
             let (func, receiver) = match method {
                 Some(m) => (m, Some(callable)),

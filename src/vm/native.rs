@@ -177,7 +177,10 @@ pub fn call<P: Platform>(
                 Ready::Now => {
                     note!(
                         cx,
-                        format!("sleep({}) with the GIL released", ops::float_repr(secs))
+                        format!(
+                            "sleep({}) with the GIL released",
+                            crate::heap::format_float(secs)
+                        )
                     );
                     none()
                 }

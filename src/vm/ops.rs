@@ -3,7 +3,7 @@
 //! object, and leaves its operands' counts alone.
 
 use crate::RtError;
-use crate::heap::{Heap, ObjRef, Object, format_float};
+use crate::heap::{Heap, ObjRef, Object};
 use crate::platform::Platform;
 use crate::runtime::Token;
 use crate::vm::code::{BinOp, CmpOp, Conversion};
@@ -328,9 +328,4 @@ fn group_thousands(i: i64) -> String {
         out.push(c);
     }
     if i < 0 { format!("-{out}") } else { out }
-}
-
-/// `repr` of a float, re-exported for the interpreter's effects.
-pub fn float_repr(x: f64) -> String {
-    format_float(x)
 }

@@ -286,7 +286,8 @@ impl<P: Platform> Host<P> for THost<'_, '_, P> {
     }
 }
 
-/// Steps `t` until it ends, polling the GIL where the policy says.
+/// Steps `t` until it ends, polling the GIL where the policy says; then drops what a fault
+/// left it holding (a thread that ended normally holds nothing).
 fn run_thread<P: Platform>(
     shared: &Arc<Shared<P>>,
     interp: &Arc<Interp<P>>,
@@ -317,16 +318,19 @@ fn run_thread<P: Platform>(
                 let _ = g.poll(); // GIL-7: may hand the GIL over here
             }
             Ok(Step::Ran { poll: None }) => {}
-            Ok(Step::Finished) => return,
+            Ok(Step::Finished) => break,
             Ok(Step::Blocked(_)) => {
                 shared.fail("internal error: a blocking call did not block on real threads".into());
-                return;
+                break;
             }
             Err(Fault(e)) => {
                 shared.fail(e.to_string());
-                return;
+                break;
             }
         }
+    }
+    for r in t.roots() {
+        let _ = g.heap().decref(g.token(), r);
     }
 }
 
@@ -339,15 +343,27 @@ fn thread_main<P: Platform>(
 ) {
     let g = ts.attach();
     run_thread(&shared, &interp, &g, &mut t);
-    release_thread(&g, &t);
     done.set();
 }
 
-/// Drops what a thread still holds after a fault ended it early.
-fn release_thread<P: Platform>(g: &Attached<'_, P>, t: &PyThread) {
-    for r in t.roots() {
-        let _ = g.heap().decref(g.token(), r);
+/// The end of a runtime whose threads have all ended: the whole-program audit (VM-2, its
+/// failure recorded through `fail`), the release of the image, and the leak report (RC-8).
+fn shut_down<P: Platform>(
+    g: &Attached<'_, P>,
+    interp: &Interp<P>,
+    fail: impl Fn(String),
+) -> Result<LeakReport, String> {
+    let (py, heap) = (g.token(), g.heap());
+    if let Err(e) = heap.audit(py, interp.image.roots()) {
+        fail(e);
     }
+    // Every thread has been joined: the image's references are the last ones.
+    interp
+        .image
+        .clone()
+        .release(py, heap)
+        .map_err(|e| e.to_string())?;
+    heap.leak_report(py).map_err(|e| e.to_string())
 }
 
 /// Runs `program` on real threads of platform `P` (OS threads for [`crate::platform::Std`]).
@@ -384,31 +400,19 @@ pub fn run<P: Platform>(program: Arc<Program>, opts: RunOptions) -> Result<RunRe
         process_counter: AtomicU32::new(1),
         main: Arc::clone(&interp),
     });
-    let start = Instant::now();
     {
         let g = main_ts.attach();
         run_thread(&shared, &interp, &g, &mut main_thread);
-        release_thread(&g, &main_thread);
         main_done.set();
         // CPython's threading._shutdown: wait for every other thread with the GIL released.
         g.allow_threads(|| join_all(&interp, &shared, true));
     }
-    let elapsed = start.elapsed();
+    let elapsed = shared.start.elapsed();
     let g = main_ts.attach();
-    let (py, heap) = (g.token(), g.heap());
-    let state = interp::module_state(heap, py, interp.image.globals);
-    if let Err(e) = heap.audit(py, interp.image.roots()) {
-        shared.fail(e);
-    }
+    let state = interp::module_state(g.heap(), g.token(), interp.image.globals);
     let switches = rt.gil().switch_number();
-    // Every thread has been joined: the image's references are the last ones.
-    interp
-        .image
-        .clone()
-        .release(py, heap)
-        .map_err(|e| e.to_string())?;
-    let leaks = heap.leak_report(py).map_err(|e| e.to_string())?;
-    let stats = heap.stats(py);
+    let leaks = shut_down(&g, &interp, |e| shared.fail(e))?;
+    let stats = g.heap().stats(g.token());
     drop(g);
     let processes = P::lock(&shared.processes).len();
     Ok(RunReport {
@@ -533,21 +537,14 @@ fn process_main<P: Platform>(
     {
         let g = ts.attach();
         run_thread(&shared, &interp, &g, &mut t);
-        release_thread(&g, &t);
         g.allow_threads(|| join_all(&interp, &shared, false));
     }
     let g = ts.attach();
-    let (py, heap) = (g.token(), g.heap());
-    if let Err(e) = heap.audit(py, interp.image.roots()) {
-        shared.fail(format!("in {}: {e}", t.name));
-    }
-    if let Err(e) = interp.image.clone().release(py, heap) {
-        shared.fail(format!("in {}: {e}", t.name));
-    }
-    match heap.leak_report(py) {
+    let fail = |e: String| shared.fail(format!("in {}: {e}", t.name));
+    match shut_down(&g, &interp, fail) {
         Ok(l) if l.is_clean() => {}
-        Ok(l) => shared.fail(format!("in {}: {l}", t.name)),
-        Err(e) => shared.fail(e.to_string()),
+        Ok(l) => fail(l.to_string()),
+        Err(e) => fail(e),
     }
     drop(g);
     done.set();

@@ -5,7 +5,7 @@ use gilcheck::explore::Header;
 use gilcheck::explore::engine::{CheckOptions, Engine, Verdict, check};
 use gilcheck::scenarios::{self, Params};
 use gilcheck::vm::Policy;
-use gilcheck::vm::code::{CodeBuilder, Const, Instr, Program};
+use gilcheck::vm::code::{BinOp, CmpOp, CodeBuilder, Const, Conversion, Instr, Program};
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -209,4 +209,118 @@ pub fn numbers(line: &str) -> Vec<u64> {
         .filter(|s| !s.is_empty())
         .map(|s| s.parse().unwrap())
         .collect()
+}
+
+/// One instruction of each kind gilcheck has. The `match` below lists every variant with no
+/// wildcard, so a new variant does not compile until it is added to the list too.
+pub fn one_of_each_instr() -> Vec<Instr> {
+    use Instr::*;
+    let all = vec![
+        Nop,
+        Resume(0),
+        LoadConst(0),
+        LoadFast(0),
+        StoreFast(0),
+        LoadGlobal {
+            name: 0,
+            null: true,
+        },
+        StoreGlobal(0),
+        LoadName(0),
+        StoreName(0),
+        PushNull,
+        PopTop,
+        Copy(1),
+        Swap(2),
+        BinarySubscr,
+        StoreSubscr,
+        BinaryOp {
+            op: BinOp::Add,
+            inplace: false,
+        },
+        CompareOp(CmpOp::Lt),
+        IsOp(false),
+        ContainsOp(false),
+        UnaryNot,
+        GetIter,
+        ForIter(0),
+        JumpForward(0),
+        JumpBackward(0),
+        PopJumpForwardIfFalse(0),
+        PopJumpForwardIfTrue(0),
+        PopJumpBackwardIfFalse(0),
+        PopJumpBackwardIfTrue(0),
+        KwNames(0),
+        Call(0),
+        LoadMethod(0),
+        LoadAttr(0),
+        StoreAttr(0),
+        BuildTuple(0),
+        BuildList(0),
+        BuildMap(0),
+        BuildConstKeyMap(0),
+        ListAppend(1),
+        FormatValue {
+            conversion: Conversion::None,
+            spec: false,
+        },
+        BuildString(0),
+        MakeFunction(0),
+        ImportName(0),
+        BeforeWith,
+        LoadAssertionError,
+        RaiseVarargs(1),
+        ReturnValue,
+    ];
+    for i in &all {
+        match i {
+            Nop
+            | Resume(_)
+            | LoadConst(_)
+            | LoadFast(_)
+            | StoreFast(_)
+            | LoadGlobal { .. }
+            | StoreGlobal(_)
+            | LoadName(_)
+            | StoreName(_)
+            | PushNull
+            | PopTop
+            | Copy(_)
+            | Swap(_)
+            | BinarySubscr
+            | StoreSubscr
+            | BinaryOp { .. }
+            | CompareOp(_)
+            | IsOp(_)
+            | ContainsOp(_)
+            | UnaryNot
+            | GetIter
+            | ForIter(_)
+            | JumpForward(_)
+            | JumpBackward(_)
+            | PopJumpForwardIfFalse(_)
+            | PopJumpForwardIfTrue(_)
+            | PopJumpBackwardIfFalse(_)
+            | PopJumpBackwardIfTrue(_)
+            | KwNames(_)
+            | Call(_)
+            | LoadMethod(_)
+            | LoadAttr(_)
+            | StoreAttr(_)
+            | BuildTuple(_)
+            | BuildList(_)
+            | BuildMap(_)
+            | BuildConstKeyMap(_)
+            | ListAppend(_)
+            | FormatValue { .. }
+            | BuildString(_)
+            | MakeFunction(_)
+            | ImportName(_)
+            | BeforeWith
+            | LoadAssertionError
+            | RaiseVarargs(_)
+            | ReturnValue => {}
+        }
+    }
+    all
 }
