@@ -2,6 +2,7 @@
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use gilcheck::explore::engine::{self, CheckOptions, Engine, Verdict};
+use gilcheck::explore::world::Table;
 use gilcheck::explore::{Header, Schedule, report};
 use gilcheck::platform::Std;
 use gilcheck::scenarios::{self, Params, SCENARIOS, Scenario};
@@ -120,8 +121,13 @@ enum Command {
         /// The schedule string printed by `check`.
         #[arg(long)]
         schedule: String,
+        /// Print every step (default: fold runs without shared accesses).
         #[arg(long)]
         full: bool,
+        /// The step budget, as given to `check` (the printed replay line says it when it
+        /// matters).
+        #[arg(long, default_value_t = 5_000_000, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
+        max_steps: u64,
     },
     /// Show a scenario's bytecode, marking after which instructions the version may switch.
     Dis {
@@ -136,6 +142,8 @@ enum Failure {
     BadInput(String),
     /// A failure the command was asked to look for: exit 1 (already printed).
     Found,
+    /// Neither a pass nor a failure: an execution ran out of its step budget (exit 3).
+    Inconclusive,
 }
 
 fn main() -> ExitCode {
@@ -173,12 +181,14 @@ fn main() -> ExitCode {
             shape,
             schedule,
             full,
-        } => replay(&shape, &schedule, full),
+            max_steps,
+        } => replay(&shape, &schedule, full, max_steps as usize),
         Command::Dis { shape } => dis(&shape),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Found) => ExitCode::from(1),
+        Err(Failure::Inconclusive) => ExitCode::from(3),
         Err(Failure::BadInput(msg)) => {
             eprintln!("gilcheck: {msg}");
             ExitCode::from(2)
@@ -312,14 +322,19 @@ fn header(s: &Scenario, policy: Policy, p: Params) -> Header {
     }
 }
 
-fn replay_command(s: &Scenario, h: &Header, token: &str) -> String {
+/// The command that replays `token`; `--max-steps` is named when the budget is not the default
+/// or when the schedule ran it out.
+fn replay_command(s: &Scenario, h: &Header, token: &str, max_steps: Option<usize>) -> String {
     let threads = if s.threads_option {
         format!(" --threads {}", h.threads)
     } else {
         String::new()
     };
+    let steps = max_steps
+        .map(|n| format!(" --max-steps {n}"))
+        .unwrap_or_default();
     format!(
-        "gilcheck replay {} --python {}{threads} --iterations {} --schedule {token}",
+        "gilcheck replay {} --python {}{threads} --iterations {}{steps} --schedule {token}",
         s.name, h.policy, h.iterations
     )
 }
@@ -361,6 +376,8 @@ fn check(shape: &Shape, engine: EngineArg, limits: Limits, full: bool) -> Result
         max_steps,
         progress: true,
         state_cache,
+        full,
+        ..CheckOptions::default()
     };
     let h = header(s, shape.python, params);
     let verdict = if engine == Engine::Loom {
@@ -378,17 +395,22 @@ fn check(shape: &Shape, engine: EngineArg, limits: Limits, full: bool) -> Result
             Ok(())
         }
         Verdict::Fail(c) => {
-            let cmd = replay_command(s, &h, &c.schedule.encode());
-            out_raw!(
-                "{}",
-                report::counterexample(&c, &title(s, shape.python, params), &cmd, full)
-            );
+            let steps = (max_steps != engine::DEFAULT_MAX_STEPS).then_some(max_steps);
+            let cmd = replay_command(s, &h, &c.schedule.encode(), steps);
+            let t = title(s, shape.python, params);
+            out_raw!("{}", report::counterexample(&c, "FAIL", &t, &cmd));
             Err(Failure::Found)
+        }
+        Verdict::Inconclusive(c) => {
+            let cmd = replay_command(s, &h, &c.schedule.encode(), Some(max_steps));
+            let t = title(s, shape.python, params);
+            out_raw!("{}", report::counterexample(&c, "INCONCLUSIVE", &t, &cmd));
+            Err(Failure::Inconclusive)
         }
     }
 }
 
-fn replay(shape: &Shape, token: &str, full: bool) -> Result<(), Failure> {
+fn replay(shape: &Shape, token: &str, full: bool, max_steps: usize) -> Result<(), Failure> {
     let schedule = Schedule::parse(token).map_err(Failure::BadInput)?;
     let h = &schedule.header;
     if h.scenario != shape.scenario {
@@ -437,29 +459,38 @@ fn replay(shape: &Shape, token: &str, full: bool) -> Result<(), Failure> {
         ..recorded
     };
     let (s, params, program) = resolve(&recorded, true, false)?;
-    let max_steps = schedule.events.len() + 10;
-    let reference = engine::reference(&program, policy, 5_000_000);
-    let e = engine::replay(&program, policy, &schedule.events, max_steps)
+    let reference = engine::reference(&program, policy, max_steps);
+    let table = if full { Table::Full } else { Table::Folded };
+    let e = engine::replay(&program, policy, &schedule, max_steps, table)
         .map_err(|why| Failure::BadInput(format!("the schedule does not replay: {why}")))?;
     let t = title(s, policy, params);
     out!("replay: {t}");
-    match engine::failure_of(&e, &reference.outcome) {
+    let failed = engine::failure_of(&e, &reference.outcome);
+    match &failed {
         Some(why) => out!("  {why}"),
+        None if e.out_of_steps() => out!(
+            "  this schedule ran out of its step budget of {} steps before the program ended (inconclusive)",
+            engine::thousands(max_steps)
+        ),
         None => out!("  this schedule does not fail: its outcome is the first schedule's"),
     }
     out!();
-    out_raw!("{}", report::table(&e.rows, full));
+    out_raw!("{}", report::table(&e.table));
     out!();
-    out_raw!("{}", report::outcomes(&e, &reference.outcome));
+    out_raw!(
+        "{}",
+        report::outcomes(&e, &reference.outcome, reference.preemptions)
+    );
     out!();
+    let steps = (e.out_of_steps() || max_steps != engine::DEFAULT_MAX_STEPS).then_some(max_steps);
     out!(
         "replay: {}",
-        replay_command(s, &schedule.header, &schedule.encode())
+        replay_command(s, &schedule.header, &schedule.encode(), steps)
     );
-    if engine::failure_of(&e, &reference.outcome).is_some() {
-        Err(Failure::Found)
-    } else {
-        Ok(())
+    match failed {
+        Some(_) => Err(Failure::Found),
+        None if e.out_of_steps() => Err(Failure::Inconclusive),
+        None => Ok(()),
     }
 }
 

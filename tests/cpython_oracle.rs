@@ -848,10 +848,12 @@ fn gilcheck_loses(scenario: &str, policy: Policy) -> (bool, String) {
         max_steps: Options::default().max_steps,
         progress: false,
         state_cache: true,
+        ..CheckOptions::default()
     };
     match engine::check(&program, &header, policy, &opts) {
         Ok(Verdict::Pass { line, .. }) => (false, format!("PASS ({line})")),
         Ok(Verdict::Fail(c)) => (true, format!("FAIL ({})", c.what)),
+        Ok(Verdict::Inconclusive(c)) => panic!("{scenario} --python {policy}: {}", c.what),
         Err(e) => panic!("gilcheck check {scenario} --python {policy}: {e}"),
     }
 }

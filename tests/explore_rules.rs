@@ -5,6 +5,7 @@ mod support;
 use support::scenario;
 
 use gilcheck::explore::engine::{self, CheckOptions, Dfs, Engine, Verdict, check};
+use gilcheck::explore::world::Table;
 use gilcheck::explore::{Event, Failure, Header, Options, Schedule, execute};
 use gilcheck::scenarios::SCENARIOS;
 use gilcheck::vm::Policy;
@@ -34,6 +35,7 @@ fn fail(v: Verdict) -> Box<engine::Counterexample> {
     match v {
         Verdict::Fail(c) => c,
         Verdict::Pass { line, .. } => panic!("expected a failure, got: {line}"),
+        Verdict::Inconclusive(c) => panic!("expected a failure, got: {}", c.what),
     }
 }
 
@@ -51,9 +53,9 @@ fn ex1_replay_rejects_a_switch_between_poll_points() {
         )
         .unwrap(),
     );
-    let ok = engine::replay(&p, Policy::Py39, &c.schedule.events, 10_000).unwrap();
+    let ok = engine::replay(&p, Policy::Py39, &c.schedule, 10_000, Table::Off).unwrap();
     assert_eq!(ok.outcome, c.execution.outcome);
-    let err = engine::replay(&p, Policy::Py311, &c.schedule.events, 10_000).unwrap_err();
+    let err = engine::replay(&p, Policy::Py311, &c.schedule, 10_000, Table::Off).unwrap_err();
     assert!(err.contains("not at a poll point"), "{err}");
     println!("3.11 refuses the 3.9 schedule: {err}");
 }
@@ -111,13 +113,12 @@ fn ex2_every_wake_order_explored() {
             Policy::Py313,
             &mut search,
             Options {
-                table: true,
+                table: Table::Full,
                 ..Options::default()
             },
         );
         let order: Vec<String> = e
-            .rows
-            .iter()
+            .rows()
             .filter(|r| r.gil.starts_with("thread ends") && r.thread != "MainThread")
             .map(|r| r.thread.clone())
             .collect();
@@ -237,7 +238,8 @@ fn ex4_no_termination_reported() {
             ..Options::default()
         },
     );
-    assert_eq!(e.failure, Some(Failure::NoTermination(1000)));
+    assert_eq!(e.failure, None);
+    assert_eq!(e.stop, Some(gilcheck::explore::world::Stop::Budget));
 }
 
 /// EX-5: each kind of verdict line says what it covered.
@@ -249,7 +251,7 @@ fn ex5_verdict_lines_say_what_was_covered() {
             .unwrap()
         {
             Verdict::Pass { line, .. } => line,
-            Verdict::Fail(c) => panic!("{}", c.what),
+            Verdict::Fail(c) | Verdict::Inconclusive(c) => panic!("{}", c.what),
         };
     let complete = line(dfs(None));
     assert!(
@@ -316,9 +318,9 @@ fn ex6_round_trip_every_engine() {
             let text = c.schedule.encode();
             let parsed = Schedule::parse(&text).unwrap();
             assert_eq!(parsed, c.schedule, "{name} {engine:?}");
-            let again = engine::replay(&p, policy, &parsed.events, 100_000).unwrap();
+            let again = engine::replay(&p, policy, &parsed, 100_000, Table::Folded).unwrap();
             assert_eq!(again.outcome, c.execution.outcome, "{name} {engine:?}");
-            assert_eq!(again.rows, c.execution.rows, "{name} {engine:?}");
+            assert_eq!(again.table, c.execution.table, "{name} {engine:?}");
             assert_eq!(again.failure, c.execution.failure);
             println!(
                 "{name} {policy} {engine:?}: {} preemption(s), {text}",

@@ -33,7 +33,9 @@ fn expect_pass(v: Verdict, what: &str) -> String {
             println!("{what}: {line}");
             line
         }
-        Verdict::Fail(c) => panic!("{what}: {}\n{}", c.what, c.schedule),
+        Verdict::Fail(c) | Verdict::Inconclusive(c) => {
+            panic!("{what}: {}\n{}", c.what, c.schedule)
+        }
     }
 }
 
@@ -94,8 +96,7 @@ fn lu_call_between_lost_on_every_version() {
         );
         let switch = c
             .execution
-            .rows
-            .iter()
+            .rows()
             .find(|r| r.gil.contains("preempted"))
             .unwrap();
         println!(

@@ -1836,6 +1836,7 @@ fn check_options() -> CheckOptions {
         max_steps: 100_000,
         progress: false,
         state_cache: true,
+        ..CheckOptions::default()
     }
 }
 
@@ -2688,7 +2689,11 @@ fn proptest_vm_matches_reference() {
                     .unwrap_or_default(),
                 context()
             );
-            prop_assert!(!e.cut, "a random walk was cut\n{}", context());
+            prop_assert!(
+                e.stop.is_none(),
+                "a random walk was cut short\n{}",
+                context()
+            );
             let table = table_of(policy);
             let r = compare_with_reference(&program, table, &e, Some(&walk.log), Twin::default());
             let r = match r {
@@ -3172,7 +3177,7 @@ fn check_lost_update(program: &Program, spec: &LostSpec, policy: Policy) -> Resu
             }
             Ok(format!("{policy}: lost update with {got} preemption(s)"))
         }
-        Verdict::Fail(c) => Err(format!(
+        Verdict::Fail(c) | Verdict::Inconclusive(c) => Err(format!(
             "{what}, but the explorer failed: {} ({})\nschedule {}",
             c.what,
             c.found,

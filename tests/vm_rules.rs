@@ -6,6 +6,7 @@ use support::{one_of_each_instr, scenario};
 
 use gilcheck::builtins::CallPoll;
 use gilcheck::explore::engine::{Dfs, RandomWalk};
+use gilcheck::explore::world::Table;
 use gilcheck::explore::{Execution, Failure, Options, execute};
 use gilcheck::platform::Std;
 use gilcheck::scenarios::{self, Params, SCENARIOS};
@@ -26,7 +27,7 @@ fn first(program: &Program, policy: Policy) -> Execution {
         policy,
         &mut Dfs::new(0),
         Options {
-            table: true,
+            table: Table::Full,
             ..Options::default()
         },
     )
@@ -335,12 +336,13 @@ fn vm4_blocking_calls_release_the_gil() {
                 Policy::Py39,
                 &mut search,
                 Options {
-                    table: true,
+                    table: Table::Full,
                     ..Options::default()
                 },
             );
             // A step of another thread right after the blocked one released the GIL.
-            let other_ran = e.rows.windows(2).any(|w| {
+            let rows: Vec<_> = e.rows().collect();
+            let other_ran = rows.windows(2).any(|w| {
                 w[0].gil.starts_with(note) && w[1].thread != w[0].thread && w[1].instr != "—"
             });
             if other_ran {

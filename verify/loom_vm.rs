@@ -38,6 +38,7 @@ fn check(name: &str, policy: Policy, bound: usize) -> Verdict {
         max_steps: 100_000,
         progress: false,
         state_cache: true,
+        ..CheckOptions::default()
     };
     gilcheck::explore::loom::check(Arc::new(p), &h, policy, &opts).unwrap()
 }

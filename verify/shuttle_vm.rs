@@ -74,9 +74,18 @@ fn shuttle_vm_matches_explorer_model() {
                 let (p, runs) = sample(name, policy, sched);
                 let mut outputs = BTreeSet::new();
                 for (events, outcome) in &runs {
-                    let e = engine::replay(&p, policy, events, 100_000).unwrap_or_else(|why| {
-                        panic!("{name} {policy} {sched}: does not replay: {why}")
-                    });
+                    let e =
+                        engine::replay_events(&p, policy, events, 100_000).unwrap_or_else(|why| {
+                            let s = gilcheck::explore::Schedule {
+                                header: Default::default(),
+                                events: events.clone(),
+                                loop_from: None,
+                            };
+                            panic!(
+                                "{name} {policy} {sched}: does not replay: {why}\n{}",
+                                s.encode()
+                            )
+                        });
                     assert_eq!(&e.outcome, outcome, "{name} {policy} {sched}");
                     outputs.insert(outcome.output.clone());
                 }
@@ -103,7 +112,7 @@ fn shuttle_vm_twin_wrong_policy_refused() {
     let (p, runs) = sample("seed-unsafe-increment", Policy::Py39, Sched::Random);
     let refused = runs
         .iter()
-        .filter(|(events, _)| engine::replay(&p, Policy::Py311, events, 100_000).is_err())
+        .filter(|(events, _)| engine::replay_events(&p, Policy::Py311, events, 100_000).is_err())
         .count();
     assert!(refused > 0, "every 3.9 schedule replayed under 3.11");
     println!(

@@ -1,13 +1,24 @@
-//! The checks of `gilcheck check` (rules EX-4, EX-5, EX-8, EX-10 of `spec/explore.md`): DFS with
-//! a preemption bound raised 0, 1, 2, … so that the first counterexample has the fewest
-//! preemptions, then unbounded; PCT and random sampling; minimization; verdict lines;
-//! counterexamples and replay. The oracles themselves are in [`crate::explore::oracles`].
+//! The checks of `gilcheck check` (rules EX-4, EX-5, EX-8, EX-10, EX-12 of `spec/explore.md`):
+//! DFS with a preemption bound raised 0, 1, 2, … so that the first counterexample has the fewest
+//! preemptions, then unbounded; PCT and random sampling; minimization; verdicts that say exactly
+//! what was covered; counterexamples and replay. The oracles themselves are in
+//! [`crate::explore::oracles`].
 
 pub use crate::explore::oracles::{Dfs, Pct, RandomWalk, Replay};
-use crate::explore::schedule::{Event, Header, Schedule};
-use crate::explore::world::{Execution, Failure, Options, Outcome, execute};
+use crate::explore::schedule::{Header, Schedule};
+use crate::explore::world::{
+    Execution, Failure, Options, Oracle, Outcome, StateFaults, Table, execute,
+};
 use crate::vm::{Policy, Program};
+use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
+
+/// The default step budget of one execution (`--max-steps`).
+pub const DEFAULT_MAX_STEPS: usize = 5_000_000;
+
+/// The largest step budget of one execution: memory grows with the longest execution (its
+/// schedule takes 8 bytes a step), so the budget has a ceiling.
+pub const MAX_STEPS_CEILING: usize = 100_000_000;
 
 /// The engines of `gilcheck check`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,13 +47,46 @@ pub struct CheckOptions {
     /// DFS: the largest preemption bound (`None`: raise it until the search is complete).
     /// PCT: priority change points. Loom: loom's preemption bound.
     pub preemptions: Option<usize>,
+    /// The search budget: at most this many executions (and as many again to minimize).
     pub max_executions: usize,
     pub seed: u64,
+    /// The step budget of each execution (EX-12).
     pub max_steps: usize,
     /// Print progress lines on stderr.
     pub progress: bool,
     /// DFS: explore each distinct state once (EX-7); off, every interleaving is executed.
     pub state_cache: bool,
+    /// The counterexample's step table shows every step (default: folded, EX-8).
+    pub full: bool,
+    #[doc(hidden)]
+    pub faults: SearchFaults,
+}
+
+impl Default for CheckOptions {
+    fn default() -> Self {
+        CheckOptions {
+            engine: Engine::Dfs,
+            preemptions: None,
+            max_executions: 1_000_000,
+            seed: 0,
+            max_steps: DEFAULT_MAX_STEPS,
+            progress: false,
+            state_cache: true,
+            full: false,
+            faults: SearchFaults::default(),
+        }
+    }
+}
+
+/// Deliberate defects of the search, used only by the broken twins of the checks of the state
+/// cache (EX-7). All off in a correct search.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SearchFaults {
+    /// Parts left out of the state fingerprint.
+    pub state: StateFaults,
+    /// A state is pruned whatever preemptions were left when it was explored.
+    pub ignore_preemptions_left: bool,
 }
 
 /// What a check found.
@@ -54,25 +98,37 @@ pub enum Verdict {
         executions: usize,
     },
     Fail(Box<Counterexample>),
+    /// An execution ran out of its step budget (EX-12): neither a pass nor a failure.
+    Inconclusive(Box<Counterexample>),
 }
 
-/// A failing execution, with everything needed to print and replay it.
+/// A failing (or, for an inconclusive verdict, unfinished) execution, with everything needed
+/// to print and replay it.
 #[derive(Debug)]
 pub struct Counterexample {
     /// What is wrong, in one line.
     pub what: String,
-    /// Which execution of the search it was, and how it was found.
+    /// Which execution of the search it was, how it was found, and what the search covered.
     pub found: String,
     pub reference: Outcome,
+    /// Preemptions of the schedule whose outcome is the reference (0 unless the schedule
+    /// without preemptions loops, EX-4).
+    pub reference_preemptions: usize,
+    /// It is the reference execution itself (the first schedule failed or ran out of steps).
+    pub first: bool,
     /// The execution re-run with its step table.
     pub execution: Execution,
     pub schedule: Schedule,
 }
 
-/// Why `e` fails, compared with the reference outcome; `None` if it does not.
+/// Why `e` fails, compared with the reference outcome; `None` if it does not, or if it was
+/// cut short (a state explored before, an unfair loop, the step budget).
 pub fn failure_of(e: &Execution, reference: &Outcome) -> Option<String> {
     if let Some(f) = &e.failure {
         return Some(f.to_string());
+    }
+    if e.stop.is_some() {
+        return None;
     }
     (e.outcome != *reference).then(|| describe_difference(reference, &e.outcome))
 }
@@ -99,10 +155,18 @@ fn describe_difference(reference: &Outcome, got: &Outcome) -> String {
             "the outcome differs between schedules: printed \"{have}\" here, \"{want}\" in the first schedule"
         );
     }
+    if ro.len() != go.len() {
+        return format!(
+            "the outcome differs between schedules: {} printed here, {} in the first schedule",
+            plural(go.len(), "line", "lines"),
+            plural(ro.len(), "line", "lines")
+        );
+    }
     "the outcome differs between schedules".into()
 }
 
-/// Progress lines on stderr, at most every two seconds.
+/// Progress lines on stderr, at most every two seconds: the phase, the executions of the whole
+/// check so far, the cap, and the rate.
 struct Progress {
     on: bool,
     start: Instant,
@@ -117,15 +181,22 @@ impl Progress {
             last: Instant::now(),
         }
     }
-    fn tick(&mut self, what: impl FnOnce() -> String) {
-        if self.on && self.last.elapsed() >= Duration::from_secs(2) {
-            self.last = Instant::now();
-            eprintln!(
-                "gilcheck: {} ({:.0} s)",
-                what(),
-                self.start.elapsed().as_secs_f64()
-            );
+
+    fn tick(&mut self, phase: &str, total: usize, cap: usize, states: Option<usize>) {
+        if !self.on || self.last.elapsed() < Duration::from_secs(2) {
+            return;
         }
+        self.last = Instant::now();
+        let secs = self.start.elapsed().as_secs_f64();
+        let states = states
+            .map(|n| format!(", {}", plural(n, "state explored", "states explored")))
+            .unwrap_or_default();
+        eprintln!(
+            "gilcheck: {phase}: {} of at most {} executions{states}, {} executions/s ({secs:.0} s)",
+            thousands(total),
+            thousands(cap),
+            thousands((total as f64 / secs.max(1e-9)) as usize),
+        );
     }
 }
 
@@ -146,108 +217,274 @@ fn plural(n: usize, one: &str, many: &str) -> String {
     format!("{} {}", thousands(n), if n == 1 { one } else { many })
 }
 
-/// The outcome of the schedule that never preempts and always picks the lowest-numbered
-/// thread: the reference other schedules are compared with (EX-4).
+/// The preemption bound of an unbounded search.
+const UNBOUNDED: usize = usize::MAX;
+
+/// The reference other schedules are compared with (EX-4): the first execution of DFS, under the
+/// lowest preemption bound that has one, that is not cut short by a loop. That is the schedule
+/// that never preempts and always gives the GIL to the lowest-numbered thread that can take it,
+/// unless that schedule repeats a state unfairly forever (a spin loop that never lets the thread
+/// it waits for run).
 pub fn reference(program: &Program, policy: Policy, max_steps: usize) -> Execution {
-    let mut first = Dfs::new(0);
-    execute(
-        program,
-        policy,
-        &mut first,
-        Options {
-            max_steps,
-            ..Options::default()
-        },
-    )
+    let opts = Options {
+        max_steps,
+        ..Options::default()
+    };
+    let mut bound = 0;
+    loop {
+        let mut first = Dfs::new(bound);
+        loop {
+            let e = execute(program, policy, &mut first, opts);
+            if !e.pruned() {
+                return e;
+            }
+            if !first.advance() {
+                break;
+            }
+        }
+        if !first.pruned {
+            // Every schedule loops unfairly: there is no fair execution at all. That cannot
+            // happen (the loop's way out is a schedule too); report the last one rather than
+            // searching forever.
+            return execute(program, policy, &mut Dfs::new(0), opts);
+        }
+        bound += 1;
+    }
 }
 
-/// What every execution of one check shares.
+/// What every execution of one check shares, and the count of executions it made.
 struct Search<'a> {
     program: &'a Program,
     header: &'a Header,
     policy: Policy,
     opts: &'a CheckOptions,
-    reference: &'a Outcome,
+    reference: &'a Execution,
     exec_opts: Options,
+    executions: usize,
+    progress: Progress,
+}
+
+/// How far a minimization got (EX-10).
+enum Minimized {
+    /// A failing schedule with `bound` preemptions; every bound below it was explored.
+    Smaller { bound: usize, executions: usize },
+    /// Every bound below the found one was explored: it has the fewest preemptions.
+    Minimal { executions: usize },
+    /// Stopped before it was done: the bounds up to `complete` (if any) were explored.
+    Stopped {
+        complete: Option<usize>,
+        executions: usize,
+        why: String,
+    },
 }
 
 impl Search<'_> {
-    fn execute(&self, oracle: &mut dyn crate::explore::Oracle) -> Execution {
-        execute(self.program, self.policy, oracle, self.exec_opts)
+    fn dfs_oracle(&self, bound: usize) -> Dfs {
+        let mut d = if self.opts.state_cache {
+            Dfs::with_state_cache(bound)
+        } else {
+            Dfs::new(bound)
+        };
+        d.ignore_preemptions_left = self.opts.faults.ignore_preemptions_left;
+        d
     }
 
-    /// Re-runs `e`'s schedule with a step table and packages it as the verdict.
-    fn fail(&self, e: Execution, what: String, found: String) -> Result<Verdict, String> {
-        let schedule = Schedule {
+    /// One execution of the search (counted), with a progress line now and then.
+    fn execute(
+        &mut self,
+        oracle: &mut dyn Oracle,
+        phase: &str,
+        states: Option<usize>,
+    ) -> Result<Execution, String> {
+        let e = execute(self.program, self.policy, oracle, self.exec_opts);
+        self.executions += 1;
+        let cap = self.opts.max_executions;
+        self.progress.tick(phase, self.executions, cap, states);
+        match &e.failure {
+            Some(Failure::Invalid(why)) => Err(why.clone()),
+            _ => Ok(e),
+        }
+    }
+
+    fn schedule_of(&self, e: &Execution) -> Schedule {
+        Schedule {
             header: self.header.clone(),
             events: e.events.clone(),
+            loop_from: match e.failure {
+                Some(Failure::Loop { from, .. }) => Some(from),
+                _ => None,
+            },
+        }
+    }
+
+    /// Re-runs `e`'s schedule with a step table and packages it.
+    fn counterexample(
+        &self,
+        e: Execution,
+        what: String,
+        found: String,
+    ) -> Result<Counterexample, String> {
+        let schedule = self.schedule_of(&e);
+        let table = if self.opts.full {
+            Table::Full
+        } else {
+            Table::Folded
         };
         let replayed = replay(
             self.program,
             self.policy,
-            &schedule.events,
+            &schedule,
             self.opts.max_steps,
+            table,
         )?;
-        if replayed.outcome != e.outcome || replayed.failure != e.failure {
+        if replayed.outcome != e.outcome || replayed.failure != e.failure || replayed.stop != e.stop
+        {
             return Err(format!(
-                "internal error: replaying the failing schedule gave a different outcome\n  found:    {:?} {:?}\n  replayed: {:?} {:?}",
-                e.outcome, e.failure, replayed.outcome, replayed.failure
+                "internal error: replaying the schedule gave a different outcome\n  found:    {:?} {:?} {:?}\n  replayed: {:?} {:?} {:?}",
+                e.outcome, e.failure, e.stop, replayed.outcome, replayed.failure, replayed.stop
             ));
         }
-        let reference = self.reference.clone();
-        Ok(Verdict::Fail(Box::new(Counterexample {
+        Ok(Counterexample {
             what,
             found,
-            reference,
+            reference: self.reference.outcome.clone(),
+            reference_preemptions: self.reference.preemptions,
+            first: e.events == self.reference.events,
             execution: replayed,
             schedule,
-        })))
+        })
     }
 
-    /// Minimizes `e` (EX-10), then fails with it; `how` says how it was found.
-    fn fail_minimized(&self, e: Execution, why: String, how: &str) -> Result<Verdict, String> {
+    fn fail(&self, e: Execution, what: String, found: String) -> Result<Verdict, String> {
+        Ok(Verdict::Fail(Box::new(
+            self.counterexample(e, what, found)?,
+        )))
+    }
+
+    /// An execution that ran out of its step budget: the verdict is inconclusive (EX-12).
+    fn inconclusive(&self, e: Execution, covered: String) -> Result<Verdict, String> {
+        let what = format!(
+            "an execution ran out of its step budget of {} steps (--max-steps) before the program ended: not a failure of the program, and not a pass either; raise --max-steps (at most {}) or check a smaller size",
+            thousands(self.opts.max_steps),
+            thousands(MAX_STEPS_CEILING)
+        );
+        Ok(Verdict::Inconclusive(Box::new(
+            self.counterexample(e, what, covered)?,
+        )))
+    }
+
+    /// Minimizes `e` (EX-10), then fails with it; `how` says how it was found, `from` is the
+    /// lowest bound not yet known to have no failure.
+    fn fail_minimized(
+        &mut self,
+        e: Execution,
+        why: String,
+        how: &str,
+        from: usize,
+    ) -> Result<Verdict, String> {
         let had = e.preemptions;
-        let (e, note) = self.minimize(e);
-        let found = match note {
-            Some(note) => format!(
-                "{how}; it had {}, {note}",
-                plural(had, "preemption", "preemptions")
+        let (e, m) = self.minimize(e, from)?;
+        let fewer = |k: usize| {
+            if k == 0 {
+                "no schedule has fewer".to_string()
+            } else {
+                format!(
+                    "every schedule with at most {} was explored without failure",
+                    plural(k - 1, "preemption", "preemptions")
+                )
+            }
+        };
+        let found = match m {
+            Minimized::Smaller { bound, executions } => format!(
+                "{how}; it had {}, and dfs minimized it to {} in {} ({})",
+                plural(had, "preemption", "preemptions"),
+                plural(bound, "preemption", "preemptions"),
+                plural(executions, "execution", "executions"),
+                fewer(bound)
             ),
-            None => format!(
-                "{how}; {}: no schedule with fewer fails",
-                plural(had, "preemption", "preemptions")
+            Minimized::Minimal { executions } => format!(
+                "{how}; {}: {}{}",
+                plural(had, "preemption", "preemptions"),
+                fewer(had),
+                if executions > 0 {
+                    format!(
+                        " (minimization: {})",
+                        plural(executions, "execution", "executions")
+                    )
+                } else {
+                    String::new()
+                }
+            ),
+            Minimized::Stopped {
+                complete,
+                executions,
+                why,
+            } => format!(
+                "{how}; {}, not minimized: minimization stopped after {} ({why}) {}, so a schedule with fewer preemptions may fail too",
+                plural(had, "preemption", "preemptions"),
+                plural(executions, "execution", "executions"),
+                match complete {
+                    Some(k) => format!(
+                        "with every schedule of at most {} explored without failure",
+                        plural(k, "preemption", "preemptions")
+                    ),
+                    None => "before it had explored every schedule without preemption".into(),
+                }
             ),
         };
-        let why = failure_of(&e, self.reference).unwrap_or(why);
+        let why = failure_of(&e, &self.reference.outcome).unwrap_or(why);
         self.fail(e, why, found)
     }
 
-    /// Looks for a failing schedule with fewer preemptions than `found` (DFS with the state
-    /// cache under bounds 0, 1, … below it, each capped at `--max-executions`). Returns the one
-    /// to report and, when it is a smaller one, how it was found.
-    fn minimize(&self, found: Execution) -> (Execution, Option<String>) {
-        for bound in 0..found.preemptions {
-            let mut search = Dfs::with_state_cache(bound);
-            for _ in 0..self.opts.max_executions {
-                let e = self.execute(&mut search);
-                if !e.cut && failure_of(&e, self.reference).is_some() {
-                    let note = format!(
-                        "minimized by dfs to {} (preemption bound {bound}{})",
-                        plural(e.preemptions, "preemption", "preemptions"),
-                        if bound == 0 {
-                            ""
-                        } else {
-                            "; lower bounds explored without failure"
-                        }
-                    );
-                    return (e, Some(note));
+    /// Looks for a failing schedule with fewer preemptions than `found`: DFS (with the state
+    /// cache) under bounds `from`, `from + 1`, … below it, with `--max-executions` executions
+    /// in all.
+    fn minimize(
+        &mut self,
+        found: Execution,
+        from: usize,
+    ) -> Result<(Execution, Minimized), String> {
+        let budget = self.opts.max_executions;
+        let mut used = 0usize;
+        for bound in from..found.preemptions {
+            let mut search = self.dfs_oracle(bound);
+            let stopped = |used: usize, why: &str| Minimized::Stopped {
+                complete: bound.checked_sub(1),
+                executions: used,
+                why: why.into(),
+            };
+            let phase = format!("minimizing, preemption bound {bound}");
+            loop {
+                if used >= budget {
+                    return Ok((found, stopped(used, "--max-executions")));
+                }
+                let states = Some(search.states());
+                let e = execute(self.program, self.policy, &mut search, self.exec_opts);
+                used += 1;
+                let cap = self.opts.max_executions;
+                self.progress.tick(&phase, used, cap, states);
+                if let Some(Failure::Invalid(why)) = &e.failure {
+                    return Err(why.clone());
+                }
+                if e.out_of_steps() {
+                    let why = "an execution ran out of its step budget";
+                    return Ok((found, stopped(used, why)));
+                }
+                if !e.pruned() && failure_of(&e, &self.reference.outcome).is_some() {
+                    return Ok((
+                        e,
+                        Minimized::Smaller {
+                            bound,
+                            executions: used,
+                        },
+                    ));
                 }
                 if !search.advance() {
                     break;
                 }
             }
         }
-        (found, None)
+        Ok((found, Minimized::Minimal { executions: used }))
     }
 }
 
@@ -262,62 +499,74 @@ pub fn check(
     if let Some(Failure::Invalid(why)) = &first.failure {
         return Err(why.clone());
     }
-    let search = Search {
+    let mut search = Search {
         program,
         header,
         policy,
         opts,
-        reference: &first.outcome,
+        reference: &first,
         exec_opts: Options {
             max_steps: opts.max_steps,
+            state_faults: opts.faults.state,
             ..Options::default()
         },
+        executions: 0,
+        progress: Progress::new(opts.progress),
     };
+    let first_schedule = if first.preemptions == 0 {
+        "the first execution: the schedule with no preemption".to_string()
+    } else {
+        format!(
+            "the first execution that ends: a schedule with {} (every one with fewer loops unfairly)",
+            plural(first.preemptions, "preemption", "preemptions")
+        )
+    };
+    if first.out_of_steps() {
+        return search.inconclusive(first.clone(), format!("it was {first_schedule}"));
+    }
     if let Some(why) = failure_of(&first, &first.outcome) {
-        return search.fail(
-            first.clone(),
-            why,
-            "in the first execution: the schedule with no preemption".into(),
-        );
+        return search.fail(first.clone(), why, format!("found in {first_schedule}"));
     }
     match opts.engine {
-        Engine::Dfs => dfs(&search),
-        Engine::Pct | Engine::Random => sample(&search),
+        Engine::Dfs => dfs(&mut search),
+        Engine::Pct | Engine::Random => sample(&mut search),
         Engine::Loom => Err("the loom engine is run by crate::explore::loom".into()),
     }
 }
 
-/// The preemption bound of an unbounded search.
-const UNBOUNDED: usize = usize::MAX;
+fn phase_name(bound: usize) -> String {
+    if bound == UNBOUNDED {
+        "dfs, unbounded".into()
+    } else {
+        format!("dfs, preemption bound {bound}")
+    }
+}
 
-fn dfs(s: &Search<'_>) -> Result<Verdict, String> {
+fn dfs(s: &mut Search<'_>) -> Result<Verdict, String> {
     let opts = s.opts;
-    let mut progress = Progress::new(opts.progress);
-    let mut total = 0usize;
     let mut bound = 0usize;
     loop {
-        let mut search = if opts.state_cache {
-            Dfs::with_state_cache(bound)
-        } else {
-            Dfs::new(bound)
-        };
-        let mut at_bound = 0usize;
+        let mut search = s.dfs_oracle(bound);
+        let phase = phase_name(bound);
         loop {
-            let e = s.execute(&mut search);
-            if let Some(Failure::Invalid(why)) = &e.failure {
-                return Err(why.clone());
+            let states = opts.state_cache.then(|| search.states());
+            let e = s.execute(&mut search, &phase, states)?;
+            let total = s.executions;
+            if e.out_of_steps() {
+                let covered = format!(
+                    "it was execution {} of dfs ({phase}; {})",
+                    thousands(total),
+                    done_before(bound)
+                );
+                return s.inconclusive(e, covered);
             }
-            at_bound += 1;
-            total += 1;
-            if !e.cut
-                && let Some(why) = failure_of(&e, s.reference)
-            {
+            if let Some(why) = failure_of(&e, &s.reference.outcome) {
                 if bound == UNBOUNDED {
                     let how = format!(
-                        "by dfs at execution {} (unbounded, after bounds 0–2 found nothing)",
+                        "found by dfs at execution {} (unbounded, after bounds 0–2 found nothing)",
                         thousands(total)
                     );
-                    return s.fail_minimized(e, why, &how);
+                    return s.fail_minimized(e, why, &how, 3);
                 }
                 let minimal = if bound == 0 {
                     "no schedule with fewer preemptions exists".to_string()
@@ -328,7 +577,7 @@ fn dfs(s: &Search<'_>) -> Result<Verdict, String> {
                     )
                 };
                 let found = format!(
-                    "by dfs at execution {} (preemption bound {bound}: {}; {minimal})",
+                    "found by dfs at execution {} (preemption bound {bound}: {}; {minimal})",
                     thousands(total),
                     plural(e.preemptions, "preemption", "preemptions"),
                 );
@@ -337,26 +586,14 @@ fn dfs(s: &Search<'_>) -> Result<Verdict, String> {
             if total >= opts.max_executions {
                 return Ok(capped(bound, total, opts.max_executions));
             }
-            progress.tick(|| {
-                let b = if bound == UNBOUNDED {
-                    "unbounded".to_string()
-                } else {
-                    format!("preemption bound {bound}")
-                };
-                format!(
-                    "dfs, {b}: {} executions, {} states",
-                    thousands(at_bound),
-                    thousands(search.states())
-                )
-            });
             if !search.advance() {
                 break;
             }
         }
         if !search.pruned || opts.preemptions == Some(bound) {
             return Ok(Verdict::Pass {
-                line: covered(bound, at_bound, &search, opts),
-                executions: total,
+                line: covered(bound, s.executions, &search, opts),
+                executions: s.executions,
             });
         }
         // With the state cache, bounds 0–2 give minimal counterexamples for the usual bugs; past
@@ -366,6 +603,20 @@ fn dfs(s: &Search<'_>) -> Result<Verdict, String> {
         } else {
             bound + 1
         };
+    }
+}
+
+/// What the search had covered completely before the phase of `bound`.
+fn done_before(bound: usize) -> String {
+    match bound {
+        0 => "nothing was explored completely before".into(),
+        UNBOUNDED => {
+            "every schedule with at most 2 preemptions was explored without failure before".into()
+        }
+        b => format!(
+            "every schedule with at most {} was explored without failure before",
+            plural(b - 1, "preemption", "preemptions")
+        ),
     }
 }
 
@@ -391,16 +642,19 @@ fn capped(bound: usize, total: usize, max: usize) -> Verdict {
 }
 
 /// The verdict line of a DFS that finished a bound: complete (nothing skipped for the bound)
-/// or bounded (`--preemptions` reached).
+/// or bounded (`--preemptions` reached). `executions` counts every phase.
 fn covered(bound: usize, executions: usize, search: &Dfs, opts: &CheckOptions) -> String {
     let what = if opts.state_cache {
         format!(
-            "{} reached at decisions, by {} (a state reached again is not explored again)",
+            "{} reached at decisions, by {} in all (a state reached again is not explored again)",
             plural(search.states(), "distinct state", "distinct states"),
             plural(executions, "execution", "executions"),
         )
     } else {
-        plural(executions, "interleaving", "interleavings")
+        format!(
+            "{} in all",
+            plural(executions, "interleaving", "interleavings")
+        )
     };
     let at_most = plural(bound, "preemption", "preemptions");
     if search.pruned {
@@ -415,34 +669,48 @@ fn covered(bound: usize, executions: usize, search: &Dfs, opts: &CheckOptions) -
             "every reachable state explored, {what}; schedules with at most {at_most} reach them all"
         )
     } else {
-        format!("all {what}, none needing more than {at_most}")
+        format!("every interleaving explored, {what}, none needing more than {at_most}")
     };
     format!("exhaustive, every schedule: {how}")
 }
 
-fn sample(s: &Search<'_>) -> Result<Verdict, String> {
+fn sample(s: &mut Search<'_>) -> Result<Verdict, String> {
     let opts = s.opts;
-    let mut progress = Progress::new(opts.progress);
     let changes = opts.preemptions.unwrap_or(2);
-    let mut pct = Pct::new(opts.seed, changes);
-    let mut walk = RandomWalk::new(opts.seed);
+    // A fair execution is rarely much longer than the first one: watch for states that repeat
+    // from twice its length on.
+    let watch_from = s.reference.steps.saturating_mul(2).saturating_add(1_000);
+    let mut pct = Pct::new(opts.seed, changes).watching_from(watch_from);
+    let mut walk = RandomWalk::new(opts.seed).watching_from(watch_from);
+    let mut dropped = 0usize;
+    let name = opts.engine.name();
     for i in 1..=opts.max_executions {
         let e = if opts.engine == Engine::Pct {
             pct.reset();
-            s.execute(&mut pct)
+            s.execute(&mut pct, name, None)?
         } else {
-            s.execute(&mut walk)
+            s.execute(&mut walk, name, None)?
         };
-        if let Some(why) = failure_of(&e, s.reference) {
-            let how = format!(
-                "by {} at execution {} (seed {})",
-                opts.engine.name(),
+        if e.out_of_steps() {
+            let covered = format!(
+                "it was execution {} of {name} (seed {}; no failure in the executions before it)",
                 thousands(i),
                 opts.seed
             );
-            return s.fail_minimized(e, why, &how);
+            return s.inconclusive(e, covered);
         }
-        progress.tick(|| format!("{}: {} executions", opts.engine.name(), thousands(i)));
+        if e.pruned() {
+            dropped += 1;
+            continue;
+        }
+        if let Some(why) = failure_of(&e, &s.reference.outcome) {
+            let how = format!(
+                "found by {name} at execution {} (seed {})",
+                thousands(i),
+                opts.seed
+            );
+            return s.fail_minimized(e, why, &how, 0);
+        }
     }
     let how = if opts.engine == Engine::Pct {
         format!(
@@ -453,31 +721,49 @@ fn sample(s: &Search<'_>) -> Result<Verdict, String> {
     } else {
         format!("random executions (seed {})", opts.seed)
     };
+    let dropped = if dropped > 0 {
+        format!(
+            " ({} repeated a state unfairly and ended there)",
+            plural(dropped, "execution", "executions")
+        )
+    } else {
+        String::new()
+    };
     Ok(Verdict::Pass {
         line: format!(
-            "no failure in {} {how}: sampled, not a proof",
+            "no failure in {} {how}{dropped}: sampled, not a proof",
             thousands(opts.max_executions)
         ),
         executions: opts.max_executions,
     })
 }
 
-/// Executes exactly the schedule `events`, with a step table. A schedule the program does not
+/// Executes exactly `schedule`, with the step table `table`. A schedule the program does not
 /// follow is an error that says where it diverges.
 pub fn replay(
     program: &Program,
     policy: Policy,
-    events: &[Event],
+    schedule: &Schedule,
     max_steps: usize,
+    table: Table,
 ) -> Result<Execution, String> {
-    let mut oracle = Replay::new(events.to_vec());
+    let steps = schedule.steps();
+    if steps > max_steps {
+        return Err(format!(
+            "the schedule runs {} steps, more than the step budget of {} (--max-steps)",
+            thousands(steps),
+            thousands(max_steps)
+        ));
+    }
+    let mut oracle = Replay::new(schedule.events.clone());
     let e = execute(
         program,
         policy,
         &mut oracle,
         Options {
             max_steps,
-            table: true,
+            table,
+            loop_claim: schedule.loop_from.map(|from| (from, steps)),
             ..Options::default()
         },
     );
@@ -488,4 +774,105 @@ pub fn replay(
         return Err(why);
     }
     Ok(e)
+}
+
+/// [`replay`] of a bare list of events (a schedule that does not end in a loop), without a
+/// step table.
+pub fn replay_events(
+    program: &Program,
+    policy: Policy,
+    events: &[crate::explore::Event],
+    max_steps: usize,
+) -> Result<Execution, String> {
+    let schedule = Schedule {
+        header: Header::default(),
+        events: events.to_vec(),
+        loop_from: None,
+    };
+    replay(program, policy, &schedule, max_steps, Table::Off)
+}
+
+/// How one execution ended, for comparing the outcomes of two searches (EX-13): what it
+/// printed, the final globals, and the kind of failure (a loop's steps left out: the same loop
+/// is met after different prefixes).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Ending {
+    pub output: String,
+    pub state: Vec<(String, String)>,
+    pub failure: Option<String>,
+}
+
+impl Ending {
+    pub fn of(e: &Execution) -> Ending {
+        Ending {
+            output: e.outcome.output.clone(),
+            state: e.outcome.state.clone(),
+            failure: e.failure.as_ref().map(|f| match f {
+                Failure::Loop { .. } => "no termination: a fair loop".to_string(),
+                f => f.to_string(),
+            }),
+        }
+    }
+}
+
+/// Everything one DFS found when it explores every schedule (EX-13): every distinct ending,
+/// whether the search finished, and what cut executions short.
+#[derive(Debug, Clone, Default)]
+pub struct Exploration {
+    pub endings: BTreeSet<Ending>,
+    pub executions: usize,
+    /// Executions ended at a state explored before or in an unfair loop.
+    pub pruned: usize,
+    /// Executions that ran out of their step budget.
+    pub out_of_steps: usize,
+    /// Stopped at `max_executions` before the search was done.
+    pub capped: bool,
+    /// Some schedule was left out for the preemption bound.
+    pub bounded: bool,
+}
+
+/// Explores every schedule with at most `opts.preemptions` preemptions (all of them with
+/// `None`), with or without the state cache as `opts.state_cache` says, without stopping at
+/// failures, and collects every distinct way an execution ended (EX-13).
+pub fn explore_all(
+    program: &Program,
+    policy: Policy,
+    opts: &CheckOptions,
+) -> Result<Exploration, String> {
+    let bound = opts.preemptions.unwrap_or(UNBOUNDED);
+    let mut search = if opts.state_cache {
+        Dfs::with_state_cache(bound)
+    } else {
+        Dfs::new(bound)
+    };
+    search.ignore_preemptions_left = opts.faults.ignore_preemptions_left;
+    let exec_opts = Options {
+        max_steps: opts.max_steps,
+        state_faults: opts.faults.state,
+        ..Options::default()
+    };
+    let mut x = Exploration::default();
+    loop {
+        let e = execute(program, policy, &mut search, exec_opts);
+        if let Some(Failure::Invalid(why)) = &e.failure {
+            return Err(why.clone());
+        }
+        x.executions += 1;
+        if e.pruned() {
+            x.pruned += 1;
+        } else if e.out_of_steps() {
+            x.out_of_steps += 1;
+        } else {
+            x.endings.insert(Ending::of(&e));
+        }
+        if x.executions >= opts.max_executions {
+            x.capped = true;
+            break;
+        }
+        if !search.advance() {
+            break;
+        }
+    }
+    x.bounded = search.pruned;
+    Ok(x)
 }

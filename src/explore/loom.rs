@@ -7,7 +7,7 @@
 
 use crate::explore::engine::{self, CheckOptions, Counterexample, Verdict, failure_of, thousands};
 use crate::explore::schedule::{Header, Schedule};
-use crate::explore::world::Outcome;
+use crate::explore::world::{Outcome, Table};
 use crate::platform::Loom;
 use crate::vm::threaded::{self, RunOptions};
 use crate::vm::{Policy, Program};
@@ -155,8 +155,14 @@ pub fn check(
             let schedule = Schedule {
                 header: header.clone(),
                 events: found.events,
+                loop_from: None,
             };
-            let replayed = engine::replay(&program, policy, &schedule.events, opts.max_steps).map_err(|why| {
+            let table = if opts.full {
+                Table::Full
+            } else {
+                Table::Folded
+            };
+            let replayed = engine::replay(&program, policy, &schedule, opts.max_steps, table).map_err(|why| {
                 format!("internal error: loom's failing execution {executions} does not replay in the explorer's model ({why}); its schedule: {}", schedule.encode())
             })?;
             if replayed.outcome != found.outcome {
@@ -169,7 +175,7 @@ pub fn check(
             Ok(Verdict::Fail(Box::new(Counterexample {
                 what,
                 found: format!(
-                    "by loom at execution {} (loom's preemption bound {bound}; the schedule has {} at the GIL's level, not minimized)",
+                    "found by loom at execution {} (loom's preemption bound {bound}; the schedule has {} at the GIL's level, not minimized)",
                     thousands(executions),
                     if replayed.preemptions == 1 {
                         "1 preemption".to_string()
@@ -178,6 +184,8 @@ pub fn check(
                     }
                 ),
                 reference: reference.outcome,
+                reference_preemptions: reference.preemptions,
+                first: false,
                 execution: replayed,
                 schedule,
             })))

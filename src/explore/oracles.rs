@@ -3,12 +3,15 @@
 //! random walk, and the replay of a recorded schedule.
 
 use crate::explore::schedule::Event;
-use crate::explore::world::{Decision, Oracle};
+use crate::explore::world::{Decision, FingerprintMap, Oracle, Watch};
 use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64;
 
 /// Depth-first search of every schedule whose preemptions stay within `bound` (stateless: each
-/// execution re-runs the program, following the recorded prefix of choices).
+/// execution re-runs the program, following the recorded prefix of choices). Every decision's
+/// state is fingerprinted, so that an execution whose state comes back is recognised as a loop
+/// (EX-11); with the state cache, an execution that reaches a state whose whole subtree was
+/// explored before, with at least as many preemptions left, ends there (EX-7).
 pub struct Dfs {
     nodes: Vec<Node>,
     pos: usize,
@@ -17,11 +20,22 @@ pub struct Dfs {
     /// Some option was skipped because it would exceed the bound.
     pub pruned: bool,
     mismatch: Option<String>,
-    /// With state caching (EX-7): every state met at a decision, with the most preemptions
-    /// that were left to spend when it was explored.
-    cache: Option<std::collections::HashMap<u128, usize>>,
+    /// With state caching (EX-7): every state whose subtree has been explored completely, with
+    /// the most preemptions that were left to spend when it was.
+    cache: Option<FingerprintMap<usize>>,
+    /// The states of the decisions on the current path, each with its number among the
+    /// path's decisions between steps (EX-11).
+    path: FingerprintMap<usize>,
+    /// Decisions between steps (not lock takes) made so far in the current execution.
+    checkpoints: usize,
+    /// The fingerprint of the state at the fresh decision being met, for its node.
+    pending: Option<u128>,
     /// Executions ended at a state explored before.
     pub cuts: usize,
+    /// Breaks EX-7 on purpose (the twin of the check of the preemption budget): a state is
+    /// pruned whatever preemptions were left when it was explored.
+    #[doc(hidden)]
+    pub ignore_preemptions_left: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -32,6 +46,8 @@ struct Node {
     before: usize,
     /// Whether options above 0 cost a preemption.
     costly: bool,
+    /// The state's fingerprint (decisions between steps; not lock takes inside a step).
+    state: Option<u128>,
 }
 
 impl Dfs {
@@ -44,7 +60,11 @@ impl Dfs {
             pruned: false,
             mismatch: None,
             cache: None,
+            path: FingerprintMap::default(),
+            checkpoints: 0,
+            pending: None,
             cuts: 0,
+            ignore_preemptions_left: false,
         }
     }
 
@@ -57,15 +77,23 @@ impl Dfs {
         }
     }
 
-    /// Distinct states met at decisions, when caching.
+    /// Distinct states whose subtree was explored completely, when caching.
     pub fn states(&self) -> usize {
         self.cache.as_ref().map_or(0, |c| c.len())
     }
 
-    /// Moves to the next unexplored schedule; `false` when there is none.
+    /// Preemptions the current execution has used, by this oracle's count of its choices.
+    pub fn used(&self) -> usize {
+        self.used
+    }
+
+    /// Moves to the next unexplored schedule; `false` when there is none. A decision whose
+    /// options are all explored leaves the path, and its state enters the cache.
     pub fn advance(&mut self) -> bool {
         self.pos = 0;
         self.used = 0;
+        self.checkpoints = 0;
+        self.pending = None;
         while let Some(node) = self.nodes.last_mut() {
             let next = node.chosen + 1;
             if next < node.options {
@@ -76,7 +104,15 @@ impl Dfs {
                     return true;
                 }
             }
-            self.nodes.pop();
+            let done = self.nodes.pop().expect("a node");
+            if let Some(state) = done.state {
+                self.path.remove(&state);
+                if let Some(cache) = &mut self.cache {
+                    let left = self.bound.saturating_sub(done.before);
+                    let had = cache.entry(state).or_insert(left);
+                    *had = (*had).max(left);
+                }
+            }
         }
         false
     }
@@ -85,6 +121,10 @@ impl Dfs {
 impl Oracle for Dfs {
     fn choose(&mut self, d: &Decision) -> usize {
         let costly = !matches!(d, Decision::Next { .. });
+        let checkpoint = self.checkpoints;
+        if !matches!(d, Decision::Grab { .. }) {
+            self.checkpoints += 1;
+        }
         if self.pos < self.nodes.len() {
             let node = &self.nodes[self.pos];
             if node.options != d.options() && self.mismatch.is_none() {
@@ -100,11 +140,20 @@ impl Oracle for Dfs {
             self.used += d.cost(c);
             return c;
         }
+        // Lock takes are decided inside a step, where no state is fingerprinted.
+        let state = match d {
+            Decision::Grab { .. } => None,
+            _ => self.pending.take(),
+        };
+        if let Some(s) = state {
+            self.path.insert(s, checkpoint);
+        }
         self.nodes.push(Node {
             options: d.options(),
             chosen: 0,
             before: self.used,
             costly,
+            state,
         });
         self.pos += 1;
         0
@@ -114,9 +163,20 @@ impl Oracle for Dfs {
         self.mismatch.clone()
     }
 
-    fn wants_state(&self) -> bool {
-        // Decisions on the recorded prefix are ancestors of what is explored now: no lookup.
-        self.cache.is_some() && self.pos >= self.nodes.len()
+    fn watch(&self) -> Watch {
+        Watch::ALL
+    }
+
+    fn known_state(&self) -> Option<u128> {
+        self.nodes.get(self.pos).and_then(|n| n.state)
+    }
+
+    fn keeps_path(&self) -> bool {
+        true
+    }
+
+    fn on_path(&self, state: u128) -> Option<usize> {
+        self.path.get(&state).copied()
     }
 
     fn seen(&mut self, state: u128) -> bool {
@@ -124,19 +184,15 @@ impl Oracle for Dfs {
             return false; // on the recorded prefix: an ancestor of what is explored now
         }
         let left = self.bound.saturating_sub(self.used);
-        let Some(cache) = &mut self.cache else {
-            return false;
-        };
-        match cache.get(&state) {
-            Some(&had) if had >= left => {
-                self.cuts += 1;
-                true
-            }
-            _ => {
-                cache.insert(state, left);
-                false
-            }
+        if let Some(cache) = &self.cache
+            && let Some(&had) = cache.get(&state)
+            && (had >= left || self.ignore_preemptions_left)
+        {
+            self.cuts += 1;
+            return true;
         }
+        self.pending = Some(state);
+        false
     }
 }
 
@@ -151,6 +207,7 @@ pub struct Pct {
     step: usize,
     longest: usize,
     next_low: u64,
+    watch_from: usize,
 }
 
 impl Pct {
@@ -164,6 +221,15 @@ impl Pct {
             step: 0,
             longest: 200,
             next_low: 0,
+            watch_from: usize::MAX,
+        }
+    }
+
+    /// Watches for a state that repeats from step `from` on (EX-11).
+    pub fn watching_from(self, from: usize) -> Self {
+        Pct {
+            watch_from: from,
+            ..self
         }
     }
 
@@ -216,6 +282,13 @@ impl Oracle for Pct {
         }
     }
 
+    fn watch(&self) -> Watch {
+        Watch {
+            decisions_from: self.watch_from,
+            quiet: true,
+        }
+    }
+
     fn on_step(&mut self, t: u32) {
         self.step += 1;
         if self.change_points.contains(&self.step) {
@@ -230,12 +303,22 @@ impl Oracle for Pct {
 /// A uniformly random choice at every decision.
 pub struct RandomWalk {
     rng: Pcg64,
+    watch_from: usize,
 }
 
 impl RandomWalk {
     pub fn new(seed: u64) -> Self {
         RandomWalk {
             rng: Pcg64::seed_from_u64(seed),
+            watch_from: usize::MAX,
+        }
+    }
+
+    /// Watches for a state that repeats from step `from` on (EX-11).
+    pub fn watching_from(self, from: usize) -> Self {
+        RandomWalk {
+            watch_from: from,
+            ..self
         }
     }
 }
@@ -243,6 +326,13 @@ impl RandomWalk {
 impl Oracle for RandomWalk {
     fn choose(&mut self, d: &Decision) -> usize {
         self.rng.gen_range(0..d.options())
+    }
+
+    fn watch(&self) -> Watch {
+        Watch {
+            decisions_from: self.watch_from,
+            quiet: true,
+        }
     }
 }
 

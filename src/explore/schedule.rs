@@ -11,6 +11,9 @@
 //!     scenario               |   |   events (thread*steps, or thread g) |  CRC-32
 //!                            policy, threads x iterations
 //! ```
+//!
+//! A schedule that ends in a loop (EX-11) ends with `@N`: the state after step `N` comes back
+//! at the end, and repeating the steps after `N` forever is a schedule too.
 
 use std::fmt;
 
@@ -24,7 +27,7 @@ pub enum Event {
 }
 
 /// What a schedule string is for: the scenario and options that make the program.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Header {
     pub scenario: String,
     pub policy: String,
@@ -37,12 +40,15 @@ pub struct Header {
 pub struct Schedule {
     pub header: Header,
     pub events: Vec<Event>,
+    /// For a schedule that ends in a loop: the step after which the state is the final one.
+    pub loop_from: Option<usize>,
 }
 
 const MAGIC: &str = "gc1";
 
-/// The most events a schedule string may hold (twice `check`'s default step limit).
-const MAX_EVENTS: usize = 10_000_000;
+/// The most events a schedule string may hold: twice the ceiling of `--max-steps`, so that any
+/// execution gilcheck can run, lock takes included, has a string.
+const MAX_EVENTS: usize = 2 * crate::explore::engine::MAX_STEPS_CEILING;
 
 impl Schedule {
     /// The printed form: run-length encoded events and a CRC-32 of everything before it.
@@ -64,6 +70,9 @@ impl Schedule {
                     i += run;
                 }
             }
+        }
+        if let Some(n) = self.loop_from {
+            items.push(format!("@{n}"));
         }
         let h = &self.header;
         let body = format!(
@@ -105,10 +114,28 @@ impl Schedule {
             .and_then(|(t, i)| Some((t.parse().ok()?, i.parse().ok()?)))
             .ok_or_else(|| format!("malformed schedule string: bad size '{}'", fields[3]))?;
         let mut events = Vec::new();
+        let mut loop_from = None;
         let too_long = || format!("schedule string too long: more than {MAX_EVENTS} events");
         for item in fields[4].split(',').filter(|s| !s.is_empty()) {
             let bad = || format!("malformed schedule string: bad event '{item}'");
-            if let Some(t) = item.strip_suffix('g') {
+            if loop_from.is_some() {
+                return Err(format!(
+                    "malformed schedule string: '@…' must be the last item, but '{item}' follows it"
+                ));
+            }
+            if let Some(n) = item.strip_prefix('@') {
+                let n: usize = n.parse().map_err(|_| bad())?;
+                let steps = events
+                    .iter()
+                    .filter(|e| matches!(e, Event::Step(_)))
+                    .count();
+                if n == 0 || n >= steps {
+                    return Err(format!(
+                        "malformed schedule string: '@{n}' must name a step before the last ({steps})"
+                    ));
+                }
+                loop_from = Some(n);
+            } else if let Some(t) = item.strip_suffix('g') {
                 if events.len() >= MAX_EVENTS {
                     return Err(too_long());
                 }
@@ -131,7 +158,18 @@ impl Schedule {
                 iterations,
             },
             events,
+            loop_from,
         })
+    }
+}
+
+impl Schedule {
+    /// How many steps the schedule runs (its events less its lock takes).
+    pub fn steps(&self) -> usize {
+        self.events
+            .iter()
+            .filter(|e| matches!(e, Event::Step(_)))
+            .count()
     }
 }
 
@@ -162,6 +200,7 @@ mod tests {
                     Event::Step(0),
                 ])
                 .collect(),
+            loop_from: None,
         }
     }
 
@@ -173,7 +212,33 @@ mod tests {
             text.starts_with("gc1:seed-unsafe-increment:3.9:2x1:0*5,1*1,2g,1*1,0*1:"),
             "{text}"
         );
-        assert_eq!(Schedule::parse(&text), Ok(s));
+        assert_eq!(Schedule::parse(&text), Ok(s.clone()));
+        let looping = Schedule {
+            loop_from: Some(6),
+            ..s
+        };
+        let text = looping.encode();
+        assert!(text.contains(",0*1,@6:"), "{text}");
+        assert_eq!(Schedule::parse(&text), Ok(looping));
+    }
+
+    fn signed(body: &str) -> String {
+        format!("{body}:{:08x}", crc32fast::hash(body.as_bytes()))
+    }
+
+    #[test]
+    fn loop_marker_must_be_last_and_inside() {
+        let h = "gc1:s:3.9:2x1";
+        for (events, why) in [
+            ("0*5,@2,1*1", "must be the last"),
+            ("0*5,@5", "before the last"),
+            ("0*5,@0", "before the last"),
+            ("0*5,@x", "bad event"),
+        ] {
+            let err = Schedule::parse(&signed(&format!("{h}:{events}"))).unwrap_err();
+            assert!(err.contains(why), "{events}: {err}");
+        }
+        assert!(Schedule::parse(&signed(&format!("{h}:0*5,@4"))).is_ok());
     }
 
     #[test]

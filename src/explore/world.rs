@@ -10,6 +10,7 @@
 //! the instructions are the runtime's own (`Heap<Std>`, `vm::interp::step`).
 
 use crate::RtError;
+use crate::explore::report::{Folder, Line};
 use crate::explore::schedule::Event;
 use crate::heap::{Heap, IterObj, ObjRef, Object};
 use crate::platform::Std;
@@ -18,6 +19,7 @@ use crate::vm::interp::{
     self, Acquire, Cx, Fault, Host, Image, PyThread, Ready, Step, VmFaults, Wait,
 };
 use crate::vm::{Policy, Program};
+use std::collections::HashMap;
 
 /// A choice the model leaves open.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,15 +71,122 @@ pub trait Oracle {
     fn invalid(&self) -> Option<String> {
         None
     }
-    /// Whether the oracle wants [`Oracle::seen`] asked at the coming decision (it costs a
-    /// fingerprint of the whole state).
-    fn wants_state(&self) -> bool {
-        false
+    /// Where the execution watches for a state that repeats (EX-11).
+    fn watch(&self) -> Watch {
+        Watch::NONE
     }
-    /// At a decision, given the state's fingerprint: `true` ends the execution here, because
-    /// everything reachable from this state has been explored already (EX-7).
+    /// The fingerprint of the state at the coming decision, when the oracle recorded it the
+    /// first time it met this decision (DFS re-running its recorded prefix).
+    fn known_state(&self) -> Option<u128> {
+        None
+    }
+    /// At a decision the oracle meets for the first time, given the state's fingerprint:
+    /// `true` ends the execution here, because everything reachable from this state has been
+    /// explored already (EX-7).
     fn seen(&mut self, _state: u128) -> bool {
         false
+    }
+    /// Whether the oracle keeps the fingerprints of the current execution's decisions itself
+    /// (DFS keeps its recorded prefix across executions), answered by [`Oracle::on_path`].
+    fn keeps_path(&self) -> bool {
+        false
+    }
+    /// Which of the current execution's decisions (counted from 0, decisions between steps
+    /// only) had the state `state`, when [`Oracle::keeps_path`].
+    fn on_path(&self, _state: u128) -> Option<usize> {
+        None
+    }
+}
+
+/// Hashes a state fingerprint (already uniformly distributed) by folding its two halves.
+#[derive(Default)]
+pub struct FingerprintHasher(u64);
+
+impl std::hash::Hasher for FingerprintHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut b = [0u8; 8];
+            b[..chunk.len()].copy_from_slice(chunk);
+            self.0 = self.0.rotate_left(5) ^ u64::from_le_bytes(b);
+        }
+    }
+    fn write_u128(&mut self, x: u128) {
+        self.0 ^= (x as u64) ^ ((x >> 64) as u64);
+    }
+}
+
+/// A map keyed by state fingerprints.
+pub type FingerprintMap<V> = HashMap<u128, V, std::hash::BuildHasherDefault<FingerprintHasher>>;
+
+/// Where an execution fingerprints its state to find one that repeats (EX-11).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Watch {
+    /// Every decision from this step on is fingerprinted and compared with the earlier
+    /// decisions of the same execution (`usize::MAX`: none).
+    pub decisions_from: usize,
+    /// Whether a stretch without decisions is watched too (after [`QUIET_STEPS`] steps).
+    pub quiet: bool,
+}
+
+impl Watch {
+    /// Nothing is watched (replay: a schedule says itself where it loops).
+    pub const NONE: Watch = Watch {
+        decisions_from: usize::MAX,
+        quiet: false,
+    };
+    /// Every decision and every long stretch without one (DFS).
+    pub const ALL: Watch = Watch {
+        decisions_from: 0,
+        quiet: true,
+    };
+}
+
+/// Steps without a decision after which the poll points of the running thread are watched for
+/// a state that repeats (a loop that no other thread can interrupt).
+pub const QUIET_STEPS: usize = 10_000;
+
+/// Of the poll points of a watched stretch without decisions, every this many is fingerprinted.
+const QUIET_STRIDE: u64 = 16;
+
+/// A set of runtime threads (at most [`MAX_THREADS`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ThreadSet(u128);
+
+/// The most runtime threads one execution may start (the main thread included).
+pub const MAX_THREADS: usize = 128;
+
+impl ThreadSet {
+    pub fn insert(&mut self, t: u32) {
+        self.0 |= 1 << t;
+    }
+    pub fn contains(self, t: u32) -> bool {
+        self.0 & (1 << t) != 0
+    }
+    pub fn union(self, other: ThreadSet) -> ThreadSet {
+        ThreadSet(self.0 | other.0)
+    }
+    /// The threads of `self` that are not in `other`.
+    pub fn minus(self, other: ThreadSet) -> ThreadSet {
+        ThreadSet(self.0 & !other.0)
+    }
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+    pub fn iter(self) -> impl Iterator<Item = u32> {
+        (0..MAX_THREADS as u32).filter(move |&t| self.contains(t))
+    }
+}
+
+impl FromIterator<u32> for ThreadSet {
+    fn from_iter<I: IntoIterator<Item = u32>>(iter: I) -> Self {
+        let mut s = ThreadSet::default();
+        for t in iter {
+            s.insert(t);
+        }
+        s
     }
 }
 
@@ -92,7 +201,7 @@ pub enum Status {
 }
 
 /// Why an execution failed (besides an outcome that differs from another schedule's).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Failure {
     /// A runtime rule was violated (RC-2 … RC-8): a refcount error, a leak, a bad audit.
     Rule(String),
@@ -100,8 +209,10 @@ pub enum Failure {
     Assertion(String),
     /// Threads remain, all blocked, none can proceed.
     Deadlock(String),
-    /// The execution ran more than the step limit.
-    NoTermination(usize),
+    /// The state after step `from` comes back after step `to`, and every thread that could
+    /// take the GIL on the way ran on the way: the program loops forever even under a fair GIL
+    /// (a livelock or an infinite loop, EX-11).
+    Loop { from: usize, to: usize },
     /// The oracle could not follow the execution (a schedule that does not replay).
     Invalid(String),
 }
@@ -112,9 +223,9 @@ impl std::fmt::Display for Failure {
             Failure::Rule(m) => write!(f, "runtime rule violated: {m}"),
             Failure::Assertion(m) => write!(f, "assertion failed: {m}"),
             Failure::Deadlock(m) => write!(f, "deadlock: {m}"),
-            Failure::NoTermination(n) => write!(
+            Failure::Loop { from, to } => write!(
                 f,
-                "no termination within {n} steps (a longer program needs a larger --max-steps)"
+                "no termination: the state after step {from} comes back after step {to}, and every thread that could take the GIL meanwhile ran, so the program loops forever (a livelock or an infinite loop)"
             ),
             Failure::Invalid(m) => write!(f, "schedule does not replay: {m}"),
         }
@@ -170,33 +281,101 @@ pub struct Execution {
     pub events: Vec<Event>,
     pub preemptions: usize,
     pub steps: usize,
-    /// The step table, when asked for.
-    pub rows: Vec<Row>,
-    /// The oracle ended the execution at a state it had explored before: no outcome.
-    pub cut: bool,
+    /// The step table, when asked for (folded unless [`Table::Full`]).
+    pub table: Vec<Line>,
+    /// Why the execution stopped before the program ended, when it was not a failure.
+    pub stop: Option<Stop>,
+}
+
+/// Why an execution stopped without an outcome and without a failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    /// It reached a state explored before (EX-7): what follows has been explored.
+    Explored,
+    /// The state after step `from` came back while a thread that could take the GIL never
+    /// ran: repeating this forever is not a schedule of a fair GIL (EX-11), and every way out
+    /// of the loop is explored from its first visit.
+    Unfair { from: usize },
+    /// It ran `--max-steps` steps: the step budget ran out (EX-12), which says nothing about
+    /// the program.
+    Budget,
+}
+
+impl Execution {
+    /// Whether the explorer ended the execution early because what follows is covered
+    /// elsewhere (a state explored before, or an unfair loop).
+    pub fn pruned(&self) -> bool {
+        matches!(self.stop, Some(Stop::Explored | Stop::Unfair { .. }))
+    }
+
+    /// Whether the step budget ran out.
+    pub fn out_of_steps(&self) -> bool {
+        self.stop == Some(Stop::Budget)
+    }
+
+    /// The rows of the step table that show one step each (all of them with [`Table::Full`]).
+    pub fn rows(&self) -> impl Iterator<Item = &Row> {
+        self.table.iter().filter_map(|l| match l {
+            Line::Row(r) => Some(r),
+            _ => None,
+        })
+    }
+}
+
+/// Which step table an execution makes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Table {
+    Off,
+    /// Folded as it is made, so that it stays a few hundred lines long (EX-8).
+    Folded,
+    /// Every step (memory grows with the execution).
+    Full,
 }
 
 /// Options of one execution.
 #[derive(Debug, Clone, Copy)]
 pub struct Options {
+    /// The step budget: an execution that runs this many steps stops (EX-12).
     pub max_steps: usize,
-    /// Make a step table.
-    pub table: bool,
+    pub table: Table,
     /// Audit every reference count after every step, not only at the end (slow; for tests).
     pub audit_every_step: bool,
+    /// Replay of a schedule that ends in a loop: (from, to), the steps after which the state
+    /// must be the same (EX-11).
+    pub loop_claim: Option<(usize, usize)>,
     #[doc(hidden)]
     pub vm_faults: VmFaults,
+    #[doc(hidden)]
+    pub state_faults: StateFaults,
 }
 
 impl Default for Options {
     fn default() -> Self {
         Options {
             max_steps: 5_000_000,
-            table: false,
+            table: Table::Off,
             audit_every_step: false,
+            loop_claim: None,
             vm_faults: VmFaults::default(),
+            state_faults: StateFaults::default(),
         }
     }
+}
+
+/// Deliberate omissions from the state fingerprint, used only by the broken twins of the
+/// checks of the state cache (EX-7): each leaves out one thing that decides how an execution
+/// goes on or what it prints, and the check must then find an outcome the cached search lost.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StateFaults {
+    /// Integer values (of the objects that are not immortal small ints).
+    pub ignore_ints: bool,
+    /// Whether each lock is held.
+    pub ignore_lock_state: bool,
+    /// The switch interval `sys.setswitchinterval` set.
+    pub ignore_interval: bool,
+    /// What was printed so far.
+    pub ignore_output: bool,
 }
 
 /// The explorer's host: threads are entries of `status`; blocking answers `Block`.
@@ -216,6 +395,8 @@ struct XHost<'o> {
     interval_us: u64,
     /// Rows of lock takes without the GIL, made inside a step, for the step table.
     grab_rows: Vec<(u32, String)>,
+    /// The waiters offered a lock at lock-take decisions during the current step.
+    grab_offered: Option<ThreadSet>,
     failure: Option<Failure>,
 }
 
@@ -266,6 +447,8 @@ impl XHost<'_> {
                 self.status[w as usize] = Status::Ready;
                 self.granted[w as usize] = true;
                 self.events.push(Event::Grab(w));
+                // A lock taken while the GIL's holder could go on is a preemption (EX-3).
+                self.preemptions += 1;
                 true
             }
             _ => false,
@@ -298,6 +481,11 @@ impl Host<Std> for XHost<'_> {
                 "multiprocessing.Process runs only under `gilcheck run`: each process is a separate runtime, and the checkers explore one"
                     .into(),
             ));
+        }
+        if self.status.len() >= MAX_THREADS {
+            return Err(RtError::RuntimeError(format!(
+                "can't start new thread: the explorer models at most {MAX_THREADS} threads per program (the main thread included)"
+            )));
         }
         let ident = self.status.len() as u32;
         let t = PyThread::for_thread_object(ident, py, heap, thread)?;
@@ -336,6 +524,8 @@ impl Host<Std> for XHost<'_> {
         if !core.is_locked() {
             let waiters = self.waiters(lock);
             if !waiters.is_empty() {
+                let offered = self.grab_offered.unwrap_or_default();
+                self.grab_offered = Some(offered.union(waiters.iter().copied().collect()));
                 let d = Decision::Grab {
                     holder: self.me,
                     lock,
@@ -345,7 +535,6 @@ impl Host<Std> for XHost<'_> {
                 if i > 0 {
                     let w = waiters[i - 1];
                     self.grab(heap, py, w);
-                    self.preemptions += 1;
                     self.grab_rows.push((
                         w,
                         format!(
@@ -442,9 +631,76 @@ fn wait_text(
 enum End {
     /// Every thread finished.
     Done,
-    /// The oracle cut the execution at a state explored before.
-    Cut,
+    /// The execution stopped early without an outcome (EX-7, EX-11, EX-12).
+    Stopped(Stop),
     Fail(Failure),
+}
+
+/// A decision of the running execution, as the watch for repeated states records it (EX-11).
+#[derive(Debug, Clone, Copy)]
+struct Mark {
+    steps: usize,
+    /// Events before the decision.
+    events: usize,
+    /// The threads that could have taken the GIL at this decision, or a lock at a lock-take
+    /// decision made before the next one.
+    offered: ThreadSet,
+}
+
+/// The watch over a stretch without decisions: Brent's cycle detection over every
+/// [`QUIET_STRIDE`]-th poll point, once [`QUIET_STEPS`] steps passed since the last decision.
+/// Nothing can change the course of such a stretch, so a state that comes back loops forever.
+#[derive(Debug, Default)]
+struct Quiet {
+    /// The step of the last decision.
+    since: usize,
+    polls: u64,
+    /// The fingerprint compared with every later sample, and the step it was taken after.
+    anchor: Option<(u128, usize)>,
+    power: u64,
+    count: u64,
+}
+
+/// A schedule's claim that it ends in a loop (replay of a lasso): the state after step `from`
+/// is the state after step `to`, and every thread offered the GIL on the way ran.
+#[derive(Debug)]
+struct LoopClaim {
+    from: usize,
+    to: usize,
+    start: Option<(u128, Mark)>,
+}
+
+/// Where the step table goes: nowhere, every row, or folded as it is made.
+enum Rows {
+    Off,
+    Full(Vec<Row>),
+    Folded(Box<Folder>),
+}
+
+impl Rows {
+    fn push(&mut self, r: Row) {
+        match self {
+            Rows::Off => {}
+            Rows::Full(v) => v.push(r),
+            Rows::Folded(f) => f.push(r),
+        }
+    }
+
+    fn last_mut(&mut self) -> Option<&mut Row> {
+        match self {
+            Rows::Off => None,
+            Rows::Full(v) => v.last_mut(),
+            Rows::Folded(f) => f.last_mut(),
+        }
+    }
+
+    fn finish(self) -> Vec<Line> {
+        match self {
+            Rows::Off => Vec::new(),
+            Rows::Full(v) => v.into_iter().map(Line::Row).collect(),
+            Rows::Folded(f) => f.finish(),
+        }
+    }
 }
 
 /// One execution in progress.
@@ -460,14 +716,22 @@ struct Machine<'a, 'o> {
     holder: Option<u32>,
     /// Lock takes the oracle asked for that must wait until the lock is free (replay).
     pending_grabs: Vec<u32>,
-    rows: Vec<Row>,
+    rows: Rows,
     steps: usize,
+    /// The fingerprints of this execution's watched decisions, each with its place in `marks`
+    /// (unless the oracle keeps them).
+    path: FingerprintMap<usize>,
+    marks: Vec<Mark>,
+    quiet: Quiet,
+    loop_claim: Option<LoopClaim>,
 }
 
 impl Machine<'_, '_> {
     fn run(&mut self) -> End {
         loop {
-            self.apply_grabs();
+            if let Err(end) = self.apply_grabs() {
+                return end;
+            }
             if let Some(why) = self.host.oracle.invalid() {
                 return End::Fail(Failure::Invalid(why));
             }
@@ -488,8 +752,9 @@ impl Machine<'_, '_> {
                     return End::Fail(Failure::Rule(e));
                 }
             }
-            if self.steps >= self.opts.max_steps {
-                return End::Fail(Failure::NoTermination(self.steps));
+            let all_done = self.host.status.iter().all(|s| *s == Status::Finished);
+            if self.steps >= self.opts.max_steps && !all_done {
+                return End::Stopped(Stop::Budget);
             }
         }
     }
@@ -501,38 +766,211 @@ impl Machine<'_, '_> {
             .collect()
     }
 
-    /// Lock takes without the GIL that the oracle asks for outside a decision, as soon as the
-    /// lock is free.
-    fn apply_grabs(&mut self) {
+    fn invalid_grab(&self, w: u32, why: &str) -> End {
+        End::Fail(Failure::Invalid(format!(
+            "after step {} the schedule has thread {w} take a lock without the GIL, but {why}",
+            self.steps
+        )))
+    }
+
+    /// Lock takes without the GIL that the oracle asks for outside a decision (replay), as
+    /// soon as the lock is free. Each must name a thread that is waiting for a lock.
+    fn apply_grabs(&mut self) -> Result<(), End> {
         while let Some(w) = self.host.oracle.grab_now() {
             self.pending_grabs.push(w);
+        }
+        self.apply_pending_grabs()
+    }
+
+    /// The pending lock takes whose lock is free now.
+    fn apply_pending_grabs(&mut self) -> Result<(), End> {
+        if self.pending_grabs.is_empty() {
+            return Ok(());
         }
         let (heap, py) = (self.heap, self.py);
         let mut still = Vec::new();
         for w in std::mem::take(&mut self.pending_grabs) {
+            match self.host.status.get(w as usize) {
+                None => return Err(self.invalid_grab(w, &format!("there is no thread {w} then"))),
+                Some(Status::Blocked(Wait::Lock(_))) => {}
+                Some(_) => return Err(self.invalid_grab(w, "it is not waiting for a lock then")),
+            }
             if self.host.grab(heap, py, w) {
-                if self.opts.table {
-                    self.rows.push(grab_row(
-                        self.steps,
-                        &self.host.names,
-                        w,
-                        "takes the lock without the GIL",
-                    ));
-                }
+                let row = grab_row(
+                    self.steps,
+                    &self.host.names,
+                    w,
+                    "takes the lock without the GIL",
+                );
+                self.rows.push(row);
             } else {
                 still.push(w);
             }
         }
         self.pending_grabs = still;
+        Ok(())
     }
 
-    /// Asks the oracle whether the current state was explored before (EX-7).
-    fn seen_before(&mut self) -> bool {
-        if !self.host.oracle.wants_state() {
-            return false;
+    fn fingerprint(&self) -> u128 {
+        fingerprint(
+            self.heap,
+            self.py,
+            &self.image,
+            &self.threads,
+            &self.host,
+            self.opts.state_faults,
+        )
+    }
+
+    /// A decision: the state is compared with this execution's earlier decisions (EX-11), then
+    /// the oracle is asked whether it was explored before (EX-7). `offered`: who could take
+    /// the GIL now.
+    fn checkpoint(&mut self, offered: ThreadSet) -> Result<(), End> {
+        self.quiet = Quiet {
+            since: self.steps,
+            ..Quiet::default()
+        };
+        self.check_loop_claim(offered)?;
+        if self.steps < self.host.oracle.watch().decisions_from {
+            return Ok(());
         }
-        let fp = fingerprint(self.heap, self.py, &self.image, &self.threads, &self.host);
-        self.host.oracle.seen(fp)
+        let mark = Mark {
+            steps: self.steps,
+            events: self.host.events.len(),
+            offered,
+        };
+        if self.host.oracle.known_state().is_some() {
+            // A decision the oracle recorded before: its state differed from every earlier one
+            // when it was first met, and the path up to it is the same.
+            self.marks.push(mark);
+            return Ok(());
+        }
+        let fp = self.fingerprint();
+        let keeps = self.host.oracle.keeps_path();
+        let earlier = if keeps {
+            self.host.oracle.on_path(fp)
+        } else {
+            self.path.get(&fp).copied()
+        };
+        if let Some(i) = earlier {
+            return Err(self.repeated(i));
+        }
+        if !keeps {
+            self.path.insert(fp, self.marks.len());
+        }
+        self.marks.push(mark);
+        if self.host.oracle.seen(fp) {
+            return Err(End::Stopped(Stop::Explored));
+        }
+        Ok(())
+    }
+
+    /// The state of decision `i` came back: a loop. Fair (every thread offered the GIL on
+    /// the way ran on the way) is a failure; unfair is not a schedule of a fair GIL (EX-11).
+    fn repeated(&self, i: usize) -> End {
+        let from = self.marks[i];
+        let offered = self.marks[i..]
+            .iter()
+            .fold(ThreadSet::default(), |a, m| a.union(m.offered));
+        match self.starved(from, offered) {
+            None => End::Fail(Failure::Loop {
+                from: from.steps,
+                to: self.steps,
+            }),
+            Some(_) => End::Stopped(Stop::Unfair { from: from.steps }),
+        }
+    }
+
+    /// A thread offered the GIL (or a lock) since `from` that has not run since.
+    fn starved(&self, from: Mark, offered: ThreadSet) -> Option<u32> {
+        let ran: ThreadSet = self.host.events[from.events..]
+            .iter()
+            .map(|e| match e {
+                Event::Step(t) | Event::Grab(t) => *t,
+            })
+            .collect();
+        offered.minus(ran).iter().next()
+    }
+
+    /// A poll point at which no other thread can take the GIL: in a long stretch of them,
+    /// a state that comes back loops forever (EX-11).
+    fn quiet_poll(&mut self) -> Result<(), End> {
+        self.check_loop_claim(ThreadSet::default())?;
+        if !self.host.oracle.watch().quiet || self.steps - self.quiet.since < QUIET_STEPS {
+            return Ok(());
+        }
+        self.quiet.polls += 1;
+        if !self.quiet.polls.is_multiple_of(QUIET_STRIDE) {
+            return Ok(());
+        }
+        let fp = self.fingerprint();
+        let q = &mut self.quiet;
+        match q.anchor {
+            Some((a, from)) if a == fp => {
+                return Err(End::Fail(Failure::Loop {
+                    from,
+                    to: self.steps,
+                }));
+            }
+            Some(_) if q.count + 1 < q.power => q.count += 1,
+            _ => {
+                q.anchor = Some((fp, self.steps));
+                q.power = (q.power * 2).max(1);
+                q.count = 0;
+            }
+        }
+        Ok(())
+    }
+
+    /// Replay of a schedule that ends in a loop: the state is taken after step `from` and
+    /// compared after step `to`.
+    fn check_loop_claim(&mut self, offered: ThreadSet) -> Result<(), End> {
+        let Some(claim) = &self.loop_claim else {
+            return Ok(());
+        };
+        let (from, to) = (claim.from, claim.to);
+        if self.steps == from && claim.start.is_none() {
+            let fp = self.fingerprint();
+            let mark = Mark {
+                steps: self.steps,
+                events: self.host.events.len(),
+                offered,
+            };
+            if let Some(c) = &mut self.loop_claim {
+                c.start = Some((fp, mark));
+            }
+            return Ok(());
+        }
+        if self.steps <= from {
+            return Ok(());
+        }
+        let Some((at_from, mark)) = claim.start else {
+            return Err(End::Fail(Failure::Invalid(format!(
+                "the schedule says it loops from step {from}, but no decision or poll point follows step {from}"
+            ))));
+        };
+        let mark = Mark {
+            offered: mark.offered.union(offered),
+            ..mark
+        };
+        if let Some(c) = &mut self.loop_claim {
+            c.start = Some((at_from, mark));
+        }
+        if self.steps < to {
+            return Ok(());
+        }
+        if self.fingerprint() != at_from {
+            return Err(End::Fail(Failure::Invalid(format!(
+                "the schedule says the state after step {from} comes back after step {to}, but it does not"
+            ))));
+        }
+        match self.starved(mark, mark.offered) {
+            None => Err(End::Fail(Failure::Loop { from, to })),
+            Some(t) => Err(End::Fail(Failure::Invalid(format!(
+                "the schedule loops from step {from} to step {to}, but {} could take the GIL meanwhile and never ran: a fair GIL would not repeat that loop forever",
+                self.host.names[t as usize]
+            )))),
+        }
     }
 
     /// Nobody holds the GIL: the oracle picks the thread that takes it. `Ok(None)` when every
@@ -547,9 +985,7 @@ impl Machine<'_, '_> {
             let why = deadlock_text(&self.host, heap, py, self.image.globals);
             return Err(End::Fail(Failure::Deadlock(why)));
         }
-        if self.seen_before() {
-            return Err(End::Cut);
-        }
+        self.checkpoint(cands.iter().copied().collect())?;
         let i = self.host.oracle.choose(&Decision::Next {
             candidates: cands.clone(),
         });
@@ -580,6 +1016,7 @@ impl Machine<'_, '_> {
         self.host.me = h;
         let t = &mut self.threads[h as usize];
         let at = (t.start.is_none()).then(|| t.location()).flatten();
+        let table = !matches!(self.rows, Rows::Off);
         let mut cx = Cx {
             program: self.program,
             policy: self.policy,
@@ -587,7 +1024,7 @@ impl Machine<'_, '_> {
             py,
             heap,
             host: &mut self.host,
-            effect: self.opts.table.then(String::new),
+            effect: table.then(String::new),
             faults: self.opts.vm_faults,
         };
         let result = interp::step(t, &mut cx);
@@ -596,10 +1033,15 @@ impl Machine<'_, '_> {
         self.host.events.push(Event::Step(h));
         self.host.oracle.on_step(h);
         self.threads.append(&mut self.host.spawned);
-        if self.opts.table {
+        if table {
             self.add_row(h, at, effect);
         }
+        self.note_grab_decision();
         let result = result.map_err(|Fault(e)| End::Fail(Failure::Rule(e.to_string())))?;
+        // A lock this step released may be taken by a thread blocked on it before anything
+        // else happens (replay of schedules recorded on real threads, where the waiter wakes
+        // inside the releasing step).
+        self.apply_grabs()?;
         let note = match result {
             Step::Ran { poll: Some(reason) } => return self.poll(h, reason),
             Step::Ran { poll: None } => return Ok(()),
@@ -617,16 +1059,36 @@ impl Machine<'_, '_> {
         Ok(())
     }
 
+    /// A lock-take decision during the last step: its waiters were offered the lock, and a
+    /// stretch without decisions starts again.
+    fn note_grab_decision(&mut self) {
+        let Some(offered) = self.host.grab_offered.take() else {
+            return;
+        };
+        self.quiet = Quiet {
+            since: self.steps,
+            ..Quiet::default()
+        };
+        if let Some(m) = self.marks.last_mut() {
+            m.offered = m.offered.union(offered);
+        }
+        if let Some(LoopClaim {
+            start: Some((_, m)),
+            ..
+        }) = &mut self.loop_claim
+        {
+            m.offered = m.offered.union(offered);
+        }
+    }
+
     /// A poll point after `h`'s step: the oracle may preempt `h` (GIL-5, GIL-6, GIL-7).
     fn poll(&mut self, h: u32, reason: &str) -> Result<(), End> {
         let (heap, py) = (self.heap, self.py);
         let cands = self.host.candidates(heap, py, Some(h));
         if cands.is_empty() {
-            return Ok(());
+            return self.quiet_poll();
         }
-        if self.seen_before() {
-            return Err(End::Cut);
-        }
+        self.checkpoint(cands.iter().copied().collect())?;
         let i = self.host.oracle.choose(&Decision::Poll {
             holder: h,
             candidates: cands.clone(),
@@ -648,8 +1110,8 @@ impl Machine<'_, '_> {
 
     fn add_row(&mut self, h: u32, at: Option<(u32, u32)>, effect: String) {
         for (w, text) in std::mem::take(&mut self.host.grab_rows) {
-            self.rows
-                .push(grab_row(self.steps, &self.host.names, w, &text));
+            let row = grab_row(self.steps, &self.host.names, w, &text);
+            self.rows.push(row);
         }
         let program = self.program;
         let (code, line, instr) = match at {
@@ -705,6 +1167,7 @@ pub fn execute(
         preemptions: 0,
         interval_us: crate::gil::DEFAULT_INTERVAL.as_micros() as u64,
         grab_rows: Vec::new(),
+        grab_offered: None,
         failure: None,
     };
     let loaded = Image::load(program, py, heap)
@@ -718,10 +1181,15 @@ pub fn execute(
                 events: Vec::new(),
                 preemptions: 0,
                 steps: 0,
-                rows: Vec::new(),
-                cut: false,
+                table: Vec::new(),
+                stop: None,
             };
         }
+    };
+    let rows = match opts.table {
+        Table::Off => Rows::Off,
+        Table::Full => Rows::Full(Vec::new()),
+        Table::Folded => Rows::Folded(Box::default()),
     };
     let mut m = Machine {
         program,
@@ -734,14 +1202,25 @@ pub fn execute(
         threads: vec![main],
         holder: Some(0),
         pending_grabs: Vec::new(),
-        rows: Vec::new(),
+        rows,
         steps: 0,
+        path: FingerprintMap::default(),
+        marks: Vec::new(),
+        quiet: Quiet::default(),
+        loop_claim: opts.loop_claim.map(|(from, to)| LoopClaim {
+            from,
+            to,
+            start: None,
+        }),
     };
     let end = m.run();
     let end = match end {
-        End::Done => match m.host.oracle.invalid() {
-            Some(why) => End::Fail(Failure::Invalid(why)),
-            None => End::Done,
+        End::Done => match (m.host.oracle.invalid(), m.pending_grabs.first()) {
+            (Some(why), _) => End::Fail(Failure::Invalid(why)),
+            (None, Some(w)) => End::Fail(Failure::Invalid(format!(
+                "the schedule has thread {w} take a lock without the GIL, but that lock is never free while it waits"
+            ))),
+            (None, None) => End::Done,
         },
         other => other,
     };
@@ -749,6 +1228,7 @@ pub fn execute(
         output: std::mem::take(&mut m.host.output),
         state: interp::module_state(heap, py, m.image.globals),
     };
+    let roots = m.roots();
     let Machine {
         host,
         image,
@@ -757,43 +1237,55 @@ pub fn execute(
         steps,
         ..
     } = m;
-    let cut = matches!(end, End::Cut);
-    let failure = match end {
-        End::Done => finish(heap, py, threads, image).err().map(Failure::Rule),
-        End::Cut | End::Fail(_) => {
-            // Release what is left so the heap is dropped clean.
+    let mut host = host;
+    let (failure, stop) = match end {
+        End::Done => (
+            finish(heap, py, threads, image).err().map(Failure::Rule),
+            None,
+        ),
+        End::Fail(f) => {
             let _ = release_all(heap, py, threads, image);
-            match end {
-                End::Fail(f) => Some(f),
-                _ => None,
-            }
+            (Some(f), None)
+        }
+        End::Stopped(Stop::Budget) => {
+            // What ran is audited (RC-2); the rest of the execution was never run.
+            let audit = heap.audit(py, roots).err().map(Failure::Rule);
+            let _ = release_all(heap, py, threads, image);
+            (audit, Some(Stop::Budget))
+        }
+        End::Stopped(s) => {
+            let _ = release_all(heap, py, threads, image);
+            host.failure = None;
+            (None, Some(s))
         }
     };
-    let mut host = host;
     let failure = failure.or(host.failure.take());
+    let stop = if failure.is_some() { None } else { stop };
     Execution {
         outcome,
         failure,
         events: host.events,
         preemptions: host.preemptions,
         steps,
-        rows,
-        cut,
+        table: rows.finish(),
+        stop,
     }
 }
 
 /// A 128-bit fingerprint of everything that decides how the execution goes on and what it
-/// prints (EX-7): each thread's status and frames, every object reachable from them and from
-/// the program's constants and globals (canonically numbered in the order they are reached, so
-/// that slot numbers do not matter), lock states, and the output so far.
+/// prints (EX-7): each thread's status and frames (with a call's pending keyword names), every
+/// object reachable from them and from the program's constants and globals (canonically
+/// numbered in the order they are reached, so that slot numbers do not matter), lock states,
+/// the thread-name counter, the switch interval, an assertion that failed, and the output so
+/// far. `faults` leaves parts out, for the broken twins of the checks only.
 fn fingerprint(
     heap: &Heap<Std>,
     py: Token<'_>,
     image: &Image,
     threads: &[PyThread],
     host: &XHost<'_>,
+    faults: StateFaults,
 ) -> u128 {
-    use std::collections::HashMap;
     use std::hash::{Hash, Hasher};
     struct Canon {
         ids: HashMap<ObjRef, u32>,
@@ -820,8 +1312,14 @@ fn fingerprint(
         queue: Vec::new(),
     };
     let mut h = std::hash::DefaultHasher::new();
-    host.output.hash(&mut h);
+    if !faults.ignore_output {
+        host.output.hash(&mut h);
+    }
     host.thread_counter.hash(&mut h);
+    if !faults.ignore_interval {
+        host.interval_us.hash(&mut h);
+    }
+    host.failure.hash(&mut h);
     for (i, t) in threads.iter().enumerate() {
         match host.status[i] {
             Status::Running => 0u64.hash(&mut h),
@@ -833,7 +1331,7 @@ fn fingerprint(
         }
         host.granted[i].hash(&mut h);
         for f in &t.frames {
-            (f.code, f.pc, f.stack.len()).hash(&mut h);
+            (f.code, f.pc, f.stack.len(), f.kw_names()).hash(&mut h);
             for &v in f.stack.iter().chain(&f.locals) {
                 c.opt(v).hash(&mut h);
             }
@@ -853,7 +1351,7 @@ fn fingerprint(
         next += 1;
         heap.refcount(py, o).unwrap_or(-1).hash(&mut h);
         let Ok(obj) = heap.get(py, o) else { continue };
-        hash_object(&obj, &mut c, &mut h, |c, o| c.id(o));
+        hash_object(&obj, &mut c, &mut h, faults, |c, o| c.id(o));
     }
     let low = h.finish();
     next.hash(&mut h);
@@ -866,6 +1364,7 @@ fn hash_object<C>(
     obj: &Object<Std>,
     c: &mut C,
     h: &mut impl std::hash::Hasher,
+    faults: StateFaults,
     mut id: impl FnMut(&mut C, ObjRef) -> u64,
 ) {
     use std::hash::Hash;
@@ -873,6 +1372,7 @@ fn hash_object<C>(
     match obj {
         Object::None | Object::Builtin(_) => {}
         Object::Bool(b) => b.hash(h),
+        Object::Int(_) if faults.ignore_ints => {}
         Object::Int(i) => i.hash(h),
         Object::Float(x) => x.to_bits().hash(h),
         Object::Str(s) => s.hash(h),
@@ -888,6 +1388,7 @@ fn hash_object<C>(
                 (id(c, k), id(c, v)).hash(h);
             }
         }
+        Object::Lock(_) if faults.ignore_lock_state => {}
         Object::Lock(l) => l.is_locked().hash(h),
         Object::Code { index, .. } => index.hash(h),
         Object::Function { code, globals, .. } => (code, id(c, *globals)).hash(h),

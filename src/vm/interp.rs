@@ -196,6 +196,11 @@ pub struct Frame {
 }
 
 impl Frame {
+    /// The keyword names a `KW_NAMES` set for the coming `CALL` (a constant's index).
+    pub fn kw_names(&self) -> Option<u32> {
+        self.kw_names
+    }
+
     fn refs(&self) -> impl Iterator<Item = ObjRef> + '_ {
         self.stack
             .iter()

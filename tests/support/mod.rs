@@ -145,6 +145,7 @@ pub fn dfs(preemptions: Option<usize>) -> CheckOptions {
         max_steps: 1_000_000,
         progress: false,
         state_cache: true,
+        ..CheckOptions::default()
     }
 }
 
