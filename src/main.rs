@@ -1,8 +1,9 @@
 //! The `gilcheck` command line: `list`, `run`, `check`, `replay`, `dis`.
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use gilcheck::explore::engine::{self, CheckOptions, Engine, Verdict};
+use gilcheck::explore::engine::{self, CheckOptions, Engine, Verdict, thousands};
 use gilcheck::explore::{Header, Schedule, report};
+use gilcheck::gil::{self, IntervalWait};
 use gilcheck::platform::Std;
 use gilcheck::scenarios::{self, Params, SCENARIOS, Scenario};
 use gilcheck::vm::policy::Mark;
@@ -59,6 +60,16 @@ fn parse_policy(s: &str) -> Result<Policy, String> {
     s.parse()
 }
 
+/// `--switch-interval`: seconds, refused exactly when `sys.setswitchinterval` refuses them
+/// (`<= 0.0`, so -inf too) or when they are not a number.
+fn parse_switch_interval(s: &str) -> Result<f64, String> {
+    const RANGE: &str = "--switch-interval takes a number of seconds > 0, nan and inf included";
+    let x: f64 = s.parse().map_err(|_| format!("not a number: {RANGE}"))?;
+    gil::interval_micros(x)
+        .map_err(|e| format!("{RANGE}; sys.setswitchinterval({s}) raises {e}"))?;
+    Ok(x)
+}
+
 #[derive(Clone, Copy, ValueEnum)]
 enum EngineArg {
     /// Depth-first search, preemption bound raised 0, 1, 2, … (minimal counterexamples)
@@ -79,8 +90,15 @@ enum Command {
     Run {
         #[command(flatten)]
         shape: Shape,
-        /// The GIL's switch interval in seconds, as `sys.setswitchinterval`.
-        #[arg(long, default_value_t = 0.005, allow_negative_numbers = true)]
+        /// The GIL's switch interval in seconds, as `sys.setswitchinterval`: any number > 0,
+        /// nan and inf included (0, negatives and -inf are refused).
+        ///
+        /// Stored as CPython 3.8–3.13 store it on x86-64: whole microseconds, truncated, inf
+        /// and 2^64 µs or more as 0, nan as 2^63 µs. A waiter waits at least 1 µs; beyond a
+        /// year it waits without a timeout (it never asks for the GIL), and from 2^63 µs its
+        /// wait ends at once, as on CPython 3.12 and 3.13 (spec/gil.md, GIL-8). The run's
+        /// footer says which applies.
+        #[arg(long, value_name = "SECONDS", default_value = "0.005", allow_hyphen_values = true, value_parser = parse_switch_interval)]
         switch_interval: f64,
         /// seed-cpu-bound: run the workers as processes (one runtime each: its own GIL and heap).
         #[arg(long)]
@@ -257,11 +275,6 @@ fn title(s: &Scenario, policy: Policy, p: Params) -> String {
 }
 
 fn run(shape: &Shape, interval: f64, processes: bool) -> Result<(), Failure> {
-    if let Err(e) = gilcheck::gil::interval_micros(interval) {
-        return Err(Failure::BadInput(format!(
-            "--switch-interval {interval}: {e} (as sys.setswitchinterval)"
-        )));
-    }
     let (s, params, program) = resolve(shape, false, processes)?;
     let opts = RunOptions {
         policy: shape.python,
@@ -273,15 +286,15 @@ fn run(shape: &Shape, interval: f64, processes: bool) -> Result<(), Failure> {
     let r = threaded::run::<Std>(Arc::new(program), opts).map_err(Failure::BadInput)?;
     out!();
     out!(
-        "gilcheck run: {}, real threads{}, switch interval {} µs",
+        "gilcheck run: {}, real threads{}",
         title(s, shape.python, params),
         if r.processes > 0 {
             format!(" and {} processes", r.processes)
         } else {
             String::new()
-        },
-        (interval * 1e6).round()
+        }
     );
+    out!("{}", interval_line(interval));
     out!(
         "elapsed: {:.2} s; GIL switches: {}",
         r.elapsed.as_secs_f64(),
@@ -301,6 +314,31 @@ fn run(shape: &Shape, interval: f64, processes: bool) -> Result<(), Failure> {
     } else {
         Ok(())
     }
+}
+
+/// What the GIL does with `--switch-interval seconds` (already validated): what it stores, what
+/// `sys.getswitchinterval()` reads, and how a waiter waits (GIL-8).
+fn interval_line(seconds: f64) -> String {
+    let stored = gil::interval_micros(seconds).unwrap_or(0);
+    let read = gilcheck::heap::format_float(gil::interval_seconds(stored));
+    let how = match gil::interval_wait(stored) {
+        IntervalWait::Timed(_) if stored == 0 => {
+            "; a waiter waits 1 µs before it asks for the GIL, as CPython's take_gil does"
+                .to_string()
+        }
+        IntervalWait::Timed(_) => String::new(),
+        IntervalWait::Untimed => {
+            "; longer than a year: a waiter waits without a timeout and never asks for the GIL (the holder keeps it until it blocks or ends)".to_string()
+        }
+        IntervalWait::Expired => {
+            "; 2^63 µs or more: a waiter's wait ends at once, so it asks for the GIL at every turn, as on CPython 3.12 and 3.13 (3.8–3.11 abort at the first contended wait)".to_string()
+        }
+    };
+    format!(
+        "switch interval: {} µs (--switch-interval {}, stored as CPython stores it; sys.getswitchinterval() = {read}){how}",
+        thousands(stored as usize),
+        gilcheck::heap::format_float(seconds)
+    )
 }
 
 fn header(s: &Scenario, policy: Policy, p: Params) -> Header {

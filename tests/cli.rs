@@ -50,7 +50,7 @@ fn cli_run_seed_refcount_is_clean() {
 /// input: exit 2, a message, no panic. (NaN and +inf are accepted, as by CPython.)
 #[test]
 fn cli_bad_switch_interval_exits_2() {
-    for bad in ["0", "-1", "abc"] {
+    for bad in ["0", "-0.0", "-1", "-1e-300", "-inf", "abc", ""] {
         let out = gilcheck(&["run", "seed-refcount", "--switch-interval", bad]);
         let (stdout, stderr) = text(&out);
         assert_eq!(
@@ -66,6 +66,48 @@ fn cli_bad_switch_interval_exits_2() {
             stderr.contains("switch interval") || stderr.contains("invalid value"),
             "{stderr}"
         );
+    }
+}
+
+/// GIL-8: the command line accepts what `sys.setswitchinterval` accepts and the footer says what
+/// the GIL does with it: +inf is stored as 0 µs (read back 0.0) and waits last 1 µs; NaN is
+/// stored as 2^63 µs, where a wait ends at once; 1e10 s is waited for without a timeout.
+#[test]
+fn cli_run_infinite_switch_interval_says_what_it_uses() {
+    let cases = [
+        (
+            "inf",
+            "switch interval: 0 µs (--switch-interval inf, stored as CPython stores it; sys.getswitchinterval() = 0.0); a waiter waits 1 µs",
+        ),
+        (
+            "nan",
+            "switch interval: 9 223 372 036 854 775 808 µs (--switch-interval nan, stored as CPython stores it; sys.getswitchinterval() = 9223372036854.775); 2^63 µs or more: a waiter's wait ends at once",
+        ),
+        (
+            "1e10",
+            "switch interval: 10 000 000 000 000 000 µs (--switch-interval 10000000000.0, stored as CPython stores it; sys.getswitchinterval() = 10000000000.0); longer than a year: a waiter waits without a timeout",
+        ),
+        (
+            "2.5e-6",
+            "switch interval: 2 µs (--switch-interval 2.5e-06, stored as CPython stores it; sys.getswitchinterval() = 2e-06)\n",
+        ),
+    ];
+    for (interval, expected) in cases {
+        let out = gilcheck(&[
+            "run",
+            "seed-refcount",
+            "--iterations",
+            "2000",
+            "--switch-interval",
+            interval,
+        ]);
+        let (stdout, stderr) = text(&out);
+        assert!(out.status.success(), "{interval}: {stdout}{stderr}");
+        assert!(
+            stdout.starts_with("Reference count after threading: 2\n"),
+            "{interval}: {stdout}"
+        );
+        assert!(stdout.contains(expected), "{interval}: {stdout}");
     }
 }
 
