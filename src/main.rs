@@ -11,6 +11,7 @@ use gilcheck::vm::threaded::{self, RunOptions};
 use gilcheck::vm::{Policy, Program};
 use std::io::Write;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 /// `println!` that ignores a closed stdout (`gilcheck … | head`) instead of panicking.
 macro_rules! out {
@@ -22,7 +23,6 @@ macro_rules! out {
 macro_rules! out_raw {
     ($($arg:tt)*) => {{ let _ = write!(std::io::stdout(), $($arg)*); }};
 }
-use std::sync::Arc;
 
 #[derive(Parser)]
 #[command(
@@ -48,16 +48,58 @@ struct Shape {
     /// fall between any two instructions).
     #[arg(long = "python", default_value = "3.13", value_parser = parse_policy)]
     python: Policy,
-    /// Threads (where the scenario has a number of threads).
-    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=64))]
+    /// Threads, 1 to 64 (where the scenario has a number of threads).
+    #[arg(long, value_name = "N", allow_hyphen_values = true, value_parser = whole::<u32>("--threads", 1, 64, ""))]
     threads: Option<u32>,
-    /// Iterations (what they count depends on the scenario; see `gilcheck list`).
-    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
+    /// Iterations, 1 to 100 000 000 (what they count depends on the scenario; see `gilcheck
+    /// list`).
+    #[arg(long, value_name = "N", allow_hyphen_values = true, value_parser = whole::<u64>("--iterations", 1, MAX_ITERATIONS, ""))]
     iterations: Option<u64>,
 }
 
-fn parse_policy(s: &str) -> Result<Policy, String> {
-    s.parse()
+const MAX_ITERATIONS: u64 = 100_000_000;
+const MAX_PREEMPTIONS: u64 = 1_000;
+/// loom 0.7 keeps its preemption bound in a `u8`: `rt::Execution::new` converts it with
+/// `try_into().expect("preemption_bound too big")`, so 256 and more panic inside loom.
+const MAX_LOOM_PREEMPTIONS: u64 = u8::MAX as u64;
+const MAX_EXECUTIONS: u64 = 1_000_000_000_000;
+const MAX_STEPS: u64 = 100_000_000;
+
+/// A value parser for a whole number from `lo` to `hi`. Negative numbers, numbers past `hi`
+/// (however many digits) and text that is not a number are refused with the range in the
+/// message (clap then exits with code 2).
+fn whole<T>(
+    name: &'static str,
+    lo: u64,
+    hi: u64,
+    note: &'static str,
+) -> impl Fn(&str) -> Result<T, String> + Clone + Send + Sync + 'static
+where
+    T: TryFrom<u64> + Clone + Send + Sync + 'static,
+{
+    move |s: &str| {
+        let range = format!(
+            "{name} takes a whole number from {} to {}{note}",
+            thousands(lo as usize),
+            thousands(hi as usize)
+        );
+        let unsigned = s.strip_prefix('+').unwrap_or(s);
+        let (negative, digits) = match unsigned.strip_prefix('-') {
+            Some(d) => (true, d),
+            None => (false, unsigned),
+        };
+        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(format!("not a whole number: {range}"));
+        }
+        let n = if negative && digits.bytes().any(|b| b != b'0') {
+            None
+        } else {
+            digits.parse::<u64>().ok()
+        };
+        n.filter(|n| (lo..=hi).contains(n))
+            .and_then(|n| T::try_from(n).ok())
+            .ok_or_else(|| format!("out of range: {range}"))
+    }
 }
 
 /// `--switch-interval`: seconds, refused exactly when `sys.setswitchinterval` refuses them
@@ -68,6 +110,10 @@ fn parse_switch_interval(s: &str) -> Result<f64, String> {
     gil::interval_micros(x)
         .map_err(|e| format!("{RANGE}; sys.setswitchinterval({s}) raises {e}"))?;
     Ok(x)
+}
+
+fn parse_policy(s: &str) -> Result<Policy, String> {
+    s.parse()
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -110,18 +156,22 @@ enum Command {
         shape: Shape,
         #[arg(long, value_enum, default_value = "dfs")]
         engine: EngineArg,
-        /// dfs: the largest preemption bound (default: raise it until every schedule is
-        /// covered); pct: priority change points (default 2); loom: loom's bound (default 2).
-        #[arg(long)]
-        preemptions: Option<usize>,
-        /// Stop after this many executions (dfs default 1 000 000; pct/random 10 000).
-        #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+        /// dfs: the largest preemption bound, 0 to 1 000 (default: raise it until every
+        /// schedule is covered); pct: priority change points per execution, 0 to 1 000
+        /// (default 2); loom: loom's preemption bound, 0 to 255 (default 2; loom 0.7 keeps it
+        /// in a u8); random: does not apply.
+        #[arg(long, value_name = "N", allow_hyphen_values = true, value_parser = whole::<u64>("--preemptions", 0, MAX_PREEMPTIONS, " (--engine loom: 0 to 255)"))]
+        preemptions: Option<u64>,
+        /// Stop after this many executions, 1 to 1 000 000 000 000 (dfs default 1 000 000;
+        /// pct, random and loom 10 000).
+        #[arg(long, value_name = "N", allow_hyphen_values = true, value_parser = whole::<u64>("--max-executions", 1, MAX_EXECUTIONS, ""))]
         max_executions: Option<u64>,
-        /// Seed of the pct and random engines.
-        #[arg(long, default_value_t = 0)]
+        /// Seed of the pct and random engines, 0 to 18 446 744 073 709 551 615.
+        #[arg(long, value_name = "S", default_value = "0", allow_hyphen_values = true, value_parser = whole::<u64>("--seed", 0, u64::MAX, ""))]
         seed: u64,
-        /// An execution longer than this many steps is a failure (no termination).
-        #[arg(long, default_value_t = 5_000_000, value_parser = clap::value_parser!(u64).range(1..))]
+        /// An execution longer than this many steps is a failure (no termination): 1 to
+        /// 100 000 000.
+        #[arg(long, value_name = "N", default_value = "5000000", allow_hyphen_values = true, value_parser = whole::<u64>("--max-steps", 1, MAX_STEPS, ""))]
         max_steps: u64,
         /// Print every step of a counterexample (default: fold runs without shared accesses).
         #[arg(long)]
@@ -364,7 +414,7 @@ fn replay_command(s: &Scenario, h: &Header, token: &str) -> String {
 
 /// The search limits of `check`.
 struct Limits {
-    preemptions: Option<usize>,
+    preemptions: Option<u64>,
     max_executions: Option<u64>,
     seed: u64,
     max_steps: usize,
@@ -379,6 +429,19 @@ fn check(shape: &Shape, engine: EngineArg, limits: Limits, full: bool) -> Result
         max_steps,
         state_cache,
     } = limits;
+    match (engine, preemptions) {
+        (EngineArg::Loom, Some(n)) if n > MAX_LOOM_PREEMPTIONS => {
+            return Err(Failure::BadInput(format!(
+                "--preemptions {n} is out of range for --engine loom: loom 0.7 keeps its preemption bound in a u8, so it takes 0 to {MAX_LOOM_PREEMPTIONS}"
+            )));
+        }
+        (EngineArg::Random, Some(_)) => {
+            return Err(Failure::BadInput(
+                "--preemptions does not apply to --engine random (it bounds nothing there); use dfs, pct or loom".into(),
+            ));
+        }
+        _ => {}
+    }
     let (s, params, program) = resolve(shape, true, false)?;
     let engine = match engine {
         EngineArg::Dfs => Engine::Dfs,
@@ -393,7 +456,7 @@ fn check(shape: &Shape, engine: EngineArg, limits: Limits, full: bool) -> Result
     };
     let opts = CheckOptions {
         engine,
-        preemptions,
+        preemptions: preemptions.map(|n| n as usize),
         max_executions: max_executions.map_or(default_max, |n| n.min(usize::MAX as u64) as usize),
         seed,
         max_steps,

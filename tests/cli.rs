@@ -111,6 +111,148 @@ fn cli_run_infinite_switch_interval_says_what_it_uses() {
     }
 }
 
+/// Every numeric option refuses, before any work, a value just outside its documented range
+/// (negative numbers included) with the range in the message and exit 2, and accepts the value
+/// just inside. Accepted values run only quick commands: `dis` builds the program without
+/// running it, and `check` stops after one execution or finishes a small exhaustive search.
+#[test]
+fn cli_numeric_options_have_checked_ranges() {
+    let dis = |extra: &[&'static str]| {
+        let mut v = vec!["dis", "seed-refcount", "--python", "3.11"];
+        v.extend_from_slice(extra);
+        v
+    };
+    let check = |engine: &'static str, extra: &[&'static str]| {
+        let mut v = vec![
+            "check",
+            "seed-unsafe-increment",
+            "--python",
+            "3.11",
+            "--engine",
+            engine,
+        ];
+        v.extend_from_slice(extra);
+        v
+    };
+    let one = ["--max-executions", "1"];
+    let with_one = |extra: &[&'static str]| {
+        let mut v = extra.to_vec();
+        v.extend_from_slice(&one);
+        v
+    };
+    // (arguments, the range the message must state)
+    let refused: Vec<(Vec<&str>, &str)> = vec![
+        (
+            dis(&["--threads", "0"]),
+            "--threads takes a whole number from 1 to 64",
+        ),
+        (dis(&["--threads", "65"]), "from 1 to 64"),
+        (dis(&["--threads", "-1"]), "from 1 to 64"),
+        (
+            dis(&["--threads", "99999999999999999999999"]),
+            "from 1 to 64",
+        ),
+        (dis(&["--threads", "two"]), "not a whole number"),
+        (
+            dis(&["--iterations", "0"]),
+            "--iterations takes a whole number from 1 to 100 000 000",
+        ),
+        (dis(&["--iterations", "100000001"]), "from 1 to 100 000 000"),
+        (dis(&["--iterations", "-5"]), "from 1 to 100 000 000"),
+        (
+            check("dfs", &with_one(&["--preemptions", "1001"])),
+            "--preemptions takes a whole number from 0 to 1 000",
+        ),
+        (
+            check("dfs", &with_one(&["--preemptions", "-1"])),
+            "from 0 to 1 000",
+        ),
+        (
+            check("pct", &with_one(&["--preemptions", "1001"])),
+            "from 0 to 1 000",
+        ),
+        (
+            check("pct", &with_one(&["--preemptions", "18446744073709551615"])),
+            "from 0 to 1 000",
+        ),
+        (
+            check("loom", &with_one(&["--preemptions", "256"])),
+            "--engine loom: loom 0.7 keeps its preemption bound in a u8, so it takes 0 to 255",
+        ),
+        (
+            check("random", &with_one(&["--preemptions", "0"])),
+            "--preemptions does not apply to --engine random",
+        ),
+        (
+            check("dfs", &["--max-executions", "0"]),
+            "--max-executions takes a whole number from 1 to 1 000 000 000 000",
+        ),
+        (
+            check("dfs", &["--max-executions", "1000000000001"]),
+            "from 1 to 1 000 000 000 000",
+        ),
+        (
+            check("dfs", &["--max-executions", "-1"]),
+            "from 1 to 1 000 000 000 000",
+        ),
+        (
+            check("dfs", &with_one(&["--max-steps", "0"])),
+            "--max-steps takes a whole number from 1 to 100 000 000",
+        ),
+        (
+            check("dfs", &with_one(&["--max-steps", "100000001"])),
+            "from 1 to 100 000 000",
+        ),
+        (
+            check("dfs", &with_one(&["--max-steps", "-5"])),
+            "from 1 to 100 000 000",
+        ),
+        (
+            check("random", &with_one(&["--seed", "18446744073709551616"])),
+            "--seed takes a whole number from 0 to 18 446 744 073 709 551 615",
+        ),
+        (
+            check("random", &with_one(&["--seed", "-1"])),
+            "from 0 to 18 446 744 073 709 551 615",
+        ),
+    ];
+    for (args, range) in refused {
+        let out = gilcheck(&args);
+        let (stdout, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stdout}{stderr}");
+        assert!(stderr.contains(range), "{args:?}: {stderr}");
+        assert!(stdout.is_empty(), "{args:?}: work started: {stdout}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+    let accepted: Vec<Vec<&str>> = vec![
+        dis(&["--threads", "1"]),
+        dis(&["--threads", "64"]),
+        dis(&["--iterations", "1"]),
+        dis(&["--iterations", "100000000"]),
+        check("dfs", &with_one(&["--preemptions", "0"])),
+        check("dfs", &with_one(&["--preemptions", "1000"])),
+        check("pct", &with_one(&["--preemptions", "0"])),
+        check("pct", &with_one(&["--preemptions", "1000"])),
+        check("loom", &with_one(&["--preemptions", "0"])),
+        check("loom", &with_one(&["--preemptions", "255"])),
+        check("dfs", &["--max-executions", "1000000000000"]), // exhaustive long before
+        check("dfs", &with_one(&["--max-steps", "100000000"])),
+        check("random", &with_one(&["--seed", "0"])),
+        check("random", &with_one(&["--seed", "18446744073709551615"])),
+    ];
+    for args in accepted {
+        let out = gilcheck(&args);
+        let (stdout, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {stdout}{stderr}");
+    }
+    // The smallest step limit is accepted too; the seed's program cannot finish in one step,
+    // which is the failure the limit is there to report (exit 1), not bad input.
+    let out = gilcheck(&check("dfs", &with_one(&["--max-steps", "1"])));
+    let (stdout, stderr) = text(&out);
+    assert_ne!(out.status.code(), Some(2), "{stdout}{stderr}");
+    assert!(!stderr.contains("invalid value"), "{stderr}");
+}
+
 /// Unknown scenarios and out-of-range options are bad input: exit 2 with a message.
 #[test]
 fn cli_bad_arguments_exit_2() {
