@@ -9,19 +9,73 @@ use gilcheck::scenarios::{self, Params, SCENARIOS, Scenario};
 use gilcheck::vm::policy::Mark;
 use gilcheck::vm::threaded::{self, RunOptions};
 use gilcheck::vm::{Policy, Program};
-use std::io::Write;
+use std::io::{self, Write};
 use std::process::ExitCode;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
-/// `println!` that ignores a closed stdout (`gilcheck … | head`) instead of panicking.
-macro_rules! out {
-    () => {{ let _ = writeln!(std::io::stdout()); }};
-    ($($arg:tt)*) => {{ let _ = writeln!(std::io::stdout(), $($arg)*); }};
+/// The first error met writing to stdout. Once there is one, nothing more is written, and
+/// `main` exits with code 2.
+static STDOUT_ERROR: Mutex<Option<io::Error>> = Mutex::new(None);
+
+/// Writes `text` to stdout, each complete line without its trailing spaces (no line gilcheck
+/// prints ends with a space), and records the first write error instead of panicking.
+fn emit(text: &str) {
+    let mut failed = STDOUT_ERROR.lock().unwrap_or_else(|p| p.into_inner());
+    if failed.is_some() {
+        return;
+    }
+    let mut out = io::stdout().lock();
+    let mut result = Ok(());
+    for piece in text.split_inclusive('\n') {
+        result = match piece.strip_suffix('\n') {
+            Some(line) => out
+                .write_all(line.trim_end_matches(' ').as_bytes())
+                .and_then(|()| out.write_all(b"\n")),
+            None => out.write_all(piece.as_bytes()),
+        };
+        if result.is_err() {
+            break;
+        }
+    }
+    if let Err(e) = result {
+        *failed = Some(e);
+    }
 }
 
-/// `print!` that ignores a closed stdout.
+/// Flushes stdout, recording an error as `emit` does.
+fn flush_stdout() {
+    let mut failed = STDOUT_ERROR.lock().unwrap_or_else(|p| p.into_inner());
+    if failed.is_none()
+        && let Err(e) = io::stdout().flush()
+    {
+        *failed = Some(e);
+    }
+}
+
+/// `println!` through [`emit`].
+macro_rules! out {
+    () => {
+        emit("\n")
+    };
+    ($($arg:tt)*) => {
+        emit(&format!("{}\n", format_args!($($arg)*)))
+    };
+}
+
+/// `print!` through [`emit`].
 macro_rules! out_raw {
-    ($($arg:tt)*) => {{ let _ = write!(std::io::stdout(), $($arg)*); }};
+    ($($arg:tt)*) => {
+        emit(&format!($($arg)*))
+    };
+}
+
+/// An error's message without the ` (os error N)` that `io::Error` appends.
+fn describe(e: &io::Error) -> String {
+    let s = e.to_string();
+    match s.rfind(" (os error ") {
+        Some(i) if s.ends_with(')') => s[..i].to_string(),
+        _ => s,
+    }
 }
 
 #[derive(Parser)]
@@ -244,14 +298,32 @@ fn main() -> ExitCode {
         } => replay(&shape, &schedule, full),
         Command::Dis { shape } => dis(&shape),
     };
-    match result {
+    flush_stdout();
+    let mut code = match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Found) => ExitCode::from(1),
         Err(Failure::BadInput(msg)) => {
-            eprintln!("gilcheck: {msg}");
+            let _ = writeln!(io::stderr(), "gilcheck: {msg}");
             ExitCode::from(2)
         }
+    };
+    // Output that did not arrive is an error: exit 2. A closed pipe (`gilcheck … | head`) is
+    // the reader's choice, so it goes without a message.
+    let failed = STDOUT_ERROR
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .take();
+    if let Some(e) = failed {
+        if e.kind() != io::ErrorKind::BrokenPipe {
+            let _ = writeln!(
+                io::stderr(),
+                "gilcheck: cannot write to standard output: {}",
+                describe(&e)
+            );
+        }
+        code = ExitCode::from(2);
     }
+    code
 }
 
 fn list() {

@@ -253,6 +253,102 @@ fn cli_numeric_options_have_checked_ranges() {
     assert!(!stderr.contains("invalid value"), "{stderr}");
 }
 
+/// A full or closed standard output is an error: exit 2. A full one (`> /dev/full`) gets a
+/// message; a pipe whose reader has gone (`| head`) does not, and nothing panics.
+#[test]
+fn cli_stdout_errors_exit_2() {
+    let args = ["check", "seed-unsafe-increment", "--python", "3.9"];
+    match std::fs::OpenOptions::new().write(true).open("/dev/full") {
+        Ok(full) => {
+            let out = Command::new(env!("CARGO_BIN_EXE_gilcheck"))
+                .args(args)
+                .stdout(full)
+                .output()
+                .expect("run gilcheck");
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{stderr}");
+            assert_eq!(
+                stderr,
+                "gilcheck: cannot write to standard output: No space left on device\n"
+            );
+        }
+        Err(e) => println!("skipped /dev/full: {e}"),
+    }
+    // --full at 200 iterations prints about 300 KB, more than a pipe holds (64 KiB on Linux):
+    // gilcheck is still writing when the reader goes away.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_gilcheck"))
+        .args(args)
+        .args(["--iterations", "200", "--full"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run gilcheck");
+    let mut stdout = child.stdout.take().unwrap();
+    let mut first = [0u8; 16];
+    std::io::Read::read_exact(&mut stdout, &mut first).unwrap();
+    assert_eq!(&first, b"FAIL: seed-unsaf");
+    drop(stdout);
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        !stderr.contains("cannot write") && !stderr.contains("panicked"),
+        "{stderr}"
+    );
+}
+
+/// No line of `list`, `dis`, a counterexample of `check` or a `replay` ends with a space.
+#[test]
+fn cli_output_has_no_trailing_spaces() {
+    let check = text(&gilcheck(&[
+        "check",
+        "seed-unsafe-increment",
+        "--python",
+        "3.9",
+    ]))
+    .0;
+    let replay = check
+        .lines()
+        .last()
+        .unwrap()
+        .strip_prefix("replay: gilcheck ")
+        .unwrap()
+        .to_string();
+    let replay: Vec<&str> = replay.split(' ').collect();
+    let outputs = [
+        ("list", text(&gilcheck(&["list"])).0),
+        (
+            "dis",
+            text(&gilcheck(&[
+                "dis",
+                "seed-unsafe-increment",
+                "--python",
+                "3.9",
+            ]))
+            .0,
+        ),
+        ("check", check.clone()),
+        (
+            "check --full",
+            text(&gilcheck(&[
+                "check",
+                "seed-unsafe-increment",
+                "--python",
+                "3.9",
+                "--full",
+            ]))
+            .0,
+        ),
+        ("replay", text(&gilcheck(&replay)).0),
+    ];
+    for (what, out) in outputs {
+        assert!(out.lines().count() > 3, "{what}: {out}");
+        for (i, line) in out.lines().enumerate() {
+            assert!(!line.ends_with(' '), "{what}, line {}: {line:?}", i + 1);
+        }
+    }
+}
+
 /// Unknown scenarios and out-of-range options are bad input: exit 2 with a message.
 #[test]
 fn cli_bad_arguments_exit_2() {
