@@ -403,6 +403,7 @@ fn run(shape: &Shape, interval: f64, processes: bool) -> Result<(), Failure> {
         switch_interval: interval,
         record: false,
         echo: true,
+        progress: true,
         ..RunOptions::default()
     };
     let r = threaded::run::<Std>(Arc::new(program), opts).map_err(Failure::BadInput)?;

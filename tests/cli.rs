@@ -349,6 +349,16 @@ fn cli_output_has_no_trailing_spaces() {
     }
 }
 
+/// `run` prints progress on stderr only when it runs for more than 2 s: a short run prints
+/// nothing there.
+#[test]
+fn cli_short_run_prints_nothing_on_stderr() {
+    let out = gilcheck(&["run", "seed-refcount", "--iterations", "10"]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert_eq!(stderr, "");
+}
+
 /// Unknown scenarios and out-of-range options are bad input: exit 2 with a message.
 #[test]
 fn cli_bad_arguments_exit_2() {
