@@ -1,7 +1,7 @@
 //! The `gilcheck` command line: `list`, `run`, `check`, `replay`, `dis`.
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use gilcheck::explore::engine::{self, CheckOptions, Engine, Verdict, thousands};
+use gilcheck::explore::engine::{self, CheckOptions, Engine, Verdict};
 use gilcheck::explore::{Header, Schedule, report};
 use gilcheck::gil::{self, IntervalWait};
 use gilcheck::platform::Std;
@@ -134,8 +134,8 @@ where
     move |s: &str| {
         let range = format!(
             "{name} takes a whole number from {} to {}{note}",
-            thousands(lo as usize),
-            thousands(hi as usize)
+            grouped(lo),
+            grouped(hi)
         );
         let unsigned = s.strip_prefix('+').unwrap_or(s);
         let (negative, digits) = match unsigned.strip_prefix('-') {
@@ -154,6 +154,19 @@ where
             .and_then(|n| T::try_from(n).ok())
             .ok_or_else(|| format!("out of range: {range}"))
     }
+}
+
+/// Digits grouped by thousands with spaces, as gilcheck prints counts: `18 446 744 073 709 551 615`.
+fn grouped(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(' ');
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// `--switch-interval`: seconds, refused exactly when `sys.setswitchinterval` refuses them
@@ -459,7 +472,7 @@ fn interval_line(seconds: f64) -> String {
     };
     format!(
         "switch interval: {} µs (--switch-interval {}, stored as CPython stores it; sys.getswitchinterval() = {read}){how}",
-        thousands(stored as usize),
+        grouped(stored),
         gilcheck::heap::format_float(seconds)
     )
 }
