@@ -14,7 +14,7 @@
 //! | `last_holder` | id of the thread that holds or last held it | set by every `take`; `0` before the first |
 //! | `switch_number` | how many times the holder changed | grows by one exactly when `take` changes `last_holder` (GIL-4) |
 //! | `drop_request` | the eval breaker: a waiter asks the holder to drop | set only by a waiter while `locked` (GIL-5); cleared by the next taker and by a forced dropper (GIL-6) |
-//! | `interval` | switch interval, µs | `> 0` (GIL-8) |
+//! | `interval` | switch interval, µs, as CPython stores it | may be 0; a waiter waits at least 1 µs (GIL-8) |
 
 use crate::platform::Platform;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -101,17 +101,18 @@ impl<P: Platform> Gil<P> {
         self.faults
     }
 
-    /// GIL-8: `sys.setswitchinterval`. Rejects intervals that are not strictly positive (or not
-    /// finite) as CPython does; stores whole microseconds, at least one.
+    /// GIL-8: `sys.setswitchinterval`. Rejects an interval that is not strictly positive
+    /// (`seconds <= 0.0`) as CPython does, so NaN and +inf are accepted; stores whole
+    /// microseconds converted as CPython converts them ([`interval_micros`]).
     pub fn set_switch_interval(&self, seconds: f64) -> Result<(), crate::RtError> {
         self.interval_us
             .store(interval_micros(seconds)?, Ordering::Relaxed);
         Ok(())
     }
 
-    /// `sys.getswitchinterval`, in seconds.
+    /// `sys.getswitchinterval`, in seconds ([`interval_seconds`] of the stored value).
     pub fn switch_interval(&self) -> f64 {
-        self.interval_us.load(Ordering::Relaxed) as f64 * 1e-6
+        interval_seconds(self.interval_us.load(Ordering::Relaxed))
     }
 
     /// How many times the GIL changed hands (GIL-4).
@@ -152,8 +153,14 @@ impl<P: Platform> Gil<P> {
     /// pending, and the checker decides when by scheduling this thread.
     fn wait_interval<'a>(&self, st: P::Guard<'a, State>) -> (P::Guard<'a, State>, bool) {
         if P::MODELS_TIME {
-            let micros = self.interval_us.load(Ordering::Relaxed).max(1);
-            P::wait_for(&self.cond, st, Duration::from_micros(micros))
+            match interval_wait(self.interval_us.load(Ordering::Relaxed)) {
+                IntervalWait::Timed(micros) => {
+                    P::wait_for(&self.cond, st, Duration::from_micros(micros))
+                }
+                IntervalWait::Untimed => (P::wait(&self.cond, st), false),
+                // The mutex is still released and re-taken, so the holder can drop the GIL.
+                IntervalWait::Expired => P::wait_for(&self.cond, st, Duration::ZERO),
+            }
         } else if P::load(&self.drop_request, Ordering::Relaxed) {
             (P::wait(&self.cond, st), false)
         } else {
@@ -226,15 +233,78 @@ impl<P: Platform> Gil<P> {
     }
 }
 
-/// GIL-8: a switch interval in seconds as the GIL stores it, in whole microseconds (at least
-/// one); `ValueError` unless it is strictly positive and finite.
+/// GIL-8: a switch interval in seconds as the GIL stores it, in whole microseconds:
+/// `ValueError` when `seconds <= 0.0` (so NaN and +inf are accepted, as by CPython's
+/// `sys_setswitchinterval_impl`), otherwise `(unsigned long)(1e6 * seconds)` converted as gcc
+/// compiles that cast for x86-64 ([`x86_64_f64_to_u64`]). The result may be 0 (below 1 µs, +inf,
+/// 2^64 µs and more) or 2^63 (NaN).
 pub fn interval_micros(seconds: f64) -> Result<u64, crate::RtError> {
-    if seconds.is_nan() || seconds <= 0.0 || seconds.is_infinite() {
+    if seconds <= 0.0 {
         return Err(crate::RtError::ValueError(
             "switch interval must be strictly positive".into(),
         ));
     }
-    Ok((seconds * 1e6).clamp(1.0, u64::MAX as f64) as u64)
+    Ok(x86_64_f64_to_u64(1e6 * seconds))
+}
+
+/// GIL-8: `sys.getswitchinterval` of a stored interval: `1e-6 * stored`, as CPython's
+/// `sys_getswitchinterval_impl` computes it (which is not always `stored / 1e6`:
+/// 4294967295 µs reads back as 4294.9672949999995).
+pub fn interval_seconds(micros: u64) -> f64 {
+    micros as f64 * 1e-6
+}
+
+/// C's `(unsigned long) v` for a double, as gcc compiles it for x86-64 (`unsigned long` has 64
+/// bits there). Below 2^63 (or NaN, for which the comparison is false) it is one truncating
+/// `cvttsd2si`; from 2^63 on it converts `v - 2^63` and flips the top bit. `cvttsd2si` gives
+/// 0x8000_0000_0000_0000 ("integer indefinite") for NaN and for values outside `i64`, hence
+/// NaN → 2^63 and +inf, 2^64 and above → 0.
+pub fn x86_64_f64_to_u64(v: f64) -> u64 {
+    const TOP: u64 = 1 << 63;
+    const TWO_63: f64 = TOP as f64;
+    let cvttsd2si = |x: f64| -> u64 {
+        if (-TWO_63..TWO_63).contains(&x) {
+            x as i64 as u64 // truncation toward zero, in range
+        } else {
+            TOP // NaN or out of range
+        }
+    };
+    if v >= TWO_63 {
+        cvttsd2si(v - TWO_63) ^ TOP
+    } else {
+        cvttsd2si(v)
+    }
+}
+
+/// The longest wait that `take` makes with a timeout on real threads: one year, in µs. A
+/// longer interval waits without a timeout (no run lasts a year, and `Instant + Duration`
+/// overflows on some platforms long before 2^63 µs, about 292 000 years).
+pub const LONGEST_TIMED_WAIT_US: u64 = 365 * 24 * 3600 * 1_000_000;
+
+/// How a waiter in `take` waits for the GIL on real threads, for a stored interval (GIL-8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IntervalWait {
+    /// A timed wait of this many µs: the stored interval, at least 1 (CPython's `take_gil`
+    /// waits `interval >= 1 ? interval : 1`).
+    Timed(u64),
+    /// Longer than [`LONGEST_TIMED_WAIT_US`] (and below 2^63 µs): a wait without timeout, which
+    /// only a release ends, so the waiter never posts a drop request.
+    Untimed,
+    /// 2^63 µs or more: the wait ends at once, every time. CPython passes the interval to
+    /// `PyCOND_TIMEDWAIT` as a `long long`, where it is negative: 3.12 and 3.13 compute a
+    /// deadline in the past and time out at once; 3.8–3.11 build an invalid `timespec` and abort
+    /// ("Fatal Python error: … PyCOND_WAIT(gil->cond) failed") at the first contended wait.
+    Expired,
+}
+
+/// GIL-8: how a waiter waits for a stored interval of `micros` µs.
+pub fn interval_wait(micros: u64) -> IntervalWait {
+    match micros {
+        0 => IntervalWait::Timed(1),
+        m if m <= LONGEST_TIMED_WAIT_US => IntervalWait::Timed(m),
+        m if m < 1 << 63 => IntervalWait::Untimed,
+        _ => IntervalWait::Expired,
+    }
 }
 
 impl<P: Platform> Default for Gil<P> {

@@ -4,25 +4,80 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use gilcheck::explore::engine::{self, CheckOptions, Engine, Verdict};
 use gilcheck::explore::world::Table;
 use gilcheck::explore::{Header, Schedule, report};
+use gilcheck::gil::{self, IntervalWait};
 use gilcheck::platform::Std;
 use gilcheck::scenarios::{self, Params, SCENARIOS, Scenario};
 use gilcheck::vm::policy::Mark;
 use gilcheck::vm::threaded::{self, RunOptions};
 use gilcheck::vm::{Policy, Program};
-use std::io::Write;
+use std::io::{self, Write};
 use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
 
-/// `println!` that ignores a closed stdout (`gilcheck … | head`) instead of panicking.
+/// The first error met writing to stdout. Once there is one, nothing more is written, and
+/// `main` exits with code 2.
+static STDOUT_ERROR: Mutex<Option<io::Error>> = Mutex::new(None);
+
+/// Writes `text` to stdout, each complete line without its trailing spaces (no line gilcheck
+/// prints ends with a space), and records the first write error instead of panicking.
+fn emit(text: &str) {
+    let mut failed = STDOUT_ERROR.lock().unwrap_or_else(|p| p.into_inner());
+    if failed.is_some() {
+        return;
+    }
+    let mut out = io::stdout().lock();
+    let mut result = Ok(());
+    for piece in text.split_inclusive('\n') {
+        result = match piece.strip_suffix('\n') {
+            Some(line) => out
+                .write_all(line.trim_end_matches(' ').as_bytes())
+                .and_then(|()| out.write_all(b"\n")),
+            None => out.write_all(piece.as_bytes()),
+        };
+        if result.is_err() {
+            break;
+        }
+    }
+    if let Err(e) = result {
+        *failed = Some(e);
+    }
+}
+
+/// Flushes stdout, recording an error as `emit` does.
+fn flush_stdout() {
+    let mut failed = STDOUT_ERROR.lock().unwrap_or_else(|p| p.into_inner());
+    if failed.is_none()
+        && let Err(e) = io::stdout().flush()
+    {
+        *failed = Some(e);
+    }
+}
+
+/// `println!` through [`emit`].
 macro_rules! out {
-    () => {{ let _ = writeln!(std::io::stdout()); }};
-    ($($arg:tt)*) => {{ let _ = writeln!(std::io::stdout(), $($arg)*); }};
+    () => {
+        emit("\n")
+    };
+    ($($arg:tt)*) => {
+        emit(&format!("{}\n", format_args!($($arg)*)))
+    };
 }
 
-/// `print!` that ignores a closed stdout.
+/// `print!` through [`emit`].
 macro_rules! out_raw {
-    ($($arg:tt)*) => {{ let _ = write!(std::io::stdout(), $($arg)*); }};
+    ($($arg:tt)*) => {
+        emit(&format!($($arg)*))
+    };
 }
-use std::sync::Arc;
+
+/// An error's message without the ` (os error N)` that `io::Error` appends.
+fn describe(e: &io::Error) -> String {
+    let s = e.to_string();
+    match s.rfind(" (os error ") {
+        Some(i) if s.ends_with(')') => s[..i].to_string(),
+        _ => s,
+    }
+}
 
 #[derive(Parser)]
 #[command(
@@ -48,12 +103,81 @@ struct Shape {
     /// fall between any two instructions).
     #[arg(long = "python", default_value = "3.13", value_parser = parse_policy)]
     python: Policy,
-    /// Threads (where the scenario has a number of threads).
-    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=64))]
+    /// Threads, 1 to 64 (where the scenario has a number of threads).
+    #[arg(long, value_name = "N", allow_hyphen_values = true, value_parser = whole::<u32>("--threads", 1, 64, ""))]
     threads: Option<u32>,
-    /// Iterations (what they count depends on the scenario; see `gilcheck list`).
-    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
+    /// Iterations, 1 to 100 000 000 (what they count depends on the scenario; see `gilcheck
+    /// list`).
+    #[arg(long, value_name = "N", allow_hyphen_values = true, value_parser = whole::<u64>("--iterations", 1, MAX_ITERATIONS, ""))]
     iterations: Option<u64>,
+}
+
+const MAX_ITERATIONS: u64 = 100_000_000;
+const MAX_PREEMPTIONS: u64 = 1_000;
+/// loom 0.7 keeps its preemption bound in a `u8`: `rt::Execution::new` converts it with
+/// `try_into().expect("preemption_bound too big")`, so 256 and more panic inside loom.
+const MAX_LOOM_PREEMPTIONS: u64 = u8::MAX as u64;
+const MAX_EXECUTIONS: u64 = 1_000_000_000_000;
+const MAX_STEPS: u64 = 100_000_000;
+
+/// A value parser for a whole number from `lo` to `hi`. Negative numbers, numbers past `hi`
+/// (however many digits) and text that is not a number are refused with the range in the
+/// message (clap then exits with code 2).
+fn whole<T>(
+    name: &'static str,
+    lo: u64,
+    hi: u64,
+    note: &'static str,
+) -> impl Fn(&str) -> Result<T, String> + Clone + Send + Sync + 'static
+where
+    T: TryFrom<u64> + Clone + Send + Sync + 'static,
+{
+    move |s: &str| {
+        let range = format!(
+            "{name} takes a whole number from {} to {}{note}",
+            grouped(lo),
+            grouped(hi)
+        );
+        let unsigned = s.strip_prefix('+').unwrap_or(s);
+        let (negative, digits) = match unsigned.strip_prefix('-') {
+            Some(d) => (true, d),
+            None => (false, unsigned),
+        };
+        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(format!("not a whole number: {range}"));
+        }
+        let n = if negative && digits.bytes().any(|b| b != b'0') {
+            None
+        } else {
+            digits.parse::<u64>().ok()
+        };
+        n.filter(|n| (lo..=hi).contains(n))
+            .and_then(|n| T::try_from(n).ok())
+            .ok_or_else(|| format!("out of range: {range}"))
+    }
+}
+
+/// Digits grouped by thousands with spaces, as gilcheck prints counts: `18 446 744 073 709 551 615`.
+fn grouped(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(' ');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// `--switch-interval`: seconds, refused exactly when `sys.setswitchinterval` refuses them
+/// (`<= 0.0`, so -inf too) or when they are not a number.
+fn parse_switch_interval(s: &str) -> Result<f64, String> {
+    const RANGE: &str = "--switch-interval takes a number of seconds > 0, nan and inf included";
+    let x: f64 = s.parse().map_err(|_| format!("not a number: {RANGE}"))?;
+    gil::interval_micros(x)
+        .map_err(|e| format!("{RANGE}; sys.setswitchinterval({s}) raises {e}"))?;
+    Ok(x)
 }
 
 fn parse_policy(s: &str) -> Result<Policy, String> {
@@ -80,8 +204,15 @@ enum Command {
     Run {
         #[command(flatten)]
         shape: Shape,
-        /// The GIL's switch interval in seconds, as `sys.setswitchinterval`.
-        #[arg(long, default_value_t = 0.005, allow_negative_numbers = true)]
+        /// The GIL's switch interval in seconds, as `sys.setswitchinterval`: any number > 0,
+        /// nan and inf included (0, negatives and -inf are refused).
+        ///
+        /// Stored as CPython 3.8–3.13 store it on x86-64: whole microseconds, truncated, inf
+        /// and 2^64 µs or more as 0, nan as 2^63 µs. A waiter waits at least 1 µs; beyond a
+        /// year it waits without a timeout (it never asks for the GIL), and from 2^63 µs its
+        /// wait ends at once, as on CPython 3.12 and 3.13 (spec/gil.md, GIL-8). The run's
+        /// footer says which applies.
+        #[arg(long, value_name = "SECONDS", default_value = "0.005", allow_hyphen_values = true, value_parser = parse_switch_interval)]
         switch_interval: f64,
         /// seed-cpu-bound: run the workers as processes (one runtime each: its own GIL and heap).
         #[arg(long)]
@@ -93,18 +224,22 @@ enum Command {
         shape: Shape,
         #[arg(long, value_enum, default_value = "dfs")]
         engine: EngineArg,
-        /// dfs: the largest preemption bound (default: raise it until every schedule is
-        /// covered); pct: priority change points (default 2); loom: loom's bound (default 2).
-        #[arg(long)]
-        preemptions: Option<usize>,
-        /// Stop after this many executions (dfs default 1 000 000; pct/random 10 000).
-        #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+        /// dfs: the largest preemption bound, 0 to 1 000 (default: raise it until every
+        /// schedule is covered); pct: priority change points per execution, 0 to 1 000
+        /// (default 2); loom: loom's preemption bound, 0 to 255 (default 2; loom 0.7 keeps it
+        /// in a u8); random: does not apply.
+        #[arg(long, value_name = "N", allow_hyphen_values = true, value_parser = whole::<u64>("--preemptions", 0, MAX_PREEMPTIONS, " (--engine loom: 0 to 255)"))]
+        preemptions: Option<u64>,
+        /// Stop after this many executions, 1 to 1 000 000 000 000 (dfs default 1 000 000;
+        /// pct, random and loom 10 000).
+        #[arg(long, value_name = "N", allow_hyphen_values = true, value_parser = whole::<u64>("--max-executions", 1, MAX_EXECUTIONS, ""))]
         max_executions: Option<u64>,
-        /// Seed of the pct and random engines.
-        #[arg(long, default_value_t = 0)]
+        /// Seed of the pct and random engines, 0 to 18 446 744 073 709 551 615.
+        #[arg(long, value_name = "S", default_value = "0", allow_hyphen_values = true, value_parser = whole::<u64>("--seed", 0, u64::MAX, ""))]
         seed: u64,
-        /// An execution longer than this many steps is a failure (no termination).
-        #[arg(long, default_value_t = 5_000_000, value_parser = clap::value_parser!(u64).range(1..))]
+        /// An execution longer than this many steps is a failure (no termination): 1 to
+        /// 100 000 000.
+        #[arg(long, value_name = "N", default_value = "5000000", allow_hyphen_values = true, value_parser = whole::<u64>("--max-steps", 1, MAX_STEPS, ""))]
         max_steps: u64,
         /// Print every step of a counterexample (default: fold runs without shared accesses).
         #[arg(long)]
@@ -185,15 +320,33 @@ fn main() -> ExitCode {
         } => replay(&shape, &schedule, full, max_steps as usize),
         Command::Dis { shape } => dis(&shape),
     };
-    match result {
+    flush_stdout();
+    let mut code = match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Found) => ExitCode::from(1),
         Err(Failure::Inconclusive) => ExitCode::from(3),
         Err(Failure::BadInput(msg)) => {
-            eprintln!("gilcheck: {msg}");
+            let _ = writeln!(io::stderr(), "gilcheck: {msg}");
             ExitCode::from(2)
         }
+    };
+    // Output that did not arrive is an error: exit 2. A closed pipe (`gilcheck … | head`) is
+    // the reader's choice, so it goes without a message.
+    let failed = STDOUT_ERROR
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .take();
+    if let Some(e) = failed {
+        if e.kind() != io::ErrorKind::BrokenPipe {
+            let _ = writeln!(
+                io::stderr(),
+                "gilcheck: cannot write to standard output: {}",
+                describe(&e)
+            );
+        }
+        code = ExitCode::from(2);
     }
+    code
 }
 
 fn list() {
@@ -267,31 +420,27 @@ fn title(s: &Scenario, policy: Policy, p: Params) -> String {
 }
 
 fn run(shape: &Shape, interval: f64, processes: bool) -> Result<(), Failure> {
-    if let Err(e) = gilcheck::gil::interval_micros(interval) {
-        return Err(Failure::BadInput(format!(
-            "--switch-interval {interval}: {e} (as sys.setswitchinterval)"
-        )));
-    }
     let (s, params, program) = resolve(shape, false, processes)?;
     let opts = RunOptions {
         policy: shape.python,
         switch_interval: interval,
         record: false,
         echo: true,
+        progress: true,
         ..RunOptions::default()
     };
     let r = threaded::run::<Std>(Arc::new(program), opts).map_err(Failure::BadInput)?;
     out!();
     out!(
-        "gilcheck run: {}, real threads{}, switch interval {} µs",
+        "gilcheck run: {}, real threads{}",
         title(s, shape.python, params),
         if r.processes > 0 {
             format!(" and {} processes", r.processes)
         } else {
             String::new()
-        },
-        (interval * 1e6).round()
+        }
     );
+    out!("{}", interval_line(interval));
     out!(
         "elapsed: {:.2} s; GIL switches: {}",
         r.elapsed.as_secs_f64(),
@@ -311,6 +460,31 @@ fn run(shape: &Shape, interval: f64, processes: bool) -> Result<(), Failure> {
     } else {
         Ok(())
     }
+}
+
+/// What the GIL does with `--switch-interval seconds` (already validated): what it stores, what
+/// `sys.getswitchinterval()` reads, and how a waiter waits (GIL-8).
+fn interval_line(seconds: f64) -> String {
+    let stored = gil::interval_micros(seconds).unwrap_or(0);
+    let read = gilcheck::heap::format_float(gil::interval_seconds(stored));
+    let how = match gil::interval_wait(stored) {
+        IntervalWait::Timed(_) if stored == 0 => {
+            "; a waiter waits 1 µs before it asks for the GIL, as CPython's take_gil does"
+                .to_string()
+        }
+        IntervalWait::Timed(_) => String::new(),
+        IntervalWait::Untimed => {
+            "; longer than a year: a waiter waits without a timeout and never asks for the GIL (the holder keeps it until it blocks or ends)".to_string()
+        }
+        IntervalWait::Expired => {
+            "; 2^63 µs or more: a waiter's wait ends at once, so it asks for the GIL at every turn, as on CPython 3.12 and 3.13 (3.8–3.11 abort at the first contended wait)".to_string()
+        }
+    };
+    format!(
+        "switch interval: {} µs (--switch-interval {}, stored as CPython stores it; sys.getswitchinterval() = {read}){how}",
+        grouped(stored),
+        gilcheck::heap::format_float(seconds)
+    )
 }
 
 fn header(s: &Scenario, policy: Policy, p: Params) -> Header {
@@ -341,7 +515,7 @@ fn replay_command(s: &Scenario, h: &Header, token: &str, max_steps: Option<usize
 
 /// The search limits of `check`.
 struct Limits {
-    preemptions: Option<usize>,
+    preemptions: Option<u64>,
     max_executions: Option<u64>,
     seed: u64,
     max_steps: usize,
@@ -356,6 +530,19 @@ fn check(shape: &Shape, engine: EngineArg, limits: Limits, full: bool) -> Result
         max_steps,
         state_cache,
     } = limits;
+    match (engine, preemptions) {
+        (EngineArg::Loom, Some(n)) if n > MAX_LOOM_PREEMPTIONS => {
+            return Err(Failure::BadInput(format!(
+                "--preemptions {n} is out of range for --engine loom: loom 0.7 keeps its preemption bound in a u8, so it takes 0 to {MAX_LOOM_PREEMPTIONS}"
+            )));
+        }
+        (EngineArg::Random, Some(_)) => {
+            return Err(Failure::BadInput(
+                "--preemptions does not apply to --engine random (it bounds nothing there); use dfs, pct or loom".into(),
+            ));
+        }
+        _ => {}
+    }
     let (s, params, program) = resolve(shape, true, false)?;
     let engine = match engine {
         EngineArg::Dfs => Engine::Dfs,
@@ -370,7 +557,7 @@ fn check(shape: &Shape, engine: EngineArg, limits: Limits, full: bool) -> Result
     };
     let opts = CheckOptions {
         engine,
-        preemptions,
+        preemptions: preemptions.map(|n| n as usize),
         max_executions: max_executions.map_or(default_max, |n| n.min(usize::MAX as u64) as usize),
         seed,
         max_steps,

@@ -46,10 +46,11 @@ fn cli_run_seed_refcount_is_clean() {
     );
 }
 
-/// GIL-8: a switch interval CPython would reject is bad input: exit 2, a message, no panic.
+/// GIL-8: a switch interval CPython would reject (`<= 0.0`, -inf) or that is not a number is bad
+/// input: exit 2, a message, no panic. (NaN and +inf are accepted, as by CPython.)
 #[test]
 fn cli_bad_switch_interval_exits_2() {
-    for bad in ["0", "-1", "nan", "inf", "abc"] {
+    for bad in ["0", "-0.0", "-1", "-1e-300", "-inf", "abc", ""] {
         let out = gilcheck(&["run", "seed-refcount", "--switch-interval", bad]);
         let (stdout, stderr) = text(&out);
         assert_eq!(
@@ -66,6 +67,296 @@ fn cli_bad_switch_interval_exits_2() {
             "{stderr}"
         );
     }
+}
+
+/// GIL-8: the command line accepts what `sys.setswitchinterval` accepts and the footer says what
+/// the GIL does with it: +inf is stored as 0 µs (read back 0.0) and waits last 1 µs; NaN is
+/// stored as 2^63 µs, where a wait ends at once; 1e10 s is waited for without a timeout.
+#[test]
+fn cli_run_infinite_switch_interval_says_what_it_uses() {
+    let cases = [
+        (
+            "inf",
+            "switch interval: 0 µs (--switch-interval inf, stored as CPython stores it; sys.getswitchinterval() = 0.0); a waiter waits 1 µs",
+        ),
+        (
+            "nan",
+            "switch interval: 9 223 372 036 854 775 808 µs (--switch-interval nan, stored as CPython stores it; sys.getswitchinterval() = 9223372036854.775); 2^63 µs or more: a waiter's wait ends at once",
+        ),
+        (
+            "1e10",
+            "switch interval: 10 000 000 000 000 000 µs (--switch-interval 10000000000.0, stored as CPython stores it; sys.getswitchinterval() = 10000000000.0); longer than a year: a waiter waits without a timeout",
+        ),
+        (
+            "2.5e-6",
+            "switch interval: 2 µs (--switch-interval 2.5e-06, stored as CPython stores it; sys.getswitchinterval() = 2e-06)\n",
+        ),
+    ];
+    for (interval, expected) in cases {
+        let out = gilcheck(&[
+            "run",
+            "seed-refcount",
+            "--iterations",
+            "2000",
+            "--switch-interval",
+            interval,
+        ]);
+        let (stdout, stderr) = text(&out);
+        assert!(out.status.success(), "{interval}: {stdout}{stderr}");
+        assert!(
+            stdout.starts_with("Reference count after threading: 2\n"),
+            "{interval}: {stdout}"
+        );
+        assert!(stdout.contains(expected), "{interval}: {stdout}");
+    }
+}
+
+/// Every numeric option refuses, before any work, a value just outside its documented range
+/// (negative numbers included) with the range in the message and exit 2, and accepts the value
+/// just inside. Accepted values run only quick commands: `dis` builds the program without
+/// running it, and `check` stops after one execution or finishes a small exhaustive search.
+#[test]
+fn cli_numeric_options_have_checked_ranges() {
+    let dis = |extra: &[&'static str]| {
+        let mut v = vec!["dis", "seed-refcount", "--python", "3.11"];
+        v.extend_from_slice(extra);
+        v
+    };
+    let check = |engine: &'static str, extra: &[&'static str]| {
+        let mut v = vec![
+            "check",
+            "seed-unsafe-increment",
+            "--python",
+            "3.11",
+            "--engine",
+            engine,
+        ];
+        v.extend_from_slice(extra);
+        v
+    };
+    let one = ["--max-executions", "1"];
+    let with_one = |extra: &[&'static str]| {
+        let mut v = extra.to_vec();
+        v.extend_from_slice(&one);
+        v
+    };
+    // (arguments, the range the message must state)
+    let refused: Vec<(Vec<&str>, &str)> = vec![
+        (
+            dis(&["--threads", "0"]),
+            "--threads takes a whole number from 1 to 64",
+        ),
+        (dis(&["--threads", "65"]), "from 1 to 64"),
+        (dis(&["--threads", "-1"]), "from 1 to 64"),
+        (
+            dis(&["--threads", "99999999999999999999999"]),
+            "from 1 to 64",
+        ),
+        (dis(&["--threads", "two"]), "not a whole number"),
+        (
+            dis(&["--iterations", "0"]),
+            "--iterations takes a whole number from 1 to 100 000 000",
+        ),
+        (dis(&["--iterations", "100000001"]), "from 1 to 100 000 000"),
+        (dis(&["--iterations", "-5"]), "from 1 to 100 000 000"),
+        (
+            check("dfs", &with_one(&["--preemptions", "1001"])),
+            "--preemptions takes a whole number from 0 to 1 000",
+        ),
+        (
+            check("dfs", &with_one(&["--preemptions", "-1"])),
+            "from 0 to 1 000",
+        ),
+        (
+            check("pct", &with_one(&["--preemptions", "1001"])),
+            "from 0 to 1 000",
+        ),
+        (
+            check("pct", &with_one(&["--preemptions", "18446744073709551615"])),
+            "from 0 to 1 000",
+        ),
+        (
+            check("loom", &with_one(&["--preemptions", "256"])),
+            "--engine loom: loom 0.7 keeps its preemption bound in a u8, so it takes 0 to 255",
+        ),
+        (
+            check("random", &with_one(&["--preemptions", "0"])),
+            "--preemptions does not apply to --engine random",
+        ),
+        (
+            check("dfs", &["--max-executions", "0"]),
+            "--max-executions takes a whole number from 1 to 1 000 000 000 000",
+        ),
+        (
+            check("dfs", &["--max-executions", "1000000000001"]),
+            "from 1 to 1 000 000 000 000",
+        ),
+        (
+            check("dfs", &["--max-executions", "-1"]),
+            "from 1 to 1 000 000 000 000",
+        ),
+        (
+            check("dfs", &with_one(&["--max-steps", "0"])),
+            "--max-steps takes a whole number from 1 to 100 000 000",
+        ),
+        (
+            check("dfs", &with_one(&["--max-steps", "100000001"])),
+            "from 1 to 100 000 000",
+        ),
+        (
+            check("dfs", &with_one(&["--max-steps", "-5"])),
+            "from 1 to 100 000 000",
+        ),
+        (
+            check("random", &with_one(&["--seed", "18446744073709551616"])),
+            "--seed takes a whole number from 0 to 18 446 744 073 709 551 615",
+        ),
+        (
+            check("random", &with_one(&["--seed", "-1"])),
+            "from 0 to 18 446 744 073 709 551 615",
+        ),
+    ];
+    for (args, range) in refused {
+        let out = gilcheck(&args);
+        let (stdout, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stdout}{stderr}");
+        assert!(stderr.contains(range), "{args:?}: {stderr}");
+        assert!(stdout.is_empty(), "{args:?}: work started: {stdout}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+    let accepted: Vec<Vec<&str>> = vec![
+        dis(&["--threads", "1"]),
+        dis(&["--threads", "64"]),
+        dis(&["--iterations", "1"]),
+        dis(&["--iterations", "100000000"]),
+        check("dfs", &with_one(&["--preemptions", "0"])),
+        check("dfs", &with_one(&["--preemptions", "1000"])),
+        check("pct", &with_one(&["--preemptions", "0"])),
+        check("pct", &with_one(&["--preemptions", "1000"])),
+        check("loom", &with_one(&["--preemptions", "0"])),
+        check("loom", &with_one(&["--preemptions", "255"])),
+        check("dfs", &["--max-executions", "1000000000000"]), // exhaustive long before
+        check("dfs", &with_one(&["--max-steps", "100000000"])),
+        check("random", &with_one(&["--seed", "0"])),
+        check("random", &with_one(&["--seed", "18446744073709551615"])),
+    ];
+    for args in accepted {
+        let out = gilcheck(&args);
+        let (stdout, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {stdout}{stderr}");
+    }
+    // The smallest step limit is accepted too; the seed's program cannot finish in one step,
+    // which is the failure the limit is there to report (exit 1), not bad input.
+    let out = gilcheck(&check("dfs", &with_one(&["--max-steps", "1"])));
+    let (stdout, stderr) = text(&out);
+    assert_ne!(out.status.code(), Some(2), "{stdout}{stderr}");
+    assert!(!stderr.contains("invalid value"), "{stderr}");
+}
+
+/// A full or closed standard output is an error: exit 2. A full one (`> /dev/full`) gets a
+/// message; a pipe whose reader has gone (`| head`) does not, and nothing panics.
+#[test]
+fn cli_stdout_errors_exit_2() {
+    let args = ["check", "seed-unsafe-increment", "--python", "3.9"];
+    match std::fs::OpenOptions::new().write(true).open("/dev/full") {
+        Ok(full) => {
+            let out = Command::new(env!("CARGO_BIN_EXE_gilcheck"))
+                .args(args)
+                .stdout(full)
+                .output()
+                .expect("run gilcheck");
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{stderr}");
+            assert_eq!(
+                stderr,
+                "gilcheck: cannot write to standard output: No space left on device\n"
+            );
+        }
+        Err(e) => println!("skipped /dev/full: {e}"),
+    }
+    // --full at 200 iterations prints about 300 KB, more than a pipe holds (64 KiB on Linux):
+    // gilcheck is still writing when the reader goes away.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_gilcheck"))
+        .args(args)
+        .args(["--iterations", "200", "--full"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run gilcheck");
+    let mut stdout = child.stdout.take().unwrap();
+    let mut first = [0u8; 16];
+    std::io::Read::read_exact(&mut stdout, &mut first).unwrap();
+    assert_eq!(&first, b"FAIL: seed-unsaf");
+    drop(stdout);
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        !stderr.contains("cannot write") && !stderr.contains("panicked"),
+        "{stderr}"
+    );
+}
+
+/// No line of `list`, `dis`, a counterexample of `check` or a `replay` ends with a space.
+#[test]
+fn cli_output_has_no_trailing_spaces() {
+    let check = text(&gilcheck(&[
+        "check",
+        "seed-unsafe-increment",
+        "--python",
+        "3.9",
+    ]))
+    .0;
+    let replay = check
+        .lines()
+        .last()
+        .unwrap()
+        .strip_prefix("replay: gilcheck ")
+        .unwrap()
+        .to_string();
+    let replay: Vec<&str> = replay.split(' ').collect();
+    let outputs = [
+        ("list", text(&gilcheck(&["list"])).0),
+        (
+            "dis",
+            text(&gilcheck(&[
+                "dis",
+                "seed-unsafe-increment",
+                "--python",
+                "3.9",
+            ]))
+            .0,
+        ),
+        ("check", check.clone()),
+        (
+            "check --full",
+            text(&gilcheck(&[
+                "check",
+                "seed-unsafe-increment",
+                "--python",
+                "3.9",
+                "--full",
+            ]))
+            .0,
+        ),
+        ("replay", text(&gilcheck(&replay)).0),
+    ];
+    for (what, out) in outputs {
+        assert!(out.lines().count() > 3, "{what}: {out}");
+        for (i, line) in out.lines().enumerate() {
+            assert!(!line.ends_with(' '), "{what}, line {}: {line:?}", i + 1);
+        }
+    }
+}
+
+/// `run` prints progress on stderr only when it runs for more than 2 s: a short run prints
+/// nothing there.
+#[test]
+fn cli_short_run_prints_nothing_on_stderr() {
+    let out = gilcheck(&["run", "seed-refcount", "--iterations", "10"]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert_eq!(stderr, "");
 }
 
 /// Unknown scenarios and out-of-range options are bad input: exit 2 with a message.

@@ -592,7 +592,7 @@ impl Host<Std> for XHost<'_> {
     }
 
     fn switch_interval(&mut self) -> f64 {
-        self.interval_us as f64 * 1e-6
+        crate::gil::interval_seconds(self.interval_us)
     }
 
     fn set_switch_interval(&mut self, seconds: f64) -> Result<(), RtError> {

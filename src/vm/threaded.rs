@@ -31,6 +31,9 @@ pub struct RunOptions {
     pub record: bool,
     /// Write program output to the process's stdout/stderr as it is printed.
     pub echo: bool,
+    /// On real threads ([`Platform::MODELS_TIME`]), print a progress line on stderr every 2 s
+    /// once the run has lasted 2 s: threads finished, GIL switches.
+    pub progress: bool,
     /// Deliberate defects of the GIL and the VM, for the broken twins of the checks.
     #[doc(hidden)]
     pub faults: Faults,
@@ -45,6 +48,7 @@ impl Default for RunOptions {
             switch_interval: 0.005,
             record: false,
             echo: false,
+            progress: false,
             faults: Faults::default(),
             vm_faults: VmFaults::default(),
         }
@@ -400,6 +404,7 @@ pub fn run<P: Platform>(program: Arc<Program>, opts: RunOptions) -> Result<RunRe
         process_counter: AtomicU32::new(1),
         main: Arc::clone(&interp),
     });
+    let reporter = (opts.progress && P::MODELS_TIME).then(|| Reporter::start(&shared, &interp));
     {
         let g = main_ts.attach();
         run_thread(&shared, &interp, &g, &mut main_thread);
@@ -408,6 +413,9 @@ pub fn run<P: Platform>(program: Arc<Program>, opts: RunOptions) -> Result<RunRe
         g.allow_threads(|| join_all(&interp, &shared, true));
     }
     let elapsed = shared.start.elapsed();
+    if let Some(r) = reporter {
+        r.stop();
+    }
     let g = main_ts.attach();
     let state = interp::module_state(g.heap(), g.token(), interp.image.globals);
     let switches = rt.gil().switch_number();
@@ -430,6 +438,61 @@ pub fn run<P: Platform>(program: Arc<Program>, opts: RunOptions) -> Result<RunRe
             .clone(),
         processes,
     })
+}
+
+/// The progress lines of a long run (`RunOptions::progress`): an OS thread that wakes every
+/// 2 s and prints how far the run has come, until it is stopped.
+struct Reporter {
+    stop: std::sync::mpsc::Sender<()>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Reporter {
+    const EVERY: Duration = Duration::from_secs(2);
+
+    fn start<P: Platform>(shared: &Arc<Shared<P>>, interp: &Arc<Interp<P>>) -> Self {
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let (shared, interp) = (Arc::clone(shared), Arc::clone(interp));
+        let thread = std::thread::spawn(move || {
+            // A message or a dropped sender both end the reporter.
+            while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                stopped.recv_timeout(Self::EVERY)
+            {
+                use std::io::Write;
+                let line = progress_line(&shared, &interp);
+                let _ = writeln!(std::io::stderr(), "gilcheck: run: {line}");
+            }
+        });
+        Reporter { stop, thread }
+    }
+
+    fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = self.thread.join();
+    }
+}
+
+/// `3 s, 2 of 4 threads finished, 1 234 GIL switches` (and processes, when there are any).
+fn progress_line<P: Platform>(shared: &Shared<P>, interp: &Interp<P>) -> String {
+    // Slot 0 is the main thread, which ends last.
+    let (threads, finished) = {
+        let slots = P::lock(&interp.threads);
+        let started = slots.len().saturating_sub(1);
+        let done = slots.iter().skip(1).filter(|s| s.done.is_set()).count();
+        (started, done)
+    };
+    let processes = {
+        let ps = P::lock(&shared.processes);
+        let done = ps.values().filter(|p| p.done.is_set()).count();
+        (!ps.is_empty()).then(|| format!(", {done} of {} processes finished", ps.len()))
+    };
+    format!(
+        "{:.0} s, {finished} of {threads} thread{} finished{}, {} GIL switches",
+        shared.start.elapsed().as_secs_f64(),
+        if threads == 1 { "" } else { "s" },
+        processes.unwrap_or_default(),
+        crate::explore::engine::thousands(interp.rt.gil().switch_number() as usize)
+    )
 }
 
 /// Waits for every thread of `interp`, and with `processes`, for every process.
