@@ -118,7 +118,7 @@ const MAX_PREEMPTIONS: u64 = 1_000;
 /// `try_into().expect("preemption_bound too big")`, so 256 and more panic inside loom.
 const MAX_LOOM_PREEMPTIONS: u64 = u8::MAX as u64;
 const MAX_EXECUTIONS: u64 = 1_000_000_000_000;
-const MAX_STEPS: u64 = 100_000_000;
+const MAX_STEPS: u64 = engine::MAX_STEPS_CEILING as u64;
 
 /// A value parser for a whole number from `lo` to `hi`. Negative numbers, numbers past `hi`
 /// (however many digits) and text that is not a number are refused with the range in the
@@ -237,8 +237,9 @@ enum Command {
         /// Seed of the pct and random engines, 0 to 18 446 744 073 709 551 615.
         #[arg(long, value_name = "S", default_value = "0", allow_hyphen_values = true, value_parser = whole::<u64>("--seed", 0, u64::MAX, ""))]
         seed: u64,
-        /// An execution longer than this many steps is a failure (no termination): 1 to
-        /// 100 000 000.
+        /// The step budget of one execution, 1 to 100 000 000: an execution that runs this
+        /// many steps stops, and the verdict is inconclusive (exit 3). Memory grows with it
+        /// (about 8 bytes a step for the schedule).
         #[arg(long, value_name = "N", default_value = "5000000", allow_hyphen_values = true, value_parser = whole::<u64>("--max-steps", 1, MAX_STEPS, ""))]
         max_steps: u64,
         /// Print every step of a counterexample (default: fold runs without shared accesses).
@@ -259,9 +260,9 @@ enum Command {
         /// Print every step (default: fold runs without shared accesses).
         #[arg(long)]
         full: bool,
-        /// The step budget, as given to `check` (the printed replay line says it when it
-        /// matters).
-        #[arg(long, default_value_t = 5_000_000, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
+        /// The step budget, 1 to 100 000 000, as given to `check` (the printed replay line
+        /// names it when it matters).
+        #[arg(long, value_name = "N", default_value = "5000000", allow_hyphen_values = true, value_parser = whole::<u64>("--max-steps", 1, MAX_STEPS, ""))]
         max_steps: u64,
     },
     /// Show a scenario's bytecode, marking after which instructions the version may switch.
