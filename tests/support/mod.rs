@@ -1,6 +1,9 @@
 //! Small programs for the tests, assembled as CPython 3.11 compiles them.
 #![allow(dead_code)]
 
+pub mod naive;
+pub mod programs;
+
 use gilcheck::explore::Header;
 use gilcheck::explore::engine::{CheckOptions, Engine, Verdict, check};
 use gilcheck::scenarios::{self, Params};

@@ -1,0 +1,557 @@
+//! The checks of everything the explorer skips (EX-7, EX-11, EX-13 of `spec/explore.md`): the
+//! state cache ends an execution at a state explored before, and the watch for loops ends one
+//! that repeats a state unfairly. Neither may change a verdict or lose an outcome: the cached
+//! search is compared with the full one (every interleaving) on every built-in scenario under
+//! every policy, on programs made to differ between schedules in exactly one thing, and under
+//! proptest; dropping unfair loops is compared with a naive search that has no watch at all.
+//! Each part of the state fingerprint that a planted bug could drop has a twin: the same
+//! comparison with that part left out, which must find an outcome the cached search lost.
+
+mod support;
+
+use gilcheck::explore::engine::{
+    self, CheckOptions, Ending, Exploration, SearchFaults, Verdict, check, explore_all,
+};
+use gilcheck::explore::world::{StateFaults, Stop, Table};
+use gilcheck::explore::{Failure, Schedule};
+use gilcheck::scenarios::SCENARIOS;
+use gilcheck::vm::{Policy, Program};
+use proptest::prelude::*;
+use proptest::test_runner::{Config, TestCaseError, TestRunner};
+use std::collections::BTreeSet;
+use support::programs::{Op, Prog};
+use support::{dfs, header, scenario};
+
+/// The preemption bound of the comparisons (smaller in debug builds, where executions are
+/// about ten times slower).
+const BOUND: usize = if cfg!(debug_assertions) { 1 } else { 2 };
+
+fn opts(bound: Option<usize>, cache: bool, faults: SearchFaults) -> CheckOptions {
+    CheckOptions {
+        state_cache: cache,
+        faults,
+        max_executions: 2_000_000,
+        max_steps: 100_000,
+        ..dfs(bound)
+    }
+}
+
+fn explore(
+    p: &Program,
+    policy: Policy,
+    bound: Option<usize>,
+    cache: bool,
+    faults: SearchFaults,
+) -> Exploration {
+    let x = explore_all(p, policy, &opts(bound, cache, faults)).unwrap();
+    assert!(
+        !x.capped,
+        "the search was cut short at {} executions",
+        x.executions
+    );
+    assert_eq!(x.out_of_steps, 0, "an execution ran out of steps");
+    x
+}
+
+/// The endings of the cached and of the full search, which must be equal; returns them.
+fn agree(p: &Program, policy: Policy, bound: Option<usize>) -> Result<BTreeSet<Ending>, String> {
+    let cached = explore(p, policy, bound, true, SearchFaults::default());
+    let full = explore(p, policy, bound, false, SearchFaults::default());
+    if cached.endings != full.endings {
+        return Err(format!(
+            "{policy}: the cached search found {} endings, the full one {}\n  lost: {:?}\n  extra: {:?}",
+            cached.endings.len(),
+            full.endings.len(),
+            full.endings.difference(&cached.endings).collect::<Vec<_>>(),
+            cached.endings.difference(&full.endings).collect::<Vec<_>>(),
+        ));
+    }
+    Ok(full.endings)
+}
+
+/// What the cached search with `faults` lost of the full search's endings.
+fn lost_with(
+    p: &Program,
+    policy: Policy,
+    bound: Option<usize>,
+    faults: SearchFaults,
+) -> Vec<Ending> {
+    let twin = explore(p, policy, bound, true, faults);
+    let full = explore(p, policy, bound, false, SearchFaults::default());
+    assert!(
+        twin.endings.is_subset(&full.endings),
+        "the twin found endings the full search did not: {:?}",
+        twin.endings.difference(&full.endings).collect::<Vec<_>>()
+    );
+    full.endings.difference(&twin.endings).cloned().collect()
+}
+
+/// The verdicts of `check` with and without the cache: the same kind, the same failure, the
+/// same first counterexample (the cached search explores a subsequence of the full one's
+/// executions, in the same order).
+fn same_verdict(p: &Program, policy: Policy, bound: Option<usize>) -> Result<String, String> {
+    let h = header(&p.name, policy);
+    let run = |cache| check(p, &h, policy, &opts(bound, cache, SearchFaults::default())).unwrap();
+    match (run(true), run(false)) {
+        (Verdict::Pass { .. }, Verdict::Pass { .. }) => Ok("pass".into()),
+        (Verdict::Fail(a), Verdict::Fail(b)) => {
+            if a.what != b.what || a.schedule != b.schedule {
+                return Err(format!(
+                    "{policy}: different counterexamples: {} / {}\n  {}\n  {}",
+                    a.what,
+                    b.what,
+                    a.schedule.encode(),
+                    b.schedule.encode()
+                ));
+            }
+            Ok(format!("fail ({} preemptions)", a.execution.preemptions))
+        }
+        (a, b) => Err(format!("{policy}: the verdicts differ: {a:?} / {b:?}")),
+    }
+}
+
+/// EX-13, EX-7: on every built-in scenario under every policy, at 2 threads × 1 iteration and up
+/// to two preemptions (one in debug builds, and for `convoy`, whose I/O thread makes 60 times
+/// more interleavings than the others), the cached search reaches exactly the endings of the
+/// full search, and `check` gives the same verdict and the same first counterexample.
+#[test]
+fn ex13_cached_search_keeps_every_outcome_of_every_scenario() {
+    let mut compared = 0;
+    for s in SCENARIOS {
+        let p = scenario(s.name, 2, 1);
+        let bound = if s.name == "convoy" { 1 } else { BOUND };
+        for policy in Policy::ALL {
+            let t = std::time::Instant::now();
+            let endings =
+                agree(&p, policy, Some(bound)).unwrap_or_else(|e| panic!("{}: {e}", s.name));
+            let verdict =
+                same_verdict(&p, policy, Some(bound)).unwrap_or_else(|e| panic!("{}: {e}", s.name));
+            println!(
+                "{} {policy}: {} endings, {verdict} ({:.1} s)",
+                s.name,
+                endings.len(),
+                t.elapsed().as_secs_f64()
+            );
+            compared += 1;
+        }
+    }
+    assert_eq!(compared, SCENARIOS.len() * Policy::ALL.len());
+}
+
+/// A program whose schedules differ only in `what`, the policies where they do, and the twin
+/// fingerprint that leaves that part out.
+struct Differs {
+    what: &'static str,
+    prog: Prog,
+    policies: &'static [Policy],
+    twin: StateFaults,
+}
+
+fn differing() -> Vec<Differs> {
+    let ints = Prog {
+        start: 1000,
+        ..Prog::new(vec![
+            vec![Op::Add(300), Op::Add(300)],
+            vec![Op::Add(300), Op::Add(300)],
+        ])
+    };
+    let lock = Prog {
+        main_acquires: true,
+        ..Prog::new(vec![
+            vec![Op::Release, Op::Sleep],
+            vec![Op::TryAcquire, Op::Sleep],
+        ])
+    };
+    let prints = Prog::new(vec![vec![Op::Print("A")], vec![Op::Print("B")]]);
+    let interval = Prog::new(vec![
+        vec![Op::SetInterval(0.001)],
+        vec![Op::SetInterval(0.002)],
+    ]);
+    let finish = Prog::new(vec![vec![Op::Record(0)], vec![Op::Record(1)]]);
+    vec![
+        Differs {
+            what: "an integer above 256",
+            prog: ints,
+            policies: &[Policy::Py39, Policy::Every],
+            twin: StateFaults {
+                ignore_ints: true,
+                ..StateFaults::default()
+            },
+        },
+        Differs {
+            what: "a lock's state (acquire(False) and release() from different threads)",
+            prog: lock,
+            policies: &[Policy::Py39, Policy::Py311, Policy::Every],
+            twin: StateFaults {
+                ignore_lock_state: true,
+                ..StateFaults::default()
+            },
+        },
+        Differs {
+            what: "what the workers print",
+            prog: prints,
+            policies: &[Policy::Py39, Policy::Py311, Policy::Every],
+            twin: StateFaults {
+                ignore_output: true,
+                ..StateFaults::default()
+            },
+        },
+        Differs {
+            what: "the switch interval a thread set",
+            prog: interval,
+            policies: &[Policy::Py39, Policy::Py311, Policy::Every],
+            twin: StateFaults {
+                ignore_interval: true,
+                ..StateFaults::default()
+            },
+        },
+        Differs {
+            what: "which thread finished first",
+            prog: finish,
+            policies: &[Policy::Py39, Policy::Py311, Policy::Every],
+            twin: StateFaults::default(),
+        },
+    ]
+}
+
+/// EX-13, EX-7: for programs whose schedules differ in exactly one thing — an integer above 256,
+/// a lock's state, what worker threads print, the switch interval set from a thread, which
+/// thread finished first — the cached search reaches every ending the full one does, and there
+/// are at least two (so the difference is there to lose).
+#[test]
+fn ex13_cached_search_keeps_outcomes_that_differ_in_one_thing() {
+    for d in differing() {
+        let p = d.prog.build();
+        for &policy in d.policies {
+            let endings = agree(&p, policy, Some(BOUND))
+                .unwrap_or_else(|e| panic!("{}: {e}\n{}", d.what, p.source));
+            assert!(
+                endings.len() >= 2,
+                "{} {policy}: only {:?}\n{}",
+                d.what,
+                endings,
+                p.source
+            );
+            same_verdict(&p, policy, Some(BOUND)).unwrap_or_else(|e| panic!("{}: {e}", d.what));
+            println!("{} {policy}: {} endings", d.what, endings.len());
+        }
+    }
+}
+
+/// EX-13, the twins: the same comparison with a fingerprint that leaves out integer values, the
+/// locks' state, the output so far or the switch interval finds endings that the cached search
+/// lost. So each of these planted bugs makes the check above fail.
+#[test]
+fn ex13_twin_weakened_fingerprints_are_caught() {
+    for d in differing() {
+        if d.twin == StateFaults::default() {
+            continue;
+        }
+        let p = d.prog.build();
+        let faults = SearchFaults {
+            state: d.twin,
+            ..SearchFaults::default()
+        };
+        let caught: Vec<Policy> = d
+            .policies
+            .iter()
+            .copied()
+            .filter(|&policy| !lost_with(&p, policy, Some(BOUND), faults).is_empty())
+            .collect();
+        assert!(
+            !caught.is_empty(),
+            "{}: the twin {:?} lost nothing\n{}",
+            d.what,
+            d.twin,
+            p.source
+        );
+        println!("{}: twin {:?} caught under {caught:?}", d.what, d.twin);
+    }
+}
+
+/// EX-7, the regression of the switch-interval gap (issue 7): two threads set the interval to
+/// 0.001 and 0.002 and the main thread prints it. Which value wins depends on which thread runs
+/// last, a choice of the model with no preemption; the cached search must find it, as the full
+/// one does, under 3.9, 3.11 and `every`.
+#[test]
+fn ex7_interval_set_by_a_thread_is_part_of_the_state() {
+    let p = Prog {
+        only_interval: true,
+        ..Prog::new(vec![
+            vec![Op::SetInterval(0.001)],
+            vec![Op::SetInterval(0.002)],
+        ])
+    }
+    .build();
+    for policy in [Policy::Py39, Policy::Py311, Policy::Every] {
+        for cache in [true, false] {
+            let v = check(
+                &p,
+                &header("interval", policy),
+                policy,
+                &opts(None, cache, SearchFaults::default()),
+            )
+            .unwrap();
+            let Verdict::Fail(c) = v else {
+                panic!("{policy} (cache {cache}): the interval's difference was not found: {v:?}");
+            };
+            assert_eq!(c.execution.preemptions, 0, "{policy}");
+            assert!(
+                c.what.contains("printed \"0.001\" here, \"0.002\""),
+                "{}",
+                c.what
+            );
+        }
+    }
+}
+
+/// A program where the preemptions left matter (found by a proptest search with the twin, then
+/// shrunk): the sleep gives a free choice of the next thread, so DFS meets some state first
+/// through a schedule that spent its preemption, and later through one that did not.
+fn budget_program() -> Prog {
+    Prog {
+        start: 1000,
+        ..Prog::new(vec![
+            vec![Op::Add(250)],
+            vec![Op::Add(250), Op::Sleep, Op::Add(251)],
+        ])
+    }
+}
+
+/// EX-13, EX-7, the twin of the preemption budget: a cache that prunes a state whatever
+/// preemptions were left when it was explored makes "exhaustive up to 1 preemption" untrue: it
+/// loses an ending that a schedule with one preemption reaches, and the bounded verdict changes.
+#[test]
+fn ex13_twin_ignoring_the_preemptions_left_is_caught() {
+    let p = budget_program().build();
+    let faults = SearchFaults {
+        ignore_preemptions_left: true,
+        ..SearchFaults::default()
+    };
+    let mut caught = Vec::new();
+    for policy in [Policy::Py39, Policy::Every] {
+        agree(&p, policy, Some(1)).unwrap();
+        let lost = lost_with(&p, policy, Some(1), faults);
+        if !lost.is_empty() {
+            caught.push((policy, lost.len()));
+        }
+    }
+    assert!(
+        !caught.is_empty(),
+        "ignoring the preemptions left lost nothing\n{}",
+        p.source
+    );
+    println!("caught: {caught:?}");
+}
+
+/// EX-11, EX-13: a thread that spins while a value is unchanged, beside the thread that changes
+/// it. The schedule where the spinner keeps the GIL forever repeats a state while the other
+/// thread could take the GIL and never does: no fair GIL does that (GIL-5, GIL-6), so those
+/// executions are dropped, under every policy, with and without the cache — and nothing is
+/// lost: a naive search with no watch for loops (its spinning executions run out of steps) ends
+/// with exactly the same endings.
+#[test]
+fn ex11_unfair_spin_is_dropped_and_loses_no_outcome() {
+    let p = Prog {
+        start: 1000,
+        ..Prog::new(vec![vec![Op::SpinWhile(1000)], vec![Op::Add(1)]])
+    }
+    .build();
+    for policy in Policy::ALL {
+        let endings = agree(&p, policy, Some(1)).unwrap();
+        // The fair executions take under 200 steps; the naive search's spins stop at 400.
+        let naive = support::naive::search(&p, policy, 1, 400, 200_000);
+        assert!(
+            naive.out_of_steps > 0,
+            "{policy}: the naive search never spun out"
+        );
+        assert_eq!(endings, naive.endings, "{policy}");
+        let cached = explore(&p, policy, Some(1), true, SearchFaults::default());
+        assert!(cached.pruned > 0, "{policy}: no execution was dropped");
+        // Without the cache the bound must be given: the spinner and the other thread can take
+        // turns in ever more ways before the spin ends.
+        same_verdict(&p, policy, Some(2)).unwrap();
+        let v = check(
+            &p,
+            &header("spin", policy),
+            policy,
+            &opts(None, true, SearchFaults::default()),
+        )
+        .unwrap();
+        assert!(matches!(v, Verdict::Pass { .. }), "{policy}: {v:?}");
+        println!(
+            "{policy}: {} endings; naive: {} executions, {} spun out",
+            endings.len(),
+            naive.executions,
+            naive.out_of_steps
+        );
+    }
+}
+
+/// Replays `schedule` as `gilcheck replay` does.
+fn replay(
+    p: &Program,
+    policy: Policy,
+    schedule: &Schedule,
+) -> Result<gilcheck::explore::Execution, String> {
+    engine::replay(p, policy, schedule, 1_000_000, Table::Folded)
+}
+
+/// EX-11, EX-6: two threads that each spin while a value nobody changes is unchanged loop forever
+/// even when they take turns: a fair loop, a failure. Its schedule string ends with `@N`, and
+/// replays to the same failure; a string whose loop claim is false is refused.
+#[test]
+fn ex11_fair_loop_is_a_failure_that_replays() {
+    let p = Prog {
+        start: 1000,
+        ..Prog::new(vec![vec![Op::SpinWhile(1000)], vec![Op::SpinWhile(1000)]])
+    }
+    .build();
+    for policy in [Policy::Py39, Policy::Py311, Policy::Every] {
+        let v = check(
+            &p,
+            &header("livelock", policy),
+            policy,
+            &opts(None, true, SearchFaults::default()),
+        )
+        .unwrap();
+        let Verdict::Fail(c) = v else {
+            panic!("{policy}: {v:?}")
+        };
+        let Some(Failure::Loop { from, to }) = c.execution.failure else {
+            panic!("{policy}: {}", c.what)
+        };
+        assert_eq!(c.schedule.loop_from, Some(from));
+        let text = c.schedule.encode();
+        assert!(text.contains(&format!(",@{from}:")), "{text}");
+        let again = replay(&p, policy, &Schedule::parse(&text).unwrap()).unwrap();
+        assert_eq!(again.failure, Some(Failure::Loop { from, to }), "{policy}");
+        // The same events with the loop said to start one step later: the state differs.
+        let forged = Schedule {
+            loop_from: Some(from + 1),
+            ..c.schedule.clone()
+        };
+        let err = replay(&p, policy, &forged).unwrap_err();
+        assert!(
+            err.contains("does not") || err.contains("no decision"),
+            "{err}"
+        );
+        // Without the claim, the schedule ends while the program goes on.
+        let bare = Schedule {
+            loop_from: None,
+            ..c.schedule.clone()
+        };
+        assert!(replay(&p, policy, &bare).is_err());
+        println!(
+            "{policy}: {} ({} preemptions): {text}",
+            c.what, c.execution.preemptions
+        );
+    }
+}
+
+/// EX-11: a thread that loops alone while the main thread waits for it (no decision anywhere:
+/// nobody else can take the GIL) is found once its stretch without decisions is long, and the
+/// failure replays.
+#[test]
+fn ex11_loop_without_decisions_is_found() {
+    let p = Prog {
+        start: 1000,
+        ..Prog::new(vec![vec![Op::SpinWhile(1000)]])
+    }
+    .build();
+    for policy in [Policy::Py39, Policy::Py313] {
+        let v = check(
+            &p,
+            &header("spin-alone", policy),
+            policy,
+            &opts(None, true, SearchFaults::default()),
+        )
+        .unwrap();
+        let Verdict::Fail(c) = v else {
+            panic!("{policy}: {v:?}")
+        };
+        assert!(
+            matches!(c.execution.failure, Some(Failure::Loop { .. })),
+            "{}",
+            c.what
+        );
+        let again = replay(&p, policy, &Schedule::parse(&c.schedule.encode()).unwrap()).unwrap();
+        assert_eq!(again.failure, c.execution.failure);
+        println!("{policy}: {}", c.what);
+    }
+}
+
+/// EX-12, EX-7: the step count is not part of the state, so the budget applies to the
+/// executions that run. A program that needs more steps than the budget is inconclusive with
+/// and without the cache (never a pass, never a failure).
+#[test]
+fn ex12_budget_is_inconclusive_with_and_without_the_cache() {
+    let p = Prog::new(vec![vec![Op::Loop(50, vec![Op::Add(1)])], vec![Op::Add(1)]]).build();
+    for cache in [true, false] {
+        let o = CheckOptions {
+            max_steps: 300,
+            ..opts(None, cache, SearchFaults::default())
+        };
+        let v = check(&p, &header("long", Policy::Py311), Policy::Py311, &o).unwrap();
+        let Verdict::Inconclusive(c) = v else {
+            panic!("cache {cache}: {v:?}")
+        };
+        assert_eq!(c.execution.stop, Some(Stop::Budget));
+        assert_eq!(c.execution.steps, 300);
+    }
+}
+
+fn op_strategy() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        3 => (250i64..=400).prop_map(Op::Add),
+        1 => prop::sample::select(vec!["A", "B", "C"]).prop_map(Op::Print),
+        1 => Just(Op::TryAcquire),
+        1 => Just(Op::Release),
+        1 => prop::sample::select(vec![0.001, 0.002]).prop_map(Op::SetInterval),
+        1 => (0i64..3).prop_map(Op::Record),
+        1 => Just(Op::Sleep),
+        1 => (1i64..=2, prop::collection::vec((250i64..=400).prop_map(Op::Add), 1..=2)).prop_map(|(n, b)| Op::Loop(n, b)),
+    ]
+}
+
+fn prog_strategy() -> impl Strategy<Value = Prog> {
+    (
+        prop::sample::select(vec![0i64, 1000]),
+        any::<bool>(),
+        prop::collection::vec(prop::collection::vec(op_strategy(), 1..=3), 2..=2),
+    )
+        .prop_map(|(start, main_acquires, workers)| Prog {
+            start,
+            main_acquires,
+            workers,
+            only_interval: false,
+        })
+}
+
+/// EX-13, EX-7: for generated programs (two workers of one to three statements: large-integer
+/// read–modify–writes, worker prints, `acquire(False)`/`release()` of a lock the main thread may
+/// hold, `sys.setswitchinterval`, appends that record who finished when, sleeps, short loops),
+/// under a policy drawn from every policy, the cached search reaches exactly the endings of the
+/// full search up to one preemption, and gives the same verdict.
+#[test]
+fn proptest_cache_keeps_every_outcome() {
+    let cases = if cfg!(debug_assertions) { 24 } else { 160 };
+    let mut runner = TestRunner::new(Config {
+        cases,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    let strategy = (prog_strategy(), 0..Policy::ALL.len());
+    let result = runner.run(&strategy, |(prog, policy)| {
+        let p = prog.build();
+        let policy = Policy::ALL[policy];
+        agree(&p, policy, Some(1))
+            .map_err(|e| TestCaseError::fail(format!("{e}\n{}", p.source)))?;
+        same_verdict(&p, policy, Some(1))
+            .map_err(|e| TestCaseError::fail(format!("{e}\n{}", p.source)))?;
+        Ok(())
+    });
+    if let Err(e) = result {
+        panic!("{e}");
+    }
+}
