@@ -599,7 +599,7 @@ fn check(shape: &Shape, engine: EngineArg, limits: Limits, full: bool) -> Result
 }
 
 fn replay(shape: &Shape, token: &str, full: bool, max_steps: usize) -> Result<(), Failure> {
-    let schedule = Schedule::parse(token).map_err(Failure::BadInput)?;
+    let schedule = Schedule::parse_within(token, max_steps).map_err(Failure::BadInput)?;
     let h = &schedule.header;
     if h.scenario != shape.scenario {
         return Err(Failure::BadInput(format!(
@@ -665,10 +665,14 @@ fn replay(shape: &Shape, token: &str, full: bool, max_steps: usize) -> Result<()
     out!();
     out_raw!("{}", report::table(&e.table));
     out!();
-    out_raw!(
-        "{}",
-        report::outcomes(&e, &reference.outcome, reference.preemptions)
-    );
+    if e.events == reference.events {
+        out_raw!("{}", report::outcome_of(&e, "this schedule"));
+    } else {
+        out_raw!(
+            "{}",
+            report::outcomes(&e, &reference.outcome, reference.preemptions)
+        );
+    }
     out!();
     let steps = (e.out_of_steps() || max_steps != engine::DEFAULT_MAX_STEPS).then_some(max_steps);
     out!(

@@ -517,7 +517,7 @@ fn cli_replay_rejects_bad_schedules() {
         .unwrap()
         .to_string();
     let corrupted = token.replacen("0*", "0*1", 1);
-    let cases: [(Vec<&str>, &str); 4] = [
+    let cases: [(Vec<&str>, &str); 7] = [
         (
             vec!["replay", "seed-unsafe-increment", "--schedule", &corrupted],
             "checksum",
@@ -541,6 +541,39 @@ fn cli_replay_rejects_bad_schedules() {
             vec!["replay", "seed-unsafe-increment", "--schedule", "hello"],
             "not a gilcheck schedule",
         ),
+        (
+            vec![
+                "replay",
+                "seed-unsafe-increment",
+                "--threads",
+                "3",
+                "--schedule",
+                &token,
+            ],
+            "recorded with --threads 2, not 3",
+        ),
+        (
+            vec![
+                "replay",
+                "seed-unsafe-increment",
+                "--iterations",
+                "2",
+                "--schedule",
+                &token,
+            ],
+            "recorded with --iterations 1, not 2",
+        ),
+        (
+            vec![
+                "replay",
+                "seed-unsafe-increment",
+                "--max-steps",
+                "100",
+                "--schedule",
+                &token,
+            ],
+            "more than 100 steps",
+        ),
     ];
     for (args, expected) in cases {
         let out = gilcheck(&args);
@@ -556,6 +589,129 @@ fn cli_replay_rejects_bad_schedules() {
             .code(),
         Some(1)
     );
+}
+
+/// The `replay:` line a `check` printed last, as an argument vector without the program name.
+fn replay_line(stdout: &str) -> Vec<String> {
+    let line = stdout.lines().last().unwrap_or_default();
+    let cmd = line
+        .strip_prefix("replay: gilcheck ")
+        .unwrap_or_else(|| panic!("the last line is not a replay line: {line}"));
+    cmd.split(' ').map(String::from).collect()
+}
+
+/// EX-6, EX-8, EX-12: every `replay:` line `check` prints replays when pasted as printed (to the
+/// same step table, outcome and exit code): counterexamples of dfs, pct and random, one found
+/// with a step budget that is not the default, and an inconclusive check whose budget ran out.
+#[test]
+fn cli_every_printed_replay_line_replays() {
+    let cases: [&[&str]; 6] = [
+        &["check", "seed-unsafe-increment", "--python", "3.9"],
+        &[
+            "check",
+            "call-between",
+            "--python",
+            "3.12",
+            "--threads",
+            "3",
+            "--iterations",
+            "1",
+        ],
+        &[
+            "check",
+            "seed-unsafe-increment",
+            "--python",
+            "every",
+            "--engine",
+            "pct",
+            "--seed",
+            "3",
+        ],
+        &[
+            "check",
+            "call-between",
+            "--python",
+            "3.8",
+            "--engine",
+            "random",
+            "--seed",
+            "1",
+        ],
+        &[
+            "check",
+            "seed-unsafe-increment",
+            "--python",
+            "3.9",
+            "--max-steps",
+            "4000",
+        ],
+        &[
+            "check",
+            "seed-unsafe-increment",
+            "--python",
+            "3.11",
+            "--iterations",
+            "100000",
+            "--max-steps",
+            "2000",
+        ],
+    ];
+    for args in cases {
+        let out = gilcheck(args);
+        let (stdout, stderr) = text(&out);
+        let code = out.status.code();
+        assert!(matches!(code, Some(1 | 3)), "{args:?}: {stdout}{stderr}");
+        let line = replay_line(&stdout);
+        let refs: Vec<&str> = line.iter().map(String::as_str).collect();
+        let again = gilcheck(&refs);
+        let (replayed, err) = text(&again);
+        assert_eq!(again.status.code(), code, "{refs:?}: {replayed}{err}");
+        // The same table and outcomes: everything from the table's header line on.
+        let body = |s: &str| {
+            s.lines()
+                .skip_while(|l| !l.contains("  line  instruction"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        assert!(!body(&stdout).is_empty(), "{stdout}");
+        assert_eq!(body(&replayed), body(&stdout), "{args:?}");
+        println!("{args:?} → exit {code:?}, replayed");
+    }
+}
+
+/// EX-12: a check whose execution runs its step budget out is inconclusive: exit 3, a verdict
+/// that says what ran out and how to raise it (not FAIL), a short table, and a replay line that
+/// names `--max-steps`.
+#[test]
+fn cli_inconclusive_exits_3_and_replays() {
+    let out = gilcheck(&[
+        "check",
+        "seed-unsafe-increment",
+        "--python",
+        "3.11",
+        "--iterations",
+        "1000000",
+        "--max-steps",
+        "200000",
+    ]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(3), "{stdout}{stderr}");
+    assert!(stdout.starts_with("INCONCLUSIVE: "), "{stdout}");
+    assert!(
+        stdout.contains("ran out of its step budget of 200 000 steps")
+            && stdout.contains("raise --max-steps"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.lines().count() < 320,
+        "{} lines",
+        stdout.lines().count()
+    );
+    let line = replay_line(&stdout);
+    assert!(line.join(" ").contains("--max-steps 200000"), "{line:?}");
+    let refs: Vec<&str> = line.iter().map(String::as_str).collect();
+    let again = gilcheck(&refs);
+    assert_eq!(again.status.code(), Some(3), "{}", text(&again).0);
 }
 
 /// EX-5: a check that finds nothing prints exactly one verdict line and exits 0.
@@ -734,4 +890,177 @@ fn allocated_freed(stdout: &str) -> (u64, u64) {
 /// The seed's `Expected: E, Got: N` line.
 fn got(stdout: &str) -> (u64, u64) {
     pair(stdout, "Expected: ")
+}
+
+/// Runs gilcheck with `args`, killing it after `limit`; `None` if it had to be killed.
+fn gilcheck_within(args: &[String], limit: std::time::Duration) -> Option<Output> {
+    use std::process::Stdio;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_gilcheck"))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run gilcheck");
+    let start = std::time::Instant::now();
+    loop {
+        if child.try_wait().expect("wait").is_some() {
+            return Some(child.wait_with_output().expect("output"));
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+}
+
+/// EX-6, EX-12: the command line given arguments drawn from every subcommand and option, with
+/// values in range, at the ends of their ranges, past them, negative, and not numbers at all,
+/// and schedule strings that are garbage or mutated: it always ends with exit code 0, 1, 2 or 3,
+/// never a panic (exit 101) or an abort, and a refusal (exit 2) says why on stderr.
+#[test]
+fn cli_random_arguments_never_panic() {
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestCaseError, TestRunner};
+    let value = |good: &'static [&'static str]| {
+        let bad: &'static [&'static str] = &[
+            "-1",
+            "0",
+            "-0",
+            "18446744073709551616",
+            "1e3",
+            "abc",
+            "",
+            "--",
+            "nan",
+            "inf",
+            "99999999999999999999999",
+        ];
+        prop_oneof![
+            8 => prop::sample::select(good),
+            1 => prop::sample::select(bad),
+        ]
+    };
+    let option = prop_oneof![
+        (
+            Just("--python"),
+            value(&["3.8", "3.9", "3.11", "3.13", "every", "2.7", "3.14"])
+        ),
+        (Just("--threads"), value(&["1", "2", "3", "64", "65"])),
+        (Just("--iterations"), value(&["1", "2", "100000001"])),
+        (
+            Just("--preemptions"),
+            value(&["0", "1", "2", "255", "256", "1000", "1001"])
+        ),
+        (
+            Just("--max-executions"),
+            value(&["1", "3", "50", "1000000000001"])
+        ),
+        (
+            Just("--max-steps"),
+            value(&["1", "50", "2000", "100000001"])
+        ),
+        (Just("--seed"), value(&["0", "7", "18446744073709551615"])),
+        (
+            Just("--engine"),
+            value(&["dfs", "pct", "random", "loom", "tla"])
+        ),
+        (
+            Just("--switch-interval"),
+            value(&["0.005", "1e-6", "inf", "nan", "-inf", "1e309"])
+        ),
+        (
+            Just("--schedule"),
+            value(&[
+                "gc1:seed-unsafe-increment:3.9:2x1:0*70,1*15,2*22,1*7,0*23:5f0c2e1a",
+                "gc1:seed-unsafe-increment:3.9:2x2:0*70,1*28,3g,2*35,1*7,0*23:4e81e885",
+                "gc1:x:y:z",
+                "gc1:::0x0::00000000",
+            ]),
+        ),
+        (Just("--full"), Just("")),
+        (Just("--no-state-cache"), Just("")),
+        (Just("--processes"), Just("")),
+    ];
+    let command = prop::sample::select(vec!["list", "run", "check", "replay", "dis", "frobnicate"]);
+    let scenario = prop_oneof![
+        4 => prop::sample::select(gilcheck::scenarios::SCENARIOS.iter().map(|s| s.name).collect::<Vec<_>>()),
+        1 => Just("no-such-scenario"),
+    ];
+    let strategy = (
+        command,
+        scenario,
+        prop::collection::vec(option, 0..5),
+        prop::bool::weighted(0.85),
+    );
+    let mut runner = TestRunner::new(Config {
+        cases: if cfg!(debug_assertions) { 48 } else { 160 },
+        failure_persistence: None,
+        ..Config::default()
+    });
+    let killed = std::cell::Cell::new(0);
+    let codes = std::cell::RefCell::new([0usize; 4]);
+    let result = runner.run(&strategy, |(command, scenario, options, fitting)| {
+        let mut args = vec![command.to_string(), scenario.to_string()];
+        // Mostly options the command has (the rest test clap's refusals).
+        let has = |name: &str| match command {
+            "check" => !matches!(name, "--switch-interval" | "--processes" | "--schedule"),
+            "run" => matches!(
+                name,
+                "--python" | "--threads" | "--iterations" | "--switch-interval" | "--processes"
+            ),
+            "replay" => matches!(
+                name,
+                "--python" | "--threads" | "--iterations" | "--schedule" | "--full" | "--max-steps"
+            ),
+            _ => matches!(name, "--python" | "--threads" | "--iterations"),
+        };
+        let mut seen = std::collections::BTreeSet::new();
+        let options: Vec<_> = options
+            .into_iter()
+            .filter(|(name, _)| !fitting || (has(name) && seen.insert(*name)))
+            .collect();
+        let given = |name: &str| options.iter().any(|(n, _)| *n == name);
+        for &(name, value) in &options {
+            args.push(name.to_string());
+            if !value.is_empty() {
+                args.push(value.to_string());
+            }
+        }
+        // Keep every run short: long explorations and runs are what the other tests time.
+        if (command == "check" || command == "run") && !given("--iterations") {
+            args.extend(["--iterations".into(), "1".into()]);
+        }
+        if command == "check" && !given("--max-executions") {
+            args.extend(["--max-executions".into(), "20".into()]);
+        }
+        let Some(out) = gilcheck_within(&args, std::time::Duration::from_secs(20)) else {
+            killed.set(killed.get() + 1);
+            return Ok(());
+        };
+        let (stdout, stderr) = text(&out);
+        let code = out.status.code();
+        if !matches!(code, Some(0..=3)) || stderr.contains("panicked") {
+            return Err(TestCaseError::fail(format!(
+                "gilcheck {}: exit {code:?}\n{stdout}{stderr}",
+                args.join(" ")
+            )));
+        }
+        codes.borrow_mut()[code.unwrap_or(0) as usize] += 1;
+        if code == Some(2) && stderr.trim().is_empty() && !stdout.contains("Usage") {
+            return Err(TestCaseError::fail(format!(
+                "gilcheck {}: exit 2 without a message",
+                args.join(" ")
+            )));
+        }
+        Ok(())
+    });
+    if let Err(e) = result {
+        panic!("{e}");
+    }
+    let codes = codes.into_inner();
+    println!("exit codes 0, 1, 2, 3: {codes:?}; killed: {}", killed.get());
+    assert!(killed.get() <= 2, "{} runs had to be killed", killed.get());
+    assert!(codes[0] > 0 && codes[2] > 0, "{codes:?}");
 }

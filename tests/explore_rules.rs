@@ -5,13 +5,13 @@ mod support;
 use support::scenario;
 
 use gilcheck::explore::engine::{self, CheckOptions, Dfs, Engine, Verdict, check};
-use gilcheck::explore::world::Table;
+use gilcheck::explore::world::{Stop, Table};
 use gilcheck::explore::{Event, Failure, Header, Options, Schedule, execute};
-use gilcheck::scenarios::SCENARIOS;
 use gilcheck::vm::Policy;
 use gilcheck::vm::code::{CmpOp, CodeBuilder, Instr, Program};
 use std::collections::BTreeSet;
 use std::sync::Arc;
+use support::programs::{Op, Prog};
 use support::{dfs, threads_program, verdict, with_lock};
 
 fn header(name: &str, policy: Policy, threads: u32, iterations: u64) -> Header {
@@ -222,24 +222,91 @@ fn ex4_assertion_failure_reported() {
     assert_eq!(e.failure, None);
 }
 
-/// EX-4: an execution longer than the step limit fails as not terminating.
+/// EX-12, EX-11: an execution that runs its step budget out stops without failing (a budget is
+/// not a bug); the same loop run long enough is found to repeat its state, a fair loop: a
+/// failure.
 #[test]
-fn ex4_no_termination_reported() {
+fn ex12_step_budget_stops_an_execution_and_a_loop_is_found() {
     let spin = module(|m| {
         let top = m.here();
         m.op(Instr::Nop).jump(Instr::JumpBackward, top);
     });
+    let run = |max_steps| {
+        execute(
+            &spin,
+            Policy::Py313,
+            &mut Dfs::new(0),
+            Options {
+                max_steps,
+                ..Options::default()
+            },
+        )
+    };
+    let e = run(1000);
+    assert_eq!(e.failure, None);
+    assert_eq!(e.stop, Some(Stop::Budget));
+    assert_eq!(e.steps, 1000);
+    let e = run(1_000_000);
+    assert!(
+        matches!(e.failure, Some(Failure::Loop { .. })),
+        "{:?}",
+        e.failure
+    );
+    assert!(e.steps < 100_000, "found after {} steps", e.steps);
+}
+
+/// EX-4: two schedules that leave the same globals but print different things differ: two
+/// workers print "A" and "B", and which thread takes the GIL when the main thread waits is the
+/// model's free choice. The check fails with no preemption and names the printed line.
+#[test]
+fn ex4_printed_output_alone_is_a_difference() {
+    let p = Prog::new(vec![vec![Op::Print("A")], vec![Op::Print("B")]]).build();
+    for policy in [Policy::Py39, Policy::Py311, Policy::Every] {
+        let c = fail(verdict(&p, policy, &dfs(None)));
+        assert_eq!(c.execution.preemptions, 0, "{policy}");
+        assert!(c.what.contains("printed \"B\" here, \"A\""), "{}", c.what);
+        assert_eq!(
+            c.execution.outcome.data_state(),
+            c.reference.data_state(),
+            "{policy}: only the output differs"
+        );
+    }
+}
+
+/// EX-8: the step table of a 5 000 000-step execution (the seed's increment at 2 × 1 000 000
+/// under 3.11, which runs its budget out) is folded to a few hundred lines as it is made, and
+/// says what it left out. (Debug builds: 2 × 100 000, 500 000 steps.)
+#[test]
+fn ex8_step_table_stays_short() {
+    let (iterations, max_steps) = if cfg!(debug_assertions) {
+        (100_000, 500_000)
+    } else {
+        (1_000_000, 5_000_000)
+    };
+    let p = scenario("seed-unsafe-increment", 2, iterations);
     let e = execute(
-        &spin,
-        Policy::Py313,
+        &p,
+        Policy::Py311,
         &mut Dfs::new(0),
         Options {
-            max_steps: 1000,
+            max_steps,
+            table: Table::Folded,
             ..Options::default()
         },
     );
-    assert_eq!(e.failure, None);
-    assert_eq!(e.stop, Some(gilcheck::explore::world::Stop::Budget));
+    assert_eq!(e.stop, Some(Stop::Budget));
+    let text = gilcheck::explore::report::table(&e.table);
+    let lines = text.lines().count();
+    assert!(lines <= 300, "{lines} lines");
+    assert!(
+        text.contains("left out (--full shows every step)"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("{max_steps}  Thread-1")),
+        "the last step is shown:\n{text}"
+    );
+    println!("{max_steps} steps folded to {lines} lines");
 }
 
 /// EX-5: each kind of verdict line says what it covered.
@@ -330,49 +397,115 @@ fn ex6_round_trip_every_engine() {
     }
 }
 
-/// EX-7: the state cache changes how much is executed, never the answer: for every scenario
-/// and policy at 2 × 1 and up to 2 preemptions, the cached and the full search agree on pass or
-/// fail, and on the preemptions of the first counterexample.
+/// EX-6, EX-8: every kind of failure `check` can print, and an inconclusive verdict, has a
+/// schedule string that parses back and replays to the identical failure, outcome and step
+/// table: an outcome that differs, a deadlock, a failed `assert`, a fair loop with decisions and
+/// one without, a runtime rule violated (the twin VM that forgets an incref), and a step budget
+/// that ran out.
 #[test]
-fn ex7_state_cache_agrees_with_full_search() {
-    let bound = if cfg!(debug_assertions) { 1 } else { 2 };
-    let mut compared = 0;
-    for s in SCENARIOS
-        .iter()
-        .filter(|s| !matches!(s.name, "convoy" | "seed-cpu-bound"))
-    {
-        let p = scenario(s.name, 2, 1);
-        for policy in Policy::ALL {
-            let h = header(s.name, policy, 2, 1);
-            let run = |cache: bool| {
-                check(
-                    &p,
-                    &h,
-                    policy,
-                    &CheckOptions {
-                        state_cache: cache,
-                        ..dfs(Some(bound))
-                    },
-                )
-                .unwrap()
-            };
-            let (cached, full) = (run(true), run(false));
-            match (&cached, &full) {
-                (Verdict::Pass { .. }, Verdict::Pass { .. }) => {}
-                (Verdict::Fail(a), Verdict::Fail(b)) => {
-                    assert_eq!(
-                        a.execution.preemptions, b.execution.preemptions,
-                        "{} {policy}",
-                        s.name
-                    );
-                    assert_eq!(a.what, b.what, "{} {policy}", s.name);
-                }
-                _ => panic!("{} {policy}: cached and full search disagree", s.name),
-            }
-            compared += 1;
+fn ex6_every_kind_of_failure_replays() {
+    let spinners = |n| {
+        let workers = vec![vec![Op::SpinWhile(1000)]; n];
+        Prog {
+            start: 1000,
+            ..Prog::new(workers)
         }
+        .build()
+    };
+    let twin = gilcheck::vm::interp::VmFaults {
+        load_fast_without_incref: true,
+        ..Default::default()
+    };
+    let cases: Vec<(&str, Program, Policy, CheckOptions)> = vec![
+        (
+            "outcome",
+            scenario("seed-unsafe-increment", 2, 1),
+            Policy::Py39,
+            dfs(None),
+        ),
+        (
+            "deadlock",
+            two_lock_program(["a", "b"], ["b", "a"]),
+            Policy::Py39,
+            dfs(None),
+        ),
+        ("assertion", assertion(3), Policy::Py313, dfs(None)),
+        ("fair loop", spinners(2), Policy::Py311, dfs(None)),
+        (
+            "loop without decisions",
+            spinners(1),
+            Policy::Py313,
+            dfs(None),
+        ),
+        (
+            "rule",
+            scenario("seed-refcount", 2, 1),
+            Policy::Py313,
+            CheckOptions {
+                faults: gilcheck::explore::engine::SearchFaults {
+                    vm: twin,
+                    ..Default::default()
+                },
+                ..dfs(None)
+            },
+        ),
+        (
+            "budget",
+            scenario("seed-unsafe-increment", 2, 1000),
+            Policy::Py311,
+            CheckOptions {
+                max_steps: 500,
+                ..dfs(None)
+            },
+        ),
+    ];
+    for (kind, p, policy, o) in cases {
+        let v = check(&p, &header(kind, policy, 2, 1), policy, &o).unwrap();
+        let (c, inconclusive) = match v {
+            Verdict::Fail(c) => (c, false),
+            Verdict::Inconclusive(c) => (c, true),
+            Verdict::Pass { line, .. } => panic!("{kind}: {line}"),
+        };
+        assert_eq!(inconclusive, kind == "budget", "{kind}");
+        let text = c.schedule.encode();
+        let parsed = Schedule::parse(&text).unwrap();
+        let again = engine::replay_with(
+            &p,
+            policy,
+            &parsed,
+            Options {
+                max_steps: o.max_steps,
+                table: Table::Folded,
+                vm_faults: o.faults.vm,
+                ..Options::default()
+            },
+        )
+        .unwrap_or_else(|e| panic!("{kind}: {e}\n{text}"));
+        assert_eq!(again.failure, c.execution.failure, "{kind}");
+        assert_eq!(again.stop, c.execution.stop, "{kind}");
+        assert_eq!(again.outcome, c.execution.outcome, "{kind}");
+        assert_eq!(again.table, c.execution.table, "{kind}");
+        println!("{kind}: {} — {text}", c.what);
     }
-    println!("{compared} searches agree");
+}
+
+/// EX-6: a schedule string is checked event by event: a lock take by a thread that does not
+/// exist (the checksum-valid string of issue 7, which made replay index out of bounds) or that
+/// is not waiting for a lock is refused with a message that names the step.
+#[test]
+fn ex6_replay_validates_lock_takes() {
+    let p = scenario("seed-unsafe-increment", 2, 2);
+    let forged =
+        Schedule::parse("gc1:seed-unsafe-increment:3.9:2x2:0*70,1*28,3g,2*35,1*7,0*23:4e81e885")
+            .unwrap();
+    let err = engine::replay(&p, Policy::Py39, &forged, 10_000, Table::Off).unwrap_err();
+    assert!(err.contains("no thread 3"), "{err}");
+    let mut events = forged.events.clone();
+    events.retain(|e| *e != Event::Grab(3));
+    events.insert(80, Event::Grab(2));
+    let not_waiting = Schedule { events, ..forged };
+    let err = engine::replay(&p, Policy::Py39, &not_waiting, 10_000, Table::Off).unwrap_err();
+    assert!(err.contains("not waiting for a lock"), "{err}");
 }
 
 /// EX-10: PCT and random search find the lost update under 3.9 for every seed tried, and the

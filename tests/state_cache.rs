@@ -344,12 +344,13 @@ fn ex13_twin_ignoring_the_preemptions_left_is_caught() {
     println!("caught: {caught:?}");
 }
 
-/// EX-11, EX-13: a thread that spins while a value is unchanged, beside the thread that changes
+/// EX-11, EX-13, EX-4: a thread that spins while a value is unchanged, beside the thread that changes
 /// it. The schedule where the spinner keeps the GIL forever repeats a state while the other
 /// thread could take the GIL and never does: no fair GIL does that (GIL-5, GIL-6), so those
 /// executions are dropped, under every policy, with and without the cache — and nothing is
 /// lost: a naive search with no watch for loops (its spinning executions run out of steps) ends
-/// with exactly the same endings.
+/// with exactly the same endings. The first schedule (EX-4) is then the first that ends: the
+/// spinner never lets the writer run in the one without preemptions.
 #[test]
 fn ex11_unfair_spin_is_dropped_and_loses_no_outcome() {
     let p = Prog {

@@ -59,7 +59,8 @@ fn sample(
     (p, runs)
 }
 
-/// EX-1, VM-9: schedules of the real GIL replay in the model to the same outcome, for three
+/// EX-1, EX-6, VM-9: schedules of the real GIL replay in the model to the same outcome (lock
+/// takes recorded on real threads are applied as soon as their lock is free), for three
 /// scenarios under 3.9, 3.11 and every, with PCT and random scheduling; under 3.9 shuttle
 /// reaches the lost update too.
 #[test]

@@ -11,6 +11,7 @@ use crate::explore::world::{
 };
 use crate::vm::{Policy, Program};
 use std::collections::BTreeSet;
+use std::io::Write;
 use std::time::{Duration, Instant};
 
 /// The default step budget of one execution (`--max-steps`).
@@ -87,6 +88,8 @@ pub struct SearchFaults {
     pub state: StateFaults,
     /// A state is pruned whatever preemptions were left when it was explored.
     pub ignore_preemptions_left: bool,
+    /// Defects of the interpreter (the runtime-rule twins, VM-2).
+    pub vm: crate::vm::interp::VmFaults,
 }
 
 /// What a check found.
@@ -191,7 +194,8 @@ impl Progress {
         let states = states
             .map(|n| format!(", {}", plural(n, "state explored", "states explored")))
             .unwrap_or_default();
-        eprintln!(
+        let _ = writeln!(
+            std::io::stderr(),
             "gilcheck: {phase}: {} of at most {} executions{states}, {} executions/s ({secs:.0} s)",
             thousands(total),
             thousands(cap),
@@ -330,12 +334,14 @@ impl Search<'_> {
         } else {
             Table::Folded
         };
-        let replayed = replay(
+        let replayed = replay_with(
             self.program,
             self.policy,
             &schedule,
-            self.opts.max_steps,
-            table,
+            Options {
+                table,
+                ..self.exec_opts
+            },
         )?;
         if replayed.outcome != e.outcome || replayed.failure != e.failure || replayed.stop != e.stop
         {
@@ -508,6 +514,7 @@ pub fn check(
         exec_opts: Options {
             max_steps: opts.max_steps,
             state_faults: opts.faults.state,
+            vm_faults: opts.faults.vm,
             ..Options::default()
         },
         executions: 0,
@@ -747,7 +754,22 @@ pub fn replay(
     max_steps: usize,
     table: Table,
 ) -> Result<Execution, String> {
-    let steps = schedule.steps();
+    let opts = Options {
+        max_steps,
+        table,
+        ..Options::default()
+    };
+    replay_with(program, policy, schedule, opts)
+}
+
+/// [`replay`] with the options of an execution (its budget, table and, for the twins, faults).
+pub fn replay_with(
+    program: &Program,
+    policy: Policy,
+    schedule: &Schedule,
+    opts: Options,
+) -> Result<Execution, String> {
+    let (steps, max_steps) = (schedule.steps(), opts.max_steps);
     if steps > max_steps {
         return Err(format!(
             "the schedule runs {} steps, more than the step budget of {} (--max-steps)",
@@ -761,10 +783,8 @@ pub fn replay(
         policy,
         &mut oracle,
         Options {
-            max_steps,
-            table,
             loop_claim: schedule.loop_from.map(|from| (from, steps)),
-            ..Options::default()
+            ..opts
         },
     );
     if let Some(Failure::Invalid(why)) = &e.failure {

@@ -11,6 +11,7 @@ use crate::explore::world::{Outcome, Table};
 use crate::platform::Loom;
 use crate::vm::threaded::{self, RunOptions};
 use crate::vm::{Policy, Program};
+use std::io::Write;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -101,7 +102,12 @@ pub fn check(
         builder.check(move || {
             let n = c.fetch_add(1, Ordering::Relaxed) + 1;
             if progress && n % 2000 == 0 {
-                eprintln!("gilcheck: loom: {} executions", thousands(n));
+                // A progress line that cannot be written is not worth a panic.
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "gilcheck: loom: {} executions",
+                    thousands(n)
+                );
             }
             let opts = RunOptions {
                 policy,

@@ -89,6 +89,12 @@ impl Schedule {
     /// Parses a schedule string; every way it can be malformed or corrupted is an error that
     /// says what is wrong.
     pub fn parse(text: &str) -> Result<Schedule, String> {
+        Schedule::parse_within(text, MAX_EVENTS / 2)
+    }
+
+    /// [`Schedule::parse`] of a schedule that may run at most `max_steps` steps (and take as
+    /// many locks): a longer one is refused before its events are made.
+    pub fn parse_within(text: &str, max_steps: usize) -> Result<Schedule, String> {
         let text = text.trim();
         let (body, crc) = text.rsplit_once(':').ok_or(
             "not a gilcheck schedule string (expected gc1:scenario:version:NxM:events:checksum)",
@@ -115,7 +121,13 @@ impl Schedule {
             .ok_or_else(|| format!("malformed schedule string: bad size '{}'", fields[3]))?;
         let mut events = Vec::new();
         let mut loop_from = None;
-        let too_long = || format!("schedule string too long: more than {MAX_EVENTS} events");
+        let (mut steps, mut grabs) = (0usize, 0usize);
+        let max_steps = max_steps.min(MAX_EVENTS / 2);
+        let too_long = || {
+            format!(
+                "schedule string too long: more than {max_steps} steps or lock takes (--max-steps)"
+            )
+        };
         for item in fields[4].split(',').filter(|s| !s.is_empty()) {
             let bad = || format!("malformed schedule string: bad event '{item}'");
             if loop_from.is_some() {
@@ -125,10 +137,6 @@ impl Schedule {
             }
             if let Some(n) = item.strip_prefix('@') {
                 let n: usize = n.parse().map_err(|_| bad())?;
-                let steps = events
-                    .iter()
-                    .filter(|e| matches!(e, Event::Step(_)))
-                    .count();
                 if n == 0 || n >= steps {
                     return Err(format!(
                         "malformed schedule string: '@{n}' must name a step before the last ({steps})"
@@ -136,17 +144,19 @@ impl Schedule {
                 }
                 loop_from = Some(n);
             } else if let Some(t) = item.strip_suffix('g') {
-                if events.len() >= MAX_EVENTS {
+                if grabs >= max_steps {
                     return Err(too_long());
                 }
+                grabs += 1;
                 events.push(Event::Grab(t.parse().map_err(|_| bad())?));
             } else {
                 let (t, n) = item.split_once('*').ok_or_else(bad)?;
                 let (t, n): (u32, usize) =
                     (t.parse().map_err(|_| bad())?, n.parse().map_err(|_| bad())?);
-                if n == 0 || events.len() + n > MAX_EVENTS {
+                if n == 0 || n > max_steps - steps {
                     return Err(if n == 0 { bad() } else { too_long() });
                 }
+                steps += n;
                 events.extend(std::iter::repeat_n(Event::Step(t), n));
             }
         }

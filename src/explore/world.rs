@@ -1143,6 +1143,17 @@ impl Machine<'_, '_> {
     }
 }
 
+thread_local! {
+    static EXECUTIONS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// How many executions this OS thread has run (for the checks of the counts a verdict prints,
+/// EX-14).
+#[doc(hidden)]
+pub fn executions_run() -> u64 {
+    EXECUTIONS.with(|n| n.get())
+}
+
 /// Runs `program` once under `policy`, letting `oracle` decide.
 pub fn execute(
     program: &Program,
@@ -1150,6 +1161,7 @@ pub fn execute(
     oracle: &mut dyn Oracle,
     opts: Options,
 ) -> Execution {
+    EXECUTIONS.with(|n| n.set(n.get() + 1));
     let rt = Runtime::<Std>::new();
     let mut ts = rt.thread_state();
     let g = ts.attach();

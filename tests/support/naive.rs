@@ -107,6 +107,18 @@ pub fn search(
     max_steps: usize,
     cap: usize,
 ) -> Found {
+    try_search(program, policy, bound, max_steps, cap)
+        .unwrap_or_else(|| panic!("the naive search passed {cap} executions"))
+}
+
+/// [`search`], or `None` when it would take more than `cap` executions.
+pub fn try_search(
+    program: &Program,
+    policy: Policy,
+    bound: usize,
+    max_steps: usize,
+    cap: usize,
+) -> Option<Found> {
     let mut n = Naive::new(bound);
     let mut found = Found::default();
     let mut reference: Option<Execution> = None;
@@ -121,10 +133,9 @@ pub fn search(
             },
         );
         found.executions += 1;
-        assert!(
-            found.executions <= cap,
-            "the naive search passed {cap} executions"
-        );
+        if found.executions > cap {
+            return None;
+        }
         if e.out_of_steps() {
             found.out_of_steps += 1;
         } else {
@@ -148,5 +159,5 @@ pub fn search(
         }
     }
     found.bounded = n.bounded;
-    found
+    Some(found)
 }
