@@ -135,8 +135,8 @@ where
     move |s: &str| {
         let range = format!(
             "{name} takes a whole number from {} to {}{note}",
-            grouped(lo),
-            grouped(hi)
+            engine::thousands_u64(lo),
+            engine::thousands_u64(hi)
         );
         let unsigned = s.strip_prefix('+').unwrap_or(s);
         let (negative, digits) = match unsigned.strip_prefix('-') {
@@ -155,19 +155,6 @@ where
             .and_then(|n| T::try_from(n).ok())
             .ok_or_else(|| format!("out of range: {range}"))
     }
-}
-
-/// Digits grouped by thousands with spaces, as gilcheck prints counts: `18 446 744 073 709 551 615`.
-fn grouped(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(' ');
-        }
-        out.push(c);
-    }
-    out
 }
 
 /// `--switch-interval`: seconds, refused exactly when `sys.setswitchinterval` refuses them
@@ -483,7 +470,7 @@ fn interval_line(seconds: f64) -> String {
     };
     format!(
         "switch interval: {} µs (--switch-interval {}, stored as CPython stores it; sys.getswitchinterval() = {read}){how}",
-        grouped(stored),
+        engine::thousands_u64(stored),
         gilcheck::heap::format_float(seconds)
     )
 }

@@ -206,6 +206,11 @@ impl Progress {
 
 /// Groups digits by thousands with spaces: `1 234 567`.
 pub fn thousands(n: usize) -> String {
+    thousands_u64(n as u64)
+}
+
+/// [`thousands`] of a `u64` (option values, which may not fit a `usize`).
+pub fn thousands_u64(n: u64) -> String {
     let s = n.to_string();
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {

@@ -37,8 +37,20 @@ pub struct Prog {
     pub start: i64,
     pub main_acquires: bool,
     pub workers: Vec<Vec<Op>>,
-    /// The last line prints only `sys.getswitchinterval()`.
-    pub only_interval: bool,
+    /// What the last lines print.
+    pub last: Last,
+}
+
+/// The end of a [`Prog`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Last {
+    /// `print(shared["value"], order, sys.getswitchinterval())`
+    All,
+    /// `print(sys.getswitchinterval())`
+    Interval,
+    /// `print(shared["value"] == k)`, then `shared["value"] = 0`: schedules differ only in
+    /// whether the value was `k`.
+    Flag(i64),
 }
 
 impl Prog {
@@ -47,7 +59,7 @@ impl Prog {
             start: 0,
             main_acquires: false,
             workers,
-            only_interval: false,
+            last: Last::All,
         }
     }
 }
@@ -229,27 +241,50 @@ impl Prog {
                     .op(Instr::PopTop);
             }
         }
-        if self.only_interval {
-            let l = src.line(0, "print(sys.getswitchinterval())");
-            m.line(l).op(Instr::PushNull).load_name("print");
-        } else {
-            let l = src.line(
-                0,
-                "print(shared[\"value\"], order, sys.getswitchinterval())",
-            );
-            m.line(l)
-                .op(Instr::PushNull)
-                .load_name("print")
-                .load_name("shared")
-                .load_str("value")
-                .op(Instr::BinarySubscr)
-                .load_name("order");
+        match self.last {
+            Last::All | Last::Interval => {
+                let all = self.last == Last::All;
+                let l = if all {
+                    src.line(
+                        0,
+                        "print(shared[\"value\"], order, sys.getswitchinterval())",
+                    )
+                } else {
+                    src.line(0, "print(sys.getswitchinterval())")
+                };
+                m.line(l).op(Instr::PushNull).load_name("print");
+                if all {
+                    m.load_name("shared")
+                        .load_str("value")
+                        .op(Instr::BinarySubscr)
+                        .load_name("order");
+                }
+                m.load_name("sys")
+                    .load_method("getswitchinterval")
+                    .call(0)
+                    .call(if all { 3 } else { 1 })
+                    .op(Instr::PopTop);
+            }
+            Last::Flag(k) => {
+                let l = src.line(0, format!("print(shared[\"value\"] == {k})"));
+                m.line(l)
+                    .op(Instr::PushNull)
+                    .load_name("print")
+                    .load_name("shared")
+                    .load_str("value")
+                    .op(Instr::BinarySubscr)
+                    .load_int(k)
+                    .op(Instr::CompareOp(gilcheck::vm::code::CmpOp::Eq))
+                    .call(1)
+                    .op(Instr::PopTop);
+                let l = src.line(0, "shared[\"value\"] = 0");
+                m.line(l)
+                    .load_int(0)
+                    .load_name("shared")
+                    .load_str("value")
+                    .op(Instr::StoreSubscr);
+            }
         }
-        m.load_name("sys")
-            .load_method("getswitchinterval")
-            .call(0)
-            .call(if self.only_interval { 1 } else { 3 })
-            .op(Instr::PopTop);
         m.load_none().op(Instr::ReturnValue);
         let mut all = vec![m.finish()];
         all.extend(codes);
