@@ -724,7 +724,8 @@ fn cli_check_pass_prints_one_verdict_line() {
     assert!(stdout.starts_with("PASS: seed-unsafe-increment --python 3.11 (2 threads × 2 iterations): exhaustive, every schedule"), "{stdout}");
 }
 
-/// Bad options of `check` and `dis` are refused with exit 2.
+/// EX-12, EX-9: bad options of `check` and `dis` are refused with exit 2, a loom check of a
+/// program too long for loom among them.
 #[test]
 fn cli_check_bad_options_exit_2() {
     for args in [
@@ -741,6 +742,15 @@ fn cli_check_bad_options_exit_2() {
         ],
         &["run", "seed-unsafe-increment", "--processes"],
         &["dis", "nope"],
+        // EX-9: loom 0.7's 16-bit vector clocks wrap beyond about 4 000 steps a thread.
+        &[
+            "check",
+            "seed-unsafe-increment",
+            "--engine",
+            "loom",
+            "--iterations",
+            "500",
+        ],
     ] {
         let out = gilcheck(args);
         let (_, stderr) = text(&out);
