@@ -634,7 +634,8 @@ fn replay(shape: &Shape, token: &str, full: bool, max_steps: usize) -> Result<()
         ..recorded
     };
     let (s, params, program) = resolve(&recorded, true, false)?;
-    let reference = engine::reference(&program, policy, max_steps);
+    let reference =
+        engine::first_schedule(&program, policy, max_steps).map_err(Failure::BadInput)?;
     let table = if full { Table::Full } else { Table::Folded };
     let e = engine::replay(&program, policy, &schedule, max_steps, table)
         .map_err(|why| Failure::BadInput(format!("the schedule does not replay: {why}")))?;

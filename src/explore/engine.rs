@@ -239,27 +239,51 @@ pub fn reference(program: &Program, policy: Policy, max_steps: usize) -> Executi
         max_steps,
         ..Options::default()
     };
-    let mut bound = 0;
-    loop {
+    let mut last = None;
+    let mut tried = 0usize;
+    for bound in 0..=REFERENCE_BOUNDS {
         let mut first = Dfs::new(bound);
         loop {
             let e = execute(program, policy, &mut first, opts);
+            tried += 1;
             if !e.pruned() {
                 return e;
             }
-            if !first.advance() {
+            last = Some(e);
+            if tried >= REFERENCE_EXECUTIONS || !first.advance() {
                 break;
             }
         }
-        if !first.pruned {
-            // Every schedule loops unfairly: there is no fair execution at all. That cannot
-            // happen (the loop's way out is a schedule too); report the last one rather than
-            // searching forever.
-            return execute(program, policy, &mut Dfs::new(0), opts);
+        if tried >= REFERENCE_EXECUTIONS || !first.pruned {
+            break;
         }
-        bound += 1;
     }
+    // Every schedule tried loops unfairly (`check` refuses such a program).
+    last.expect("at least one execution")
 }
+
+/// [`reference`], or why a check cannot start: the program does not load, or no schedule ends.
+pub fn first_schedule(
+    program: &Program,
+    policy: Policy,
+    max_steps: usize,
+) -> Result<Execution, String> {
+    let first = reference(program, policy, max_steps);
+    if let Some(Failure::Invalid(why)) = &first.failure {
+        return Err(why.clone());
+    }
+    if first.pruned() {
+        return Err(format!(
+            "no schedule with at most {REFERENCE_BOUNDS} preemptions among the first {} ends: each repeats a state while a thread that could run never does (EX-11), so there is no outcome to compare with",
+            thousands(REFERENCE_EXECUTIONS)
+        ));
+    }
+    Ok(first)
+}
+
+/// How far [`reference`] looks for a schedule that ends: preemption bounds and executions.
+const REFERENCE_BOUNDS: usize = 8;
+const REFERENCE_EXECUTIONS: usize = 100_000;
 
 /// What every execution of one check shares, and the count of executions it made.
 struct Search<'a> {
@@ -506,10 +530,7 @@ pub fn check(
     policy: Policy,
     opts: &CheckOptions,
 ) -> Result<Verdict, String> {
-    let first = reference(program, policy, opts.max_steps);
-    if let Some(Failure::Invalid(why)) = &first.failure {
-        return Err(why.clone());
-    }
+    let first = first_schedule(program, policy, opts.max_steps)?;
     let mut search = Search {
         program,
         header,

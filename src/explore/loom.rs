@@ -82,7 +82,7 @@ pub fn check(
             header.threads
         ));
     }
-    let reference = engine::reference(&program, policy, opts.max_steps);
+    let reference = engine::first_schedule(&program, policy, opts.max_steps)?;
     let mut per_thread = std::collections::BTreeMap::<u32, usize>::new();
     for e in &reference.events {
         if let crate::explore::Event::Step(t) = e {
