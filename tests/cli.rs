@@ -601,12 +601,24 @@ fn replay_line(stdout: &str) -> Vec<String> {
 }
 
 /// EX-6, EX-8, EX-12: every `replay:` line `check` prints replays when pasted as printed (to the
-/// same step table, outcome and exit code): counterexamples of dfs, pct and random, one found
+/// same step table, outcome and exit code): counterexamples of dfs, loom, pct and random, one found
 /// with a step budget that is not the default, and an inconclusive check whose budget ran out.
 #[test]
 fn cli_every_printed_replay_line_replays() {
-    let cases: [&[&str]; 6] = [
+    let cases: [&[&str]; 7] = [
         &["check", "seed-unsafe-increment", "--python", "3.9"],
+        &[
+            "check",
+            "seed-unsafe-increment",
+            "--python",
+            "3.9",
+            "--iterations",
+            "1",
+            "--engine",
+            "loom",
+            "--preemptions",
+            "1",
+        ],
         &[
             "check",
             "call-between",

@@ -488,7 +488,10 @@ impl Search<'_> {
                 executions: used,
                 why: why.into(),
             };
-            let phase = format!("minimizing, preemption bound {bound}");
+            let phase = format!(
+                "minimizing (at most {} more), preemption bound {bound}",
+                thousands(budget)
+            );
             loop {
                 if used >= budget {
                     return Ok((found, stopped(used, "--max-executions")));
@@ -496,8 +499,12 @@ impl Search<'_> {
                 let states = Some(search.states());
                 let e = execute(self.program, self.policy, &mut search, self.exec_opts);
                 used += 1;
-                let cap = self.opts.max_executions;
-                self.progress.tick(&phase, used, cap, states);
+                // The running total of the whole check, against the search's cap plus this one.
+                let (total, cap) = (
+                    self.executions + used,
+                    self.opts.max_executions.saturating_mul(2),
+                );
+                self.progress.tick(&phase, total, cap, states);
                 if let Some(Failure::Invalid(why)) = &e.failure {
                     return Err(why.clone());
                 }
