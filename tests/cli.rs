@@ -359,6 +359,119 @@ fn cli_short_run_prints_nothing_on_stderr() {
     assert_eq!(stderr, "");
 }
 
+/// A `check` that runs for more than 2 s prints progress on stderr: the phase, the running
+/// total of executions (never going back), the cap and the rate.
+#[test]
+fn cli_long_check_prints_progress() {
+    let cap: u64 = if cfg!(debug_assertions) {
+        3_000
+    } else {
+        40_000
+    };
+    let out = gilcheck(&[
+        "check",
+        "seed-locked-increment",
+        "--python",
+        "3.9",
+        "--threads",
+        "3",
+        "--iterations",
+        "2",
+        "--max-executions",
+        &cap.to_string(),
+    ]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}{stderr}");
+    let grouped = format!("{} {:03}", cap / 1000, cap % 1000);
+    let mut last = 0u64;
+    let mut lines = 0;
+    for line in stderr.lines() {
+        let rest = line
+            .strip_prefix("gilcheck: dfs, ")
+            .unwrap_or_else(|| panic!("not a progress line: {line:?}"));
+        let (phase, rest) = rest.split_once(": ").expect(line);
+        let bound = phase
+            .strip_prefix("preemption bound ")
+            .map(str::parse::<u32>);
+        assert!(
+            phase == "unbounded" || matches!(bound, Some(Ok(_))),
+            "{line}"
+        );
+        let (total, rest) = rest.split_once(" of at most ").expect(line);
+        let total: u64 = total.replace(' ', "").parse().expect(line);
+        assert!(total >= last && total <= cap, "{line} after {last}");
+        last = total;
+        assert!(
+            rest.starts_with(&format!("{grouped} executions, ")),
+            "{line}"
+        );
+        assert!(
+            rest.contains(" states explored, ") && rest.contains(" executions/s ("),
+            "{line}"
+        );
+        lines += 1;
+    }
+    assert!(
+        lines >= 1,
+        "no progress line in a run this long: {stderr:?}"
+    );
+}
+
+/// EX-8: a step table's rows name the thread, the source line and the instruction each step ran;
+/// a thread's first step, before it has a frame, is its start.
+#[test]
+fn cli_step_table_rows_name_line_and_instruction() {
+    let out = gilcheck(&[
+        "check",
+        "seed-unsafe-increment",
+        "--python",
+        "3.9",
+        "--threads",
+        "2",
+        "--iterations",
+        "1",
+        "--full",
+    ]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    let rows: Vec<Vec<&str>> = stdout
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    let has = |want: &[&str]| {
+        rows.iter()
+            .any(|r| r.len() > want.len() && r[1..want.len() + 1] == *want)
+    };
+    assert!(
+        has(&[
+            "Thread-1",
+            "9",
+            "BINARY_SUBSCR",
+            "read",
+            "shared_counter['value']"
+        ]),
+        "{stdout}"
+    );
+    assert!(
+        has(&[
+            "Thread-2",
+            "9",
+            "STORE_SUBSCR",
+            "write",
+            "shared_counter['value']"
+        ]),
+        "{stdout}"
+    );
+    assert!(has(&["Thread-1", "6", "RESUME", "0"]), "{stdout}");
+    for t in ["Thread-1", "Thread-2"] {
+        let starts = rows
+            .iter()
+            .filter(|r| r.get(1) == Some(&t) && r.get(3) == Some(&"(thread"))
+            .count();
+        assert_eq!(starts, 1, "{t}: {stdout}");
+    }
+}
+
 /// Unknown scenarios and out-of-range options are bad input: exit 2 with a message.
 #[test]
 fn cli_bad_arguments_exit_2() {

@@ -533,6 +533,17 @@ fn ex10_pct_and_random_find_and_minimize() {
                 "{engine:?} seed {seed}: {}",
                 c.found
             );
+            let name = if engine == Engine::Pct {
+                "pct"
+            } else {
+                "random"
+            };
+            assert!(
+                c.found
+                    .starts_with(&format!("found by {name} at execution ")),
+                "{}",
+                c.found
+            );
             assert!(c.found.contains(&format!("seed {seed}")), "{}", c.found);
         }
     }

@@ -295,7 +295,7 @@ fn vm2_exception_unwinds_every_reference() {
 }
 
 /// VM-11: an uncaught exception is reported with the thread's name, the location, and the
-/// exception, as CPython's `threading.excepthook`.
+/// exception, as CPython's `threading.excepthook`, under the explorer and on real threads.
 #[test]
 fn vm11_exception_in_thread_reported() {
     let p = one_thread(|f| {
@@ -304,13 +304,21 @@ fn vm11_exception_in_thread_reported() {
             .binary(BinOp::FloorDiv)
             .op(Instr::PopTop);
     });
-    let out = first(&p, Policy::Py311).outcome.output;
-    assert!(out.starts_with("Exception in thread Thread-1:\n"), "{out}");
-    assert!(out.contains("line 4, in work"), "{out}");
-    assert!(
-        out.contains("ZeroDivisionError: integer division or modulo by zero"),
-        "{out}"
-    );
+    let explored = first(&p, Policy::Py311).outcome.output;
+    let real = threaded::run::<Std>(Arc::new(p), RunOptions::default())
+        .unwrap()
+        .output;
+    for (how, out) in [("explorer", explored), ("real threads", real)] {
+        assert!(
+            out.starts_with("Exception in thread Thread-1:\n"),
+            "{how}: {out}"
+        );
+        assert!(out.contains("line 4, in work"), "{how}: {out}");
+        assert!(
+            out.contains("ZeroDivisionError: integer division or modulo by zero"),
+            "{how}: {out}"
+        );
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -929,3 +929,53 @@ pub fn explore_all(
     x.bounded = search.pruned;
     Ok(x)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn outcome(output: &str, state: &[(&str, &str)]) -> Outcome {
+        Outcome {
+            output: output.into(),
+            state: state
+                .iter()
+                .map(|(n, r)| (n.to_string(), r.to_string()))
+                .collect(),
+        }
+    }
+
+    /// EX-4: the one-line reason names the first data global that differs, else the first printed
+    /// line, else how many lines were printed; a difference in anything else is named as such.
+    #[test]
+    fn ex4_difference_names_what_differs_first() {
+        let first = outcome("a\nb\n", &[("x", "1"), ("f", "<function f>")]);
+        let state = outcome("a\nb\n", &[("x", "2"), ("f", "<function f>")]);
+        assert_eq!(
+            describe_difference(&first, &state),
+            "the outcome differs between schedules: x = 2 here, x = 1 in the first schedule"
+        );
+        let line = outcome("a\nc\n", &[("x", "1"), ("f", "<function f>")]);
+        assert_eq!(
+            describe_difference(&first, &line),
+            "the outcome differs between schedules: printed \"c\" here, \"b\" in the first schedule"
+        );
+        let longer = outcome("a\nb\nc\n", &[("x", "1"), ("f", "<function f>")]);
+        assert_eq!(
+            describe_difference(&first, &longer),
+            "the outcome differs between schedules: 3 lines printed here, 2 lines in the first schedule"
+        );
+        let function = outcome("a\nb\n", &[("x", "1"), ("f", "<function g>")]);
+        assert_eq!(
+            describe_difference(&first, &function),
+            "the outcome differs between schedules"
+        );
+    }
+
+    /// The phase a progress line and an inconclusive verdict name.
+    #[test]
+    fn dfs_phases_are_named_by_their_bound() {
+        assert_eq!(phase_name(0), "dfs, preemption bound 0");
+        assert_eq!(phase_name(3), "dfs, preemption bound 3");
+        assert_eq!(phase_name(UNBOUNDED), "dfs, unbounded");
+    }
+}

@@ -286,10 +286,6 @@ impl PyThread {
         }
     }
 
-    pub fn finished(&self) -> bool {
-        self.frames.is_empty() && self.start.is_none()
-    }
-
     /// Every reference the thread holds, for the refcount audit.
     pub fn roots(&self) -> Vec<ObjRef> {
         let mut r: Vec<ObjRef> = self.frames.iter().flat_map(Frame::refs).collect();
