@@ -273,6 +273,36 @@ fn ex4_printed_output_alone_is_a_difference() {
     }
 }
 
+/// EX-5, EX-10: how a failure was found is said exactly: in the first schedule, under bound 0
+/// (nothing has fewer preemptions), or under a later bound (every smaller bound explored first).
+#[test]
+fn ex5_failure_lines_say_how_it_was_found() {
+    let first = fail(verdict(&assertion(3), Policy::Py313, &dfs(None)));
+    assert!(first.first, "{}", first.found);
+    assert_eq!(
+        first.found,
+        "found in the first execution: the schedule with no preemption"
+    );
+    let printed = Prog::new(vec![vec![Op::Print("A")], vec![Op::Print("B")]]).build();
+    let at0 = fail(verdict(&printed, Policy::Py311, &dfs(None)));
+    assert!(
+        at0.found.starts_with("found by dfs at execution ")
+            && at0.found.ends_with(
+                " (preemption bound 0: 0 preemptions; no schedule with fewer preemptions exists)"
+            ),
+        "{}",
+        at0.found
+    );
+    let lost = scenario("seed-unsafe-increment", 2, 1);
+    let at1 = fail(verdict(&lost, Policy::Py39, &dfs(None)));
+    assert!(
+        at1.found.starts_with("found by dfs at execution ")
+            && at1.found.ends_with(" (preemption bound 1: 1 preemption; every schedule with at most 0 preemptions was explored without failure)"),
+        "{}",
+        at1.found
+    );
+}
+
 /// EX-8: the step table of a 5 000 000-step execution (the seed's increment at 2 × 1 000 000
 /// under 3.11, which runs its budget out) is folded to a few hundred lines as it is made, and
 /// says what it left out. (Debug builds: 2 × 100 000, 500 000 steps.)
@@ -545,6 +575,13 @@ fn ex10_pct_and_random_find_and_minimize() {
                 c.found
             );
             assert!(c.found.contains(&format!("seed {seed}")), "{}", c.found);
+            assert!(
+                c.found.contains(
+                    "every schedule with at most 0 preemptions was explored without failure"
+                ),
+                "{}",
+                c.found
+            );
         }
     }
 }

@@ -971,11 +971,20 @@ mod tests {
         );
     }
 
-    /// The phase a progress line and an inconclusive verdict name.
+    /// The phase a progress line and an inconclusive verdict name, and what was covered before it.
     #[test]
     fn dfs_phases_are_named_by_their_bound() {
         assert_eq!(phase_name(0), "dfs, preemption bound 0");
         assert_eq!(phase_name(3), "dfs, preemption bound 3");
         assert_eq!(phase_name(UNBOUNDED), "dfs, unbounded");
+        assert_eq!(done_before(0), "nothing was explored completely before");
+        assert_eq!(
+            done_before(2),
+            "every schedule with at most 1 preemption was explored without failure before"
+        );
+        assert_eq!(
+            done_before(UNBOUNDED),
+            "every schedule with at most 2 preemptions was explored without failure before"
+        );
     }
 }
