@@ -352,7 +352,9 @@ fn ex5_verdict_lines_say_what_was_covered() {
         };
     let complete = line(dfs(None));
     assert!(
-        complete.starts_with("exhaustive, every schedule: every reachable state explored"),
+        complete.starts_with("exhaustive, every schedule: every reachable state explored, ")
+            && complete
+                .ends_with(" executions in all (a state reached again is not explored again)"),
         "{complete}"
     );
     let bounded = line(dfs(Some(1)));
@@ -378,17 +380,49 @@ fn ex5_verdict_lines_say_what_was_covered() {
         all.contains("interleavings with at most") || all.contains("interleavings"),
         "{all}"
     );
-    for engine in [Engine::Pct, Engine::Random] {
+    for (engine, want) in [
+        (
+            Engine::Pct,
+            "no failure in 100 PCT executions (2 priority change points per execution, seed 0): sampled, not a proof",
+        ),
+        (
+            Engine::Random,
+            "no failure in 100 random executions (seed 0): sampled, not a proof",
+        ),
+    ] {
         let sampled = line(CheckOptions {
             engine,
             max_executions: 100,
             ..dfs(None)
         });
-        assert!(
-            sampled.starts_with("no failure in 100 ") && sampled.ends_with("sampled, not a proof"),
-            "{sampled}"
-        );
+        assert!(sampled.starts_with(want), "{sampled}");
+        assert!(!sampled.contains("unfairly"), "{sampled}");
     }
+}
+
+/// EX-11: a sampled execution that repeats a state unfairly (PCT keeps running the spinning
+/// thread of highest priority) ends there and is counted, not taken for an outcome.
+#[test]
+fn ex11_sampling_counts_executions_cut_short_by_an_unfair_loop() {
+    let p = Prog::new(vec![vec![Op::SpinWhile(0)], vec![Op::Add(1)]]).build();
+    let v = verdict(
+        &p,
+        Policy::Py311,
+        &CheckOptions {
+            engine: Engine::Pct,
+            max_executions: 40,
+            ..dfs(None)
+        },
+    );
+    let Verdict::Pass { line, .. } = v else {
+        panic!("{v:?}")
+    };
+    let dropped = line
+        .split_once(" repeated a state unfairly and ended there)")
+        .and_then(|(before, _)| before.rsplit_once('('))
+        .and_then(|(_, n)| n.split_whitespace().next())
+        .map(|n| n.parse::<usize>().unwrap());
+    assert!(matches!(dropped, Some(n) if (1..40).contains(&n)), "{line}");
 }
 
 /// EX-6, EX-9: a counterexample found by each engine prints, parses back, and replays to the
