@@ -472,6 +472,30 @@ fn cli_step_table_rows_name_line_and_instruction() {
     }
 }
 
+/// EX-9: a loom check that finds a failure prints it on stdout; the panics that end loom's failing
+/// executions by design are not printed on stderr.
+#[test]
+fn cli_loom_failure_prints_no_panic() {
+    let out = gilcheck(&[
+        "check",
+        "seed-unsafe-increment",
+        "--python",
+        "3.9",
+        "--threads",
+        "2",
+        "--iterations",
+        "1",
+        "--engine",
+        "loom",
+        "--preemptions",
+        "2",
+    ]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(stdout.starts_with("FAIL: "), "{stdout}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
 /// Unknown scenarios and out-of-range options are bad input: exit 2 with a message.
 #[test]
 fn cli_bad_arguments_exit_2() {
