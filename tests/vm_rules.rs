@@ -560,6 +560,11 @@ fn vm5_policy_38_39_table() {
         Policy::Py38.polls(&e) && !Policy::Py39.polls(&e),
         "IS_OP is 3.9's fast opcode"
     );
+    // The step table says why: a frame's entry polls as in 3.10+, not as an ordinary instruction.
+    let entry = Executed::plain(Instr::Resume(0), Some(Instr::Nop));
+    for p in [Policy::Py38, Policy::Py39, Policy::Py310] {
+        assert_eq!(p.reason(&entry), Some("frame entry"), "{p}");
+    }
 }
 
 /// VM-6: 3.10 polls at frame entry, backward jumps, taken conditional jumps and after calls.
