@@ -887,7 +887,7 @@ fn cli_check_bad_options_exit_2() {
             "--engine",
             "loom",
             "--threads",
-            "5",
+            "4",
         ],
         &["run", "seed-unsafe-increment", "--processes"],
         &["dis", "nope"],
@@ -905,7 +905,69 @@ fn cli_check_bad_options_exit_2() {
         let (_, stderr) = text(&out);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
         assert!(!stderr.contains("panicked"), "{stderr}");
+        if args.contains(&"loom") {
+            let why = if args.contains(&"4") {
+                "the loom engine models at most 5 threads (loom's own, the main thread and 3 more); --threads 4 is too many"
+            } else {
+                "the loom engine follows at most 2 500 steps a thread"
+            };
+            assert!(stderr.contains(why), "{args:?}: {stderr}");
+        }
     }
+}
+
+/// EX-9: the loom engine's verdicts: every execution explored, or stopped at
+/// `--max-executions`; 3 worker threads are accepted; progress every 2 000 executions.
+#[test]
+fn cli_loom_verdicts_and_progress() {
+    let loom = |args: &[&str]| {
+        let mut all = vec!["check", "seed-locked-increment", "--engine", "loom"];
+        all.extend_from_slice(args);
+        let out = gilcheck(&all);
+        let (stdout, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {stdout}{stderr}");
+        (stdout, stderr)
+    };
+    let (all, _) = loom(&["--python", "3.11", "--threads", "2", "--iterations", "1"]);
+    assert!(
+        all.contains("): loom explored all ")
+            && all.contains(" executions with at most 2 preemptions"),
+        "{all}"
+    );
+    let (three, _) = loom(&[
+        "--python",
+        "3.11",
+        "--threads",
+        "3",
+        "--iterations",
+        "1",
+        "--max-executions",
+        "10",
+    ]);
+    assert!(
+        three.contains("): no failure in the first 10 loom executions with at most 2 preemptions")
+            && three.contains("(stopped at --max-executions: not exhaustive)"),
+        "{three}"
+    );
+    let (_, stderr) = loom(&[
+        "--python",
+        "3.9",
+        "--threads",
+        "2",
+        "--iterations",
+        "2",
+        "--max-executions",
+        "4000",
+    ]);
+    let counts: Vec<&str> = stderr
+        .lines()
+        .map(|l| {
+            l.strip_prefix("gilcheck: loom: ")
+                .and_then(|l| l.strip_suffix(" executions"))
+                .unwrap_or_else(|| panic!("not a progress line: {l:?}"))
+        })
+        .collect();
+    assert_eq!(counts, ["2 000", "4 000"], "{stderr}");
 }
 
 /// VM-5, VM-7: `dis` marks the poll points of each version: under 3.9 after `BINARY_SUBSCR`,
