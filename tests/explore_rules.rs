@@ -357,6 +357,21 @@ fn ex5_verdict_lines_say_what_was_covered() {
                 .ends_with(" executions in all (a state reached again is not explored again)"),
         "{complete}"
     );
+    // "N distinct states reached at decisions, by M executions": a decision's state is counted
+    // once, and there are several (the first schedule's decisions and others').
+    let number = |before: &str| -> usize {
+        let head = complete.split(before).next().unwrap();
+        let n = head.rsplit([',', 'y']).next().unwrap();
+        n.replace(' ', "")
+            .parse()
+            .unwrap_or_else(|_| panic!("{n:?} in {complete}"))
+    };
+    let (states, executions) = (
+        number(" distinct states reached at decisions"),
+        number(" executions in all"),
+    );
+    assert!((2..=1_000).contains(&states), "{complete}");
+    assert!(executions > 1, "{complete}");
     let bounded = line(dfs(Some(1)));
     assert!(
         bounded.starts_with("exhaustive up to 1 preemption: every schedule with at most that many"),
