@@ -555,6 +555,44 @@ fn check_table(policies: &[Policy]) {
     println!("{checked} cases agree with the spec's table");
 }
 
+/// VM-5 … VM-8: the mark `dis` prints for an instruction says exactly in which of its run-time
+/// cases the policy polls after it.
+#[test]
+fn vm5_dis_marks_agree_with_the_policies() {
+    use policy::Mark;
+    let mut checked = 0;
+    for p in Policy::ALL {
+        for i in one_of_each_instr()
+            .into_iter()
+            .chain((1..4).map(Instr::Resume))
+        {
+            for next in [Instr::Nop, Instr::BeforeWith] {
+                let m = p.mark(i, Some(next));
+                let call = matches!(i, Instr::Call(_));
+                for e in cases(i) {
+                    if e.next != Some(next) || e.callee.is_some() != call {
+                        continue;
+                    }
+                    let said = match m {
+                        Mark::Never => false,
+                        Mark::Always => true,
+                        Mark::IfTaken => e.taken,
+                        Mark::IfNotExactBool => !e.exact_bool,
+                        Mark::AfterNativeCall => matches!(e.callee, Some(Callee::Native(_))),
+                        Mark::AfterSlowNativeCall => {
+                            e.callee == Some(Callee::Native(CallPoll::Polls))
+                        }
+                        Mark::AfterReturnToCaller => e.returned_to_caller,
+                    };
+                    assert_eq!(said, p.polls(&e), "{p}: {m:?} after {} in {e:?}", i.name());
+                    checked += 1;
+                }
+            }
+        }
+    }
+    println!("{checked} cases agree with their marks");
+}
+
 /// VM-5: 3.8 and 3.9 poll before almost every instruction.
 #[test]
 fn vm5_policy_38_39_table() {

@@ -195,13 +195,14 @@ impl Policy {
                 }
             }
             ReturnValue => {
-                if probe(Executed {
+                let to_caller = probe(Executed {
                     returned_to_caller: true,
                     ..base
-                }) {
-                    Mark::AfterReturnToCaller
-                } else {
-                    Mark::Never
+                });
+                match (to_caller, probe(base)) {
+                    (true, true) => Mark::Always,
+                    (true, false) => Mark::AfterReturnToCaller,
+                    _ => Mark::Never,
                 }
             }
             PopJumpForwardIfFalse(_)
