@@ -218,8 +218,8 @@ impl Policy {
                         })
                     },
                 );
+                // Cases (taken, exact bool): (no, no), (no, yes), (yes, no), (yes, yes).
                 match cases {
-                    [true, true, true, true] => Mark::Always,
                     [false, false, true, true] => Mark::IfTaken,
                     [true, false, true, false] => Mark::IfNotExactBool,
                     [false, false, false, false] => Mark::Never,
