@@ -302,6 +302,26 @@ fn ex7_interval_set_by_a_thread_is_part_of_the_state() {
                 c.what
             );
         }
+        // The twin: `check` with a fingerprint that leaves the interval out repeats the bug of
+        // issue 7, an untrue "exhaustive".
+        let twin = SearchFaults {
+            state: StateFaults {
+                ignore_interval: true,
+                ..StateFaults::default()
+            },
+            ..SearchFaults::default()
+        };
+        let v = check(
+            &p,
+            &header("interval", policy),
+            policy,
+            &opts(None, true, twin),
+        )
+        .unwrap();
+        assert!(
+            matches!(&v, Verdict::Pass { line, .. } if line.starts_with("exhaustive")),
+            "{policy}: the twin without the interval should pass wrongly: {v:?}"
+        );
     }
 }
 

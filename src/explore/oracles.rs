@@ -30,8 +30,6 @@ pub struct Dfs {
     checkpoints: usize,
     /// The fingerprint of the state at the fresh decision being met, for its node.
     pending: Option<u128>,
-    /// Executions ended at a state explored before.
-    pub cuts: usize,
     /// Breaks EX-7 on purpose (the twin of the check of the preemption budget): a state is
     /// pruned whatever preemptions were left when it was explored.
     #[doc(hidden)]
@@ -63,7 +61,6 @@ impl Dfs {
             path: FingerprintMap::default(),
             checkpoints: 0,
             pending: None,
-            cuts: 0,
             ignore_preemptions_left: false,
         }
     }
@@ -188,7 +185,6 @@ impl Oracle for Dfs {
             && let Some(&had) = cache.get(&state)
             && (had >= left || self.ignore_preemptions_left)
         {
-            self.cuts += 1;
             return true;
         }
         self.pending = Some(state);
