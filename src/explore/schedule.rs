@@ -279,4 +279,34 @@ mod tests {
             "schedule string too long: more than 100000000 steps or lock takes (--max-steps)"
         );
     }
+
+    /// `parse_within(text, n)` takes at most n steps and at most n lock takes.
+    #[test]
+    fn steps_and_lock_takes_are_limited_each() {
+        let with_grabs = |k: usize| {
+            let mut s = sample();
+            s.events = vec![Event::Step(0); 2];
+            s.events.extend(vec![Event::Grab(1); k]);
+            s.encode()
+        };
+        assert_eq!(
+            Schedule::parse_within(&with_grabs(3), 3)
+                .unwrap()
+                .events
+                .len(),
+            5
+        );
+        assert!(
+            Schedule::parse_within(&with_grabs(4), 3)
+                .unwrap_err()
+                .contains("too long: more than 3 steps or lock takes")
+        );
+        let steps = sample().encode();
+        assert!(Schedule::parse_within(&steps, 8).is_ok());
+        assert!(
+            Schedule::parse_within(&steps, 6)
+                .unwrap_err()
+                .contains("too long")
+        );
+    }
 }
