@@ -13,6 +13,23 @@ fn gilcheck(args: &[&str]) -> Output {
         .expect("run gilcheck")
 }
 
+/// `check seed-unsafe-increment --python 3.9 --threads 2 --iterations 1`, the smallest lost
+/// update, with `extra` options.
+fn check_lost_update(extra: &[&str]) -> Output {
+    let mut args = vec![
+        "check",
+        "seed-unsafe-increment",
+        "--python",
+        "3.9",
+        "--threads",
+        "2",
+        "--iterations",
+        "1",
+    ];
+    args.extend_from_slice(extra);
+    gilcheck(&args)
+}
+
 fn text(out: &Output) -> (String, String) {
     (
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -426,17 +443,7 @@ fn cli_long_check_prints_progress() {
 /// a thread's first step, before it has a frame, is its start.
 #[test]
 fn cli_step_table_rows_name_line_and_instruction() {
-    let out = gilcheck(&[
-        "check",
-        "seed-unsafe-increment",
-        "--python",
-        "3.9",
-        "--threads",
-        "2",
-        "--iterations",
-        "1",
-        "--full",
-    ]);
+    let out = check_lost_update(&["--full"]);
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
     let rows: Vec<Vec<&str>> = stdout
@@ -481,20 +488,7 @@ fn cli_step_table_rows_name_line_and_instruction() {
 /// executions by design are not printed on stderr.
 #[test]
 fn cli_loom_failure_prints_no_panic() {
-    let out = gilcheck(&[
-        "check",
-        "seed-unsafe-increment",
-        "--python",
-        "3.9",
-        "--threads",
-        "2",
-        "--iterations",
-        "1",
-        "--engine",
-        "loom",
-        "--preemptions",
-        "2",
-    ]);
+    let out = check_lost_update(&["--engine", "loom", "--preemptions", "2"]);
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
     assert!(stdout.starts_with("FAIL: "), "{stdout}");
@@ -557,16 +551,7 @@ fn cli_seed_refcount_matches_cpython() {
 /// command that replays it; it exits 1.
 #[test]
 fn cli_check_counterexample_names_the_switch() {
-    let out = gilcheck(&[
-        "check",
-        "seed-unsafe-increment",
-        "--python",
-        "3.9",
-        "--threads",
-        "2",
-        "--iterations",
-        "1",
-    ]);
+    let out = check_lost_update(&[]);
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
     assert!(
@@ -639,17 +624,7 @@ fn cli_replay_reproduces_the_counterexample() {
 /// version, and one that is not a schedule at all are refused with a message and exit 2.
 #[test]
 fn cli_replay_rejects_bad_schedules() {
-    let check = text(&gilcheck(&[
-        "check",
-        "seed-unsafe-increment",
-        "--python",
-        "3.9",
-        "--threads",
-        "2",
-        "--iterations",
-        "1",
-    ]))
-    .0;
+    let check = text(&check_lost_update(&[])).0;
     let token = check
         .lines()
         .last()

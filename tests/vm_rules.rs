@@ -528,14 +528,18 @@ fn spec_polls(p: Policy, e: &Executed) -> bool {
     }
 }
 
+/// One instruction of each kind, and `RESUME` with each argument: where the frame resumes (0:
+/// function start, 1: after `yield`, 2: after `yield from`, 3: after `await`); 3.11+ poll only
+/// for 0 and 1.
+fn instrs_and_every_resume() -> Vec<Instr> {
+    let resumes = (1..4).map(Instr::Resume);
+    one_of_each_instr().into_iter().chain(resumes).collect()
+}
+
 fn check_table(policies: &[Policy]) {
     let mut checked = 0;
-    // RESUME's argument says where the frame resumes (0: function start, 1: after `yield`, 2:
-    // after `yield from`, 3: after `await`); 3.11+ poll only for 0 and 1.
-    let resumes = (1..4).map(Instr::Resume);
-    let instrs: Vec<Instr> = one_of_each_instr().into_iter().chain(resumes).collect();
     for &p in policies {
-        for &i in &instrs {
+        for i in instrs_and_every_resume() {
             for e in cases(i) {
                 assert_eq!(
                     p.polls(&e),
@@ -562,10 +566,7 @@ fn vm5_dis_marks_agree_with_the_policies() {
     use policy::Mark;
     let mut checked = 0;
     for p in Policy::ALL {
-        for i in one_of_each_instr()
-            .into_iter()
-            .chain((1..4).map(Instr::Resume))
-        {
+        for i in instrs_and_every_resume() {
             for next in [Instr::Nop, Instr::BeforeWith] {
                 let m = p.mark(i, Some(next));
                 let call = matches!(i, Instr::Call(_));
