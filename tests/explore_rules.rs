@@ -255,6 +255,28 @@ fn ex12_step_budget_stops_an_execution_and_a_loop_is_found() {
     assert!(e.steps < 100_000, "found after {} steps", e.steps);
 }
 
+/// EX-4: the search for the first schedule stops at its cap of executions. Two threads spin on
+/// a value nobody changes: without preemption the first one spins and the other never runs (an
+/// unfair loop, pruned); with one, both spin in turn (a fair loop, an ending). A cap of one
+/// execution returns the pruned one.
+#[test]
+fn ex4_first_schedule_search_stops_at_its_cap() {
+    let spinners = Prog {
+        start: 1000,
+        ..Prog::new(vec![vec![Op::SpinWhile(1000)]; 2])
+    }
+    .build();
+    let capped = engine::reference_within(&spinners, Policy::Py311, 100_000, 1);
+    assert!(capped.pruned(), "{:?}", capped.stop);
+    let first = engine::reference(&spinners, Policy::Py311, 100_000);
+    assert!(!first.pruned(), "{:?}", first.stop);
+    assert!(
+        matches!(first.failure, Some(Failure::Loop { .. })),
+        "{:?}",
+        first.failure
+    );
+}
+
 /// EX-4: two schedules that leave the same globals but print different things differ: two
 /// workers print "A" and "B", and which thread takes the GIL when the main thread waits is the
 /// model's free choice. The check fails with no preemption and names the printed line.
@@ -438,6 +460,29 @@ fn ex11_sampling_counts_executions_cut_short_by_an_unfair_loop() {
         .and_then(|(_, n)| n.split(" execution").next())
         .map(|n| n.replace(' ', "").parse::<usize>().unwrap());
     assert!(matches!(dropped, Some(n) if (1..40).contains(&n)), "{line}");
+}
+
+/// EX-11: PCT and random watch for loops but keep no cache, so a watched execution ends only
+/// at a state of its own past: an unfair spin (Unfair), or the program's end; never "explored".
+#[test]
+fn ex11_sampled_executions_end_only_at_their_own_loops() {
+    use gilcheck::explore::oracles::{Pct, RandomWalk};
+    let p = Prog::new(vec![vec![Op::SpinWhile(0)], vec![Op::Add(1)]]).build();
+    let mut unfair = 0;
+    for seed in 0..20 {
+        let mut pct = Pct::new(seed, 2).watching_from(0);
+        pct.reset();
+        let mut walk = RandomWalk::new(seed).watching_from(0);
+        for oracle in [&mut pct as &mut dyn gilcheck::explore::Oracle, &mut walk] {
+            let e = execute(&p, Policy::Py311, oracle, Options::default());
+            match e.stop {
+                None => assert_eq!(e.failure, None, "seed {seed}"),
+                Some(Stop::Unfair { .. }) => unfair += 1,
+                other => panic!("seed {seed}: {other:?}"),
+            }
+        }
+    }
+    assert!(unfair > 0, "no sampled execution spun unfairly");
 }
 
 /// EX-6, EX-9: a counterexample found by each engine prints, parses back, and replays to the

@@ -235,6 +235,18 @@ const UNBOUNDED: usize = usize::MAX;
 /// unless that schedule repeats a state unfairly forever (a spin loop that never lets the thread
 /// it waits for run).
 pub fn reference(program: &Program, policy: Policy, max_steps: usize) -> Execution {
+    reference_within(program, policy, max_steps, REFERENCE_EXECUTIONS)
+}
+
+/// [`reference`], trying at most `cap` executions: when each of them loops unfairly, the last
+/// one.
+#[doc(hidden)]
+pub fn reference_within(
+    program: &Program,
+    policy: Policy,
+    max_steps: usize,
+    cap: usize,
+) -> Execution {
     let opts = Options {
         max_steps,
         ..Options::default()
@@ -250,11 +262,11 @@ pub fn reference(program: &Program, policy: Policy, max_steps: usize) -> Executi
                 return e;
             }
             last = Some(e);
-            if tried >= REFERENCE_EXECUTIONS || !first.advance() {
+            if tried >= cap || !first.advance() {
                 break;
             }
         }
-        if tried >= REFERENCE_EXECUTIONS || !first.pruned {
+        if tried >= cap || !first.pruned {
             break;
         }
     }
@@ -322,16 +334,17 @@ impl Search<'_> {
         d
     }
 
-    /// One execution of the search (counted), with a progress line now and then.
+    /// One execution of the check (counted in a total over all phases), with a progress line
+    /// now and then against `cap`, the most executions the check may run by the end of the phase.
     fn execute(
         &mut self,
         oracle: &mut dyn Oracle,
         phase: &str,
+        cap: usize,
         states: Option<usize>,
     ) -> Result<Execution, String> {
         let e = execute(self.program, self.policy, oracle, self.exec_opts);
         self.executions += 1;
-        let cap = self.opts.max_executions;
         self.progress.tick(phase, self.executions, cap, states);
         match &e.failure {
             Some(Failure::Invalid(why)) => Err(why.clone()),
@@ -497,17 +510,10 @@ impl Search<'_> {
                     return Ok((found, stopped(used, "--max-executions")));
                 }
                 let states = Some(search.states());
-                let e = execute(self.program, self.policy, &mut search, self.exec_opts);
+                // The search's cap plus this one.
+                let cap = budget.saturating_mul(2);
+                let e = self.execute(&mut search, &phase, cap, states)?;
                 used += 1;
-                // The running total of the whole check, against the search's cap plus this one.
-                let (total, cap) = (
-                    self.executions + used,
-                    self.opts.max_executions.saturating_mul(2),
-                );
-                self.progress.tick(&phase, total, cap, states);
-                if let Some(Failure::Invalid(why)) = &e.failure {
-                    return Err(why.clone());
-                }
                 if e.out_of_steps() {
                     let why = "an execution ran out of its step budget";
                     return Ok((found, stopped(used, why)));
@@ -590,7 +596,7 @@ fn dfs(s: &mut Search<'_>) -> Result<Verdict, String> {
         let phase = phase_name(bound);
         loop {
             let states = opts.state_cache.then(|| search.states());
-            let e = s.execute(&mut search, &phase, states)?;
+            let e = s.execute(&mut search, &phase, opts.max_executions, states)?;
             let total = s.executions;
             if e.out_of_steps() {
                 let covered = format!(
@@ -727,9 +733,9 @@ fn sample(s: &mut Search<'_>) -> Result<Verdict, String> {
     for i in 1..=opts.max_executions {
         let e = if opts.engine == Engine::Pct {
             pct.reset();
-            s.execute(&mut pct, name, None)?
+            s.execute(&mut pct, name, opts.max_executions, None)?
         } else {
-            s.execute(&mut walk, name, None)?
+            s.execute(&mut walk, name, opts.max_executions, None)?
         };
         if e.out_of_steps() {
             let covered = format!(

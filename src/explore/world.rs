@@ -172,9 +172,6 @@ impl ThreadSet {
     pub fn minus(self, other: ThreadSet) -> ThreadSet {
         ThreadSet(self.0 & !other.0)
     }
-    pub fn is_empty(self) -> bool {
-        self.0 == 0
-    }
     pub fn iter(self) -> impl Iterator<Item = u32> {
         (0..MAX_THREADS as u32).filter(move |&t| self.contains(t))
     }
@@ -441,18 +438,18 @@ impl XHost<'_> {
 
     /// Thread `w`, blocked on a free lock, takes it without the GIL and then wants the GIL.
     fn grab(&mut self, heap: &Heap<Std>, py: Token<'_>, w: u32) -> bool {
-        match self.status[w as usize] {
-            Status::Blocked(Wait::Lock(l)) if lock_free(heap, py, l) => {
-                let _ = heap.lock_core(py, l).map(|c| c.try_acquire());
-                self.status[w as usize] = Status::Ready;
-                self.granted[w as usize] = true;
-                self.events.push(Event::Grab(w));
-                // A lock taken while the GIL's holder could go on is a preemption (EX-3).
-                self.preemptions += 1;
-                true
-            }
-            _ => false,
+        let Status::Blocked(Wait::Lock(l)) = self.status[w as usize] else {
+            return false;
+        };
+        if !heap.lock_core(py, l).is_ok_and(|c| c.try_acquire()) {
+            return false; // not free yet
         }
+        self.status[w as usize] = Status::Ready;
+        self.granted[w as usize] = true;
+        self.events.push(Event::Grab(w));
+        // A lock taken while the GIL's holder could go on is a preemption (EX-3).
+        self.preemptions += 1;
+        true
     }
 
     fn waiters(&self, lock: ObjRef) -> Vec<u32> {
@@ -1482,4 +1479,35 @@ fn release_all(
         }
     }
     image.release(py, heap).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// EX-5: only a switch away from a thread that could go on costs a preemption: any choice
+    /// of who takes a free GIL is free, and at a poll or a lock take option 0 (the holder
+    /// keeps going) is free and every other option costs one.
+    #[test]
+    fn ex5_what_a_choice_costs() {
+        let next = Decision::Next {
+            candidates: vec![0, 1, 2],
+        };
+        assert_eq!((0..3).map(|i| next.cost(i)).collect::<Vec<_>>(), [0, 0, 0]);
+        let poll = Decision::Poll {
+            holder: 0,
+            candidates: vec![1, 2],
+        };
+        assert_eq!(poll.options(), 3);
+        assert_eq!((0..3).map(|i| poll.cost(i)).collect::<Vec<_>>(), [0, 1, 1]);
+    }
+
+    #[test]
+    fn thread_sets() {
+        let a: ThreadSet = [0, 1, 127].into_iter().collect();
+        let b: ThreadSet = [1, 2].into_iter().collect();
+        assert_eq!(a.union(b).iter().collect::<Vec<_>>(), [0, 1, 2, 127]);
+        assert_eq!(a.minus(b).iter().collect::<Vec<_>>(), [0, 127]);
+        assert!(a.contains(127) && !a.contains(2));
+    }
 }
