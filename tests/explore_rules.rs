@@ -255,6 +255,24 @@ fn ex12_step_budget_stops_an_execution_and_a_loop_is_found() {
     assert!(e.steps < 100_000, "found after {} steps", e.steps);
 }
 
+/// EX-1: time is not modelled (GIL-5 counts no time), so every clock the explorer shows a
+/// program reads 0.0.
+#[test]
+fn ex1_explorer_clocks_read_zero() {
+    let p = module(|m| {
+        m.import_name("time").store_name("time");
+        m.op(Instr::PushNull).load_name("print");
+        m.op(Instr::PushNull)
+            .load_name("time")
+            .load_attr("time")
+            .call(0);
+        m.call(1).op(Instr::PopTop);
+    });
+    let e = execute(&p, Policy::Py311, &mut Dfs::new(0), Options::default());
+    assert_eq!(e.failure, None);
+    assert_eq!(e.outcome.output, "0.0\n");
+}
+
 /// EX-4: the search for the first schedule stops at its cap of executions. Two threads spin on
 /// a value nobody changes: without preemption the first one spins and the other never runs (an
 /// unfair loop, pruned); with one, both spin in turn (a fair loop, an ending). A cap of one
