@@ -273,6 +273,26 @@ fn ex1_explorer_clocks_read_zero() {
     assert_eq!(e.outcome.output, "0.0\n");
 }
 
+/// EX-11: a long stretch without decisions whose states do not repeat is not a loop: one
+/// thread counting to 20 000 (60 000 steps, watched from step 10 000 on) ends normally.
+#[test]
+fn ex11_long_computation_without_decisions_is_not_a_loop() {
+    let p = module(|m| {
+        m.op(Instr::PushNull)
+            .load_name("range")
+            .load_int(20_000)
+            .call(1)
+            .op(Instr::GetIter);
+        let top = m.here();
+        let end = m.new_label();
+        m.jump(Instr::ForIter, end).store_name("i");
+        m.jump(Instr::JumpBackward, top).bind(end);
+    });
+    let e = execute(&p, Policy::Py311, &mut Dfs::new(0), Options::default());
+    assert_eq!((e.failure, e.stop), (None, None));
+    assert!(e.steps > 50_000, "{} steps", e.steps);
+}
+
 /// EX-4: the search for the first schedule stops at its cap of executions. Two threads spin on
 /// a value nobody changes: without preemption the first one spins and the other never runs (an
 /// unfair loop, pruned); with one, both spin in turn (a fair loop, an ending). A cap of one
