@@ -293,6 +293,40 @@ fn ex11_long_computation_without_decisions_is_not_a_loop() {
     assert!(e.steps > 50_000, "{} steps", e.steps);
 }
 
+/// EX-11: a loop without decisions entered late is found too: one thread counts to 20 000
+/// (past the step where the watch starts, so the first states it fingerprints never come
+/// back), then spins forever.
+#[test]
+fn ex11_loop_entered_after_a_long_computation_is_found() {
+    let e = execute(
+        &late_loop(),
+        Policy::Py311,
+        &mut Dfs::new(0),
+        Options::default(),
+    );
+    let Some(Failure::Loop { from, .. }) = e.failure else {
+        panic!("{:?} {:?}", e.failure, e.stop)
+    };
+    assert!(from > 60_000, "the loop starts at step {from}");
+}
+
+/// Counts to 20 000, then spins forever.
+fn late_loop() -> Program {
+    module(|m| {
+        m.op(Instr::PushNull)
+            .load_name("range")
+            .load_int(20_000)
+            .call(1)
+            .op(Instr::GetIter);
+        let top = m.here();
+        let end = m.new_label();
+        m.jump(Instr::ForIter, end).store_name("i");
+        m.jump(Instr::JumpBackward, top).bind(end);
+        let spin = m.here();
+        m.op(Instr::Nop).jump(Instr::JumpBackward, spin);
+    })
+}
+
 /// EX-4: the search for the first schedule stops at its cap of executions. Two threads spin on
 /// a value nobody changes: without preemption the first one spins and the other never runs (an
 /// unfair loop, pruned); with one, both spin in turn (a fair loop, an ending). A cap of one
@@ -599,6 +633,7 @@ fn ex6_every_kind_of_failure_replays() {
             Policy::Py313,
             dfs(None),
         ),
+        ("loop entered late", late_loop(), Policy::Py311, dfs(None)),
         (
             "rule",
             scenario("seed-refcount", 2, 1),
