@@ -277,17 +277,7 @@ fn ex1_explorer_clocks_read_zero() {
 /// thread counting to 20 000 (60 000 steps, watched from step 10 000 on) ends normally.
 #[test]
 fn ex11_long_computation_without_decisions_is_not_a_loop() {
-    let p = module(|m| {
-        m.op(Instr::PushNull)
-            .load_name("range")
-            .load_int(20_000)
-            .call(1)
-            .op(Instr::GetIter);
-        let top = m.here();
-        let end = m.new_label();
-        m.jump(Instr::ForIter, end).store_name("i");
-        m.jump(Instr::JumpBackward, top).bind(end);
-    });
+    let p = module(|m| count_to(m, 20_000));
     let e = execute(&p, Policy::Py311, &mut Dfs::new(0), Options::default());
     assert_eq!((e.failure, e.stop), (None, None));
     assert!(e.steps > 50_000, "{} steps", e.steps);
@@ -310,21 +300,35 @@ fn ex11_loop_entered_after_a_long_computation_is_found() {
     assert!(from > 60_000, "the loop starts at step {from}");
 }
 
+/// `for i in range(n): pass` at module level.
+fn count_to(m: &mut CodeBuilder, n: i64) {
+    m.op(Instr::PushNull)
+        .load_name("range")
+        .load_int(n)
+        .call(1)
+        .op(Instr::GetIter);
+    let top = m.here();
+    let end = m.new_label();
+    m.jump(Instr::ForIter, end).store_name("i");
+    m.jump(Instr::JumpBackward, top).bind(end);
+}
+
 /// Counts to 20 000, then spins forever.
 fn late_loop() -> Program {
     module(|m| {
-        m.op(Instr::PushNull)
-            .load_name("range")
-            .load_int(20_000)
-            .call(1)
-            .op(Instr::GetIter);
-        let top = m.here();
-        let end = m.new_label();
-        m.jump(Instr::ForIter, end).store_name("i");
-        m.jump(Instr::JumpBackward, top).bind(end);
+        count_to(m, 20_000);
         let spin = m.here();
         m.op(Instr::Nop).jump(Instr::JumpBackward, spin);
     })
+}
+
+/// `n` threads that spin on a value nobody changes.
+fn spinners(n: usize) -> Program {
+    Prog {
+        start: 1000,
+        ..Prog::new(vec![vec![Op::SpinWhile(1000)]; n])
+    }
+    .build()
 }
 
 /// EX-4: the search for the first schedule stops at its cap of executions. Two threads spin on
@@ -333,11 +337,7 @@ fn late_loop() -> Program {
 /// execution returns the pruned one.
 #[test]
 fn ex4_first_schedule_search_stops_at_its_cap() {
-    let spinners = Prog {
-        start: 1000,
-        ..Prog::new(vec![vec![Op::SpinWhile(1000)]; 2])
-    }
-    .build();
+    let spinners = spinners(2);
     let capped = engine::reference_within(&spinners, Policy::Py311, 100_000, 1);
     assert!(capped.pruned(), "{:?}", capped.stop);
     let first = engine::reference(&spinners, Policy::Py311, 100_000);
@@ -600,14 +600,6 @@ fn ex6_round_trip_every_engine() {
 /// that ran out.
 #[test]
 fn ex6_every_kind_of_failure_replays() {
-    let spinners = |n| {
-        let workers = vec![vec![Op::SpinWhile(1000)]; n];
-        Prog {
-            start: 1000,
-            ..Prog::new(workers)
-        }
-        .build()
-    };
     let twin = gilcheck::vm::interp::VmFaults {
         load_fast_without_incref: true,
         ..Default::default()

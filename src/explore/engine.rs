@@ -493,6 +493,8 @@ impl Search<'_> {
         from: usize,
     ) -> Result<(Execution, Minimized), String> {
         let budget = self.opts.max_executions;
+        // The progress lines' cap: the search's plus this one.
+        let cap = budget.saturating_mul(2);
         let mut used = 0usize;
         for bound in from..found.preemptions {
             let mut search = self.dfs_oracle(bound);
@@ -510,8 +512,6 @@ impl Search<'_> {
                     return Ok((found, stopped(used, "--max-executions")));
                 }
                 let states = Some(search.states());
-                // The search's cap plus this one.
-                let cap = budget.saturating_mul(2);
                 let e = self.execute(&mut search, &phase, cap, states)?;
                 used += 1;
                 if e.out_of_steps() {
