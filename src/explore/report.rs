@@ -262,6 +262,15 @@ impl Folder {
     }
 }
 
+/// The source line of a row, `-` for a step outside any code (a thread's start).
+fn line_of(r: &Row) -> String {
+    if r.line == 0 {
+        "-".to_string()
+    } else {
+        r.line.to_string()
+    }
+}
+
 /// The step table of `lines` (as an execution made them: folded, or every step).
 pub fn table(lines: &[Line]) -> String {
     let rows = || {
@@ -303,11 +312,7 @@ pub fn table(lines: &[Line]) -> String {
     for l in lines {
         match l {
             Line::Row(r) => {
-                let line = if r.line == 0 {
-                    "-".to_string()
-                } else {
-                    r.line.to_string()
-                };
+                let line = line_of(r);
                 let instr: String = r.instr.chars().take(iw).collect();
                 put(format!(
                     "{:sw$}  {:tw$}  {:>4}  {:iw$}  {:44}  {}",
@@ -325,17 +330,19 @@ pub fn table(lines: &[Line]) -> String {
                     Some((a, b)) => format!("lines {a}–{b}"),
                     None => String::new(),
                 };
-                let (steps, what) = if *n == 1 {
-                    (first.step.to_string(), first.instr.clone())
+                // A run of one step names its line; a longer one says which lines it spans.
+                let (steps, line, what) = if *n == 1 {
+                    (first.step.to_string(), line_of(first), first.instr.clone())
                 } else {
                     (
                         format!("{}–{last_step}", first.step),
+                        "…".to_string(),
                         format!("{n} steps ({span})"),
                     )
                 };
                 put(format!(
-                    "{steps:>sw$}  {:tw$}  {:>4}  {what}",
-                    first.thread, "…"
+                    "{steps:>sw$}  {:tw$}  {line:>4}  {what}",
+                    first.thread
                 ));
             }
             Line::Elided {
@@ -435,4 +442,243 @@ pub fn outcomes(e: &Execution, reference: &Outcome, reference_preemptions: usize
     }
     out.push_str(&outcome(reference));
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(step: usize, thread: &str, line: u32, effect: &str) -> Row {
+        Row {
+            step,
+            thread: thread.into(),
+            code: "<module>".into(),
+            line,
+            instr: format!("OP_{step}"),
+            effect: effect.into(),
+            gil: String::new(),
+            switch: false,
+        }
+    }
+
+    /// Folds `rows` as an execution does: each row is pushed, and a passage is marked on the
+    /// newest row after its step, through `last_mut`.
+    fn fold(rows: impl IntoIterator<Item = Row>) -> Vec<Line> {
+        let mut f = Folder::default();
+        for r in rows {
+            let switch = r.switch;
+            f.push(Row { switch: false, ..r });
+            if switch {
+                let newest = f.last_mut().expect("a row was just pushed");
+                newest.switch = true;
+                newest.gil = "preempted".into();
+            }
+        }
+        f.finish()
+    }
+
+    fn passage(r: Row) -> Row {
+        Row { switch: true, ..r }
+    }
+
+    /// One short word per line: `R7` a row, `7-9x3 1:4 T` a run (steps, count, lines, thread),
+    /// `cut 7-9 3 T` lines left out (steps, how many lines, whose).
+    fn sketch(lines: &[Line]) -> Vec<String> {
+        lines
+            .iter()
+            .map(|l| match l {
+                Line::Row(r) => format!("R{}", r.step),
+                Line::Run {
+                    first,
+                    last_step,
+                    n,
+                    lines,
+                } => {
+                    let span = lines.map_or("-".into(), |(a, b)| format!("{a}:{b}"));
+                    format!("{}-{last_step}x{n} {span} {}", first.step, first.thread)
+                }
+                Line::Elided {
+                    from,
+                    to,
+                    lines,
+                    thread,
+                } => format!(
+                    "cut {from}-{to} {lines} {}",
+                    thread.as_deref().unwrap_or("*")
+                ),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn interesting_rows_touch_shared_data_threads_or_locks() {
+        for (effect, expected) in [
+            ("read shared_counter['value'] → 0", true),
+            ("write shared_counter['value'] ← 1", true),
+            ("read self.count → 3", true),
+            ("write shared_counter ← {'value': 0}", true),
+            ("write x ← 5", true),
+            ("write t ← <Thread(Thread-1, initial)>", false),
+            ("write threads ← [<Thread(Thread-1, initial)>]", false),
+            ("write pair ← (<function f>, 1)", false),
+            ("read d['k'] → <function f>", false),
+            ("read x → 5", false),
+            ("read x → [1, 2]", false),
+            ("read x → a.b", false),
+            ("1 += 1 → 2", false),
+            ("", false),
+            ("print Expected: 4, Got: 2", true),
+            ("start Thread-1", true),
+            ("join Thread-1: it has finished", true),
+            ("acquire <lock> (taken)", true),
+            ("release <lock>", true),
+            ("raises ValueError", true),
+            ("takes the lock", true),
+            ("prints", false),
+        ] {
+            let r = row(1, "T", 1, effect);
+            assert_eq!(interesting(&r), expected, "{effect:?}");
+            assert!(
+                interesting(&passage(r)),
+                "a passage always shows: {effect:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn quiet_steps_fold_into_runs_and_a_passage_keeps_one_step_of_context() {
+        let rows = [
+            row(1, "Main", 1, ""),
+            row(2, "Main", 0, ""),
+            row(3, "Main", 3, ""),
+            row(4, "Main", 2, "write x ← 1"),
+            row(5, "Main", 2, ""),
+            row(6, "Main", 4, ""),
+            passage(row(7, "Main", 4, "")),
+            row(8, "T1", 5, ""),
+            row(9, "T1", 6, ""),
+            row(10, "T1", 0, ""),
+            row(11, "T2", 7, ""),
+            passage(row(12, "T1", 8, "")),
+            row(13, "T1", 9, ""),
+        ];
+        assert_eq!(
+            sketch(&fold(rows)),
+            [
+                "1-3x3 1:3 Main",
+                "R4",
+                "5-5x1 2:2 Main",
+                "R6",
+                "R7",
+                "8-10x3 5:6 T1",
+                "11-11x1 7:7 T2",
+                "R12",
+                "13-13x1 9:9 T1",
+            ]
+        );
+        assert_eq!(
+            sketch(&fold([row(1, "T", 0, ""), row(2, "T", 0, "")])),
+            ["1-2x2 - T"]
+        );
+        assert!(fold([]).is_empty());
+    }
+
+    #[test]
+    fn a_long_stretch_keeps_its_first_and_last_20_lines() {
+        let mut rows: Vec<Row> = (1..=50).map(|s| row(s, "T", 1, "write x ← 1")).collect();
+        rows.push(passage(row(51, "T", 1, "")));
+        rows.push(row(52, "U", 1, "write y ← 2"));
+        let mut expected: Vec<String> = (1..=20).map(|s| format!("R{s}")).collect();
+        expected.push("cut 21-31 11 T".into());
+        expected.extend((32..=52).map(|s| format!("R{s}")));
+        assert_eq!(sketch(&fold(rows.clone())), expected);
+        // 40 lines (the passage among them) fit; one more is one line left out.
+        let fits = fold(rows[11..].to_vec());
+        assert_eq!(
+            sketch(&fits),
+            (12..=52).map(|s| format!("R{s}")).collect::<Vec<_>>()
+        );
+        let one_more = sketch(&fold(rows[10..].to_vec()));
+        assert_eq!(one_more[20], "cut 31-31 1 T");
+        assert_eq!(one_more.len(), 42);
+    }
+
+    #[test]
+    fn a_long_table_keeps_its_first_150_and_last_100_lines() {
+        // 300 stretches of one line each: 50 lines left out, of two threads.
+        let rows = (1..=300).map(|s| passage(row(s, ["A", "B"][s % 2], 1, "")));
+        let mut expected: Vec<String> = (1..=150).map(|s| format!("R{s}")).collect();
+        expected.push("cut 151-200 50 *".into());
+        expected.extend((201..=300).map(|s| format!("R{s}")));
+        assert_eq!(sketch(&fold(rows)), expected);
+        // 250 lines fit.
+        let rows = (1..=250).map(|s| passage(row(s, "A", 1, "")));
+        assert_eq!(fold(rows).len(), 250);
+        // Ten stretches of 51 rows fold to 41 lines each; the table leaves out lines 151–310
+        // of those 410, four of which already stood for 11 lines each, all of thread A.
+        let rows = (0..10).flat_map(|k| {
+            (1..=51).map(move |i| {
+                let r = row(51 * k + i, "A", 1, "write x ← 1");
+                if i == 51 { passage(r) } else { r }
+            })
+        });
+        let folded = fold(rows);
+        assert_eq!(folded.len(), 251);
+        assert_eq!(sketch(&folded)[150], "cut 191-390 200 A");
+    }
+
+    #[test]
+    fn table_columns_fit_their_widest_cell() {
+        let mut long = row(1_000_000, "a-long-thread-name", 12, "write x ← 1");
+        long.instr = "LOAD_ATTR 3 (a_very_long_attribute_name_indeed)".into();
+        long.gil = "poll: preempted".into();
+        let run = |first: Row, last_step, n, lines| Line::Run {
+            first,
+            last_step,
+            n,
+            lines,
+        };
+        let lines = [
+            Line::Row(row(7, "Main", 0, "start Thread-1")),
+            run(row(8, "Main", 3, ""), 8, 1, Some((3, 3))),
+            run(row(9, "Main", 3, ""), 12, 4, Some((3, 3))),
+            run(row(13, "Main", 2, ""), 20, 8, Some((2, 5))),
+            run(row(21, "Main", 0, ""), 22, 2, None),
+            Line::Elided {
+                from: 23,
+                to: 23,
+                lines: 1,
+                thread: Some("Main".into()),
+            },
+            Line::Elided {
+                from: 24,
+                to: 99_999_999,
+                lines: 1_234,
+                thread: None,
+            },
+            Line::Row(long),
+        ];
+        let text = table(&lines);
+        let expected = [
+            "       step  thread              line  instruction                         effect                                        GIL",
+            "          7  Main                   -  OP_7                                start Thread-1",
+            "          8  Main                   3  OP_8",
+            "       9–12  Main                   …  4 steps (line 3)",
+            "      13–20  Main                   …  8 steps (lines 2–5)",
+            "      21–22  Main                   …  2 steps ()",
+            "      23–23  Main                   …  … 1 line of the table left out (--full shows every step)",
+            "24–99999999                         …  … 1 234 lines of the table left out (--full shows every step)",
+            "    1000000  a-long-thread-name    12  LOAD_ATTR 3 (a_very_long_attribute  write x ← 1                                   poll: preempted",
+        ];
+        assert_eq!(text.lines().collect::<Vec<_>>(), expected);
+        // Narrow cells still get the headers' widths.
+        let narrow = table(&[Line::Row(row(1, "T", 1, ""))]);
+        assert_eq!(
+            narrow.lines().collect::<Vec<_>>(),
+            [
+                "     step  thread  line  instruction  effect                                        GIL",
+                "        1  T          1  OP_1",
+            ]
+        );
+    }
 }
