@@ -420,6 +420,41 @@ fn ex11_unfair_spin_is_dropped_and_loses_no_outcome() {
     }
 }
 
+/// EX-11: a thread that spins taking and releasing the lock while another waits for it. The
+/// waiter is offered the lock at every take (a lock-take decision) and the GIL after every
+/// release (a call of a built-in, a poll point under every policy, where a thread blocked on a
+/// free lock can run); the executions in which it never takes either loop unfairly and are
+/// dropped. Every policy passes, and the endings equal those of the naive search without a watch
+/// for loops.
+#[test]
+fn ex11_lock_never_taken_by_its_waiter_is_an_unfair_loop() {
+    let p = Prog {
+        start: 1000,
+        ..Prog::new(vec![
+            vec![Op::SpinWhileWith(1000, vec![Op::Acquire, Op::Release])],
+            vec![Op::Acquire, Op::Add(1), Op::Release],
+        ])
+    }
+    .build();
+    for policy in Policy::ALL {
+        let endings = agree(&p, policy, Some(1)).unwrap();
+        let naive = support::naive::search(&p, policy, 1, 600, 200_000);
+        assert!(
+            naive.out_of_steps > 0,
+            "{policy}: the naive search never spun out"
+        );
+        assert_eq!(endings, naive.endings, "{policy}");
+        let v = check(
+            &p,
+            &header("lock-spin", policy),
+            policy,
+            &opts(Some(1), true, SearchFaults::default()),
+        )
+        .unwrap();
+        assert!(matches!(v, Verdict::Pass { .. }), "{policy}: {v:?}");
+    }
+}
+
 /// Replays `schedule` as `gilcheck replay` does.
 fn replay(
     p: &Program,

@@ -526,6 +526,8 @@ mod tests {
             ("read x → [1, 2]", false),
             ("read x → a.b", false),
             ("1 += 1 → 2", false),
+            ("[1] + [2] → [1, 2]", false),
+            ("0.5 * 2 → 1.0", false),
             ("", false),
             ("print Expected: 4, Got: 2", true),
             ("start Thread-1", true),

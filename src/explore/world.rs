@@ -1281,6 +1281,14 @@ pub fn execute(
     }
 }
 
+/// An object as a fingerprint names it: an immortal one by its fixed number, any other by the
+/// order in which the fingerprint reached it (so that slot numbers do not matter).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Id {
+    Immortal(u32),
+    Reached(u32),
+}
+
 /// A 128-bit fingerprint of everything that decides how the execution goes on and what it
 /// prints (EX-7): each thread's status and frames (with a call's pending keyword names), every
 /// object reachable from them and from the program's constants and globals (canonically
@@ -1301,19 +1309,18 @@ fn fingerprint(
         queue: Vec<ObjRef>,
     }
     impl Canon {
-        fn id(&mut self, o: ObjRef) -> u64 {
+        fn id(&mut self, o: ObjRef) -> Id {
             if o.is_immortal() {
-                return u64::from(o.index()) | 1 << 63;
+                return Id::Immortal(o.index());
             }
             let n = self.ids.len() as u32;
-            let id = *self.ids.entry(o).or_insert_with(|| {
+            Id::Reached(*self.ids.entry(o).or_insert_with(|| {
                 self.queue.push(o);
                 n
-            });
-            u64::from(id)
+            }))
         }
-        fn opt(&mut self, o: Option<ObjRef>) -> u64 {
-            o.map_or(u64::MAX, |o| self.id(o))
+        fn opt(&mut self, o: Option<ObjRef>) -> Option<Id> {
+            o.map(|o| self.id(o))
         }
     }
     let mut c = Canon {
@@ -1374,7 +1381,7 @@ fn hash_object<C>(
     c: &mut C,
     h: &mut impl std::hash::Hasher,
     faults: StateFaults,
-    mut id: impl FnMut(&mut C, ObjRef) -> u64,
+    mut id: impl FnMut(&mut C, ObjRef) -> Id,
 ) {
     use std::hash::Hash;
     obj.type_name().hash(h);

@@ -17,6 +17,8 @@ pub enum Op {
     TryAcquire,
     /// `lock.release()` (raises RuntimeError when the lock is not held).
     Release,
+    /// `lock.acquire()`, blocking, the result dropped.
+    Acquire,
     /// `sys.setswitchinterval(x)`
     SetInterval(f64),
     /// `order.append(k)`
@@ -27,6 +29,8 @@ pub enum Op {
     Loop(i64, Vec<Op>),
     /// `while shared["value"] == k: pass` (spins while another thread has not changed it).
     SpinWhile(i64),
+    /// `while shared["value"] == k: …`, the body's ops in the loop.
+    SpinWhileWith(i64, Vec<Op>),
 }
 
 /// A program: `shared = {"value": start}`, `order = []`, `lock = threading.Lock()` (acquired by
@@ -119,6 +123,11 @@ fn emit(src: &mut Src, f: &mut CodeBuilder, op: &Op, indent: usize) {
             f.line(l);
             call_method(f, "lock", "release", &[]);
         }
+        Op::Acquire => {
+            let l = src.line(indent, "lock.acquire()");
+            f.line(l);
+            call_method(f, "lock", "acquire", &[]);
+        }
         Op::SetInterval(x) => {
             let l = src.line(indent, format!("sys.setswitchinterval({x:?})"));
             f.line(l);
@@ -149,9 +158,12 @@ fn emit(src: &mut Src, f: &mut CodeBuilder, op: &Op, indent: usize) {
             }
             f.line(l).jump(Instr::JumpBackward, top).bind(end);
         }
-        Op::SpinWhile(k) => {
+        Op::SpinWhile(k) => emit(src, f, &Op::SpinWhileWith(*k, Vec::new()), indent),
+        Op::SpinWhileWith(k, body) => {
             let l = src.line(indent, format!("while shared[\"value\"] == {k}:"));
-            src.line(indent + 1, "pass");
+            if body.is_empty() {
+                src.line(indent + 1, "pass");
+            }
             // 3.11: the test at the top, then again before the backward jump.
             let end = f.new_label();
             let test = |f: &mut CodeBuilder| {
@@ -164,9 +176,12 @@ fn emit(src: &mut Src, f: &mut CodeBuilder, op: &Op, indent: usize) {
             };
             test(f);
             f.jump(Instr::PopJumpForwardIfFalse, end);
-            let body = f.here();
+            let top = f.here();
+            for op in body {
+                emit(src, f, op, indent + 1);
+            }
             test(f);
-            f.jump(Instr::PopJumpBackwardIfTrue, body);
+            f.jump(Instr::PopJumpBackwardIfTrue, top);
             f.bind(end);
         }
     }
