@@ -744,3 +744,45 @@ fn ex10_pct_and_random_find_and_minimize() {
         }
     }
 }
+
+/// EX-8, EX-4: a counterexample names the schedule its outcome is compared with. For the seed's
+/// increment under 3.9 that is the first schedule, without preemption. Below, the main thread
+/// holds the lock; the spinner releases it and spins until the writer, which must take the lock
+/// first, has added 1. Every schedule without preemption loops unfairly (the writer can run only
+/// by preempting the spinner), so the reference is the first schedule that ends, with one
+/// preemption, and the text says so; with two, the prints come in the other order (under 3.9 and
+/// `every`; 3.11 cannot switch between the write and the print).
+#[test]
+fn ex8_counterexample_names_the_schedule_it_compares_with() {
+    use gilcheck::explore::report::counterexample;
+    let seed = scenario("seed-unsafe-increment", 2, 1);
+    let c = fail(verdict(&seed, Policy::Py39, &dfs(None)));
+    assert_eq!(c.reference_preemptions, 0);
+    let text = counterexample(&c, "FAIL", "seed", "gilcheck replay …");
+    assert!(
+        text.contains("\noutcome of the first schedule (no preemption):\n"),
+        "{text}"
+    );
+    let p = Prog {
+        start: 1000,
+        main_acquires: true,
+        ..Prog::new(vec![
+            vec![Op::Release, Op::SpinWhile(1000), Op::Print("A")],
+            vec![Op::Acquire, Op::Add(1), Op::Print("B")],
+        ])
+    }
+    .build();
+    for policy in [Policy::Py39, Policy::Every] {
+        let c = fail(verdict(&p, policy, &dfs(None)));
+        assert_eq!(c.reference_preemptions, 1, "{policy}: {}", c.what);
+        assert!(!c.first, "{policy}");
+        let text = counterexample(&c, "FAIL", "spin", "gilcheck replay …");
+        assert!(
+            text.contains(
+                "\noutcome of the first schedule that ends (1 preemption; the one without loops forever unfairly):\n"
+            ),
+            "{policy}: {text}"
+        );
+        assert!(text.ends_with("\nreplay: gilcheck replay …\n"), "{text}");
+    }
+}

@@ -583,6 +583,15 @@ mod tests {
             ["1-2x2 - T"]
         );
         assert!(fold([]).is_empty());
+        // The last two rows: the context rule holds to the end of the table.
+        assert_eq!(
+            sketch(&fold([row(1, "A", 1, ""), passage(row(2, "A", 1, ""))])),
+            ["R1", "R2"]
+        );
+        assert_eq!(
+            sketch(&fold([row(1, "A", 1, ""), passage(row(2, "B", 1, ""))])),
+            ["1-1x1 1:1 A", "R2"]
+        );
     }
 
     #[test]
