@@ -794,3 +794,62 @@ fn ex8_counterexample_names_the_schedule_it_compares_with() {
         assert!(text.ends_with("\nreplay: gilcheck replay …\n"), "{text}");
     }
 }
+
+/// EX-6: every schedule, up to two preemptions (a lock take without the GIL needs both), under
+/// 3.9 and 3.11, of two threads that each take the lock twice replays from its bare events to the
+/// same events, outcome, step count and preemptions; the events with one more step are refused
+/// as left over, and without their last step as ending early, each message naming the step where
+/// it happened.
+#[test]
+fn ex6_every_schedule_with_lock_takes_replays() {
+    use support::naive::Naive;
+    // A thread that takes the lock again while the other waits for it is a lock-take decision.
+    let worker = |s| {
+        vec![
+            Op::Loop(2, vec![Op::Acquire, Op::Add(1), Op::Release]),
+            Op::Print(s),
+        ]
+    };
+    let p = Prog::new(vec![worker("A"), worker("B")]).build();
+    for policy in [Policy::Py39, Policy::Py311] {
+        let (mut runs, mut with_grabs) = (0, 0);
+        let mut n = Naive::new(2);
+        loop {
+            let e = execute(&p, policy, &mut n, Options::default());
+            let what = format!("{policy}, execution {runs}: {:?}", e.events);
+            with_grabs += usize::from(e.events.iter().any(|ev| matches!(ev, Event::Grab(_))));
+            let again = engine::replay_events(&p, policy, &e.events, 1_000_000)
+                .unwrap_or_else(|err| panic!("{what}: {err}"));
+            assert_eq!(again.events, e.events, "{what}");
+            assert_eq!(again.outcome, e.outcome, "{what}");
+            assert_eq!(
+                (again.steps, again.preemptions),
+                (e.steps, e.preemptions),
+                "{what}"
+            );
+            let mut longer = e.events.clone();
+            longer.push(Event::Step(0));
+            let err = engine::replay_events(&p, policy, &longer, 1_000_000).unwrap_err();
+            assert!(
+                err.contains(&format!("ended after step {},", e.steps)),
+                "{what}: {err}"
+            );
+            let mut shorter = e.events.clone();
+            while let Some(Event::Grab(_)) = shorter.pop() {}
+            let err = engine::replay_events(&p, policy, &shorter, 1_000_000).unwrap_err();
+            assert!(
+                err.contains(&format!("step {}", e.steps - 1)),
+                "{what}: {err}"
+            );
+            runs += 1;
+            if !n.next() {
+                break;
+            }
+        }
+        assert!(
+            with_grabs > 0,
+            "{policy}: no schedule of {runs} took a lock without the GIL"
+        );
+        println!("{policy}: {runs} schedules replayed, {with_grabs} with lock takes");
+    }
+}
