@@ -853,3 +853,65 @@ fn ex6_every_schedule_with_lock_takes_replays() {
         println!("{policy}: {runs} schedules replayed, {with_grabs} with lock takes");
     }
 }
+
+/// EX-8: a value in a step table is its repr cut at 40 characters (a 40-character repr shows
+/// whole, a 41-character one as 39 and "…"), and a lock is named by its global.
+#[test]
+fn ex8_table_cuts_values_at_40_characters_and_names_locks() {
+    let (a38, b39) = ("a".repeat(38), "b".repeat(39));
+    let p = module(|m| {
+        m.load_str(&a38)
+            .store_name("x")
+            .load_str(&b39)
+            .store_name("y")
+            .load_str(&"c".repeat(60))
+            .store_name("z");
+    });
+    let full = Options {
+        table: Table::Full,
+        ..Options::default()
+    };
+    let e = execute(&p, Policy::Py311, &mut Dfs::new(0), full);
+    let effects: Vec<&str> = e
+        .table
+        .iter()
+        .filter_map(|l| match l {
+            gilcheck::explore::report::Line::Row(r) => Some(r.effect.as_str()),
+            _ => None,
+        })
+        .filter(|e| !e.is_empty())
+        .collect();
+    let cut = |s: &str| format!("{}…", &s[..39]);
+    assert!(
+        effects.contains(&format!("write x ← '{a38}'").as_str()),
+        "{effects:?}"
+    );
+    assert!(
+        effects.contains(&format!("write y ← {}", cut(&format!("'{b39}'"))).as_str()),
+        "{effects:?}"
+    );
+    assert!(
+        effects.contains(&format!("write z ← {}", cut(&format!("'{}'", "c".repeat(60)))).as_str()),
+        "{effects:?}"
+    );
+    let p = Prog {
+        main_acquires: true,
+        ..Prog::new(vec![vec![Op::Release]])
+    }
+    .build();
+    let e = execute(&p, Policy::Py311, &mut Dfs::new(0), full);
+    let effects: Vec<String> = e
+        .table
+        .iter()
+        .filter_map(|l| match l {
+            gilcheck::explore::report::Line::Row(r) => Some(r.effect.clone()),
+            _ => None,
+        })
+        .collect();
+    for want in ["acquire lock", "release lock"] {
+        assert!(
+            effects.iter().any(|e| e.starts_with(want)),
+            "{want}: {effects:?}"
+        );
+    }
+}
