@@ -225,7 +225,8 @@ fn vm2_every_step_audited_in_every_scenario() {
 }
 
 /// VM-2, EX-4, the twin: `LOAD_FAST` without an incref frees a value the local still holds;
-/// the runtime reports it and the execution fails instead of misbehaving.
+/// the runtime reports it and the execution fails there, instead of misbehaving or raising a
+/// Python exception.
 #[test]
 fn vm2_twin_missing_incref_caught() {
     let p = scenario("seed-refcount", 1, 2);
@@ -241,6 +242,13 @@ fn vm2_twin_missing_incref_caught() {
         panic!("not caught: {:?}", e.failure)
     };
     assert!(why.contains("RC-"), "{why}");
+    // A violated rule stops the execution where it happened; it is not a Python exception that
+    // the program could report and go on from.
+    assert!(
+        !e.outcome.output.contains("Traceback"),
+        "{}",
+        e.outcome.output
+    );
     println!("twin caught: {why}");
 }
 
@@ -726,4 +734,90 @@ fn vm10_refcount_scenario_exact_on_real_threads() {
         "4 × {iterations} reads, {} GIL switches, {} objects, all freed",
         r.switches, r.stats.allocated
     );
+}
+
+/// VM-11: a thread that ends with an uncaught exception releases every reference its frames held,
+/// as one that returns does: after the join, the main thread's `sys.getrefcount(shared)` is the
+/// same both ways (the thread's local `x` referred to `shared`), on the explorer and on real
+/// threads.
+#[test]
+fn vm11_exception_releases_the_threads_references() {
+    let program = |raises: bool| {
+        let mut f = CodeBuilder::function("work", &[], 3);
+        f.line(3).op(Instr::Resume(0));
+        f.line(4).load_global("shared").store_fast("x");
+        if raises {
+            f.line(5)
+                .load_int(1)
+                .load_int(0)
+                .binary(BinOp::FloorDiv)
+                .op(Instr::PopTop);
+        }
+        f.load_none().op(Instr::ReturnValue);
+        let mut m = CodeBuilder::module();
+        m.op(Instr::Resume(0))
+            .import_name("threading")
+            .store_name("threading")
+            .import_name("sys")
+            .store_name("sys");
+        m.line(2)
+            .load_str("a")
+            .load_int(1)
+            .op(Instr::BuildMap(1))
+            .store_name("shared");
+        m.make_function(1).store_name("work");
+        m.line(7)
+            .op(Instr::PushNull)
+            .load_name("threading")
+            .load_attr("Thread")
+            .load_name("work")
+            .call_kw(1, &["target"])
+            .store_name("t");
+        m.line(8)
+            .load_name("t")
+            .load_method("start")
+            .call(0)
+            .op(Instr::PopTop);
+        m.line(9)
+            .load_name("t")
+            .load_method("join")
+            .call(0)
+            .op(Instr::PopTop);
+        m.line(10)
+            .op(Instr::PushNull)
+            .load_name("print")
+            .load_name("sys")
+            .load_method("getrefcount")
+            .load_name("shared")
+            .call(1)
+            .call(1)
+            .op(Instr::PopTop);
+        m.load_none().op(Instr::ReturnValue);
+        let source = "import threading, sys\nshared = {'a': 1}\ndef work():\n    x = shared\n    1 // 0\n\nt = threading.Thread(target=work)\nt.start()\nt.join()\nprint(sys.getrefcount(shared))\n";
+        let p = Program {
+            name: "test".into(),
+            source: source.into(),
+            codes: vec![m.finish(), f.finish()],
+        };
+        p.validate().unwrap();
+        p
+    };
+    let count = |out: &str| out.lines().last().unwrap_or("").to_string();
+    for raises in [false, true] {
+        let p = program(raises);
+        let explored = first(&p, Policy::Py311);
+        assert_eq!(explored.failure, None, "raises: {raises}");
+        let real = threaded::run::<Std>(Arc::new(p), RunOptions::default())
+            .unwrap()
+            .output;
+        assert_eq!(
+            explored.outcome.output.contains("ZeroDivisionError"),
+            raises,
+            "{}",
+            explored.outcome.output
+        );
+        // `shared` is held by the module's globals and by getrefcount's argument.
+        assert_eq!(count(&explored.outcome.output), "2", "raises: {raises}");
+        assert_eq!(count(&real), "2", "real threads, raises: {raises}");
+    }
 }
