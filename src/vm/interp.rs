@@ -606,23 +606,16 @@ fn invoke<P: Platform>(
             name,
         } => {
             let c = &cx.program.codes[code as usize];
+            // CPython 3.11's `initialize_locals`: positional arguments, then keywords, then
+            // the count of positionals, then the missing ones, each with CPython's message.
             let all: Vec<ObjRef> = receiver.into_iter().chain(args.iter().copied()).collect();
+            let argcount = c.argcount as usize;
             let mut locals = vec![None; c.varnames.len()];
-            if all.len() > c.argcount as usize {
-                return Err(RtError::TypeError(format!(
-                    "{name}() takes {} positional arguments but {} were given",
-                    c.argcount,
-                    all.len()
-                )));
-            }
-            for (i, &a) in all.iter().enumerate() {
+            for (i, &a) in all.iter().take(argcount).enumerate() {
                 locals[i] = Some(a);
             }
             for (k, v) in kwargs {
-                match c.varnames[..c.argcount as usize]
-                    .iter()
-                    .position(|n| n == k)
-                {
+                match c.varnames[..argcount].iter().position(|n| n == k) {
                     Some(i) if locals[i].is_none() => locals[i] = Some(*v),
                     Some(_) => {
                         return Err(RtError::TypeError(format!(
@@ -636,13 +629,28 @@ fn invoke<P: Platform>(
                     }
                 }
             }
-            if let Some(i) = locals[..c.argcount as usize]
-                .iter()
-                .position(Option::is_none)
-            {
+            if all.len() > argcount {
+                let given = all.len();
                 return Err(RtError::TypeError(format!(
-                    "{name}() missing required positional argument: '{}'",
-                    c.varnames[i]
+                    "{name}() takes {argcount} positional argument{} but {given} {} given",
+                    if argcount == 1 { "" } else { "s" },
+                    if given == 1 { "was" } else { "were" }
+                )));
+            }
+            let missing: Vec<String> = (0..argcount)
+                .filter(|&i| locals[i].is_none())
+                .map(|i| format!("'{}'", c.varnames[i]))
+                .collect();
+            if let Some((last, rest)) = missing.split_last() {
+                let names = match rest {
+                    [] => last.clone(),
+                    [a] => format!("{a} and {last}"),
+                    _ => format!("{}, and {last}", rest.join(", ")),
+                };
+                return Err(RtError::TypeError(format!(
+                    "{name}() missing {} required positional argument{}: {names}",
+                    missing.len(),
+                    if missing.len() == 1 { "" } else { "s" }
                 )));
             }
             for r in locals.iter().flatten().copied().chain([globals]) {
