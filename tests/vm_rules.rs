@@ -821,3 +821,120 @@ fn vm11_exception_releases_the_threads_references() {
         assert_eq!(count(&real), "2", "real threads, raises: {raises}");
     }
 }
+
+/// VM-3: `is`, `is not`, `in`, `not in` (on a str, a list and a dict) and `not` give Python's
+/// answers: each expression is its own program `print(repr(EXPR))`, run once.
+#[test]
+fn vm3_identity_membership_and_not_follow_python() {
+    type Push = fn(&mut CodeBuilder);
+    let none: Push = |m| {
+        m.load_none();
+    };
+    let one: Push = |m| {
+        m.load_int(1);
+    };
+    let s_a: Push = |m| {
+        m.load_str("a");
+    };
+    let s_d: Push = |m| {
+        m.load_str("d");
+    };
+    let s_abc: Push = |m| {
+        m.load_str("abc");
+    };
+    let empty: Push = |m| {
+        m.load_str("");
+    };
+    let list12: Push = |m| {
+        m.load_int(1).load_int(2).op(Instr::BuildList(2));
+    };
+    let dict_a: Push = |m| {
+        m.load_str("a").load_int(1).op(Instr::BuildMap(1));
+    };
+    let cases: Vec<(&str, Vec<Push>, Instr, &str)> = vec![
+        ("None is None", vec![none, none], Instr::IsOp(false), "True"),
+        ("1 is None", vec![one, none], Instr::IsOp(false), "False"),
+        (
+            "None is not None",
+            vec![none, none],
+            Instr::IsOp(true),
+            "False",
+        ),
+        ("1 is not None", vec![one, none], Instr::IsOp(true), "True"),
+        (
+            "'a' in 'abc'",
+            vec![s_a, s_abc],
+            Instr::ContainsOp(false),
+            "True",
+        ),
+        (
+            "'d' in 'abc'",
+            vec![s_d, s_abc],
+            Instr::ContainsOp(false),
+            "False",
+        ),
+        (
+            "'a' not in 'abc'",
+            vec![s_a, s_abc],
+            Instr::ContainsOp(true),
+            "False",
+        ),
+        (
+            "'d' not in 'abc'",
+            vec![s_d, s_abc],
+            Instr::ContainsOp(true),
+            "True",
+        ),
+        (
+            "1 in [1, 2]",
+            vec![one, list12],
+            Instr::ContainsOp(false),
+            "True",
+        ),
+        (
+            "None in [1, 2]",
+            vec![none, list12],
+            Instr::ContainsOp(false),
+            "False",
+        ),
+        (
+            "'a' in {'a': 1}",
+            vec![s_a, dict_a],
+            Instr::ContainsOp(false),
+            "True",
+        ),
+        (
+            "1 not in {'a': 1}",
+            vec![one, dict_a],
+            Instr::ContainsOp(true),
+            "True",
+        ),
+        ("not None", vec![none], Instr::UnaryNot, "True"),
+        ("not 1", vec![one], Instr::UnaryNot, "False"),
+        ("not ''", vec![empty], Instr::UnaryNot, "True"),
+        ("not 'abc'", vec![s_abc], Instr::UnaryNot, "False"),
+        ("not [1, 2]", vec![list12], Instr::UnaryNot, "False"),
+    ];
+    for (expr, operands, op, want) in cases {
+        let mut m = CodeBuilder::module();
+        m.op(Instr::Resume(0))
+            .op(Instr::PushNull)
+            .load_name("print")
+            .op(Instr::PushNull)
+            .load_name("repr");
+        for push in &operands {
+            push(&mut m);
+        }
+        m.op(op).call(1).call(1).op(Instr::PopTop);
+        m.load_none().op(Instr::ReturnValue);
+        let p = Program {
+            name: "ops".into(),
+            source: format!("print(repr({expr}))\n"),
+            codes: vec![m.finish()],
+        };
+        p.validate().unwrap();
+        let e = first(&p, Policy::Py311);
+        assert_eq!(e.failure, None, "{expr}");
+        assert_eq!(e.outcome.output, format!("{want}\n"), "{expr}");
+    }
+}
