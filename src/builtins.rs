@@ -72,6 +72,22 @@ builtins! {
 }
 
 impl Builtin {
+    /// Whether it is a method descriptor, which takes the object it acts on apart from its
+    /// arguments (`LOAD_METHOD` leaves that object in the call's `self` slot).
+    pub fn is_method(self) -> bool {
+        use Builtin::*;
+        matches!(
+            self,
+            ThreadStart
+                | ThreadJoin
+                | LockAcquire
+                | LockRelease
+                | LockEnter
+                | LockExit
+                | ListAppend
+        )
+    }
+
     /// The global names every module sees (CPython's `builtins` module, the part modelled).
     pub fn global(name: &str) -> Option<Builtin> {
         use Builtin::*;

@@ -938,3 +938,87 @@ fn vm3_identity_membership_and_not_follow_python() {
         assert_eq!(e.outcome.output, format!("{want}\n"), "{expr}");
     }
 }
+
+/// VM-1: instructions the scenarios do not reach behave as in CPython 3.11:
+/// `BUILD_CONST_KEY_MAP` (`{'a': 1, 'b': 2}`), `FOR_ITER` over a range that counts down
+/// (`range(3, 0, -1)`), and `RAISE_VARARGS` of `AssertionError('boom')`, whose message the failed
+/// assertion reports (`assert False, 'boom'`).
+#[test]
+fn vm1_const_key_maps_falling_ranges_and_assert_messages() {
+    let module = |body: &dyn Fn(&mut CodeBuilder), source: &str| {
+        let mut m = CodeBuilder::module();
+        m.op(Instr::Resume(0));
+        body(&mut m);
+        m.load_none().op(Instr::ReturnValue);
+        let p = Program {
+            name: "m".into(),
+            source: source.into(),
+            codes: vec![m.finish()],
+        };
+        p.validate().unwrap();
+        first(&p, Policy::Py311)
+    };
+    let e = module(
+        &|m| {
+            m.op(Instr::PushNull)
+                .load_name("print")
+                .load_int(1)
+                .load_int(2)
+                .load_const(Const::Tuple(vec![
+                    Const::Str("a".into()),
+                    Const::Str("b".into()),
+                ]))
+                .op(Instr::BuildConstKeyMap(2))
+                .call(1)
+                .op(Instr::PopTop);
+        },
+        "print({'a': 1, 'b': 2})\n",
+    );
+    assert_eq!(
+        (e.failure, e.outcome.output.as_str()),
+        (None, "{'a': 1, 'b': 2}\n")
+    );
+    let e = module(
+        &|m| {
+            m.op(Instr::PushNull)
+                .load_name("range")
+                .load_int(3)
+                .load_int(0)
+                .load_int(-1)
+                .call(3)
+                .op(Instr::GetIter);
+            let top = m.here();
+            let end = m.new_label();
+            m.jump(Instr::ForIter, end)
+                .store_name("i")
+                .op(Instr::PushNull)
+                .load_name("print")
+                .load_name("i")
+                .call(1)
+                .op(Instr::PopTop);
+            m.jump(Instr::JumpBackward, top).bind(end);
+        },
+        "for i in range(3, 0, -1):\n    print(i)\n",
+    );
+    assert_eq!((e.failure, e.outcome.output.as_str()), (None, "3\n2\n1\n"));
+    let e = module(
+        &|m| {
+            m.op(Instr::LoadAssertionError)
+                .load_str("boom")
+                .call(0)
+                .op(Instr::RaiseVarargs(1));
+        },
+        "assert False, 'boom'\n",
+    );
+    assert_eq!(
+        e.failure,
+        Some(Failure::Assertion("boom (in MainThread)".into())),
+        "{}",
+        e.outcome.output
+    );
+    assert!(
+        e.outcome.output.ends_with("\nAssertionError: boom\n"),
+        "{}",
+        e.outcome.output
+    );
+}

@@ -81,6 +81,17 @@ pub fn call<P: Platform>(
 ) -> Result<Outcome, RtError> {
     use Builtin::*;
     let (py, heap) = (cx.py, cx.heap);
+    // CPython 3.11 calls `callable(self, *args)` whenever a call's `self` slot is filled; only
+    // a method descriptor takes the object apart. 3.11 compiles `assert x, msg` to
+    // `LOAD_ASSERTION_ERROR; LOAD_CONST msg; CALL 0`, which fills the slot with the message.
+    let joined: Vec<ObjRef>;
+    let (receiver, args) = match receiver {
+        Some(r) if !b.is_method() => {
+            joined = std::iter::once(r).chain(args.iter().copied()).collect();
+            (None, joined.as_slice())
+        }
+        _ => (receiver, args),
+    };
     let this = || {
         receiver.ok_or_else(|| {
             RtError::TypeError(format!("{} needs an object to act on", b.qualname()))
