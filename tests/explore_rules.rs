@@ -915,3 +915,44 @@ fn ex8_table_cuts_values_at_40_characters_and_names_locks() {
         );
     }
 }
+
+/// EX-13: the counts of an exploration add up. Without the cache every schedule is one
+/// execution, as many as the naive search runs, and none is pruned; with it, some are pruned
+/// (ended early, at a state seen before), never all, and no more run; with a step budget that runs out, the executions cut short are
+/// counted as the naive search counts them.
+#[test]
+fn ex13_exploration_counts_add_up() {
+    let p = scenario("seed-unsafe-increment", 2, 1);
+    for policy in [Policy::Py39, Policy::Py311] {
+        let opts = |state_cache, max_steps| CheckOptions {
+            state_cache,
+            max_steps,
+            ..dfs(Some(1))
+        };
+        let naive = support::naive::search(&p, policy, 1, 1_000_000, 100_000);
+        let full = engine::explore_all(&p, policy, &opts(false, 1_000_000)).unwrap();
+        assert_eq!(
+            (full.executions, full.pruned, full.out_of_steps),
+            (naive.executions, 0, 0),
+            "{policy}"
+        );
+        let cached = engine::explore_all(&p, policy, &opts(true, 1_000_000)).unwrap();
+        assert!(
+            0 < cached.pruned
+                && cached.pruned < cached.executions
+                && cached.executions <= full.executions,
+            "{policy}: {} pruned of {} executions ({} without the cache)",
+            cached.pruned,
+            cached.executions,
+            full.executions
+        );
+        let short = support::naive::search(&p, policy, 1, 100, 100_000);
+        let cut = engine::explore_all(&p, policy, &opts(false, 100)).unwrap();
+        assert!(short.out_of_steps > 0, "{policy}");
+        assert_eq!(
+            (cut.executions, cut.out_of_steps),
+            (short.executions, short.out_of_steps),
+            "{policy}"
+        );
+    }
+}
