@@ -12,7 +12,7 @@ use gilcheck::vm::code::{CmpOp, CodeBuilder, Instr, Program};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use support::programs::{Op, Prog};
-use support::{dfs, threads_program, verdict, with_lock};
+use support::{dfs, module, threads_program, verdict, with_lock};
 
 fn header(name: &str, policy: Policy, threads: u32, iterations: u64) -> Header {
     Header {
@@ -161,21 +161,6 @@ fn ex3_waiter_takes_a_released_lock_first() {
         "3.9: {with_grab} of {executions} executions take a released lock before its releaser"
     );
     assert_eq!(grabs(Policy::Py311).0, 0);
-}
-
-/// A module that runs `body` and then returns.
-fn module(body: impl FnOnce(&mut CodeBuilder)) -> Program {
-    let mut m = CodeBuilder::module();
-    m.op(Instr::Resume(0));
-    body(&mut m);
-    m.load_none().op(Instr::ReturnValue);
-    let p = Program {
-        name: "m".into(),
-        source: String::new(),
-        codes: vec![m.finish()],
-    };
-    p.validate().unwrap();
-    p
 }
 
 /// `assert 1 + 1 == want`.

@@ -743,64 +743,28 @@ fn vm10_refcount_scenario_exact_on_real_threads() {
 #[test]
 fn vm11_exception_releases_the_threads_references() {
     let program = |raises: bool| {
-        let mut f = CodeBuilder::function("work", &[], 3);
-        f.line(3).op(Instr::Resume(0));
-        f.line(4).load_global("shared").store_fast("x");
-        if raises {
-            f.line(5)
-                .load_int(1)
-                .load_int(0)
-                .binary(BinOp::FloorDiv)
+        let work: support::Body = Box::new(move |f| {
+            f.load_global("shared").store_fast("x");
+            if raises {
+                f.load_int(1)
+                    .load_int(0)
+                    .binary(BinOp::FloorDiv)
+                    .op(Instr::PopTop);
+            }
+        });
+        support::threads_program_then(&[], vec![work], |m| {
+            m.line(7)
+                .import_name("sys")
+                .store_name("sys")
+                .op(Instr::PushNull)
+                .load_name("print")
+                .load_name("sys")
+                .load_method("getrefcount")
+                .load_name("shared")
+                .call(1)
+                .call(1)
                 .op(Instr::PopTop);
-        }
-        f.load_none().op(Instr::ReturnValue);
-        let mut m = CodeBuilder::module();
-        m.op(Instr::Resume(0))
-            .import_name("threading")
-            .store_name("threading")
-            .import_name("sys")
-            .store_name("sys");
-        m.line(2)
-            .load_str("a")
-            .load_int(1)
-            .op(Instr::BuildMap(1))
-            .store_name("shared");
-        m.make_function(1).store_name("work");
-        m.line(7)
-            .op(Instr::PushNull)
-            .load_name("threading")
-            .load_attr("Thread")
-            .load_name("work")
-            .call_kw(1, &["target"])
-            .store_name("t");
-        m.line(8)
-            .load_name("t")
-            .load_method("start")
-            .call(0)
-            .op(Instr::PopTop);
-        m.line(9)
-            .load_name("t")
-            .load_method("join")
-            .call(0)
-            .op(Instr::PopTop);
-        m.line(10)
-            .op(Instr::PushNull)
-            .load_name("print")
-            .load_name("sys")
-            .load_method("getrefcount")
-            .load_name("shared")
-            .call(1)
-            .call(1)
-            .op(Instr::PopTop);
-        m.load_none().op(Instr::ReturnValue);
-        let source = "import threading, sys\nshared = {'a': 1}\ndef work():\n    x = shared\n    1 // 0\n\nt = threading.Thread(target=work)\nt.start()\nt.join()\nprint(sys.getrefcount(shared))\n";
-        let p = Program {
-            name: "test".into(),
-            source: source.into(),
-            codes: vec![m.finish(), f.finish()],
-        };
-        p.validate().unwrap();
-        p
+        })
     };
     let count = |out: &str| out.lines().last().unwrap_or("").to_string();
     for raises in [false, true] {
@@ -945,71 +909,54 @@ fn vm3_identity_membership_and_not_follow_python() {
 /// assertion reports (`assert False, 'boom'`).
 #[test]
 fn vm1_const_key_maps_falling_ranges_and_assert_messages() {
-    let module = |body: &dyn Fn(&mut CodeBuilder), source: &str| {
-        let mut m = CodeBuilder::module();
-        m.op(Instr::Resume(0));
-        body(&mut m);
-        m.load_none().op(Instr::ReturnValue);
-        let p = Program {
-            name: "m".into(),
-            source: source.into(),
-            codes: vec![m.finish()],
-        };
-        p.validate().unwrap();
-        first(&p, Policy::Py311)
-    };
-    let e = module(
-        &|m| {
-            m.op(Instr::PushNull)
-                .load_name("print")
-                .load_int(1)
-                .load_int(2)
-                .load_const(Const::Tuple(vec![
-                    Const::Str("a".into()),
-                    Const::Str("b".into()),
-                ]))
-                .op(Instr::BuildConstKeyMap(2))
-                .call(1)
-                .op(Instr::PopTop);
-        },
-        "print({'a': 1, 'b': 2})\n",
-    );
+    let run = |body: &dyn Fn(&mut CodeBuilder)| first(&support::module(body), Policy::Py311);
+    // print({'a': 1, 'b': 2})
+    let e = run(&|m| {
+        m.op(Instr::PushNull)
+            .load_name("print")
+            .load_int(1)
+            .load_int(2)
+            .load_const(Const::Tuple(vec![
+                Const::Str("a".into()),
+                Const::Str("b".into()),
+            ]))
+            .op(Instr::BuildConstKeyMap(2))
+            .call(1)
+            .op(Instr::PopTop);
+    });
     assert_eq!(
         (e.failure, e.outcome.output.as_str()),
         (None, "{'a': 1, 'b': 2}\n")
     );
-    let e = module(
-        &|m| {
-            m.op(Instr::PushNull)
-                .load_name("range")
-                .load_int(3)
-                .load_int(0)
-                .load_int(-1)
-                .call(3)
-                .op(Instr::GetIter);
-            let top = m.here();
-            let end = m.new_label();
-            m.jump(Instr::ForIter, end)
-                .store_name("i")
-                .op(Instr::PushNull)
-                .load_name("print")
-                .load_name("i")
-                .call(1)
-                .op(Instr::PopTop);
-            m.jump(Instr::JumpBackward, top).bind(end);
-        },
-        "for i in range(3, 0, -1):\n    print(i)\n",
-    );
+    // for i in range(3, 0, -1):
+    //     print(i)
+    let e = run(&|m| {
+        m.op(Instr::PushNull)
+            .load_name("range")
+            .load_int(3)
+            .load_int(0)
+            .load_int(-1)
+            .call(3)
+            .op(Instr::GetIter);
+        let top = m.here();
+        let end = m.new_label();
+        m.jump(Instr::ForIter, end)
+            .store_name("i")
+            .op(Instr::PushNull)
+            .load_name("print")
+            .load_name("i")
+            .call(1)
+            .op(Instr::PopTop);
+        m.jump(Instr::JumpBackward, top).bind(end);
+    });
     assert_eq!((e.failure, e.outcome.output.as_str()), (None, "3\n2\n1\n"));
-    let e = module(
-        &|m| {
-            m.op(Instr::LoadAssertionError)
-                .load_str("boom")
-                .call(0)
-                .op(Instr::RaiseVarargs(1));
-        },
-        "assert False, 'boom'\n",
-    );
+    // assert False, 'boom'
+    let e = run(&|m| {
+        m.op(Instr::LoadAssertionError)
+            .load_str("boom")
+            .call(0)
+            .op(Instr::RaiseVarargs(1));
+    });
     assert_eq!(
         e.failure,
         Some(Failure::Assertion("boom (in MainThread)".into())),

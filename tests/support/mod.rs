@@ -19,6 +19,24 @@ pub type Body = Box<dyn Fn(&mut CodeBuilder)>;
 /// `locks`, defines one worker per entry of `workers` (built by the closure), runs each on its
 /// own thread (started in order, then joined in order), and prints `shared["value"]`.
 pub fn threads_program(locks: &[&str], workers: Vec<Body>) -> Program {
+    threads_program_then(locks, workers, |m| {
+        m.line(7)
+            .op(Instr::PushNull)
+            .load_name("print")
+            .load_name("shared")
+            .load_str("value")
+            .op(Instr::BinarySubscr)
+            .call(1)
+            .op(Instr::PopTop);
+    })
+}
+
+/// [`threads_program`] whose module ends with `last` instead of the print.
+pub fn threads_program_then(
+    locks: &[&str],
+    workers: Vec<Body>,
+    last: impl FnOnce(&mut CodeBuilder),
+) -> Program {
     let mut m = CodeBuilder::module();
     m.line(1)
         .op(Instr::Resume(0))
@@ -65,14 +83,7 @@ pub fn threads_program(locks: &[&str], workers: Vec<Body>) -> Program {
                 .op(Instr::PopTop);
         }
     }
-    m.line(7)
-        .op(Instr::PushNull)
-        .load_name("print")
-        .load_name("shared")
-        .load_str("value")
-        .op(Instr::BinarySubscr)
-        .call(1)
-        .op(Instr::PopTop);
+    last(&mut m);
     m.load_none().op(Instr::ReturnValue);
     let mut all = vec![m.finish()];
     all.extend(codes);
@@ -80,6 +91,21 @@ pub fn threads_program(locks: &[&str], workers: Vec<Body>) -> Program {
         name: "test-program".into(),
         source: String::new(),
         codes: all,
+    };
+    p.validate().unwrap();
+    p
+}
+
+/// A module of `body` alone (after `RESUME`, before `return None`), validated.
+pub fn module(body: impl FnOnce(&mut CodeBuilder)) -> Program {
+    let mut m = CodeBuilder::module();
+    m.op(Instr::Resume(0));
+    body(&mut m);
+    m.load_none().op(Instr::ReturnValue);
+    let p = Program {
+        name: "m".into(),
+        source: String::new(),
+        codes: vec![m.finish()],
     };
     p.validate().unwrap();
     p
