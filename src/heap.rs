@@ -163,6 +163,28 @@ pub enum Object<P: Platform> {
         class: Builtin,
         message: Arc<str>,
     },
+    /// A generator (`RETURN_GENERATOR`): its frame while suspended.
+    Generator(GenObj),
+}
+
+/// A generator's frame between two resumptions: it owns every reference in it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GenFrame {
+    pub code: u32,
+    pub pc: u32,
+    pub stack: Vec<Option<ObjRef>>,
+    pub locals: Vec<Option<ObjRef>>,
+    pub globals: ObjRef,
+}
+
+/// A generator object (CPython's `PyGenObject`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GenObj {
+    pub name: Arc<str>,
+    /// The suspended frame; `None` while it runs on a thread (the thread's frame stack holds
+    /// it then) and once it has finished.
+    pub frame: Option<GenFrame>,
+    pub running: bool,
 }
 
 /// The state of an iterator object.
@@ -243,6 +265,7 @@ impl<P: Platform> Clone for Object<P> {
                 class: *class,
                 message: Arc::clone(message),
             },
+            Object::Generator(g) => Object::Generator(g.clone()),
         }
     }
 }
@@ -273,6 +296,7 @@ impl<P: Platform> Object<P> {
             Object::Thread(_) => "Thread",
             Object::Namespace { .. } => "types.SimpleNamespace",
             Object::Exception { class, .. } => class.name(),
+            Object::Generator(_) => "generator",
         }
     }
 
@@ -286,6 +310,14 @@ impl<P: Platform> Object<P> {
             Object::Iter(IterObj::Seq { seq, .. }) => vec![*seq],
             Object::Thread(t) => t.target.iter().chain(&t.args).copied().collect(),
             Object::Namespace { dict } => vec![*dict],
+            Object::Generator(GenObj { frame: Some(f), .. }) => f
+                .stack
+                .iter()
+                .chain(&f.locals)
+                .flatten()
+                .copied()
+                .chain([f.globals])
+                .collect(),
             _ => Vec::new(),
         }
     }
@@ -951,6 +983,7 @@ impl<P: Platform, R: RefcountField<P>> Heap<P, R> {
             Object::Range { start, stop, step } => format!("range({start}, {stop}, {step})"),
             Object::Iter(IterObj::Range { .. }) => "<range_iterator object>".into(),
             Object::Iter(IterObj::Seq { .. }) => "<list_iterator object>".into(),
+            Object::Generator(g) => format!("<generator object {}>", g.name),
             Object::Thread(t) => format!(
                 "<{}({}, {})>",
                 if t.process { "Process" } else { "Thread" },

@@ -27,6 +27,7 @@
 #![warn(clippy::undocumented_unsafe_blocks)]
 
 pub mod builtins;
+pub mod compile;
 pub mod error;
 pub mod explore;
 pub mod gil;

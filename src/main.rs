@@ -1,6 +1,7 @@
 //! The `gilcheck` command line: `list`, `run`, `check`, `replay`, `dis`.
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use gilcheck::compile::{self, Change, Shrink};
 use gilcheck::explore::engine::{self, CheckOptions, Engine, Verdict};
 use gilcheck::explore::world::Table;
 use gilcheck::explore::{Header, Schedule, report};
@@ -96,18 +97,22 @@ struct Cli {
 
 #[derive(Args, Clone)]
 struct Shape {
-    /// A built-in scenario (see `gilcheck list`).
-    #[arg(value_parser = clap::builder::PossibleValuesParser::new(SCENARIOS.iter().map(|s| s.name)))]
+    /// A Python file (FILE.py), or a built-in scenario: a short name for one of the files in
+    /// examples/ (see `gilcheck list`).
+    #[arg(value_name = "FILE.py|SCENARIO")]
     scenario: String,
     /// Whose poll points apply: 3.8, 3.9, 3.10, 3.11, 3.12, 3.13, or `every` (a switch may
     /// fall between any two instructions).
     #[arg(long = "python", default_value = "3.13", value_parser = parse_policy)]
     python: Policy,
-    /// Threads, 1 to 64 (where the scenario has a number of threads).
+    /// Threads, 1 to 64 (where the scenario has a number of threads). On a FILE.py: the
+    /// literal K of the range(K) that creates its threads becomes N (the verdict lists each
+    /// literal replaced).
     #[arg(long, value_name = "N", allow_hyphen_values = true, value_parser = whole::<u32>("--threads", 1, 64, ""))]
     threads: Option<u32>,
     /// Iterations, 1 to 100 000 000 (what they count depends on the scenario; see `gilcheck
-    /// list`).
+    /// list`). On a FILE.py: the integer literals its threads are started with (args=(K, …))
+    /// and its thread targets are called with become N.
     #[arg(long, value_name = "N", allow_hyphen_values = true, value_parser = whole::<u64>("--iterations", 1, MAX_ITERATIONS, ""))]
     iterations: Option<u64>,
 }
@@ -360,14 +365,71 @@ fn list() {
     }
 }
 
-/// The scenario, its size (defaults for `run` or `check`), and its program.
-fn resolve(
-    shape: &Shape,
-    for_check: bool,
-    processes: bool,
-) -> Result<(&'static Scenario, Params, Program), Failure> {
-    let s = scenarios::find(&shape.scenario)
-        .ok_or_else(|| Failure::BadInput(format!("unknown scenario '{}'", shape.scenario)))?;
+/// What a command runs: a built-in scenario or a user's file.
+enum Target {
+    Scenario(&'static Scenario),
+    File {
+        path: String,
+        /// `basename#crc32` of the text: names the file in schedule strings, so that a replay
+        /// of an edited file is refused.
+        id: String,
+    },
+}
+
+/// The target, its size, its program, and the literals `--threads`/`--iterations` replaced.
+struct Resolved {
+    target: Target,
+    params: Params,
+    program: Program,
+    changes: Vec<Change>,
+}
+
+fn is_file(arg: &str) -> bool {
+    arg.ends_with(".py")
+}
+
+/// The scenario or file, its size (defaults for `run` or `check`), and its program.
+fn resolve(shape: &Shape, for_check: bool, processes: bool) -> Result<Resolved, Failure> {
+    if is_file(&shape.scenario) {
+        if processes {
+            return Err(Failure::BadInput(
+                "--processes applies to seed-cpu-bound only (a file says Process itself)".into(),
+            ));
+        }
+        let path = shape.scenario.clone();
+        let source = std::fs::read_to_string(&path)
+            .map_err(|e| Failure::BadInput(format!("cannot read {path}: {}", describe(&e))))?;
+        let shrink = Shrink {
+            threads: shape.threads.map(u64::from),
+            iterations: shape.iterations,
+        };
+        let stem = path.strip_suffix(".py").unwrap_or(&path);
+        let (program, changes) = compile::compile(&source, &path, stem, &shrink)
+            .map_err(|e| Failure::BadInput(e.to_string()))?;
+        let base = std::path::Path::new(&path)
+            .file_name()
+            .map_or(path.clone(), |b| b.to_string_lossy().into_owned())
+            .replace([':', ','], "_");
+        let id = format!("{base}#{:08x}", crc32fast::hash(source.as_bytes()));
+        let params = Params {
+            threads: shape.threads.unwrap_or(0),
+            iterations: shape.iterations.unwrap_or(0),
+            processes: false,
+        };
+        return Ok(Resolved {
+            target: Target::File { path, id },
+            params,
+            program,
+            changes,
+        });
+    }
+    let s = scenarios::find(&shape.scenario).ok_or_else(|| {
+        Failure::BadInput(format!(
+            "unknown scenario '{}': give a Python file (FILE.py) or one of {} (see `gilcheck list`)",
+            shape.scenario,
+            SCENARIOS.iter().map(|s| s.name).collect::<Vec<_>>().join(", ")
+        ))
+    })?;
     if shape.threads.is_some() && !s.threads_option {
         return Err(Failure::BadInput(format!(
             "{} has a fixed number of threads: --threads does not apply",
@@ -385,8 +447,99 @@ fn resolve(
         iterations: shape.iterations.unwrap_or(size.iterations),
         processes,
     };
-    let program = scenarios::build(s.name, params).map_err(Failure::BadInput)?;
-    Ok((s, params, program))
+    let (program, changes) =
+        scenarios::build_with_changes(s.name, params).map_err(Failure::BadInput)?;
+    Ok(Resolved {
+        target: Target::Scenario(s),
+        params,
+        program,
+        changes,
+    })
+}
+
+impl Resolved {
+    fn title(&self, policy: Policy) -> String {
+        match &self.target {
+            Target::Scenario(s) => title(s, policy, self.params),
+            Target::File { path, .. } => {
+                let mut t = format!("{path} --python {policy}");
+                if !self.changes.is_empty() {
+                    let mut parts: Vec<String> = [
+                        opt_text("--threads", u64::from(self.params.threads)),
+                        opt_text("--iterations", self.params.iterations),
+                    ]
+                    .into_iter()
+                    .filter(|p| !p.is_empty())
+                    .collect();
+                    parts.extend(self.changes.iter().map(|c| c.to_string()));
+                    t.push_str(&format!(" (a smaller instance: {})", parts.join("; ")));
+                }
+                t
+            }
+        }
+    }
+
+    fn header(&self, policy: Policy) -> Header {
+        let scenario = match &self.target {
+            Target::Scenario(s) => s.name.to_string(),
+            Target::File { id, .. } => id.clone(),
+        };
+        Header {
+            scenario,
+            policy: policy.name().into(),
+            threads: self.params.threads,
+            iterations: self.params.iterations,
+        }
+    }
+
+    /// The command that replays `token`; `--max-steps` is named when the budget is not the
+    /// default or when the schedule ran it out.
+    fn replay_command(&self, h: &Header, token: &str, max_steps: Option<usize>) -> String {
+        let steps = max_steps
+            .map(|n| format!(" --max-steps {n}"))
+            .unwrap_or_default();
+        match &self.target {
+            Target::Scenario(s) => {
+                let threads = if s.threads_option {
+                    format!(" --threads {}", h.threads)
+                } else {
+                    String::new()
+                };
+                format!(
+                    "gilcheck replay {} --python {}{threads} --iterations {}{steps} --schedule {token}",
+                    s.name, h.policy, h.iterations
+                )
+            }
+            Target::File { path, .. } => format!(
+                "gilcheck replay {} --python {}{}{}{steps} --schedule {token}",
+                shell_word(path),
+                h.policy,
+                opt_text(" --threads", u64::from(h.threads)),
+                opt_text(" --iterations", h.iterations)
+            ),
+        }
+    }
+}
+
+/// `NAME N`, or nothing when N is 0 (not given).
+fn opt_text(name: &str, n: u64) -> String {
+    if n == 0 {
+        String::new()
+    } else {
+        format!("{name} {n}")
+    }
+}
+
+/// `path` quoted for a POSIX shell when it needs it.
+fn shell_word(path: &str) -> String {
+    if path
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "/._-+".contains(c))
+    {
+        path.to_string()
+    } else {
+        format!("'{}'", path.replace('\'', "'\\''"))
+    }
 }
 
 fn title(s: &Scenario, policy: Policy, p: Params) -> String {
@@ -408,7 +561,7 @@ fn title(s: &Scenario, policy: Policy, p: Params) -> String {
 }
 
 fn run(shape: &Shape, interval: f64, processes: bool) -> Result<(), Failure> {
-    let (s, params, program) = resolve(shape, false, processes)?;
+    let r = resolve(shape, false, processes)?;
     let opts = RunOptions {
         policy: shape.python,
         switch_interval: interval,
@@ -417,11 +570,12 @@ fn run(shape: &Shape, interval: f64, processes: bool) -> Result<(), Failure> {
         progress: true,
         ..RunOptions::default()
     };
-    let r = threaded::run::<Std>(Arc::new(program), opts).map_err(Failure::BadInput)?;
+    let t = r.title(shape.python);
+    let r = threaded::run::<Std>(Arc::new(r.program), opts).map_err(Failure::BadInput)?;
     out!();
     out!(
         "gilcheck run: {}, real threads{}",
-        title(s, shape.python, params),
+        t,
         if r.processes > 0 {
             format!(" and {} processes", r.processes)
         } else {
@@ -475,32 +629,6 @@ fn interval_line(seconds: f64) -> String {
     )
 }
 
-fn header(s: &Scenario, policy: Policy, p: Params) -> Header {
-    Header {
-        scenario: s.name.into(),
-        policy: policy.name().into(),
-        threads: p.threads,
-        iterations: p.iterations,
-    }
-}
-
-/// The command that replays `token`; `--max-steps` is named when the budget is not the default
-/// or when the schedule ran it out.
-fn replay_command(s: &Scenario, h: &Header, token: &str, max_steps: Option<usize>) -> String {
-    let threads = if s.threads_option {
-        format!(" --threads {}", h.threads)
-    } else {
-        String::new()
-    };
-    let steps = max_steps
-        .map(|n| format!(" --max-steps {n}"))
-        .unwrap_or_default();
-    format!(
-        "gilcheck replay {} --python {}{threads} --iterations {}{steps} --schedule {token}",
-        s.name, h.policy, h.iterations
-    )
-}
-
 /// The search limits of `check`.
 struct Limits {
     preemptions: Option<u64>,
@@ -531,7 +659,8 @@ fn check(shape: &Shape, engine: EngineArg, limits: Limits, full: bool) -> Result
         }
         _ => {}
     }
-    let (s, params, program) = resolve(shape, true, false)?;
+    let r = resolve(shape, true, false)?;
+    let program = &r.program;
     let engine = match engine {
         EngineArg::Dfs => Engine::Dfs,
         EngineArg::Pct => Engine::Pct,
@@ -554,31 +683,31 @@ fn check(shape: &Shape, engine: EngineArg, limits: Limits, full: bool) -> Result
         full,
         ..CheckOptions::default()
     };
-    let h = header(s, shape.python, params);
+    let h = r.header(shape.python);
     let verdict = if engine == Engine::Loom {
         gilcheck::explore::loom::check(Arc::new(program.clone()), &h, shape.python, &opts)
             .map_err(Failure::BadInput)?
     } else {
-        engine::check(&program, &h, shape.python, &opts).map_err(Failure::BadInput)?
+        engine::check(program, &h, shape.python, &opts).map_err(Failure::BadInput)?
     };
     match verdict {
         Verdict::Pass { line, .. } => {
             out!(
                 "PASS: {}: {line}; each had the first schedule's outcome and violated no runtime rule",
-                title(s, shape.python, params)
+                r.title(shape.python)
             );
             Ok(())
         }
         Verdict::Fail(c) => {
             let steps = (max_steps != engine::DEFAULT_MAX_STEPS).then_some(max_steps);
-            let cmd = replay_command(s, &h, &c.schedule.encode(), steps);
-            let t = title(s, shape.python, params);
+            let cmd = r.replay_command(&h, &c.schedule.encode(), steps);
+            let t = r.title(shape.python);
             out_raw!("{}", report::counterexample(&c, "FAIL", &t, &cmd));
             Err(Failure::Found)
         }
         Verdict::Inconclusive(c) => {
-            let cmd = replay_command(s, &h, &c.schedule.encode(), Some(max_steps));
-            let t = title(s, shape.python, params);
+            let cmd = r.replay_command(&h, &c.schedule.encode(), Some(max_steps));
+            let t = r.title(shape.python);
             out_raw!("{}", report::counterexample(&c, "INCONCLUSIVE", &t, &cmd));
             Err(Failure::Inconclusive)
         }
@@ -588,7 +717,24 @@ fn check(shape: &Shape, engine: EngineArg, limits: Limits, full: bool) -> Result
 fn replay(shape: &Shape, token: &str, full: bool, max_steps: usize) -> Result<(), Failure> {
     let schedule = Schedule::parse_within(token, max_steps).map_err(Failure::BadInput)?;
     let h = &schedule.header;
-    if h.scenario != shape.scenario {
+    if is_file(&shape.scenario) {
+        let (base, _) = h.scenario.split_once('#').unwrap_or((&h.scenario, ""));
+        let given = std::path::Path::new(&shape.scenario)
+            .file_name()
+            .map_or(shape.scenario.clone(), |b| b.to_string_lossy().into_owned())
+            .replace([':', ','], "_");
+        if base != given {
+            return Err(Failure::BadInput(format!(
+                "this schedule is for {}, not {}",
+                if h.scenario.contains('#') {
+                    base
+                } else {
+                    &h.scenario
+                },
+                shape.scenario
+            )));
+        }
+    } else if h.scenario != shape.scenario {
         return Err(Failure::BadInput(format!(
             "this schedule is for scenario {}, not {}",
             h.scenario, shape.scenario
@@ -627,19 +773,34 @@ fn replay(shape: &Shape, token: &str, full: bool, max_steps: usize) -> Result<()
         threads: Some(h.threads),
         iterations: Some(h.iterations),
     };
-    let s = scenarios::find(&shape.scenario)
-        .ok_or_else(|| Failure::BadInput("unknown scenario".into()))?;
-    let recorded = Shape {
-        threads: s.threads_option.then_some(h.threads),
-        ..recorded
+    let recorded = if is_file(&shape.scenario) {
+        Shape {
+            threads: (h.threads != 0).then_some(h.threads),
+            iterations: (h.iterations != 0).then_some(h.iterations),
+            ..recorded
+        }
+    } else {
+        let s = scenarios::find(&shape.scenario)
+            .ok_or_else(|| Failure::BadInput("unknown scenario".into()))?;
+        Shape {
+            threads: s.threads_option.then_some(h.threads),
+            ..recorded
+        }
     };
-    let (s, params, program) = resolve(&recorded, true, false)?;
+    let r = resolve(&recorded, true, false)?;
+    if r.header(policy).scenario != h.scenario {
+        return Err(Failure::BadInput(format!(
+            "{} has changed since this schedule was recorded (its text differs): run check again",
+            shape.scenario
+        )));
+    }
+    let program = &r.program;
     let reference =
-        engine::first_schedule(&program, policy, max_steps).map_err(Failure::BadInput)?;
+        engine::first_schedule(program, policy, max_steps).map_err(Failure::BadInput)?;
     let table = if full { Table::Full } else { Table::Folded };
-    let e = engine::replay(&program, policy, &schedule, max_steps, table)
+    let e = engine::replay(program, policy, &schedule, max_steps, table)
         .map_err(|why| Failure::BadInput(format!("the schedule does not replay: {why}")))?;
-    let t = title(s, policy, params);
+    let t = r.title(policy);
     out!("replay: {t}");
     let failed = engine::failure_of(&e, &reference.outcome);
     match &failed {
@@ -665,7 +826,7 @@ fn replay(shape: &Shape, token: &str, full: bool, max_steps: usize) -> Result<()
     let steps = (e.out_of_steps() || max_steps != engine::DEFAULT_MAX_STEPS).then_some(max_steps);
     out!(
         "replay: {}",
-        replay_command(s, &schedule.header, &schedule.encode(), steps)
+        r.replay_command(&schedule.header, &schedule.encode(), steps)
     );
     match failed {
         Some(_) => Err(Failure::Found),
@@ -675,11 +836,12 @@ fn replay(shape: &Shape, token: &str, full: bool, max_steps: usize) -> Result<()
 }
 
 fn dis(shape: &Shape) -> Result<(), Failure> {
-    let (s, params, program) = resolve(shape, true, false)?;
+    let r = resolve(shape, true, false)?;
+    let program = &r.program;
     let policy = shape.python;
     out!(
         "# {} — python {policy} policy; the last column says where a thread may be switched away",
-        title(s, policy, params)
+        r.title(policy)
     );
     out!("# (after the instruction; a blocking call also releases the GIL inside it)");
     for code in &program.codes {
@@ -700,7 +862,7 @@ fn dis(shape: &Shape) -> Result<(), Failure> {
             last_line = line;
             let jump = if targets.contains(&i) { ">>" } else { "" };
             let arg = ins.arg().map(|a| a.to_string()).unwrap_or_default();
-            let argrepr = code.arg_repr(&program, i);
+            let argrepr = code.arg_repr(program, i);
             let argrepr = if argrepr.is_empty() {
                 String::new()
             } else {

@@ -52,7 +52,12 @@ fn loom_vm_unsafe_increment_39_caught_and_replayed() {
         panic!("loom did not find the lost update under 3.9");
     };
     assert_eq!(c.execution.preemptions, 1);
-    assert!(c.execution.outcome.output.contains("Expected: 2, Got: 1"));
+    assert!(
+        c.execution
+            .outcome
+            .output
+            .contains("Expected: 40000, Got: 1")
+    );
     println!("loom: {} — {}", c.found, c.schedule);
     // The same program under 3.11: no failure within the bound.
     let Verdict::Pass { line, .. } = check("seed-unsafe-increment", Policy::Py311, 2) else {

@@ -1352,6 +1352,10 @@ fn fingerprint(
                 c.opt(v).hash(&mut h);
             }
             c.id(f.globals).hash(&mut h);
+            c.opt(f.generator).hash(&mut h);
+            if let Some(p) = f.pending {
+                (p.argc, c.id(p.acc)).hash(&mut h);
+            }
         }
         if let Some((a, b)) = t.start {
             (c.id(a), c.id(b)).hash(&mut h);
@@ -1419,6 +1423,16 @@ fn hash_object<C>(
         }
         Object::Namespace { dict } => id(c, *dict).hash(h),
         Object::Exception { class, message } => (class, message).hash(h),
+        Object::Generator(g) => {
+            g.running.hash(h);
+            if let Some(f) = &g.frame {
+                (f.code, f.pc, f.stack.len()).hash(h);
+                for &v in f.stack.iter().chain(&f.locals) {
+                    v.map(|o| id(c, o)).hash(h);
+                }
+                id(c, f.globals).hash(h);
+            }
+        }
     }
 }
 

@@ -172,6 +172,11 @@ pub enum Instr {
     LoadAssertionError,
     RaiseVarargs(u32),
     ReturnValue,
+    /// First instruction of a generator's code: turns the new frame into a generator object
+    /// and returns it to the caller.
+    ReturnGenerator,
+    /// Suspends the generator, handing the top of its stack to whoever resumed it.
+    YieldValue,
 }
 
 impl Instr {
@@ -225,6 +230,8 @@ impl Instr {
             LoadAssertionError => "LOAD_ASSERTION_ERROR",
             RaiseVarargs(_) => "RAISE_VARARGS",
             ReturnValue => "RETURN_VALUE",
+            ReturnGenerator => "RETURN_GENERATOR",
+            YieldValue => "YIELD_VALUE",
         }
     }
 
@@ -233,7 +240,9 @@ impl Instr {
         use Instr::*;
         Some(match *self {
             Nop | PushNull | PopTop | BinarySubscr | StoreSubscr | UnaryNot | GetIter
-            | BeforeWith | LoadAssertionError | ReturnValue => return None,
+            | BeforeWith | LoadAssertionError | ReturnValue | ReturnGenerator | YieldValue => {
+                return None;
+            }
             Resume(a) | LoadConst(a) | LoadFast(a) | StoreFast(a) | StoreGlobal(a)
             | LoadName(a) | StoreName(a) | Copy(a) | Swap(a) | KwNames(a) | Call(a)
             | LoadMethod(a) | LoadAttr(a) | StoreAttr(a) | BuildTuple(a) | BuildList(a)
@@ -306,6 +315,9 @@ impl Instr {
             ImportName(_) => (2, 1),
             RaiseVarargs(n) => (n, 0),
             ReturnValue => (1, 0),
+            // On resumption the generator's frame is handed the value sent in (None).
+            ReturnGenerator => (0, 1),
+            YieldValue => (1, 1),
         }
     }
 

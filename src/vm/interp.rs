@@ -15,10 +15,10 @@
 
 use crate::RtError;
 use crate::builtins::{Builtin, CallPoll};
-use crate::heap::{Heap, IterObj, ObjRef, Object, ThreadRun};
+use crate::heap::{GenFrame, GenObj, Heap, IterObj, ObjRef, Object, ThreadRun};
 use crate::platform::Platform;
 use crate::runtime::Token;
-use crate::vm::code::{Const, Instr, Program};
+use crate::vm::code::{BinOp, Const, Instr, Program};
 use crate::vm::native;
 use crate::vm::ops;
 use crate::vm::policy::{Callee, Executed, Policy};
@@ -193,6 +193,21 @@ pub struct Frame {
     /// The globals the code runs with (owned).
     pub globals: ObjRef,
     kw_names: Option<u32>,
+    /// The generator whose frame this is, while it runs (borrowed: whoever resumed it holds a
+    /// reference).
+    pub generator: Option<ObjRef>,
+    /// A built-in that consumes a generator for this frame's `CALL` (`sum(x for x in …)`),
+    /// while the generator runs above it.
+    pub pending: Option<Pending>,
+}
+
+/// A `CALL` of a built-in waiting on the generator it consumes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pending {
+    pub argc: u32,
+    pub builtin: Builtin,
+    /// The running result (owned).
+    pub acc: ObjRef,
 }
 
 impl Frame {
@@ -208,6 +223,7 @@ impl Frame {
             .flatten()
             .copied()
             .chain([self.globals])
+            .chain(self.pending.map(|p| p.acc))
     }
 }
 
@@ -243,6 +259,8 @@ impl PyThread {
                 locals: vec![None; module.varnames.len()],
                 globals: image.globals,
                 kw_names: None,
+                generator: None,
+                pending: None,
             }],
             start: None,
             thread_obj: None,
@@ -473,6 +491,12 @@ fn start_call<P: Platform>(t: &mut PyThread, cx: &mut Cx<'_, '_, P>) -> Result<S
     };
     let callee = match invoke(t, cx, target, None, &items, &[])? {
         Invoked::Blocked(w) => return Ok(Step::Blocked(w)),
+        Invoked::Consume { acc, .. } => {
+            cx.heap.decref(cx.py, acc)?;
+            return Err(RtError::RuntimeError(
+                "gilcheck cannot start a thread on a built-in that consumes a generator".into(),
+            ));
+        }
         Invoked::Pushed => Callee::Python,
         Invoked::Returned(r, poll) => {
             cx.heap.decref(cx.py, r)?;
@@ -586,6 +610,12 @@ enum Invoked {
     /// A built-in returned this new reference; how 3.11+ polls after it.
     Returned(ObjRef, CallPoll),
     Blocked(Wait),
+    /// A built-in consumes a generator (see [`native::Outcome::Consume`]).
+    Consume {
+        genobj: ObjRef,
+        acc: ObjRef,
+        builtin: Builtin,
+    },
 }
 
 /// Calls `callable` with borrowed `args` (and `receiver` first, for a method); the callee takes
@@ -663,6 +693,8 @@ fn invoke<P: Platform>(
                 locals,
                 globals,
                 kw_names: None,
+                generator: None,
+                pending: None,
             });
             note!(cx, format!("call {name}()"));
             Ok(Invoked::Pushed)
@@ -691,6 +723,11 @@ fn native_call<P: Platform>(
     match native::call(t, cx, b, receiver, args, kwargs)? {
         native::Outcome::Return(r) => Ok(Invoked::Returned(r, b.call_poll())),
         native::Outcome::Block(w) => Ok(Invoked::Blocked(w)),
+        native::Outcome::Consume { genobj, acc } => Ok(Invoked::Consume {
+            genobj,
+            acc,
+            builtin: b,
+        }),
     }
 }
 
@@ -855,7 +892,27 @@ fn run_instruction<P: Platform>(t: &mut PyThread, cx: &mut Cx<'_, '_, P>) -> Res
         }
         ForIter(target) => {
             let it = peek(f, 1)?;
-            match iter_next(heap, py, it)? {
+            let generator = heap.with_object(py, it, |o| matches!(o, Object::Generator(_)))?;
+            if generator && resume_generator(t, cx, it)? {
+                // The generator's frame runs above this one; FOR_ITER completes when it
+                // yields or returns.
+                return Ok(finish_step(
+                    t,
+                    cx,
+                    ins,
+                    taken,
+                    exact_bool,
+                    callee,
+                    returned_to_caller,
+                ));
+            }
+            let f = frame(t);
+            let next_item = if generator {
+                None
+            } else {
+                iter_next(heap, py, it)?
+            };
+            match next_item {
                 Some(v) => {
                     f.stack.push(Some(v));
                     note!(cx, format!("next → {}", cx.show(v)));
@@ -944,6 +1001,25 @@ fn run_instruction<P: Platform>(t: &mut PyThread, cx: &mut Cx<'_, '_, P>) -> Res
                     pop_n(f, cx, n + 2)?;
                     f.stack.push(Some(r));
                     callee = Some(Callee::Native(poll));
+                }
+                Ok(Invoked::Consume {
+                    genobj,
+                    acc,
+                    builtin,
+                }) => {
+                    // The CALL stays in progress until the generator finishes.
+                    f.pc = pc as u32;
+                    f.pending = Some(Pending { argc, builtin, acc });
+                    if resume_generator(t, cx, genobj)? {
+                        callee = Some(Callee::Python);
+                    } else {
+                        let f = frame(t);
+                        let p = f.pending.take().expect("just set");
+                        pop_n(f, cx, n + 2)?;
+                        f.stack.push(Some(p.acc));
+                        f.pc = next_pc as u32;
+                        callee = Some(Callee::Native(builtin.call_poll()));
+                    }
                 }
             }
             return Ok(finish_step(
@@ -1106,6 +1182,12 @@ fn run_instruction<P: Platform>(t: &mut PyThread, cx: &mut Cx<'_, '_, P>) -> Res
             let f = frame(t);
             match entered {
                 native::Outcome::Block(w) => return Ok(Step::Blocked(w)),
+                native::Outcome::Consume { acc, .. } => {
+                    heap.decref(py, acc)?;
+                    return Err(RtError::RuntimeError(
+                        "__enter__ cannot consume a generator".into(),
+                    ));
+                }
                 native::Outcome::Return(res) => {
                     heap.incref(py, mgr)?;
                     let exit = heap.new_object(
@@ -1131,6 +1213,93 @@ fn run_instruction<P: Platform>(t: &mut PyThread, cx: &mut Cx<'_, '_, P>) -> Res
                 _ => String::new(),
             };
             return Err(RtError::AssertionError(message));
+        }
+        ReturnGenerator => {
+            let done = t.frames.pop().expect("a frame");
+            let g = heap.new_object(
+                py,
+                Object::Generator(GenObj {
+                    name: code.name.as_str().into(),
+                    frame: Some(GenFrame {
+                        code: done.code,
+                        pc: pc as u32 + 1,
+                        stack: done.stack,
+                        locals: done.locals,
+                        globals: done.globals,
+                    }),
+                    running: false,
+                }),
+            );
+            match t.frames.last_mut() {
+                Some(caller) => caller.stack.push(Some(g)),
+                None => {
+                    heap.decref(py, g)?;
+                    return Ok(Step::Finished);
+                }
+            }
+            note!(cx, format!("return a new generator {}", cx.show(g)));
+            return Ok(finish_step(t, cx, ins, false, false, None, true));
+        }
+        YieldValue => {
+            let genobj = f.generator.ok_or_else(|| {
+                RtError::RuntimeError("YIELD_VALUE outside a generator's frame".into())
+            })?;
+            let v = f.stack.pop().flatten().expect("validated stack");
+            let done = t.frames.pop().expect("a frame");
+            suspend_generator(cx, genobj, done, pc as u32 + 1)?;
+            note!(cx, format!("yield {}", cx.show(v)));
+            let consumer = frame(t);
+            if let Some(p) = consumer.pending {
+                // A built-in consuming the generator: `sum` adds the item, then resumes it at
+                // once (C code, no poll in between).
+                let r = ops::binary(heap, py, BinOp::Add, p.acc, v);
+                heap.decref(py, v)?;
+                let r = r?;
+                heap.decref(py, p.acc)?;
+                frame(t).pending = Some(Pending { acc: r, ..p });
+                resume_generator(t, cx, genobj)?;
+                return Ok(finish_step(t, cx, ins, false, false, None, false));
+            }
+            // A FOR_ITER: it completes with the item.
+            consumer.stack.push(Some(v));
+            let for_iter = program.codes[consumer.code as usize].instrs[consumer.pc as usize];
+            consumer.pc += 1;
+            return Ok(finish_step(t, cx, for_iter, false, false, None, false));
+        }
+        ReturnValue if f.generator.is_some() => {
+            let genobj = f.generator.expect("checked");
+            let v = f.stack.pop().flatten().expect("validated stack");
+            let done = t.frames.pop().expect("a frame");
+            drop_frame(done, cx)?;
+            heap.decref(py, v)?; // StopIteration's value: neither consumer uses it
+            heap.update(py, genobj, |o| {
+                if let Object::Generator(g) = o {
+                    g.running = false;
+                    g.frame = None;
+                }
+                Ok(())
+            })?;
+            note!(cx, "generator finished".into());
+            let consumer = frame(t);
+            if let Some(p) = consumer.pending.take() {
+                pop_n(consumer, cx, p.argc as usize + 2)?;
+                consumer.stack.push(Some(p.acc));
+                consumer.pc += 1;
+                let e = Executed {
+                    callee: Some(Callee::Native(p.builtin.call_poll())),
+                    ..Executed::plain(Instr::Call(p.argc), None)
+                };
+                return Ok(finish_executed(t, cx, e));
+            }
+            let for_iter = program.codes[consumer.code as usize].instrs[consumer.pc as usize];
+            let Instr::ForIter(target) = for_iter else {
+                return Err(RtError::RuntimeError(
+                    "a generator returned to no FOR_ITER".into(),
+                ));
+            };
+            pop_n(consumer, cx, 1)?;
+            consumer.pc = target;
+            return Ok(finish_step(t, cx, for_iter, true, false, None, false));
         }
         ReturnValue => {
             let v = f.stack.pop().flatten().expect("validated stack");
@@ -1168,6 +1337,79 @@ fn run_instruction<P: Platform>(t: &mut PyThread, cx: &mut Cx<'_, '_, P>) -> Res
         callee,
         returned_to_caller,
     ))
+}
+
+/// Moves a generator's frame from the thread into its generator object, to resume at `pc`.
+fn suspend_generator<P: Platform>(
+    cx: &mut Cx<'_, '_, P>,
+    genobj: ObjRef,
+    f: Frame,
+    pc: u32,
+) -> Result<(), RtError> {
+    let frame = GenFrame {
+        code: f.code,
+        pc,
+        stack: f.stack,
+        locals: f.locals,
+        globals: f.globals,
+    };
+    cx.heap.update(cx.py, genobj, move |o| match o {
+        Object::Generator(g) => {
+            g.frame = Some(frame);
+            g.running = false;
+            Ok(())
+        }
+        _ => Err(RtError::TypeError("not a generator".into())),
+    })
+}
+
+/// Resumes `genobj` on `t`: its frame goes on top of the thread's frames with the value sent in
+/// (None) pushed. `false` when it has finished already.
+fn resume_generator<P: Platform>(
+    t: &mut PyThread,
+    cx: &mut Cx<'_, '_, P>,
+    genobj: ObjRef,
+) -> Result<bool, RtError> {
+    let taken = cx.heap.update(cx.py, genobj, |o| match o {
+        Object::Generator(g) if g.running => {
+            Err(RtError::ValueError("generator already executing".into()))
+        }
+        Object::Generator(g) => {
+            let f = g.frame.take();
+            g.running = f.is_some();
+            Ok(f)
+        }
+        other => Err(RtError::TypeError(format!(
+            "'{}' object is not a generator",
+            other.type_name()
+        ))),
+    })?;
+    let Some(gf) = taken else { return Ok(false) };
+    let mut stack = gf.stack;
+    stack.push(Some(ObjRef::NONE));
+    t.frames.push(Frame {
+        code: gf.code,
+        pc: gf.pc,
+        stack,
+        locals: gf.locals,
+        globals: gf.globals,
+        kw_names: None,
+        generator: Some(genobj),
+        pending: None,
+    });
+    Ok(true)
+}
+
+/// The policy's answer for `e` as the step's end.
+fn finish_executed<P: Platform>(t: &PyThread, cx: &Cx<'_, '_, P>, e: Executed) -> Step {
+    let next = t
+        .frames
+        .last()
+        .map(|f| cx.program.codes[f.code as usize].instrs[f.pc as usize]);
+    let e = Executed { next, ..e };
+    Step::Ran {
+        poll: cx.policy.reason(&e),
+    }
 }
 
 /// Asks the policy whether a poll point follows the completed instruction.
@@ -1244,7 +1486,11 @@ fn store_subscr<P: Platform>(
 }
 
 /// `iter(v)`: a new reference to an iterator (holding a reference to what it iterates).
-fn get_iter<P: Platform>(heap: &Heap<P>, py: Token<'_>, v: ObjRef) -> Result<ObjRef, RtError> {
+pub(crate) fn get_iter<P: Platform>(
+    heap: &Heap<P>,
+    py: Token<'_>,
+    v: ObjRef,
+) -> Result<ObjRef, RtError> {
     let it = match heap.get(py, v)? {
         Object::Range { start, stop, step } => IterObj::Range {
             next: start,
@@ -1255,7 +1501,7 @@ fn get_iter<P: Platform>(heap: &Heap<P>, py: Token<'_>, v: ObjRef) -> Result<Obj
             heap.incref(py, v)?;
             IterObj::Seq { seq: v, index: 0 }
         }
-        Object::Iter(_) => {
+        Object::Iter(_) | Object::Generator(_) => {
             heap.incref(py, v)?;
             return Ok(v);
         }
@@ -1270,13 +1516,17 @@ fn get_iter<P: Platform>(heap: &Heap<P>, py: Token<'_>, v: ObjRef) -> Result<Obj
 }
 
 /// `next(it)`: a new reference, or `None` when exhausted.
-fn iter_next<P: Platform>(
+pub(crate) fn iter_next<P: Platform>(
     heap: &Heap<P>,
     py: Token<'_>,
     it: ObjRef,
 ) -> Result<Option<ObjRef>, RtError> {
     let state = heap.with_object(py, it, |o| match o {
         Object::Iter(s) => Ok(s.clone()),
+        Object::Generator(_) => Err(RtError::RuntimeError(
+            "gilcheck runs a generator from a for loop or sum() only (not from this built-in yet)"
+                .into(),
+        )),
         other => Err(RtError::TypeError(format!(
             "'{}' object is not an iterator",
             other.type_name()

@@ -18,6 +18,10 @@ pub enum Outcome {
     Return(ObjRef),
     /// Must wait with the GIL released; the instruction runs again afterwards.
     Block(Wait),
+    /// Consumes the generator `genobj` (borrowed from the call's arguments), adding each item it
+    /// yields to `acc` (owned): `sum(<generator>)`. The interpreter runs the generator's
+    /// frame on the calling thread and completes the call when it finishes.
+    Consume { genobj: ObjRef, acc: ObjRef },
 }
 
 fn none() -> Result<Outcome, RtError> {
@@ -147,6 +151,60 @@ pub fn call<P: Platform>(
                 _ => heap.len(py, args[0])?,
             };
             Ok(Outcome::Return(heap.new_int(py, n as i64)))
+        }
+        Sum => {
+            arity("sum", args, 1, 2)?;
+            let start = match args.get(1) {
+                Some(&s) => {
+                    if matches!(heap.get(py, s)?, Object::Str(_)) {
+                        return Err(RtError::TypeError(
+                            "sum() can't sum strings [use ''.join(seq) instead]".into(),
+                        ));
+                    }
+                    heap.incref(py, s)?;
+                    s
+                }
+                None => heap.new_int(py, 0),
+            };
+            if matches!(heap.get(py, args[0])?, Object::Generator(_)) {
+                return Ok(Outcome::Consume {
+                    genobj: args[0],
+                    acc: start,
+                });
+            }
+            // Anything else is iterated here, inside the one CALL (C code: no poll).
+            let mut acc = start;
+            let it = crate::vm::interp::get_iter(heap, py, args[0]);
+            let it = match it {
+                Ok(it) => it,
+                Err(e) => {
+                    heap.decref(py, acc)?;
+                    return Err(e);
+                }
+            };
+            loop {
+                let item = match crate::vm::interp::iter_next(heap, py, it) {
+                    Ok(Some(v)) => v,
+                    Ok(None) => break,
+                    Err(e) => {
+                        heap.decref(py, acc)?;
+                        heap.decref(py, it)?;
+                        return Err(e);
+                    }
+                };
+                let r = ops::binary(heap, py, crate::vm::code::BinOp::Add, acc, item);
+                heap.decref(py, item)?;
+                heap.decref(py, acc)?;
+                match r {
+                    Ok(r) => acc = r,
+                    Err(e) => {
+                        heap.decref(py, it)?;
+                        return Err(e);
+                    }
+                }
+            }
+            heap.decref(py, it)?;
+            Ok(Outcome::Return(acc))
         }
         Repr => {
             arity("repr", args, 1, 1)?;

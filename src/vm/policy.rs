@@ -118,7 +118,12 @@ impl Policy {
                 }
                 match e.instr {
                     Resume(_) => Some("frame entry"),
-                    ReturnValue => e.returned_to_caller.then_some("after the call returns"),
+                    ReturnValue | ReturnGenerator => {
+                        e.returned_to_caller.then_some("after the call returns")
+                    }
+                    // YIELD_VALUE leaves the frame (`goto exiting`): no dispatch, no poll; the
+                    // resumed frame polls at its entry (RESUME 1 here).
+                    YieldValue => None,
                     Call(_) if e.callee == Some(Callee::Python) => None, // polls on return
                     PopJumpForwardIfFalse(_)
                     | PopJumpForwardIfTrue(_)
@@ -139,7 +144,9 @@ impl Policy {
                 Call(_) if matches!(e.callee, Some(Callee::Native(_))) => {
                     Some("after a call returns")
                 }
-                ReturnValue if e.returned_to_caller => Some("after a call returns"),
+                ReturnValue | ReturnGenerator if e.returned_to_caller => {
+                    Some("after a call returns")
+                }
                 _ => None,
             },
             Policy::Py311 | Policy::Py312 | Policy::Py313 => match e.instr {
@@ -194,7 +201,7 @@ impl Policy {
                     _ => Mark::Never,
                 }
             }
-            ReturnValue => {
+            ReturnValue | ReturnGenerator => {
                 let to_caller = probe(Executed {
                     returned_to_caller: true,
                     ..base

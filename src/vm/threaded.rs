@@ -732,7 +732,11 @@ impl Copier {
                 let r = self.copy(py, from, cpy, to, receiver)?;
                 to.new_object(cpy, Object::BoundMethod { func, receiver: r })
             }
-            Object::Iter(_) | Object::None | Object::Bool(_) | Object::Builtin(_) => {
+            Object::Iter(_)
+            | Object::Generator(_)
+            | Object::None
+            | Object::Bool(_)
+            | Object::Builtin(_) => {
                 return Err(RtError::TypeError(
                     "cannot copy this object into a new process".into(),
                 ));

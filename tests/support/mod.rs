@@ -301,6 +301,8 @@ pub fn one_of_each_instr() -> Vec<Instr> {
         LoadAssertionError,
         RaiseVarargs(1),
         ReturnValue,
+        ReturnGenerator,
+        YieldValue,
     ];
     for i in &all {
         match i {
@@ -349,7 +351,9 @@ pub fn one_of_each_instr() -> Vec<Instr> {
             | BeforeWith
             | LoadAssertionError
             | RaiseVarargs(_)
-            | ReturnValue => {}
+            | ReturnValue
+            | ReturnGenerator
+            | YieldValue => {}
         }
     }
     all

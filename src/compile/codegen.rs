@@ -1,0 +1,1800 @@
+//! Code generation: ruff's AST → a control-flow graph per code object, following CPython 3.11's
+//! `Python/compile.c` construct by construct (rule CO-2 of `spec/compile.md`; each function
+//! names the 3.11 function it follows). Name resolution is 3.11's `symtable.c` for the scopes
+//! gilcheck compiles: module, function, lambda and comprehension.
+
+use super::ErrorKind;
+use super::Lines;
+use super::flow::{Flow, FlowError, Op};
+use crate::vm::code::{BinOp, CmpOp, Code, Const, Conversion, Instr, Program};
+use ruff_python_ast::{
+    self as ast, BoolOp, Expr, ExprContext, FStringPart, InterpolatedStringElement, ModModule,
+    Number, Operator, Stmt, UnaryOp,
+};
+use ruff_text_size::Ranged;
+use std::collections::{BTreeMap, BTreeSet};
+
+pub(crate) struct GenError {
+    pub kind: ErrorKind,
+    pub message: String,
+    pub offset: usize,
+}
+
+type R<T> = Result<T, GenError>;
+
+fn unsupported<T>(what: impl Into<String>, at: &impl Ranged) -> R<T> {
+    Err(GenError {
+        kind: ErrorKind::Unsupported,
+        message: what.into(),
+        offset: at.start().to_usize(),
+    })
+}
+
+fn syntax<T>(what: impl Into<String>, at: &impl Ranged) -> R<T> {
+    Err(GenError {
+        kind: ErrorKind::Syntax,
+        message: what.into(),
+        offset: at.start().to_usize(),
+    })
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scope {
+    Module,
+    Function,
+    Comprehension,
+}
+
+/// A frame block of 3.11's compiler (`fblockinfo`): what `break`, `continue` and `return` must
+/// unwind.
+#[derive(Debug, Clone, Copy)]
+enum FBlock {
+    For { start: usize, exit: usize },
+    While { start: usize, exit: usize },
+    With { line: i32 },
+}
+
+/// One code object being compiled.
+struct Unit {
+    code: Code,
+    index: usize,
+    flow: Flow,
+    line: i32,
+    first_line: i32,
+    scope: Scope,
+    /// Names that live in the frame's fast locals.
+    locals: BTreeSet<String>,
+    /// Names declared `global`.
+    globals: BTreeSet<String>,
+    fblocks: Vec<FBlock>,
+    /// A generator's code (RETURN_GENERATOR first; `yield` allowed).
+    generator: bool,
+}
+
+struct Compiler<'a> {
+    source: &'a str,
+    lines: Lines,
+    codes: Vec<Option<Code>>,
+    units: Vec<Unit>,
+    /// Names bound by an import at module level (3.11's `is_import_originated`).
+    imports: BTreeSet<String>,
+    replace: &'a BTreeMap<usize, u64>,
+}
+
+pub(crate) fn compile_module(
+    module: &ModModule,
+    source: &str,
+    _file: &str,
+    name: &str,
+    replace: &BTreeMap<usize, u64>,
+) -> R<Program> {
+    let mut c = Compiler {
+        source,
+        lines: Lines::new(source),
+        codes: Vec::new(),
+        units: Vec::new(),
+        imports: BTreeSet::new(),
+        replace,
+    };
+    collect_imports(&module.body, &mut c.imports);
+    // A name declared `global` in any function is GLOBAL_EXPLICIT at module level too (3.11's
+    // symtable records the declaration in the module's table): LOAD_GLOBAL/STORE_GLOBAL there.
+    let mut declared = BTreeSet::new();
+    collect_global_decls(&module.body, &mut declared);
+    c.enter("<module>", Scope::Module, 1, &[], BTreeSet::new(), declared);
+    // The module's RESUME has no line (CPython's `u_lineno = -1` for modules).
+    c.unit().line = -1;
+    c.emit(Instr::Resume(0));
+    let body: &[Stmt] = &module.body;
+    let rest = match body.first() {
+        Some(Stmt::Expr(e)) if matches!(&*e.value, Expr::StringLiteral(_)) => {
+            c.set_loc(&body[0]);
+            c.expr(&e.value)?;
+            c.store_name("__doc__", &body[0])?;
+            &body[1..]
+        }
+        _ => body,
+    };
+    c.stmts(rest)?;
+    let code = c.leave(true)?;
+    c.codes[0] = Some(code);
+    Ok(Program {
+        name: name.to_string(),
+        source: source.to_string(),
+        codes: c
+            .codes
+            .into_iter()
+            .map(|x| x.expect("every code object compiled"))
+            .collect(),
+    })
+}
+
+/// Every name a `global` statement declares, anywhere in the module.
+fn collect_global_decls(body: &[Stmt], out: &mut BTreeSet<String>) {
+    struct G<'b>(&'b mut BTreeSet<String>);
+    impl<'a> ast::visitor::Visitor<'a> for G<'_> {
+        fn visit_stmt(&mut self, s: &'a Stmt) {
+            if let Stmt::Global(g) = s {
+                self.0.extend(g.names.iter().map(|n| n.to_string()));
+            }
+            ast::visitor::walk_stmt(self, s);
+        }
+    }
+    let mut g = G(out);
+    for s in body {
+        ast::visitor::Visitor::visit_stmt(&mut g, s);
+    }
+}
+
+fn collect_imports(body: &[Stmt], out: &mut BTreeSet<String>) {
+    for s in body {
+        match s {
+            Stmt::Import(i) => {
+                for a in &i.names {
+                    let bound = a.asname.as_ref().unwrap_or(&a.name);
+                    let first = bound.as_str().split('.').next().unwrap_or("");
+                    out.insert(first.to_string());
+                }
+            }
+            Stmt::ImportFrom(i) => {
+                for a in &i.names {
+                    out.insert(a.asname.as_ref().unwrap_or(&a.name).to_string());
+                }
+            }
+            Stmt::If(i) => {
+                collect_imports(&i.body, out);
+                for c in &i.elif_else_clauses {
+                    collect_imports(&c.body, out);
+                }
+            }
+            Stmt::For(f) => {
+                collect_imports(&f.body, out);
+                collect_imports(&f.orelse, out);
+            }
+            Stmt::While(w) => {
+                collect_imports(&w.body, out);
+                collect_imports(&w.orelse, out);
+            }
+            Stmt::With(w) => collect_imports(&w.body, out),
+            Stmt::Try(t) => {
+                collect_imports(&t.body, out);
+                for h in &t.handlers {
+                    let ast::ExceptHandler::ExceptHandler(h) = h;
+                    collect_imports(&h.body, out);
+                }
+                collect_imports(&t.orelse, out);
+                collect_imports(&t.finalbody, out);
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The names a function body binds (its locals) and declares `global`, not looking into nested
+/// scopes (3.11's symtable: assignment, augmented assignment, `for`, `with … as`, import, `def`,
+/// `class`, `del`, `except … as`, `:=`).
+fn scan_body(body: &[Stmt], bound: &mut BTreeSet<String>, globals: &mut BTreeSet<String>) {
+    for s in body {
+        scan_stmt(s, bound, globals);
+    }
+}
+
+fn scan_target(e: &Expr, bound: &mut BTreeSet<String>) {
+    match e {
+        Expr::Name(n) => {
+            bound.insert(n.id.to_string());
+        }
+        Expr::Tuple(t) => t.elts.iter().for_each(|x| scan_target(x, bound)),
+        Expr::List(l) => l.elts.iter().for_each(|x| scan_target(x, bound)),
+        Expr::Starred(s) => scan_target(&s.value, bound),
+        _ => {}
+    }
+}
+
+fn scan_stmt(s: &Stmt, bound: &mut BTreeSet<String>, globals: &mut BTreeSet<String>) {
+    match s {
+        Stmt::FunctionDef(f) => {
+            bound.insert(f.name.to_string());
+        }
+        Stmt::ClassDef(c) => {
+            bound.insert(c.name.to_string());
+        }
+        Stmt::Assign(a) => a.targets.iter().for_each(|t| scan_target(t, bound)),
+        Stmt::AugAssign(a) => scan_target(&a.target, bound),
+        Stmt::AnnAssign(a) => scan_target(&a.target, bound),
+        Stmt::Delete(d) => d.targets.iter().for_each(|t| scan_target(t, bound)),
+        Stmt::For(f) => {
+            scan_target(&f.target, bound);
+            scan_body(&f.body, bound, globals);
+            scan_body(&f.orelse, bound, globals);
+        }
+        Stmt::While(w) => {
+            scan_body(&w.body, bound, globals);
+            scan_body(&w.orelse, bound, globals);
+        }
+        Stmt::If(i) => {
+            scan_body(&i.body, bound, globals);
+            for c in &i.elif_else_clauses {
+                scan_body(&c.body, bound, globals);
+            }
+        }
+        Stmt::With(w) => {
+            for item in &w.items {
+                if let Some(v) = &item.optional_vars {
+                    scan_target(v, bound);
+                }
+            }
+            scan_body(&w.body, bound, globals);
+        }
+        Stmt::Try(t) => {
+            scan_body(&t.body, bound, globals);
+            for h in &t.handlers {
+                let ast::ExceptHandler::ExceptHandler(h) = h;
+                if let Some(n) = &h.name {
+                    bound.insert(n.to_string());
+                }
+                scan_body(&h.body, bound, globals);
+            }
+            scan_body(&t.orelse, bound, globals);
+            scan_body(&t.finalbody, bound, globals);
+        }
+        Stmt::Import(i) => {
+            for a in &i.names {
+                let n = a.asname.as_ref().unwrap_or(&a.name);
+                bound.insert(n.as_str().split('.').next().unwrap_or("").to_string());
+            }
+        }
+        Stmt::ImportFrom(i) => {
+            for a in &i.names {
+                bound.insert(a.asname.as_ref().unwrap_or(&a.name).to_string());
+            }
+        }
+        Stmt::Global(g) => {
+            for n in &g.names {
+                globals.insert(n.to_string());
+            }
+        }
+        _ => {}
+    }
+    // `:=` binds in the enclosing function scope wherever it appears in an expression.
+    struct Walrus<'b>(&'b mut BTreeSet<String>);
+    impl<'a> ast::visitor::Visitor<'a> for Walrus<'_> {
+        fn visit_expr(&mut self, e: &'a Expr) {
+            match e {
+                Expr::Named(n) => {
+                    scan_target(&n.target, self.0);
+                    ast::visitor::walk_expr(self, e);
+                }
+                Expr::Lambda(_) => {}
+                _ => ast::visitor::walk_expr(self, e),
+            }
+        }
+        fn visit_stmt(&mut self, s: &'a Stmt) {
+            match s {
+                Stmt::FunctionDef(_) | Stmt::ClassDef(_) => {}
+                _ => ast::visitor::walk_stmt(self, s),
+            }
+        }
+    }
+    if !matches!(s, Stmt::FunctionDef(_) | Stmt::ClassDef(_)) {
+        let mut w = Walrus(bound);
+        ast::visitor::Visitor::visit_stmt(&mut w, s);
+    }
+}
+
+/// The same constant, as CPython's constant cache tells them apart (types and float bits).
+fn same_const(a: &Const, b: &Const) -> bool {
+    match (a, b) {
+        (Const::Float(x), Const::Float(y)) => x.to_bits() == y.to_bits(),
+        (Const::Tuple(x), Const::Tuple(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| same_const(a, b))
+        }
+        _ => a == b,
+    }
+}
+
+fn binop_of(op: Operator) -> Option<BinOp> {
+    Some(match op {
+        Operator::Add => BinOp::Add,
+        Operator::Sub => BinOp::Sub,
+        Operator::Mult => BinOp::Mul,
+        Operator::Div => BinOp::TrueDiv,
+        Operator::FloorDiv => BinOp::FloorDiv,
+        Operator::Mod => BinOp::Mod,
+        Operator::Pow => BinOp::Pow,
+        _ => return None,
+    })
+}
+
+fn operator_text(op: Operator) -> &'static str {
+    match op {
+        Operator::MatMult => "@",
+        Operator::LShift => "<<",
+        Operator::RShift => ">>",
+        Operator::BitOr => "|",
+        Operator::BitXor => "^",
+        Operator::BitAnd => "&",
+        _ => "?",
+    }
+}
+
+impl<'a> Compiler<'a> {
+    fn unit(&mut self) -> &mut Unit {
+        self.units.last_mut().expect("a unit is being compiled")
+    }
+
+    fn line_of(&self, at: &impl Ranged) -> i32 {
+        self.lines.line(at.start().to_usize()) as i32
+    }
+
+    fn end_line_of(&self, at: &impl Ranged) -> i32 {
+        self.lines.line(at.end().to_usize().saturating_sub(1)) as i32
+    }
+
+    fn set_loc(&mut self, at: &impl Ranged) {
+        let l = self.line_of(at);
+        self.unit().line = l;
+    }
+
+    fn enter(
+        &mut self,
+        name: &str,
+        scope: Scope,
+        first_line: i32,
+        params: &[String],
+        locals: BTreeSet<String>,
+        globals: BTreeSet<String>,
+    ) {
+        let index = self.codes.len();
+        self.codes.push(None);
+        self.units.push(Unit {
+            code: Code {
+                name: name.to_string(),
+                argcount: params.len() as u32,
+                varnames: params.to_vec(),
+                names: Vec::new(),
+                consts: Vec::new(),
+                instrs: Vec::new(),
+                lines: Vec::new(),
+                is_module: scope == Scope::Module,
+            },
+            index,
+            flow: Flow::new(),
+            line: first_line,
+            first_line,
+            scope,
+            locals,
+            globals,
+            fblocks: Vec::new(),
+            generator: false,
+        });
+    }
+
+    /// Ends the unit: the implicit `return None` (3.11's `assemble(c, addNone)`), the graph
+    /// passes, and the finished code object.
+    fn leave(&mut self, add_none: bool) -> R<Code> {
+        self.unit().line = -1;
+        if add_none {
+            self.load_const(Const::None);
+        }
+        self.emit(Instr::ReturnValue);
+        let mut u = self.units.pop().expect("a unit");
+        let flow = std::mem::take(&mut u.flow);
+        let first = u.first_line;
+        flow.assemble(&mut u.code, first)
+            .map_err(|FlowError { what, line }| {
+                let offset = self
+                    .source
+                    .lines()
+                    .take((line.max(1) - 1) as usize)
+                    .map(|l| l.len() + 1)
+                    .sum();
+                GenError {
+                    kind: ErrorKind::Unsupported,
+                    message: what,
+                    offset,
+                }
+            })?;
+        // An instruction still without a line (the module's RESUME) is put on the first line.
+        let _ = u.index;
+        Ok(u.code)
+    }
+
+    /// 3.11's `insert_prefix_instructions` for a generator: `RETURN_GENERATOR; POP_TOP`
+    /// before the `RESUME`, on the code's first line.
+    fn generator_prefix(&mut self) {
+        let first = self.unit().first_line;
+        let old = std::mem::replace(&mut self.unit().line, first);
+        self.emit(Instr::ReturnGenerator);
+        self.emit(Instr::PopTop);
+        self.unit().line = old;
+    }
+
+    fn emit(&mut self, i: Instr) {
+        let u = self.unit();
+        let line = u.line;
+        u.flow.emit(Op::Real(i), None, line);
+    }
+
+    fn emit_op(&mut self, op: Op, target: Option<usize>) {
+        let u = self.unit();
+        let line = u.line;
+        u.flow.emit(op, target, line);
+    }
+
+    /// An instruction with no line of its own (`UNSET_LOC` / `ADDOP_NOLINE`).
+    fn emit_noline(&mut self, op: Op, target: Option<usize>) {
+        self.unit().flow.emit(op, target, -1);
+    }
+
+    fn new_block(&mut self) -> usize {
+        self.unit().flow.new_block()
+    }
+
+    fn use_block(&mut self, b: usize) {
+        self.unit().flow.use_block(b);
+    }
+
+    fn konst(&mut self, c: Const) -> u32 {
+        let consts = &mut self.unit().code.consts;
+        match consts.iter().position(|k| same_const(k, &c)) {
+            Some(i) => i as u32,
+            None => {
+                consts.push(c);
+                consts.len() as u32 - 1
+            }
+        }
+    }
+
+    fn load_const(&mut self, c: Const) {
+        let k = self.konst(c);
+        self.emit(Instr::LoadConst(k));
+    }
+
+    fn name_index(&mut self, n: &str) -> u32 {
+        intern(&mut self.unit().code.names, n)
+    }
+
+    fn var_index(&mut self, n: &str) -> u32 {
+        intern(&mut self.unit().code.varnames, n)
+    }
+
+    // ----- names (3.11's compiler_nameop) -----
+
+    /// How `name` is reached from the current unit.
+    fn resolve(&self, name: &str) -> Resolved {
+        let u = self.units.last().expect("a unit");
+        match u.scope {
+            Scope::Module if u.globals.contains(name) => Resolved::Global,
+            Scope::Module => Resolved::Name,
+            _ if u.globals.contains(name) => Resolved::Global,
+            _ if u.locals.contains(name) => Resolved::Fast,
+            _ => {
+                // A local of an enclosing function would be a closure cell.
+                let enclosing = &self.units[..self.units.len() - 1];
+                if enclosing
+                    .iter()
+                    .any(|e| e.scope != Scope::Module && e.locals.contains(name))
+                {
+                    Resolved::Free
+                } else {
+                    Resolved::Global
+                }
+            }
+        }
+    }
+
+    fn load_name(&mut self, name: &str, at: &impl Ranged) -> R<()> {
+        match self.resolve(name) {
+            Resolved::Name => {
+                let k = self.name_index(name);
+                self.emit(Instr::LoadName(k));
+            }
+            Resolved::Global => {
+                let k = self.name_index(name);
+                self.emit(Instr::LoadGlobal {
+                    name: k,
+                    null: false,
+                });
+            }
+            Resolved::Fast => {
+                let k = self.var_index(name);
+                self.emit(Instr::LoadFast(k));
+            }
+            Resolved::Free => {
+                return unsupported(
+                    format!(
+                        "closure over '{name}' (a nested function or comprehension reading a local of the function around it)"
+                    ),
+                    at,
+                );
+            }
+        }
+        Ok(())
+    }
+
+    fn store_name(&mut self, name: &str, at: &impl Ranged) -> R<()> {
+        match self.resolve(name) {
+            Resolved::Name => {
+                let k = self.name_index(name);
+                self.emit(Instr::StoreName(k));
+            }
+            Resolved::Global => {
+                let k = self.name_index(name);
+                self.emit(Instr::StoreGlobal(k));
+            }
+            Resolved::Fast => {
+                let k = self.var_index(name);
+                self.emit(Instr::StoreFast(k));
+            }
+            Resolved::Free => {
+                return unsupported(format!("assignment to the closure variable '{name}'"), at);
+            }
+        }
+        Ok(())
+    }
+
+    // ----- statements -----
+
+    fn stmts(&mut self, body: &[Stmt]) -> R<()> {
+        for s in body {
+            self.stmt(s)?;
+        }
+        Ok(())
+    }
+
+    fn stmt(&mut self, s: &Stmt) -> R<()> {
+        self.set_loc(s);
+        match s {
+            Stmt::Expr(e) => {
+                if is_constant(&e.value) {
+                    self.emit(Instr::Nop);
+                    return Ok(());
+                }
+                self.expr(&e.value)?;
+                self.emit_noline(Op::Real(Instr::PopTop), None);
+            }
+            Stmt::Pass(_) => self.emit(Instr::Nop),
+            Stmt::Assign(a) => {
+                self.expr(&a.value)?;
+                let n = a.targets.len();
+                for (i, t) in a.targets.iter().enumerate() {
+                    if i + 1 < n {
+                        self.emit(Instr::Copy(1));
+                    }
+                    self.store(t)?;
+                }
+            }
+            Stmt::AugAssign(a) => self.augassign(a)?,
+            Stmt::AnnAssign(a) => return unsupported("annotated assignment", a),
+            Stmt::FunctionDef(f) => self.function_def(f)?,
+            Stmt::Return(r) => self.return_stmt(r)?,
+            Stmt::If(i) => self.if_stmt(&i.test, &i.body, &i.elif_else_clauses)?,
+            Stmt::While(w) => self.while_stmt(w)?,
+            Stmt::For(f) => self.for_stmt(f)?,
+            Stmt::Break(b) => self.break_stmt(b)?,
+            Stmt::Continue(c) => self.continue_stmt(c)?,
+            Stmt::With(w) => {
+                if w.is_async {
+                    return unsupported("async with", w);
+                }
+                self.with_stmt(w, 0)?
+            }
+            Stmt::Import(i) => {
+                for a in &i.names {
+                    if a.name.as_str().contains('.') {
+                        return unsupported(format!("import of a submodule ({})", a.name), a);
+                    }
+                    self.load_const(Const::Int(0));
+                    self.load_const(Const::None);
+                    let k = self.name_index(a.name.as_str());
+                    self.emit(Instr::ImportName(k));
+                    let bound = a.asname.as_ref().unwrap_or(&a.name).to_string();
+                    self.store_name(&bound, a)?;
+                }
+            }
+            Stmt::Global(g) => {
+                if self.units.last().is_some_and(|u| u.scope == Scope::Module) {
+                    // No effect at module level.
+                } else {
+                    let _ = g;
+                }
+            }
+            Stmt::Assert(a) => {
+                let end = self.new_block();
+                self.jump_if(&a.test, end, true)?;
+                self.emit(Instr::LoadAssertionError);
+                if let Some(m) = &a.msg {
+                    self.expr(m)?;
+                    self.emit(Instr::Call(0));
+                }
+                self.emit(Instr::RaiseVarargs(1));
+                self.use_block(end);
+            }
+            Stmt::ImportFrom(i) => return unsupported("from … import", i),
+            Stmt::ClassDef(c) => return unsupported("class definitions", c),
+            Stmt::Delete(d) => return unsupported("del", d),
+            Stmt::Try(t) => return unsupported("try statements", t),
+            Stmt::Raise(r) => return unsupported("raise", r),
+            Stmt::Nonlocal(n) => return unsupported("nonlocal", n),
+            Stmt::Match(m) => return unsupported("match statements", m),
+            Stmt::TypeAlias(t) => return unsupported("type aliases", t),
+            Stmt::IpyEscapeCommand(i) => return syntax("invalid syntax", i),
+        }
+        Ok(())
+    }
+
+    /// 3.11's `compiler_augassign`.
+    fn augassign(&mut self, a: &ast::StmtAugAssign) -> R<()> {
+        let Some(op) = binop_of(a.op) else {
+            return unsupported(format!("the operator {}=", operator_text(a.op)), a);
+        };
+        let old = self.unit().line;
+        let target = &*a.target;
+        self.set_loc(target);
+        match target {
+            Expr::Attribute(at) => {
+                self.expr(&at.value)?;
+                self.emit(Instr::Copy(1));
+                let k = self.name_index(at.attr.as_str());
+                self.emit(Instr::LoadAttr(k));
+            }
+            Expr::Subscript(sub) => {
+                if matches!(&*sub.slice, Expr::Slice(_)) {
+                    return unsupported("slices", &*sub.slice);
+                }
+                self.expr(&sub.value)?;
+                self.expr(&sub.slice)?;
+                self.emit(Instr::Copy(2));
+                self.emit(Instr::Copy(2));
+                self.emit(Instr::BinarySubscr);
+            }
+            Expr::Name(n) => self.load_name(n.id.as_str(), n)?,
+            other => {
+                return syntax(
+                    "'expression' is an illegal expression for augmented assignment",
+                    other,
+                );
+            }
+        }
+        self.unit().line = old;
+        self.expr(&a.value)?;
+        self.emit(Instr::BinaryOp { op, inplace: true });
+        self.set_loc(target);
+        match target {
+            Expr::Attribute(at) => {
+                self.emit(Instr::Swap(2));
+                let k = self.name_index(at.attr.as_str());
+                self.emit(Instr::StoreAttr(k));
+            }
+            Expr::Subscript(_) => {
+                self.emit(Instr::Swap(3));
+                self.emit(Instr::Swap(2));
+                self.emit(Instr::StoreSubscr);
+            }
+            Expr::Name(n) => self.store_name(n.id.as_str(), n)?,
+            _ => unreachable!("refused above"),
+        }
+        Ok(())
+    }
+
+    /// A store to an assignment target.
+    fn store(&mut self, t: &Expr) -> R<()> {
+        let old = self.unit().line;
+        self.set_loc(t);
+        match t {
+            Expr::Name(n) => self.store_name(n.id.as_str(), n)?,
+            Expr::Attribute(a) => {
+                self.expr(&a.value)?;
+                let k = self.name_index(a.attr.as_str());
+                self.emit(Instr::StoreAttr(k));
+            }
+            Expr::Subscript(s) => {
+                if matches!(&*s.slice, Expr::Slice(_)) {
+                    return unsupported("slices", &*s.slice);
+                }
+                self.expr(&s.value)?;
+                self.expr(&s.slice)?;
+                self.emit(Instr::StoreSubscr);
+            }
+            Expr::Tuple(_) | Expr::List(_) => {
+                return unsupported("unpacking assignment (UNPACK_SEQUENCE)", t);
+            }
+            Expr::Starred(_) => return unsupported("starred assignment", t),
+            other => return syntax("cannot assign to expression", other),
+        }
+        self.unit().line = old;
+        Ok(())
+    }
+
+    /// 3.11's `compiler_function` for a plain `def`.
+    fn function_def(&mut self, f: &ast::StmtFunctionDef) -> R<()> {
+        if f.is_async {
+            return unsupported("async def", f);
+        }
+        if let Some(d) = f.decorator_list.first() {
+            return unsupported("decorators", d);
+        }
+        if let Some(t) = &f.type_params {
+            return unsupported("type parameters", &**t);
+        }
+        if let Some(r) = &f.returns {
+            return unsupported("annotations", &**r);
+        }
+        let params = self.params(&f.parameters)?;
+        let mut locals: BTreeSet<String> = params.iter().cloned().collect();
+        let mut globals = BTreeSet::new();
+        scan_body(&f.body, &mut locals, &mut globals);
+        for g in &globals {
+            locals.remove(g);
+        }
+        let is_generator = uses_yield(&f.body);
+        let line = self.line_of(f);
+        self.enter(
+            f.name.as_str(),
+            Scope::Function,
+            line,
+            &params,
+            locals,
+            globals,
+        );
+        self.unit().generator = is_generator;
+        let body: &[Stmt] = &f.body;
+        let doc = match body.first() {
+            Some(Stmt::Expr(e)) => match &*e.value {
+                Expr::StringLiteral(s) => Some(s.value.to_str().to_string()),
+                _ => None,
+            },
+            _ => None,
+        };
+        // co_consts[0] is the docstring or None (3.11).
+        let first = doc.clone().map_or(Const::None, Const::Str);
+        self.konst(first);
+        if is_generator {
+            self.generator_prefix();
+        }
+        self.emit(Instr::Resume(0));
+        let rest = if doc.is_some() { &body[1..] } else { body };
+        self.stmts(rest)?;
+        let index = self.units.last().expect("unit").index;
+        let code = self.leave(true)?;
+        self.codes[index] = Some(code);
+        self.set_loc(f);
+        self.load_const(Const::Code(index));
+        self.emit(Instr::MakeFunction(0));
+        self.store_name(f.name.as_str(), f)
+    }
+
+    fn params(&self, p: &ast::Parameters) -> R<Vec<String>> {
+        if let Some(x) = p.posonlyargs.first() {
+            return unsupported("positional-only parameters", x);
+        }
+        if let Some(v) = &p.vararg {
+            return unsupported("*args parameters", &**v);
+        }
+        if let Some(x) = p.kwonlyargs.first() {
+            return unsupported("keyword-only parameters", x);
+        }
+        if let Some(k) = &p.kwarg {
+            return unsupported("**kwargs parameters", &**k);
+        }
+        let mut out = Vec::new();
+        for a in &p.args {
+            if let Some(d) = &a.default {
+                return unsupported("default parameter values", &**d);
+            }
+            if let Some(an) = &a.parameter.annotation {
+                return unsupported("annotations", &**an);
+            }
+            out.push(a.parameter.name.to_string());
+        }
+        Ok(out)
+    }
+
+    /// 3.11's `compiler_return`.
+    fn return_stmt(&mut self, r: &ast::StmtReturn) -> R<()> {
+        if self
+            .units
+            .last()
+            .is_some_and(|u| u.scope != Scope::Function)
+        {
+            return syntax("'return' outside function", r);
+        }
+        let value = r.value.as_deref();
+        let preserve = value.is_some_and(|v| !is_constant(v));
+        if preserve {
+            self.expr(value.expect("checked"))?;
+        } else if let Some(v) = value {
+            self.set_loc(v);
+            self.emit(Instr::Nop);
+        }
+        if value.is_none_or(|v| self.line_of(v) != self.line_of(r)) {
+            self.set_loc(r);
+            self.emit(Instr::Nop);
+        }
+        self.unwind_all(preserve)?;
+        match value {
+            None => self.load_const(Const::None),
+            Some(v) if !preserve => {
+                let c = self.constant_of(v).expect("a constant");
+                self.load_const(c);
+            }
+            Some(_) => {}
+        }
+        self.emit(Instr::ReturnValue);
+        Ok(())
+    }
+
+    /// Unwinds every frame block (for `return`).
+    fn unwind_all(&mut self, preserve: bool) -> R<()> {
+        let blocks: Vec<FBlock> = self.unit().fblocks.iter().rev().copied().collect();
+        for b in blocks {
+            self.unwind(b, preserve);
+        }
+        Ok(())
+    }
+
+    /// 3.11's `compiler_unwind_fblock`.
+    fn unwind(&mut self, b: FBlock, preserve: bool) {
+        match b {
+            FBlock::For { .. } => {
+                if preserve {
+                    self.emit(Instr::Swap(2));
+                }
+                self.emit(Instr::PopTop);
+            }
+            FBlock::While { .. } => {}
+            FBlock::With { line } => {
+                let old = self.unit().line;
+                self.unit().line = line;
+                self.emit_op(Op::PopBlock, None);
+                if preserve {
+                    self.emit(Instr::Swap(2));
+                }
+                self.call_exit_with_nones();
+                self.emit(Instr::PopTop);
+                self.unit().line = old;
+                let _ = old;
+                self.unit().line = -1;
+            }
+        }
+    }
+
+    fn call_exit_with_nones(&mut self) {
+        self.load_const(Const::None);
+        self.load_const(Const::None);
+        self.load_const(Const::None);
+        self.emit(Instr::Call(2));
+    }
+
+    /// `break` / `continue` (3.11's `compiler_break`, `compiler_continue`).
+    fn loop_exit(&mut self, at: &impl Ranged, is_break: bool) -> R<()> {
+        self.emit(Instr::Nop);
+        let blocks: Vec<FBlock> = self.unit().fblocks.clone();
+        let Some(pos) = blocks
+            .iter()
+            .rposition(|b| matches!(b, FBlock::For { .. } | FBlock::While { .. }))
+        else {
+            return syntax(
+                if is_break {
+                    "'break' outside loop"
+                } else {
+                    "'continue' not properly in loop"
+                },
+                at,
+            );
+        };
+        for b in blocks[pos + 1..].iter().rev() {
+            self.unwind(*b, false);
+        }
+        let (start, exit) = match blocks[pos] {
+            FBlock::For { start, exit } | FBlock::While { start, exit } => (start, exit),
+            FBlock::With { .. } => unreachable!("a loop"),
+        };
+        if is_break {
+            self.unwind(blocks[pos], false);
+            self.emit_op(Op::Jump, Some(exit));
+        } else {
+            self.emit_op(Op::Jump, Some(start));
+        }
+        Ok(())
+    }
+
+    fn break_stmt(&mut self, b: &ast::StmtBreak) -> R<()> {
+        self.loop_exit(b, true)
+    }
+
+    fn continue_stmt(&mut self, c: &ast::StmtContinue) -> R<()> {
+        self.loop_exit(c, false)
+    }
+
+    /// 3.11's `compiler_if`; `elif` clauses are nested ifs, as in CPython's AST.
+    fn if_stmt(&mut self, test: &Expr, body: &[Stmt], clauses: &[ast::ElifElseClause]) -> R<()> {
+        let end = self.new_block();
+        let next = if clauses.is_empty() {
+            end
+        } else {
+            self.new_block()
+        };
+        self.jump_if(test, next, false)?;
+        self.stmts(body)?;
+        if let Some((first, rest)) = clauses.split_first() {
+            self.emit_noline(Op::Jump, Some(end));
+            self.use_block(next);
+            match &first.test {
+                Some(t) => {
+                    self.set_loc(first);
+                    self.if_stmt(t, &first.body, rest)?;
+                }
+                None => self.stmts(&first.body)?,
+            }
+        }
+        self.use_block(end);
+        Ok(())
+    }
+
+    /// 3.11's `compiler_while` (the test is compiled twice: at the top and at the bottom).
+    fn while_stmt(&mut self, w: &ast::StmtWhile) -> R<()> {
+        let lp = self.new_block();
+        let body = self.new_block();
+        let anchor = self.new_block();
+        let end = self.new_block();
+        self.use_block(lp);
+        self.unit().fblocks.push(FBlock::While {
+            start: lp,
+            exit: end,
+        });
+        self.jump_if(&w.test, anchor, false)?;
+        self.use_block(body);
+        self.stmts(&w.body)?;
+        self.set_loc(w);
+        self.jump_if(&w.test, body, true)?;
+        self.unit().fblocks.pop();
+        self.use_block(anchor);
+        self.stmts(&w.orelse)?;
+        self.use_block(end);
+        Ok(())
+    }
+
+    /// 3.11's `compiler_for`.
+    fn for_stmt(&mut self, f: &ast::StmtFor) -> R<()> {
+        if f.is_async {
+            return unsupported("async for", f);
+        }
+        let start = self.new_block();
+        let body = self.new_block();
+        let cleanup = self.new_block();
+        let end = self.new_block();
+        self.unit().fblocks.push(FBlock::For { start, exit: end });
+        self.expr(&f.iter)?;
+        self.emit(Instr::GetIter);
+        self.use_block(start);
+        self.emit_op(Op::ForIter, Some(cleanup));
+        self.use_block(body);
+        self.store(&f.target)?;
+        self.stmts(&f.body)?;
+        self.emit_noline(Op::Jump, Some(start));
+        self.use_block(cleanup);
+        self.unit().fblocks.pop();
+        self.stmts(&f.orelse)?;
+        self.use_block(end);
+        Ok(())
+    }
+
+    /// 3.11's `compiler_with`: the ordinary path runs; the exception path is built too (its
+    /// blocks shape the passes) and left out of the assembled code.
+    fn with_stmt(&mut self, w: &ast::StmtWith, pos: usize) -> R<()> {
+        let item = &w.items[pos];
+        let block = self.new_block();
+        let final_ = self.new_block();
+        let exit = self.new_block();
+        let cleanup = self.new_block();
+        self.expr(&item.context_expr)?;
+        self.emit(Instr::BeforeWith);
+        self.emit_op(Op::Setup, Some(final_));
+        self.use_block(block);
+        let line = self.line_of(w);
+        self.unit().fblocks.push(FBlock::With { line });
+        match &item.optional_vars {
+            Some(v) => self.store(v)?,
+            None => self.emit(Instr::PopTop),
+        }
+        if pos + 1 == w.items.len() {
+            self.stmts(&w.body)?;
+        } else {
+            self.with_stmt(w, pos + 1)?;
+        }
+        self.emit_noline(Op::PopBlock, None);
+        self.unit().fblocks.pop();
+        self.unit().line = line;
+        self.call_exit_with_nones();
+        self.emit(Instr::PopTop);
+        self.emit_op(Op::Jump, Some(exit));
+        // The exception path (3.11's `compiler_with_except_finish`).
+        self.use_block(final_);
+        self.emit_op(Op::Setup, Some(cleanup));
+        let h = |name| Op::Handler { name, exits: false };
+        self.emit_op(h("PUSH_EXC_INFO"), None);
+        self.emit_op(h("WITH_EXCEPT_START"), None);
+        let inner_exit = self.new_block();
+        self.emit_op(Op::PopJumpIf(true), Some(inner_exit));
+        self.emit_op(
+            Op::Handler {
+                name: "RERAISE",
+                exits: true,
+            },
+            None,
+        );
+        self.use_block(cleanup);
+        self.emit_op(h("COPY"), None);
+        self.emit_op(h("POP_EXCEPT"), None);
+        self.emit_op(
+            Op::Handler {
+                name: "RERAISE",
+                exits: true,
+            },
+            None,
+        );
+        self.use_block(inner_exit);
+        self.emit_op(h("POP_TOP"), None);
+        self.emit_op(Op::PopBlock, None);
+        self.emit_op(h("POP_EXCEPT"), None);
+        self.emit_op(h("POP_TOP"), None);
+        self.emit_op(h("POP_TOP"), None);
+        self.use_block(exit);
+        Ok(())
+    }
+
+    // ----- conditions (3.11's compiler_jump_if) -----
+
+    fn jump_if(&mut self, e: &Expr, next: usize, cond: bool) -> R<()> {
+        let old = self.unit().line;
+        self.set_loc(e);
+        let r = self.jump_if_inner(e, next, cond);
+        self.unit().line = old;
+        r
+    }
+
+    fn jump_if_inner(&mut self, e: &Expr, next: usize, cond: bool) -> R<()> {
+        match e {
+            Expr::UnaryOp(u) if u.op == UnaryOp::Not && self.constant_of(e).is_none() => {
+                return self.jump_if(&u.operand, next, !cond);
+            }
+            Expr::BoolOp(b) => {
+                let or = b.op == BoolOp::Or;
+                let next2 = if or != cond { self.new_block() } else { next };
+                let (last, rest) = b.values.split_last().expect("two or more values");
+                for v in rest {
+                    self.jump_if(v, next2, or)?;
+                }
+                self.jump_if(last, next, cond)?;
+                if next2 != next {
+                    self.use_block(next2);
+                }
+                return Ok(());
+            }
+            Expr::If(i) => {
+                let end = self.new_block();
+                let next2 = self.new_block();
+                self.jump_if(&i.test, next2, false)?;
+                self.jump_if(&i.body, next, cond)?;
+                self.emit_noline(Op::Jump, Some(end));
+                self.use_block(next2);
+                self.jump_if(&i.orelse, next, cond)?;
+                self.use_block(end);
+                return Ok(());
+            }
+            Expr::Compare(c) if c.ops.len() > 1 => {
+                let cleanup = self.new_block();
+                self.expr(&c.left)?;
+                let n = c.ops.len() - 1;
+                for i in 0..n {
+                    self.expr(&c.comparators[i])?;
+                    self.emit(Instr::Swap(2));
+                    self.emit(Instr::Copy(2));
+                    self.compare_op(c.ops[i]);
+                    self.emit_op(Op::PopJumpIf(false), Some(cleanup));
+                }
+                self.expr(&c.comparators[n])?;
+                self.compare_op(c.ops[n]);
+                self.emit_op(Op::PopJumpIf(cond), Some(next));
+                let end = self.new_block();
+                self.emit_noline(Op::Jump, Some(end));
+                self.use_block(cleanup);
+                self.emit(Instr::PopTop);
+                if !cond {
+                    self.emit_noline(Op::Jump, Some(next));
+                }
+                self.use_block(end);
+                return Ok(());
+            }
+            _ => {}
+        }
+        self.expr(e)?;
+        self.emit_op(Op::PopJumpIf(cond), Some(next));
+        Ok(())
+    }
+
+    fn compare_op(&mut self, op: ast::CmpOp) {
+        use ast::CmpOp as C;
+        let i = match op {
+            C::Eq => Instr::CompareOp(CmpOp::Eq),
+            C::NotEq => Instr::CompareOp(CmpOp::Ne),
+            C::Lt => Instr::CompareOp(CmpOp::Lt),
+            C::LtE => Instr::CompareOp(CmpOp::Le),
+            C::Gt => Instr::CompareOp(CmpOp::Gt),
+            C::GtE => Instr::CompareOp(CmpOp::Ge),
+            C::Is => Instr::IsOp(false),
+            C::IsNot => Instr::IsOp(true),
+            C::In => Instr::ContainsOp(false),
+            C::NotIn => Instr::ContainsOp(true),
+        };
+        self.emit(i);
+    }
+
+    // ----- expressions -----
+
+    /// The value of a constant expression after 3.11's AST optimizer (`Python/ast_opt.c`):
+    /// literals, tuples of constants, and the folds of unary and binary operators on them
+    /// that gilcheck reproduces exactly.
+    fn constant_of(&self, e: &Expr) -> Option<Const> {
+        Some(match e {
+            Expr::NoneLiteral(_) => Const::None,
+            Expr::BooleanLiteral(b) => Const::Bool(b.value),
+            Expr::NumberLiteral(n) => match &n.value {
+                Number::Int(i) => {
+                    if let Some(&v) = self.replace.get(&n.start().to_usize()) {
+                        Const::Int(v as i64)
+                    } else {
+                        Const::Int(i.as_i64()?)
+                    }
+                }
+                Number::Float(x) => Const::Float(*x),
+                Number::Complex { .. } => return None,
+            },
+            Expr::StringLiteral(s) => Const::Str(s.value.to_str().to_string()),
+            Expr::Tuple(t) if t.ctx == ExprContext::Load => Const::Tuple(
+                t.elts
+                    .iter()
+                    .map(|x| self.constant_of(x))
+                    .collect::<Option<Vec<_>>>()?,
+            ),
+            Expr::UnaryOp(u) => {
+                let v = self.constant_of(&u.operand)?;
+                match (u.op, v) {
+                    (UnaryOp::USub, Const::Int(i)) => Const::Int(i.checked_neg()?),
+                    (UnaryOp::USub, Const::Float(x)) => Const::Float(-x),
+                    (UnaryOp::UAdd, Const::Int(i)) => Const::Int(i),
+                    (UnaryOp::UAdd, Const::Float(x)) => Const::Float(x),
+                    (UnaryOp::Not, c) => Const::Bool(!truth(&c)?),
+                    _ => return None,
+                }
+            }
+            Expr::BinOp(b) => {
+                let (l, r) = (self.constant_of(&b.left)?, self.constant_of(&b.right)?);
+                fold_binop(b.op, &l, &r)?
+            }
+            _ => return None,
+        })
+    }
+
+    fn expr(&mut self, e: &Expr) -> R<()> {
+        let old = self.unit().line;
+        self.set_loc(e);
+        let r = self.expr_inner(e);
+        self.unit().line = old;
+        r
+    }
+
+    fn expr_inner(&mut self, e: &Expr) -> R<()> {
+        if let Some(c) = self.constant_of(e) {
+            self.load_const(c);
+            return Ok(());
+        }
+        match e {
+            Expr::NumberLiteral(n) => match n.value {
+                Number::Int(_) => {
+                    return unsupported(
+                        "an integer literal beyond 64 bits (gilcheck's ints are 64-bit)",
+                        n,
+                    );
+                }
+                _ => return unsupported("complex numbers", n),
+            },
+            Expr::Name(n) => self.load_name(n.id.as_str(), n)?,
+            Expr::Attribute(a) => {
+                self.expr(&a.value)?;
+                let k = self.name_index(a.attr.as_str());
+                self.emit(Instr::LoadAttr(k));
+            }
+            Expr::Subscript(s) => {
+                if matches!(&*s.slice, Expr::Slice(_)) {
+                    return unsupported("slices", &*s.slice);
+                }
+                self.expr(&s.value)?;
+                self.expr(&s.slice)?;
+                self.emit(Instr::BinarySubscr);
+            }
+            Expr::BinOp(b) => {
+                let Some(op) = binop_of(b.op) else {
+                    return unsupported(format!("the operator {}", operator_text(b.op)), b);
+                };
+                self.expr(&b.left)?;
+                self.expr(&b.right)?;
+                self.emit(Instr::BinaryOp { op, inplace: false });
+            }
+            Expr::UnaryOp(u) => match u.op {
+                UnaryOp::Not => {
+                    self.expr(&u.operand)?;
+                    self.emit(Instr::UnaryNot);
+                }
+                UnaryOp::USub => return unsupported("unary minus on a non-constant", u),
+                UnaryOp::UAdd => return unsupported("unary plus on a non-constant", u),
+                UnaryOp::Invert => return unsupported("the operator ~", u),
+            },
+            Expr::Compare(c) => {
+                if c.ops.len() > 1 {
+                    return unsupported(
+                        "a chained comparison used as a value (JUMP_IF_FALSE_OR_POP)",
+                        c,
+                    );
+                }
+                self.expr(&c.left)?;
+                self.expr(&c.comparators[0])?;
+                self.compare_op(c.ops[0]);
+            }
+            Expr::BoolOp(b) => {
+                return unsupported(
+                    format!(
+                        "'{}' used as a value (JUMP_IF_{}_OR_POP)",
+                        if b.op == BoolOp::And { "and" } else { "or" },
+                        if b.op == BoolOp::And { "FALSE" } else { "TRUE" }
+                    ),
+                    b,
+                );
+            }
+            Expr::If(i) => {
+                let end = self.new_block();
+                let next = self.new_block();
+                self.jump_if(&i.test, next, false)?;
+                self.expr(&i.body)?;
+                self.emit_noline(Op::Jump, Some(end));
+                self.use_block(next);
+                self.expr(&i.orelse)?;
+                self.use_block(end);
+            }
+            Expr::Call(c) => self.call(c)?,
+            Expr::Tuple(t) => {
+                self.sequence_items(&t.elts)?;
+                self.emit(Instr::BuildTuple(t.elts.len() as u32));
+            }
+            Expr::List(l) => {
+                if l.elts.len() > 2 && l.elts.iter().all(|x| self.constant_of(x).is_some()) {
+                    return unsupported(
+                        "a list display of three or more constants (LIST_EXTEND)",
+                        l,
+                    );
+                }
+                self.sequence_items(&l.elts)?;
+                self.emit(Instr::BuildList(l.elts.len() as u32));
+            }
+            Expr::Dict(d) => self.dict(d)?,
+            Expr::FString(f) => self.fstring(f)?,
+            Expr::ListComp(lc) => self.comprehension(Comp::List, &lc.generators, &lc.elt, lc)?,
+            Expr::Generator(g) => self.comprehension(Comp::Gen, &g.generators, &g.elt, g)?,
+            Expr::Yield(y) => {
+                if !self.units.last().is_some_and(|u| u.generator) {
+                    return syntax("'yield' outside function", y);
+                }
+                match &y.value {
+                    Some(v) => self.expr(v)?,
+                    None => self.load_const(Const::None),
+                }
+                self.emit(Instr::YieldValue);
+                self.emit(Instr::Resume(1));
+            }
+            Expr::Lambda(l) => self.lambda(l)?,
+            Expr::Set(s) => return unsupported("set displays", s),
+            Expr::SetComp(s) => return unsupported("set comprehensions", s),
+            Expr::DictComp(d) => return unsupported("dict comprehensions", d),
+
+            Expr::Named(n) => return unsupported("assignment expressions (:=)", n),
+            Expr::Await(a) => return unsupported("await", a),
+            Expr::YieldFrom(y) => return unsupported("yield from", y),
+            Expr::BytesLiteral(b) => return unsupported("bytes", b),
+            Expr::EllipsisLiteral(x) => return unsupported("Ellipsis", x),
+            Expr::Starred(s) => return unsupported("starred expressions", s),
+            Expr::Slice(s) => return unsupported("slices", s),
+            Expr::TString(t) => return unsupported("template strings", t),
+            Expr::StringLiteral(_) | Expr::NoneLiteral(_) | Expr::BooleanLiteral(_) => {
+                unreachable!("constants are loaded above")
+            }
+            Expr::IpyEscapeCommand(i) => return syntax("invalid syntax", i),
+        }
+        Ok(())
+    }
+
+    fn sequence_items(&mut self, elts: &[Expr]) -> R<()> {
+        for x in elts {
+            if let Expr::Starred(s) = x {
+                return unsupported("starred expressions", s);
+            }
+            self.expr(x)?;
+        }
+        Ok(())
+    }
+
+    /// 3.11's `compiler_dict` / `compiler_subdict`.
+    fn dict(&mut self, d: &ast::ExprDict) -> R<()> {
+        if d.items.len() > 15 {
+            return unsupported("a dict display of more than 15 items (DICT_UPDATE)", d);
+        }
+        let mut keys = Vec::new();
+        for item in &d.items {
+            match &item.key {
+                None => return unsupported("** in a dict display", &item.value),
+                Some(k) => keys.push(self.constant_of(k)),
+            }
+        }
+        let n = d.items.len() as u32;
+        if n > 1 && keys.iter().all(Option::is_some) {
+            for item in &d.items {
+                self.expr(&item.value)?;
+            }
+            self.load_const(Const::Tuple(keys.into_iter().flatten().collect()));
+            self.emit(Instr::BuildConstKeyMap(n));
+        } else {
+            for item in &d.items {
+                self.expr(item.key.as_ref().expect("checked"))?;
+                self.expr(&item.value)?;
+            }
+            self.emit(Instr::BuildMap(n));
+        }
+        Ok(())
+    }
+
+    /// 3.11's `compiler_joined_str` and `compiler_formatted_value`.
+    fn fstring(&mut self, f: &ast::ExprFString) -> R<()> {
+        enum Piece<'e> {
+            Lit(String),
+            Value(&'e ast::InterpolatedElement),
+        }
+        let mut pieces: Vec<Piece<'_>> = Vec::new();
+        let push_lit = |pieces: &mut Vec<Piece<'_>>, s: &str| {
+            if s.is_empty() {
+                return;
+            }
+            if let Some(Piece::Lit(prev)) = pieces.last_mut() {
+                prev.push_str(s);
+            } else {
+                pieces.push(Piece::Lit(s.to_string()));
+            }
+        };
+        for part in f.value.iter() {
+            match part {
+                FStringPart::Literal(l) => push_lit(&mut pieces, &l.value),
+                FStringPart::FString(fs) => {
+                    for el in fs.elements.iter() {
+                        match el {
+                            InterpolatedStringElement::Literal(l) => {
+                                push_lit(&mut pieces, &l.value)
+                            }
+                            InterpolatedStringElement::Interpolation(i) => {
+                                if let Some(d) = &i.debug_text {
+                                    let expr_text = &self.source[i.expression.range()];
+                                    let text =
+                                        format!("{}{}{}", d.leading(), expr_text, d.trailing());
+                                    push_lit(&mut pieces, &text);
+                                }
+                                pieces.push(Piece::Value(i));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        let n = pieces.len();
+        for p in &pieces {
+            match p {
+                Piece::Lit(s) => self.load_const(Const::Str(s.clone())),
+                Piece::Value(i) => {
+                    self.expr(&i.expression)?;
+                    let mut conversion = match i.conversion {
+                        ast::ConversionFlag::None => Conversion::None,
+                        ast::ConversionFlag::Str => Conversion::Str,
+                        ast::ConversionFlag::Repr => Conversion::Repr,
+                        ast::ConversionFlag::Ascii => {
+                            return unsupported("the !a conversion", &**i);
+                        }
+                    };
+                    if i.debug_text.is_some()
+                        && conversion == Conversion::None
+                        && i.format_spec.is_none()
+                    {
+                        conversion = Conversion::Repr;
+                    }
+                    let spec = match &i.format_spec {
+                        None => false,
+                        Some(s) => {
+                            let mut text = String::new();
+                            for el in s.elements.iter() {
+                                match el {
+                                    InterpolatedStringElement::Literal(l) => {
+                                        text.push_str(&l.value)
+                                    }
+                                    InterpolatedStringElement::Interpolation(x) => {
+                                        return unsupported(
+                                            "a nested replacement field in a format spec",
+                                            x,
+                                        );
+                                    }
+                                }
+                            }
+                            self.load_const(Const::Str(text));
+                            true
+                        }
+                    };
+                    self.emit(Instr::FormatValue { conversion, spec });
+                }
+            }
+        }
+        if n != 1 {
+            self.emit(Instr::BuildString(n as u32));
+        }
+        Ok(())
+    }
+
+    /// 3.11's `compiler_call` (with `maybe_optimize_method_call`).
+    fn call(&mut self, c: &ast::ExprCall) -> R<()> {
+        let args = &c.arguments;
+        for a in args.args.iter() {
+            if let Expr::Starred(s) = a {
+                return unsupported("*args in a call (CALL_FUNCTION_EX)", s);
+            }
+        }
+        for k in args.keywords.iter() {
+            if k.arg.is_none() {
+                return unsupported("**kwargs in a call (CALL_FUNCTION_EX)", k);
+            }
+        }
+        let nargs = args.args.len() + args.keywords.len();
+        if let Expr::Attribute(meth) = &*c.func
+            && meth.ctx == ExprContext::Load
+            && !self.import_originated(&meth.value)
+            && nargs + usize::from(!args.keywords.is_empty()) < 30
+        {
+            self.expr(&meth.value)?;
+            let old = self.unit().line;
+            let end = self.end_line_of(meth);
+            self.unit().line = end;
+            let k = self.name_index(meth.attr.as_str());
+            self.emit(Instr::LoadMethod(k));
+            self.unit().line = old;
+            self.call_args(args)?;
+            self.unit().line = end;
+            self.emit(Instr::Call(nargs as u32));
+            self.unit().line = old;
+            return Ok(());
+        }
+        let old = self.unit().line;
+        self.set_loc(&*c.func);
+        self.emit(Instr::PushNull);
+        self.unit().line = old;
+        self.expr(&c.func)?;
+        self.call_args(args)?;
+        self.emit(Instr::Call(nargs as u32));
+        Ok(())
+    }
+
+    fn call_args(&mut self, args: &ast::Arguments) -> R<()> {
+        for a in args.args.iter() {
+            self.expr(a)?;
+        }
+        if !args.keywords.is_empty() {
+            for k in args.keywords.iter() {
+                self.expr(&k.value)?;
+            }
+            let names = args
+                .keywords
+                .iter()
+                .map(|k| Const::Str(k.arg.as_ref().expect("checked").to_string()))
+                .collect();
+            let k = self.konst(Const::Tuple(names));
+            self.emit(Instr::KwNames(k));
+        }
+        Ok(())
+    }
+
+    fn import_originated(&self, e: &Expr) -> bool {
+        matches!(e, Expr::Name(n) if self.imports.contains(n.id.as_str()))
+    }
+
+    /// 3.11's `compiler_comprehension`: a list comprehension or a generator expression.
+    fn comprehension(
+        &mut self,
+        kind: Comp,
+        generators: &[ast::Comprehension],
+        elt: &Expr,
+        at: &impl Ranged,
+    ) -> R<()> {
+        let outer = &generators[0];
+        if outer.is_async {
+            return unsupported("async comprehensions", outer);
+        }
+        let mut locals = BTreeSet::new();
+        for g in generators {
+            scan_target(&g.target, &mut locals);
+        }
+        let line = self.line_of(at);
+        let params = vec![".0".to_string()];
+        locals.insert(".0".into());
+        let name = match kind {
+            Comp::List => "<listcomp>",
+            Comp::Gen => "<genexpr>",
+        };
+        self.enter(
+            name,
+            Scope::Comprehension,
+            line,
+            &params,
+            locals,
+            BTreeSet::new(),
+        );
+        if kind == Comp::Gen {
+            self.unit().generator = true;
+            self.generator_prefix();
+        }
+        self.emit(Instr::Resume(0));
+        if kind == Comp::List {
+            self.emit(Instr::BuildList(0));
+        }
+        self.comprehension_generator(kind, generators, 0, 0, elt)?;
+        if kind == Comp::List {
+            self.emit(Instr::ReturnValue);
+        }
+        let index = self.units.last().expect("unit").index;
+        let code = self.leave(kind == Comp::Gen)?;
+        self.codes[index] = Some(code);
+        self.load_const(Const::Code(index));
+        self.emit(Instr::MakeFunction(0));
+        self.expr(&outer.iter)?;
+        self.emit(Instr::GetIter);
+        self.emit(Instr::Call(0));
+        Ok(())
+    }
+
+    /// 3.11's `compiler_sync_comprehension_generator`.
+    fn comprehension_generator(
+        &mut self,
+        kind: Comp,
+        gens: &[ast::Comprehension],
+        index: usize,
+        depth: u32,
+        elt: &Expr,
+    ) -> R<()> {
+        let g = &gens[index];
+        if g.is_async {
+            return unsupported("async comprehensions", g);
+        }
+        let start = self.new_block();
+        let if_cleanup = self.new_block();
+        let anchor = self.new_block();
+        if index == 0 {
+            let k = self.var_index(".0");
+            self.emit(Instr::LoadFast(k));
+        } else {
+            self.expr(&g.iter)?;
+            self.emit(Instr::GetIter);
+        }
+        let depth = depth + 1;
+        self.use_block(start);
+        self.emit_op(Op::ForIter, Some(anchor));
+        self.store(&g.target)?;
+        for cond in &g.ifs {
+            self.jump_if(cond, if_cleanup, false)?;
+        }
+        if index + 1 < gens.len() {
+            self.comprehension_generator(kind, gens, index + 1, depth, elt)?;
+        } else {
+            self.expr(elt)?;
+            match kind {
+                Comp::List => self.emit(Instr::ListAppend(depth + 1)),
+                Comp::Gen => {
+                    self.emit(Instr::YieldValue);
+                    self.emit(Instr::Resume(1));
+                    self.emit(Instr::PopTop);
+                }
+            }
+        }
+        self.use_block(if_cleanup);
+        self.emit_op(Op::Jump, Some(start));
+        self.use_block(anchor);
+        Ok(())
+    }
+
+    /// 3.11's `compiler_lambda`.
+    fn lambda(&mut self, l: &ast::ExprLambda) -> R<()> {
+        let params = match &l.parameters {
+            Some(p) => self.params(p)?,
+            None => Vec::new(),
+        };
+        let locals: BTreeSet<String> = params.iter().cloned().collect();
+        let line = self.line_of(l);
+        self.enter(
+            "<lambda>",
+            Scope::Function,
+            line,
+            &params,
+            locals,
+            BTreeSet::new(),
+        );
+        self.konst(Const::None);
+        self.emit(Instr::Resume(0));
+        self.expr(&l.body)?;
+        self.emit(Instr::ReturnValue);
+        let index = self.units.last().expect("unit").index;
+        let code = self.leave(false)?;
+        self.codes[index] = Some(code);
+        self.load_const(Const::Code(index));
+        self.emit(Instr::MakeFunction(0));
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Comp {
+    List,
+    Gen,
+}
+
+enum Resolved {
+    Name,
+    Global,
+    Fast,
+    Free,
+}
+
+fn intern(table: &mut Vec<String>, s: &str) -> u32 {
+    match table.iter().position(|t| t == s) {
+        Some(i) => i as u32,
+        None => {
+            table.push(s.to_string());
+            table.len() as u32 - 1
+        }
+    }
+}
+
+fn is_constant(e: &Expr) -> bool {
+    matches!(
+        e,
+        Expr::NoneLiteral(_)
+            | Expr::BooleanLiteral(_)
+            | Expr::NumberLiteral(_)
+            | Expr::StringLiteral(_)
+            | Expr::BytesLiteral(_)
+            | Expr::EllipsisLiteral(_)
+    )
+}
+
+fn truth(c: &Const) -> Option<bool> {
+    Some(match c {
+        Const::None => false,
+        Const::Bool(b) => *b,
+        Const::Int(i) => *i != 0,
+        Const::Float(x) => *x != 0.0,
+        Const::Str(s) => !s.is_empty(),
+        Const::Tuple(t) => !t.is_empty(),
+        Const::Code(_) => return None,
+    })
+}
+
+/// 3.11's `fold_binop` for the cases gilcheck folds exactly: integer `+ - * // % **` whose
+/// result fits 64 bits (a power only up to 128 result bits in CPython: here, while it fits),
+/// float `+ - * /`, and `str + str` (CPython's limit: 4096 characters).
+fn fold_binop(op: Operator, l: &Const, r: &Const) -> Option<Const> {
+    use Const::*;
+    Some(match (l, r) {
+        // Exact for ints below 2^53, where int and float division agree.
+        (Int(a), Int(b)) if op == Operator::Div => {
+            if *b == 0 || a.unsigned_abs() >= 1 << 53 || b.unsigned_abs() >= 1 << 53 {
+                return Option::None;
+            }
+            Float(*a as f64 / *b as f64)
+        }
+        (Int(a), Int(b)) => match op {
+            Operator::Add => Int(a.checked_add(*b)?),
+            Operator::Sub => Int(a.checked_sub(*b)?),
+            Operator::Mult => Int(a.checked_mul(*b)?),
+            Operator::FloorDiv if *b != 0 => {
+                let q = a.checked_div(*b)?;
+                let rem = a % b;
+                Int(if rem != 0 && ((rem < 0) != (*b < 0)) {
+                    q - 1
+                } else {
+                    q
+                })
+            }
+            Operator::Mod if *b != 0 => Int({
+                let rem = a.checked_rem(*b)?;
+                if rem != 0 && ((rem < 0) != (*b < 0)) {
+                    rem + b
+                } else {
+                    rem
+                }
+            }),
+            Operator::Pow if *b >= 0 => Int(a.checked_pow(u32::try_from(*b).ok()?)?),
+            _ => return Option::None,
+        },
+        (Float(_) | Int(_), Float(_) | Int(_)) => {
+            let f = |c: &Const| match c {
+                Int(i) => *i as f64,
+                Float(x) => *x,
+                _ => 0.0,
+            };
+            let (a, b) = (f(l), f(r));
+            match op {
+                Operator::Add => Float(a + b),
+                Operator::Sub => Float(a - b),
+                Operator::Mult => Float(a * b),
+                // Exact for ints below 2^53, where int and float division agree.
+                Operator::Div if b != 0.0 && a.abs() < 9.0e15 && b.abs() < 9.0e15 => Float(a / b),
+                _ => return Option::None,
+            }
+        }
+        (Str(a), Str(b))
+            if op == Operator::Add && a.chars().count() + b.chars().count() <= 4096 =>
+        {
+            Str(format!("{a}{b}"))
+        }
+        _ => return Option::None,
+    })
+}
+
+/// Whether a function body contains `yield` (outside nested scopes).
+fn uses_yield(body: &[Stmt]) -> bool {
+    struct Y(bool);
+    impl<'a> ast::visitor::Visitor<'a> for Y {
+        fn visit_expr(&mut self, e: &'a Expr) {
+            match e {
+                Expr::Yield(_) | Expr::YieldFrom(_) => self.0 = true,
+                Expr::Lambda(_)
+                | Expr::ListComp(_)
+                | Expr::SetComp(_)
+                | Expr::DictComp(_)
+                | Expr::Generator(_) => {}
+                _ => ast::visitor::walk_expr(self, e),
+            }
+        }
+        fn visit_stmt(&mut self, s: &'a Stmt) {
+            match s {
+                Stmt::FunctionDef(_) | Stmt::ClassDef(_) => {}
+                _ => ast::visitor::walk_stmt(self, s),
+            }
+        }
+    }
+    let mut y = Y(false);
+    for s in body {
+        ast::visitor::Visitor::visit_stmt(&mut y, s);
+    }
+    y.0
+}

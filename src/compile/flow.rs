@@ -1,0 +1,596 @@
+//! The control-flow graph a code object is compiled into, and the passes CPython 3.11 runs over
+//! it before it becomes bytecode (rule CO-3 of `spec/compile.md`). The passes are those of 3.11's
+//! `Python/compile.c` `assemble()`, in its order: peepholes and jump threading
+//! (`optimize_basic_block`), NOP removal (`clean_basic_block`), copying small exit blocks into
+//! jumps (`extend_block`), dead-block removal (`mark_reachable`, `eliminate_empty_basic_blocks`),
+//! `remove_redundant_jumps`, `duplicate_exits_without_lineno`, `propagate_line_numbers`,
+//! `guarantee_lineno_for_exits`, and the choice of forward or backward jump opcodes
+//! (`normalize_jumps`). Getting these right is what makes gilcheck's bytecode CPython's, line
+//! numbers included, so that each version's switch points fall where CPython's do.
+//!
+//! Exception handlers (the cleanup path of `with`) are kept in the graph while the passes run,
+//! because they change what the passes do to the ordinary path (a jump over a handler is not a
+//! jump to the next block); they are dropped when the code is assembled, as the VM runs only the
+//! ordinary path (VM-1).
+
+use crate::vm::code::{Code, Const, Instr};
+
+/// An operation of the graph: a finished instruction, or one whose target or form is decided
+/// when the code is assembled.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Op {
+    /// An instruction without a jump target.
+    Real(Instr),
+    /// An unconditional jump (`JUMP_FORWARD` or `JUMP_BACKWARD`).
+    Jump,
+    /// `POP_JUMP_{FORWARD,BACKWARD}_IF_{TRUE,FALSE}`: jumps when the truth equals the flag.
+    PopJumpIf(bool),
+    ForIter,
+    /// Pushes an exception handler (`SETUP_WITH`, `SETUP_CLEANUP`): a NOP once assembled.
+    Setup,
+    /// Pops an exception handler: a NOP once assembled.
+    PopBlock,
+    /// An instruction only an exception handler runs; `exits` for `RERAISE`.
+    Handler {
+        name: &'static str,
+        exits: bool,
+    },
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Ins {
+    pub op: Op,
+    pub target: Option<usize>,
+    /// Source line, or -1 for none yet (CPython's artificial instructions).
+    pub line: i32,
+}
+
+impl Ins {
+    fn is_jump(&self) -> bool {
+        matches!(self.op, Op::Jump | Op::PopJumpIf(_) | Op::ForIter)
+    }
+    /// A jump, or a handler push (whose target is reached by exceptions).
+    fn has_target(&self) -> bool {
+        self.target.is_some()
+    }
+    fn exits(&self) -> bool {
+        matches!(
+            self.op,
+            Op::Real(Instr::ReturnValue) | Op::Real(Instr::RaiseVarargs(_))
+        ) || matches!(self.op, Op::Handler { exits: true, .. })
+    }
+    fn ends_block(&self) -> bool {
+        self.exits() || self.op == Op::Jump
+    }
+    fn nop(line: i32) -> Ins {
+        Ins {
+            op: Op::Real(Instr::Nop),
+            target: None,
+            line,
+        }
+    }
+    fn is_nop(&self) -> bool {
+        self.op == Op::Real(Instr::Nop)
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Block {
+    pub instrs: Vec<Ins>,
+}
+
+/// Where an instruction fails to compile in the graph passes (a construct gilcheck's VM does not
+/// run yet), with the line it is on.
+#[derive(Debug)]
+pub struct FlowError {
+    pub what: String,
+    pub line: i32,
+}
+
+/// The graph of one code object under construction. Blocks are laid out in the order they are
+/// first used, as CPython's `compiler_use_next_block` links them.
+#[derive(Debug, Default)]
+pub struct Flow {
+    pub blocks: Vec<Block>,
+    /// The layout: block indices in code order.
+    pub order: Vec<usize>,
+    pub current: usize,
+}
+
+impl Flow {
+    pub fn new() -> Self {
+        let mut f = Flow::default();
+        let b = f.new_block();
+        f.use_block(b);
+        f
+    }
+
+    pub fn new_block(&mut self) -> usize {
+        self.blocks.push(Block::default());
+        self.blocks.len() - 1
+    }
+
+    /// Appends `b` to the layout and makes it current (`compiler_use_next_block`).
+    pub fn use_block(&mut self, b: usize) {
+        self.order.push(b);
+        self.current = b;
+    }
+
+    pub fn emit(&mut self, op: Op, target: Option<usize>, line: i32) {
+        self.blocks[self.current]
+            .instrs
+            .push(Ins { op, target, line });
+        // A block ends at every jump, return or raise (3.11's `NEXT_BLOCK` after a
+        // conditional jump, and the blocks `normalize_basic_block` insists on); what follows
+        // goes to a new block.
+        if target.is_some()
+            || matches!(
+                op,
+                Op::Jump | Op::Real(Instr::ReturnValue | Instr::RaiseVarargs(_))
+            )
+            || matches!(op, Op::Handler { exits: true, .. })
+        {
+            let b = self.new_block();
+            self.use_block(b);
+        }
+    }
+
+    fn next_in_layout(&self, pos: usize) -> Option<usize> {
+        self.order.get(pos + 1).copied()
+    }
+
+    fn falls_through(&self, b: usize) -> bool {
+        !self.blocks[b].instrs.last().is_some_and(Ins::ends_block)
+    }
+
+    /// The first instruction of the first non-empty block from `b` on in layout order.
+    fn first_real(&self, b: usize) -> Option<(usize, Ins)> {
+        let pos = self.order.iter().position(|&x| x == b)?;
+        self.order[pos..]
+            .iter()
+            .find_map(|&x| self.blocks[x].instrs.first().map(|i| (x, *i)))
+    }
+
+    /// `optimize_basic_block`: the peepholes of 3.11 that apply to what gilcheck compiles.
+    fn optimize_block(&mut self, b: usize, consts: &[Const]) -> Result<(), FlowError> {
+        let mut i = 0;
+        while i < self.blocks[b].instrs.len() {
+            let ins = self.blocks[b].instrs[i];
+            let next = self.blocks[b].instrs.get(i + 1).copied();
+            match (ins.op, next.map(|n| n.op)) {
+                (
+                    Op::Real(Instr::PushNull),
+                    Some(Op::Real(Instr::LoadGlobal { name, null: false })),
+                ) => {
+                    self.blocks[b].instrs[i].op = Op::Real(Instr::Nop);
+                    self.blocks[b].instrs[i + 1].op =
+                        Op::Real(Instr::LoadGlobal { name, null: true });
+                }
+                (Op::Real(Instr::LoadConst(k)), Some(Op::PopJumpIf(on))) => {
+                    if let Some(truth) = const_truth(&consts[k as usize]) {
+                        self.blocks[b].instrs[i].op = Op::Real(Instr::Nop);
+                        if truth == on {
+                            self.blocks[b].instrs[i + 1].op = Op::Jump;
+                            // What followed the jump in this block can never run.
+                            self.blocks[b].instrs.truncate(i + 2);
+                        } else {
+                            self.blocks[b].instrs[i + 1].op = Op::Real(Instr::Nop);
+                            self.blocks[b].instrs[i + 1].target = None;
+                        }
+                    }
+                }
+                (Op::Real(Instr::LoadConst(k)), Some(Op::Real(Instr::IsOp(_))))
+                    if consts[k as usize] == Const::None
+                        && matches!(
+                            self.blocks[b].instrs.get(i + 2).map(|n| n.op),
+                            Some(Op::PopJumpIf(_))
+                        ) =>
+                {
+                    return Err(FlowError {
+                        what: "`is None` / `is not None` as a condition (CPython 3.11 compiles it to POP_JUMP_IF_NONE, which gilcheck's VM does not have yet)".into(),
+                        line: ins.line,
+                    });
+                }
+                (Op::PopJumpIf(_) | Op::Jump, _) => {
+                    let t = ins.target.expect("a jump has a target");
+                    if let Some((_, first)) = self.first_real(t)
+                        && first.op == Op::Jump
+                        && first.line == ins.line
+                        && first.target != ins.target
+                    {
+                        self.blocks[b].instrs[i].target = first.target;
+                        continue; // thread again from the new target
+                    }
+                }
+                _ => {}
+            }
+            i += 1;
+        }
+        Ok(())
+    }
+
+    /// `clean_basic_block`: removes NOPs that carry no line of their own.
+    fn clean_block(&mut self, pos: usize) {
+        let b = self.order[pos];
+        let next_first_line = self.order[pos + 1..]
+            .iter()
+            .find_map(|&x| self.blocks[x].instrs.first().map(|i| i.line));
+        let src = std::mem::take(&mut self.blocks[b].instrs);
+        let mut out: Vec<Ins> = Vec::with_capacity(src.len());
+        let mut prev_line = -1;
+        let n = src.len();
+        let mut src = src;
+        for k in 0..n {
+            let ins = src[k];
+            let line = ins.line;
+            if ins.is_nop() {
+                if line < 0 || prev_line == line {
+                    continue;
+                }
+                if k + 1 < n {
+                    let nl = src[k + 1].line;
+                    if nl < 0 || nl == line {
+                        src[k + 1].line = line;
+                        continue;
+                    }
+                } else if next_first_line == Some(line) {
+                    continue;
+                }
+            }
+            out.push(ins);
+            prev_line = line;
+        }
+        self.blocks[b].instrs = out;
+    }
+
+    fn clean_all(&mut self) {
+        for pos in 0..self.order.len() {
+            self.clean_block(pos);
+        }
+    }
+
+    /// `extend_block`: a jump to a small block that returns or raises becomes a copy of it.
+    fn extend_block(&mut self, b: usize) {
+        let Some(last) = self.blocks[b].instrs.last().copied() else {
+            return;
+        };
+        if last.op != Op::Jump {
+            return;
+        }
+        let t = last.target.expect("a jump has a target");
+        let target = &self.blocks[t].instrs;
+        if target.last().is_some_and(Ins::exits) && target.len() <= 4 {
+            let copy = target.clone();
+            let instrs = &mut self.blocks[b].instrs;
+            let n = instrs.len();
+            instrs[n - 1] = Ins::nop(last.line);
+            instrs.extend(copy);
+        }
+    }
+
+    /// Predecessor counts over ordinary and exception edges, for the blocks reachable from the
+    /// entry (`mark_reachable`); unreachable blocks count 0.
+    fn predecessors(&self) -> Vec<usize> {
+        let mut preds = vec![0usize; self.blocks.len()];
+        let mut seen = vec![false; self.blocks.len()];
+        let entry = self.order[0];
+        seen[entry] = true;
+        let mut work = vec![entry];
+        let pos_of = self.positions();
+        while let Some(b) = work.pop() {
+            let mut succ = Vec::new();
+            if self.falls_through(b)
+                && let Some(n) = self.next_in_layout(pos_of[b])
+            {
+                succ.push(n);
+            }
+            for ins in &self.blocks[b].instrs {
+                if let Some(t) = ins.target
+                    && ins.has_target()
+                {
+                    succ.push(t);
+                }
+            }
+            for s in succ {
+                preds[s] += 1;
+                if !seen[s] {
+                    seen[s] = true;
+                    work.push(s);
+                }
+            }
+        }
+        preds[entry] = preds[entry].max(0);
+        // Mark reachability in a way callers can read: the entry counts as reached.
+        let mut out = preds;
+        for (i, s) in seen.iter().enumerate() {
+            if !s {
+                out[i] = usize::MAX; // unreachable
+            }
+        }
+        out
+    }
+
+    fn positions(&self) -> Vec<usize> {
+        let mut pos = vec![usize::MAX; self.blocks.len()];
+        for (p, &b) in self.order.iter().enumerate() {
+            pos[b] = p;
+        }
+        pos
+    }
+
+    /// `eliminate_empty_basic_blocks`: drops empty blocks from the layout and points jumps at
+    /// the next non-empty block.
+    fn eliminate_empty(&mut self) {
+        let order = self.order.clone();
+        let redirect = |b: usize, blocks: &[Block]| -> usize {
+            let pos = order.iter().position(|&x| x == b).expect("in layout");
+            order[pos..]
+                .iter()
+                .copied()
+                .find(|&x| !blocks[x].instrs.is_empty())
+                .unwrap_or(b)
+        };
+        let mut fixes = Vec::new();
+        for &b in &order {
+            for (k, ins) in self.blocks[b].instrs.iter().enumerate() {
+                if let Some(t) = ins.target {
+                    fixes.push((b, k, redirect(t, &self.blocks)));
+                }
+            }
+        }
+        for (b, k, t) in fixes {
+            self.blocks[b].instrs[k].target = Some(t);
+        }
+        let entry = order[0];
+        self.order
+            .retain(|&b| b == entry || !self.blocks[b].instrs.is_empty());
+    }
+
+    /// `remove_redundant_jumps`: a jump to the next block in layout becomes a NOP.
+    fn remove_redundant_jumps(&mut self) {
+        let mut removed = false;
+        for pos in 0..self.order.len() {
+            let b = self.order[pos];
+            let next = self.order.get(pos + 1).copied();
+            if let Some(last) = self.blocks[b].instrs.last_mut()
+                && last.op == Op::Jump
+                && last.target == next
+            {
+                *last = Ins::nop(last.line);
+                removed = true;
+            }
+        }
+        if removed {
+            self.eliminate_empty();
+        }
+    }
+
+    fn is_exit_without_line(&self, b: usize) -> bool {
+        let ins = &self.blocks[b].instrs;
+        ins.last().is_some_and(Ins::exits) && ins.iter().all(|i| i.line < 0)
+    }
+
+    /// `duplicate_exits_without_lineno`: an exit block without a line that is the target of
+    /// several jumps gets a copy per jump, which takes the jump's line.
+    fn duplicate_exits(&mut self) {
+        let mut preds = self.predecessors();
+        let mut pos = 0;
+        while pos < self.order.len() {
+            let b = self.order[pos];
+            if let Some(last) = self.blocks[b].instrs.last().copied()
+                && last.is_jump()
+            {
+                let t = last.target.expect("a jump has a target");
+                if self.is_exit_without_line(t) && preds[t] != usize::MAX && preds[t] > 1 {
+                    let mut copy = self.blocks[t].clone();
+                    copy.instrs[0].line = last.line;
+                    self.blocks.push(copy);
+                    let nb = self.blocks.len() - 1;
+                    preds.push(1);
+                    preds[t] -= 1;
+                    let n = self.blocks[b].instrs.len();
+                    self.blocks[b].instrs[n - 1].target = Some(nb);
+                    let tpos = self.order.iter().position(|&x| x == t).expect("in layout");
+                    self.order.insert(tpos + 1, nb);
+                }
+            }
+            pos += 1;
+        }
+        // The remaining exits without a line are reached by falling through only.
+        for pos in 0..self.order.len() {
+            let b = self.order[pos];
+            if let Some(&n) = self.order.get(pos + 1)
+                && self.falls_through(b)
+                && !self.blocks[b].instrs.is_empty()
+                && self.is_exit_without_line(n)
+            {
+                let line = self.blocks[b].instrs.last().expect("non-empty").line;
+                self.blocks[n].instrs[0].line = line;
+            }
+        }
+    }
+
+    /// `propagate_line_numbers`: an instruction without a line takes the line before it, and a
+    /// block with one predecessor starts with that predecessor's last line.
+    fn propagate_lines(&mut self) {
+        let preds = self.predecessors();
+        for pos in 0..self.order.len() {
+            let b = self.order[pos];
+            if self.blocks[b].instrs.is_empty() {
+                continue;
+            }
+            let mut prev = -1;
+            for ins in &mut self.blocks[b].instrs {
+                if ins.line < 0 {
+                    ins.line = prev;
+                } else {
+                    prev = ins.line;
+                }
+            }
+            if self.falls_through(b)
+                && let Some(&n) = self.order.get(pos + 1)
+                && preds[n] == 1
+                && let Some(first) = self.blocks[n].instrs.first_mut()
+                && first.line < 0
+            {
+                first.line = prev;
+            }
+            let last = *self.blocks[b].instrs.last().expect("non-empty");
+            if last.is_jump() {
+                let t = last.target.expect("a jump has a target");
+                if preds[t] == 1
+                    && let Some(first) = self.blocks[t].instrs.first_mut()
+                    && first.line < 0
+                {
+                    first.line = prev;
+                }
+            }
+        }
+    }
+
+    /// `guarantee_lineno_for_exits`: a return block still without a line takes the last line
+    /// seen before it in layout (the code's first line at the start).
+    fn guarantee_exit_lines(&mut self, first_line: i32) {
+        let mut line = first_line;
+        for &b in &self.order {
+            let Some(last) = self.blocks[b].instrs.last().copied() else {
+                continue;
+            };
+            if last.line < 0 {
+                if last.op == Op::Real(Instr::ReturnValue) {
+                    for ins in &mut self.blocks[b].instrs {
+                        ins.line = line;
+                    }
+                }
+            } else {
+                line = last.line;
+            }
+        }
+    }
+
+    /// Runs 3.11's passes and writes the ordinary path into `code` (whose tables the caller has
+    /// filled): jumps resolved to instruction indices in their forward or backward form, the
+    /// exception handlers left out.
+    pub fn assemble(mut self, code: &mut Code, first_line: i32) -> Result<(), FlowError> {
+        let consts = code.consts.clone();
+        for pos in 0..self.order.len() {
+            let b = self.order[pos];
+            self.optimize_block(b, &consts)?;
+            self.clean_block(pos);
+        }
+        for pos in 0..self.order.len() {
+            let b = self.order[pos];
+            self.extend_block(b);
+        }
+        let preds = self.predecessors();
+        for (b, &p) in preds.iter().enumerate() {
+            if p == usize::MAX {
+                self.blocks[b].instrs.clear();
+            }
+        }
+        self.eliminate_empty();
+        self.clean_all();
+        self.remove_redundant_jumps();
+        self.duplicate_exits();
+        self.propagate_lines();
+        self.guarantee_exit_lines(first_line);
+        for b in &mut self.blocks {
+            for ins in &mut b.instrs {
+                if matches!(ins.op, Op::Setup | Op::PopBlock) {
+                    *ins = Ins::nop(ins.line);
+                }
+            }
+        }
+        self.clean_all();
+
+        // The ordinary path: what is reached from the entry without an exception edge.
+        let pos_of = self.positions();
+        let mut normal = vec![false; self.blocks.len()];
+        let mut work = vec![self.order[0]];
+        while let Some(b) = work.pop() {
+            if normal[b] {
+                continue;
+            }
+            normal[b] = true;
+            if self.falls_through(b)
+                && let Some(n) = self.next_in_layout(pos_of[b])
+            {
+                work.push(n);
+            }
+            for ins in &self.blocks[b].instrs {
+                if ins.is_jump() {
+                    work.push(ins.target.expect("a jump has a target"));
+                }
+            }
+        }
+        let kept: Vec<usize> = self
+            .order
+            .iter()
+            .copied()
+            .filter(|&b| normal[b] && !self.blocks[b].instrs.is_empty())
+            .collect();
+        let mut start = vec![usize::MAX; self.blocks.len()];
+        let mut at = 0;
+        for &b in &kept {
+            start[b] = at;
+            at += self.blocks[b].instrs.len();
+        }
+        // A jump target emptied by the passes resolves to the next kept block.
+        let resolve = |t: usize| -> usize {
+            let pos = pos_of[t];
+            self.order[pos..]
+                .iter()
+                .find_map(|&x| (start[x] != usize::MAX).then_some(start[x]))
+                .unwrap_or(at)
+        };
+        for &b in &kept {
+            for ins in &self.blocks[b].instrs {
+                let here = code.instrs.len();
+                let target = ins.target.map(resolve);
+                let instr = match ins.op {
+                    Op::Real(i) => i,
+                    Op::Jump => {
+                        let t = target.expect("a jump has a target") as u32;
+                        if (t as usize) > here {
+                            Instr::JumpForward(t)
+                        } else {
+                            Instr::JumpBackward(t)
+                        }
+                    }
+                    Op::PopJumpIf(on) => {
+                        let t = target.expect("a jump has a target") as u32;
+                        match ((t as usize) > here, on) {
+                            (true, true) => Instr::PopJumpForwardIfTrue(t),
+                            (true, false) => Instr::PopJumpForwardIfFalse(t),
+                            (false, true) => Instr::PopJumpBackwardIfTrue(t),
+                            (false, false) => Instr::PopJumpBackwardIfFalse(t),
+                        }
+                    }
+                    Op::ForIter => Instr::ForIter(target.expect("a jump has a target") as u32),
+                    Op::Setup | Op::PopBlock | Op::Handler { .. } => {
+                        return Err(FlowError {
+                            what: "an exception handler on the ordinary path (a gilcheck compiler bug)".into(),
+                            line: ins.line,
+                        });
+                    }
+                };
+                code.instrs.push(instr);
+                code.lines.push(ins.line.max(0) as u32);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The truth of a constant, where the peephole may fold a jump on it.
+fn const_truth(c: &Const) -> Option<bool> {
+    Some(match c {
+        Const::None => false,
+        Const::Bool(b) => *b,
+        Const::Int(i) => *i != 0,
+        Const::Float(x) => *x != 0.0,
+        Const::Str(s) => !s.is_empty(),
+        Const::Tuple(t) => !t.is_empty(),
+        Const::Code(_) => true,
+    })
+}
