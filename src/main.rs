@@ -214,8 +214,11 @@ enum Command {
     Check {
         #[command(flatten)]
         shape: Shape,
-        #[arg(long, value_enum, default_value = "dfs")]
-        engine: EngineArg,
+        /// The search (default: dfs; for a FILE.py as written, without --threads or
+        /// --iterations, pct with 10 executions: every schedule of a full-size program is out
+        /// of reach, and the verdict says it is sampled).
+        #[arg(long, value_enum)]
+        engine: Option<EngineArg>,
         /// dfs: the largest preemption bound, 0 to 1 000 (default: raise it until every
         /// schedule is covered); pct: priority change points per execution, 0 to 1 000
         /// (default 2); loom: loom's preemption bound, 0 to 255 (default 2; loom 0.7 keeps it
@@ -464,15 +467,19 @@ impl Resolved {
             Target::File { path, .. } => {
                 let mut t = format!("{path} --python {policy}");
                 if !self.changes.is_empty() {
-                    let mut parts: Vec<String> = [
+                    let options: Vec<String> = [
                         opt_text("--threads", u64::from(self.params.threads)),
                         opt_text("--iterations", self.params.iterations),
                     ]
                     .into_iter()
                     .filter(|p| !p.is_empty())
                     .collect();
-                    parts.extend(self.changes.iter().map(|c| c.to_string()));
-                    t.push_str(&format!(" (a smaller instance: {})", parts.join("; ")));
+                    let changes: Vec<String> = self.changes.iter().map(|c| c.to_string()).collect();
+                    t.push_str(&format!(
+                        " (a smaller instance, {}: {})",
+                        options.join(" "),
+                        changes.join(", ")
+                    ));
                 }
                 t
             }
@@ -638,7 +645,24 @@ struct Limits {
     state_cache: bool,
 }
 
-fn check(shape: &Shape, engine: EngineArg, limits: Limits, full: bool) -> Result<(), Failure> {
+/// Executions of the sampled default for a file as written (`check FILE.py`).
+const FILE_SAMPLE_EXECUTIONS: usize = 10;
+
+fn check(
+    shape: &Shape,
+    engine: Option<EngineArg>,
+    limits: Limits,
+    full: bool,
+) -> Result<(), Failure> {
+    let sampled_default = engine.is_none()
+        && is_file(&shape.scenario)
+        && shape.threads.is_none()
+        && shape.iterations.is_none();
+    let engine = engine.unwrap_or(if sampled_default {
+        EngineArg::Pct
+    } else {
+        EngineArg::Dfs
+    });
     let Limits {
         preemptions,
         max_executions,
@@ -667,7 +691,9 @@ fn check(shape: &Shape, engine: EngineArg, limits: Limits, full: bool) -> Result
         EngineArg::Random => Engine::Random,
         EngineArg::Loom => Engine::Loom,
     };
-    let default_max = if engine == Engine::Dfs {
+    let default_max = if sampled_default {
+        FILE_SAMPLE_EXECUTIONS
+    } else if engine == Engine::Dfs {
         1_000_000
     } else {
         10_000
@@ -696,6 +722,13 @@ fn check(shape: &Shape, engine: EngineArg, limits: Limits, full: bool) -> Result
                 "PASS: {}: {line}; each had the first schedule's outcome and violated no runtime rule",
                 r.title(shape.python)
             );
+            if sampled_default {
+                out!(
+                    "  (the default for a file as written: {FILE_SAMPLE_EXECUTIONS} sampled executions, not every schedule; for a proof, check a smaller instance of it: gilcheck check {} --python {} --threads 2 --iterations 2)",
+                    shell_word(&shape.scenario),
+                    shape.python
+                );
+            }
             Ok(())
         }
         Verdict::Fail(c) => {

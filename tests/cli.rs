@@ -1271,3 +1271,209 @@ fn cli_random_arguments_never_panic() {
     assert!(killed.get() <= 2, "{} runs had to be killed", killed.get());
     assert!(codes[0] > 0 && codes[2] > 0, "{codes:?}");
 }
+
+/// A path under the repository.
+fn repo(path: &str) -> String {
+    format!("{}/{path}", env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A file in a fresh temporary directory, for inputs the tests write.
+fn temp_file(name: &str, contents: &[u8]) -> String {
+    let dir = std::env::temp_dir().join(format!("gilcheck-cli-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a temporary directory");
+    let path = dir.join(name);
+    std::fs::write(&path, contents).expect("write");
+    path.display().to_string()
+}
+
+/// CO-1, CO-4: bad Python is refused before anything runs, with exit 2, the place
+/// (`FILE:LINE:COL`) and no panic: syntax errors (CPython's wording where it has it), every kind
+/// of construct the VM does not run yet, a missing file and a file that is not UTF-8.
+#[test]
+fn co1_bad_input_is_refused_with_its_place() {
+    let cases: &[(&str, &[u8], &str)] = &[
+        ("syntax.py", b"x = (1,\n", "SyntaxError: "),
+        (
+            "indent.py",
+            b"def f():\nreturn 1\n",
+            "SyntaxError: expected an indented block",
+        ),
+        (
+            "ret.py",
+            b"x = 1\nreturn x\n",
+            "SyntaxError: 'return' outside function at ",
+        ),
+        (
+            "brk.py",
+            b"if True:\n    break\n",
+            "SyntaxError: 'break' outside loop at ",
+        ),
+        (
+            "class.py",
+            b"class A:\n    pass\n",
+            "unsupported: class definitions at ",
+        ),
+        (
+            "try.py",
+            b"try:\n    x = 1\nexcept Exception:\n    pass\n",
+            "unsupported: try statements at ",
+        ),
+        (
+            "from.py",
+            b"from collections import Counter\n",
+            "unsupported: from … import at ",
+        ),
+        (
+            "closure.py",
+            b"def f():\n    k = 1\n    return [k for _ in range(2)]\n",
+            "unsupported: closure over 'k'",
+        ),
+        (
+            "isnone.py",
+            b"x = None\nif x is None:\n    pass\n",
+            "unsupported: `is None`",
+        ),
+        (
+            "big.py",
+            b"x = 1000000000000000000000\n",
+            "unsupported: an integer literal beyond 64 bits",
+        ),
+        (
+            "star.py",
+            b"def f(*args):\n    pass\n",
+            "unsupported: *args parameters at ",
+        ),
+        ("slice.py", b"x = [1, 2][0:1]\n", "unsupported: slices at "),
+    ];
+    for (name, source, want) in cases {
+        let path = temp_file(name, source);
+        for command in ["check", "run", "dis"] {
+            let out = gilcheck(&[command, &path]);
+            let (stdout, stderr) = text(&out);
+            assert_eq!(
+                out.status.code(),
+                Some(2),
+                "{name} {command}: {stdout}{stderr}"
+            );
+            assert!(stderr.contains(want), "{name}: {stderr}");
+            assert!(
+                stderr.contains(&format!("{path}:")),
+                "{name}: the place: {stderr}"
+            );
+            assert!(!stderr.contains("panicked"), "{stderr}");
+            assert!(stdout.is_empty(), "{name}: {stdout}");
+        }
+    }
+    let out = gilcheck(&["check", "/no/such/file.py"]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("cannot read /no/such/file.py"), "{stderr}");
+    let path = temp_file("latin1.py", b"x = '\xe9'\n");
+    let out = gilcheck(&["check", &path]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("cannot read"), "{stderr}");
+}
+
+/// CO-5, EX-6: `check FILE.py` on the seed's own files. The unsafe increment under 3.9, on a
+/// smaller instance (`--threads 2 --iterations 2`): a lost update, the literals replaced listed,
+/// a replay command naming the file, which replays; an edited file refuses that schedule. The
+/// locked increment on the same instance: exhaustive PASS. The file as written: the sampled
+/// default (pct, 10 executions) finds the 3.9 lost update and under 3.11 says what it explored.
+#[test]
+fn cli_check_file_finds_replays_and_proves() {
+    let unsafe_file = repo("examples/seed/unsafe_increment.py");
+    let small = ["--threads", "2", "--iterations", "2"];
+    let mut args = vec!["check", unsafe_file.as_str(), "--python", "3.9"];
+    args.extend(small);
+    let out = gilcheck(&args);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(stdout.starts_with(&format!("FAIL: {unsafe_file} --python 3.9 (a smaller instance, --threads 2 --iterations 2: line 11:53: 10000 → 2 (iterations), line 11:77: 4 → 2 (threads))")), "{stdout}");
+    assert!(
+        stdout.contains("printed: Expected: 40000, Got: "),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("shared_counter = {'value': 4} in the first schedule"),
+        "{stdout}"
+    );
+    let replay = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("replay: gilcheck "))
+        .expect("a replay command");
+    let replay_args: Vec<&str> = replay.split(' ').collect();
+    assert_eq!(
+        &replay_args[..2],
+        ["replay", unsafe_file.as_str()],
+        "{replay}"
+    );
+    let out = gilcheck(&replay_args);
+    let (replayed, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{replayed}{stderr}");
+    assert!(
+        replayed.contains("the outcome differs between schedules"),
+        "{replayed}"
+    );
+    // The same schedule against an edited copy is refused.
+    let edited = std::fs::read_to_string(&unsafe_file)
+        .unwrap()
+        .replace("# Not atomic", "# Edited");
+    let copy = temp_file("unsafe_increment.py", edited.as_bytes());
+    let mut other = replay_args.clone();
+    other[1] = &copy;
+    let out = gilcheck(&other);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("has changed since this schedule was recorded"),
+        "{stderr}"
+    );
+
+    let locked = repo("examples/seed/locked_increment.py");
+    let mut args = vec!["check", locked.as_str(), "--python", "3.9"];
+    args.extend(small);
+    let out = gilcheck(&args);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(stdout.starts_with("PASS: "), "{stdout}");
+    assert!(stdout.contains(": exhaustive, every schedule"), "{stdout}");
+
+    let out = gilcheck(&["check", &unsafe_file, "--python", "3.9"]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(stdout.contains("found by pct"), "{stdout}");
+    let out = gilcheck(&["check", &unsafe_file, "--python", "3.11"]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("no failure in 10 PCT executions"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("sampled, not a proof"), "{stdout}");
+    assert!(stdout.contains("--threads 2 --iterations 2"), "{stdout}");
+}
+
+/// VM-12, CO-2: the seed's cpu-bound program, verbatim (a generator expression consumed by
+/// `sum`), runs on real threads with CPython's output shape and every object freed.
+#[test]
+fn cli_run_seed_cpu_bound_file() {
+    let file = repo("examples/seed/cpu_bound.py");
+    let out = gilcheck(&["run", &file, "--iterations", "20000"]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert!(
+        lines[0].starts_with("Sequential: ") && lines[0].ends_with('s'),
+        "{stdout}"
+    );
+    assert!(lines[1].starts_with("Threaded: "), "{stdout}");
+    assert!(
+        stdout.contains("no leaks: every object was freed"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("line 11:13: 300000 → 20000 (iterations)"),
+        "{stdout}"
+    );
+}

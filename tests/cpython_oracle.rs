@@ -662,7 +662,7 @@ fn co2_compiled_bytecode_matches_cpython_311() {
     );
 }
 
-/// CO-2: each program of `tests/compile/` prints, run once by gilcheck (its first schedule under
+/// CO-2, VM-12: each program of `tests/compile/` prints, run once by gilcheck (its first schedule under
 /// the 3.11 policy), exactly what CPython 3.11 prints. Skipped, with the reason printed, when
 /// CPython 3.11 is absent.
 #[test]
@@ -1268,4 +1268,229 @@ fn cli_seed_cpu_bound_and_io_bound_sources_run_on_cpython() {
             stdout.lines().next().unwrap_or("")
         );
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// CO-2, LU-1, LU-3: the conformance programs against CPython 3.8–3.13
+
+/// `python args…` killed after `limit`; `None` when it had to be killed (a deadlock).
+fn run_python_within(python: &Path, args: &[&str], limit: std::time::Duration) -> Option<Output> {
+    use std::process::Stdio;
+    let mut child = Command::new(python)
+        .args(args)
+        .env("PYTHONIOENCODING", "utf-8")
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .env_remove("PYTHONPATH")
+        .env_remove("PYTHONSTARTUP")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("run {}: {e}", python.display()));
+    let started = Instant::now();
+    loop {
+        if child.try_wait().expect("wait for CPython").is_some() {
+            return Some(child.wait_with_output().expect("CPython's output"));
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// The `# expect:` line of a conformance program (`T * N`, `N` or `K * N`) at `t` threads and
+/// `n` iterations.
+fn expected_total(source: &str, t: u64, n: u64) -> u64 {
+    let expr = source
+        .lines()
+        .find_map(|l| l.strip_prefix("# expect: "))
+        .expect("a conformance program says what it should print");
+    expr.split('*')
+        .map(|f| match f.trim() {
+            "T" => t,
+            "N" => n,
+            k => k.parse().expect("a number, T or N"),
+        })
+        .product()
+}
+
+/// gilcheck's verdict on a conformance program under `policy`: every schedule at 2 threads × 2
+/// iterations (the file's own thread count where it starts its threads one by one).
+fn conformance_verdict(path: &Path, source: &str, policy: Policy) -> (bool, String) {
+    let file = path.display().to_string();
+    let mut shrink = gilcheck::compile::Shrink {
+        threads: Some(2),
+        iterations: Some(2),
+    };
+    let compiled =
+        gilcheck::compile::compile(source, &file, "conformance", &shrink).or_else(|_| {
+            shrink.threads = None;
+            gilcheck::compile::compile(source, &file, "conformance", &shrink)
+        });
+    let (program, _) = compiled.unwrap_or_else(|e| panic!("{e}"));
+    let header = Header {
+        scenario: "conformance".into(),
+        policy: policy.to_string(),
+        threads: 2,
+        iterations: 2,
+    };
+    let opts = CheckOptions {
+        engine: Engine::Dfs,
+        max_executions: 1_000_000,
+        progress: false,
+        state_cache: true,
+        ..CheckOptions::default()
+    };
+    let size = if shrink.threads.is_some() {
+        "2 × 2"
+    } else {
+        "its threads × 2"
+    };
+    match engine::check(&program, &header, policy, &opts) {
+        Ok(Verdict::Pass { line, .. }) if line.starts_with("exhaustive") => {
+            (false, format!("never, every schedule at {size}"))
+        }
+        Ok(Verdict::Pass { line, .. }) => {
+            panic!("{file} --python {policy}: not exhaustive: {line}")
+        }
+        Ok(Verdict::Fail(c)) => {
+            let what = if c.what.contains("deadlock") {
+                "deadlock".to_string()
+            } else {
+                "ends differently".to_string()
+            };
+            (
+                true,
+                format!(
+                    "{what}, {} preemption(s) at {size}",
+                    c.execution.preemptions
+                ),
+            )
+        }
+        Ok(Verdict::Inconclusive(c)) => panic!("{file} --python {policy}: {}", c.what),
+        Err(e) => panic!("{file} --python {policy}: {e}"),
+    }
+}
+
+/// CO-2, LU-1, LU-3: each program of `tests/conformance/` (a read–modify–write of shared state
+/// in one of 21 ways, a deadlock among them), on each CPython 3.8–3.13 that is installed, run at
+/// the file's size (4 threads × 10 000, `sys.setswitchinterval(1e-6)` put first; a run still
+/// going after 5 s is a deadlock) and compared with gilcheck's verdict for that version (every
+/// schedule at 2 threads × 2 iterations): a CPython run that ends differently where gilcheck
+/// finds nothing is a miss and fails the test; an outcome gilcheck finds that CPython did not
+/// show in these runs is printed with the counts (a rare interleaving, not a false alarm).
+/// `GILCHECK_CONFORMANCE_RUNS` sets the runs per program and version (default 1);
+/// `GILCHECK_CONFORMANCE_TABLE=FILE` writes the table into FILE between the `<!-- table -->`
+/// markers (`tests/conformance/README.md` gives the command). Absent versions are skipped with
+/// the reason printed.
+#[test]
+fn conf_cpython_agrees_with_gilcheck_on_every_conformance_program() {
+    let _serial = serial();
+    let runs: usize = std::env::var("GILCHECK_CONFORMANCE_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1);
+    let files = python_files("tests/conformance");
+    assert!(files.len() >= 20, "{files:?}");
+    let mut problems = Vec::new();
+    let mut rows: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut versions = Vec::new();
+    for minor in 8..=13 {
+        let Some(python) = cpython_or_skip(minor, "conf_cpython_agrees_with_gilcheck") else {
+            continue;
+        };
+        versions.push(format!("3.{minor}"));
+        let policy: Policy = format!("3.{minor}").parse().expect("a version policy");
+        for path in &files {
+            let name = path
+                .file_stem()
+                .expect("a name")
+                .to_string_lossy()
+                .into_owned();
+            let source = std::fs::read_to_string(path).expect("readable");
+            let (fails, verdict) = conformance_verdict(path, &source, policy);
+            let threads = if source.contains("for _ in range(4)]") {
+                4
+            } else {
+                2
+            };
+            let expected = expected_total(&source, threads, 10_000);
+            let tiny = TempFile::new(
+                &name,
+                &format!("import sys\nsys.setswitchinterval(1e-6)\n{source}"),
+            );
+            let (mut differ, mut deadlocked, mut lowest) = (0, 0, u64::MAX);
+            for _ in 0..runs {
+                match run_python_within(&python, &[tiny.path()], std::time::Duration::from_secs(5))
+                {
+                    None => {
+                        differ += 1;
+                        deadlocked += 1;
+                    }
+                    Some(out) => {
+                        let stdout = stdout_of(&out, &format!("CPython 3.{minor} running {name}"));
+                        let got: u64 = stdout
+                            .trim()
+                            .strip_prefix("Got: ")
+                            .and_then(|g| g.parse().ok())
+                            .unwrap_or_else(|| panic!("{name}: no `Got: N` in {stdout:?}"));
+                        if got != expected {
+                            differ += 1;
+                            lowest = lowest.min(got);
+                        }
+                    }
+                }
+            }
+            let observed = if differ == 0 {
+                format!("exact in {runs}/{runs}")
+            } else if deadlocked > 0 {
+                format!("deadlocked in {deadlocked}/{runs}")
+            } else {
+                format!("differs in {differ}/{runs} (Got {lowest}, expected {expected})")
+            };
+            if differ > 0 && !fails {
+                problems.push(format!(
+                    "{name} on CPython 3.{minor}: CPython {observed}, but gilcheck --python 3.{minor} finds nothing ({verdict})"
+                ));
+            }
+            if fails && differ == 0 {
+                println!(
+                    "{name} on CPython 3.{minor}: gilcheck finds it ({verdict}); CPython did not show it in {runs} run(s) (a rare interleaving at this size, not a miss)"
+                );
+            }
+            rows.entry(name)
+                .or_default()
+                .push(format!("{observed}; gilcheck: {verdict}"));
+        }
+    }
+    let mut table = format!(
+        "| program | {} |\n|---|{}\n",
+        versions.join(" | "),
+        "---|".repeat(versions.len())
+    );
+    for (name, cells) in &rows {
+        table.push_str(&format!("| `{name}.py` | {} |\n", cells.join(" | ")));
+    }
+    println!("{table}");
+    if let Ok(out) = std::env::var("GILCHECK_CONFORMANCE_TABLE") {
+        let text = std::fs::read_to_string(&out).unwrap_or_default();
+        let (begin, end) = ("<!-- table -->", "<!-- end table -->");
+        let (Some(a), Some(b)) = (text.find(begin), text.find(end)) else {
+            panic!("{out} has no {begin} … {end} markers");
+        };
+        let written = format!(
+            "{}{begin}\n\n{runs} run(s) per cell.\n\n{table}\n{}",
+            &text[..a],
+            &text[b..]
+        );
+        std::fs::write(&out, written).expect("write the table");
+    }
+    assert!(
+        problems.is_empty(),
+        "{} miss(es):\n{}",
+        problems.len(),
+        problems.join("\n")
+    );
 }

@@ -1222,9 +1222,9 @@ impl<'p> Reference<'p> {
                     let f = self.frame(t);
                     f.stack.truncate(base);
                     f.stack.push(Some(r));
-                    Callee::Native {
-                        fast: b == Native::Len,
-                    }
+                    // VM-7: every built-in call polls, `len` included (warm-up and backed-off
+                    // specializations run the generic CALL).
+                    Callee::Native { fast: false }
                 }
                 Err(w) => {
                     self.frame(t).kw_names = Some(kw_names);
@@ -3069,8 +3069,9 @@ fn window_by_items(table: Table, side: &Side) -> Window {
             Item::Helper => w.poll = true,
             // A call of a C function that polls, on every version (range included).
             Item::Repr | Item::ForRange(_) => w.poll = true,
-            // len: not on 3.11+ (CALL_NO_KW_LEN), after any C call on 3.8–3.10.
-            Item::Len => w.poll |= table != Py311,
+            // len: a C call that polls on every version (3.11+'s CALL_NO_KW_LEN does not,
+            // but only once the call site has warmed up; VM-7).
+            Item::Len => w.poll = true,
             // GET_ITER and FOR_ITER poll on 3.8/3.9; JUMP_BACKWARD on 3.10+.
             Item::ForTuple(n) => w.poll |= frame || n > 0,
             // COMPARE_OP polls on 3.8/3.9; a taken jump on 3.10; never on 3.11+.

@@ -511,9 +511,12 @@ fn spec_polls(p: Policy, e: &Executed) -> bool {
             ) || (p == Policy::Py39
                 && matches!(e.instr, IsOp(_) | ContainsOp(_) | LoadAssertionError));
             let python_call = matches!(e.instr, Call(_)) && e.callee == Some(Callee::Python);
-            let silent_return = matches!(e.instr, ReturnValue) && !e.returned_to_caller;
+            let silent_return =
+                matches!(e.instr, ReturnValue | ReturnGenerator) && !e.returned_to_caller;
+            // YIELD_VALUE leaves the frame without dispatching (VM-5).
             let silent = e.next == Some(BeforeWith)
                 || fast
+                || e.instr == YieldValue
                 || (cond_jump && e.exact_bool)
                 || python_call
                 || silent_return;
@@ -523,7 +526,7 @@ fn spec_polls(p: Policy, e: &Executed) -> bool {
             Resume(_) | JumpBackward(_) => true,
             _ if cond_jump => e.taken,
             Call(_) => native_call,
-            ReturnValue => e.returned_to_caller,
+            ReturnValue | ReturnGenerator => e.returned_to_caller,
             _ => false,
         },
         Policy::Py311 | Policy::Py312 | Policy::Py313 => match e.instr {
@@ -968,4 +971,55 @@ fn vm1_const_key_maps_falling_ranges_and_assert_messages() {
         "{}",
         e.outcome.output
     );
+}
+
+/// A file of the repository compiled at 2 threads × `iterations`.
+fn compiled(path: &str, iterations: u64) -> Program {
+    let source = std::fs::read_to_string(format!("{}/{path}", env!("CARGO_MANIFEST_DIR")))
+        .expect("readable");
+    let shrink = gilcheck::compile::Shrink {
+        threads: Some(2),
+        iterations: Some(iterations),
+    };
+    gilcheck::compile::compile(&source, path, "compiled", &shrink)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .0
+}
+
+/// VM-12: a generator's frame runs on the thread that resumes it and polls at its own `RESUME 1`
+/// and `JUMP_BACKWARD`: a generator expression consumed by `sum` between the read and the write
+/// of a shared counter opens the window on every version, with one preemption, while the same
+/// read and write with nothing between (the twin) never loses on 3.10–3.13. Every step's
+/// refcounts are audited (the explorer's VM-2 audit), generator frames included.
+#[test]
+fn vm12_generator_frames_poll_at_their_resume() {
+    let with_gen = compiled("tests/conformance/generator_between.py", 1);
+    let plain = compiled("tests/conformance/dict_entry.py", 1);
+    for policy in Policy::ALL {
+        let v = support::verdict(&with_gen, policy, &support::dfs(None));
+        let gilcheck::explore::engine::Verdict::Fail(c) = v else {
+            panic!("{policy}: the generator between the read and the write lost nothing");
+        };
+        assert_eq!(c.execution.preemptions, 1, "{policy}: {}", c.found);
+        assert!(c.what.contains("shared"), "{policy}: {}", c.what);
+        let switch = c
+            .execution
+            .rows()
+            .find(|r| r.gil.contains("preempted"))
+            .expect("a preemption");
+        assert!(
+            matches!(policy, Policy::Py38 | Policy::Py39 | Policy::Every)
+                || switch.code == "<genexpr>",
+            "{policy}: switched in {} at {}",
+            switch.code,
+            switch.instr
+        );
+        let twin = support::verdict(&plain, policy, &support::dfs(None));
+        let lost = matches!(twin, gilcheck::explore::engine::Verdict::Fail(_));
+        assert_eq!(
+            lost,
+            matches!(policy, Policy::Py38 | Policy::Py39 | Policy::Every),
+            "{policy}: the twin"
+        );
+    }
 }

@@ -299,7 +299,6 @@ impl Flow {
                 }
             }
         }
-        preds[entry] = preds[entry].max(0);
         // Mark reachability in a way callers can read: the entry counts as reached.
         let mut out = preds;
         for (i, s) in seen.iter().enumerate() {

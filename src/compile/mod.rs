@@ -1,5 +1,5 @@
 //! The Python front end: source text → the VM's code objects, as CPython 3.11 compiles them
-//! (rules CO-1 … CO-6 of `spec/compile.md`).
+//! (rules CO-1 … CO-5 of `spec/compile.md`).
 //!
 //! Parsing is Astral's `ruff_python_parser` (the parser of ruff): it accepts every syntax
 //! CPython 3.8–3.13 accepts and keeps exact source ranges. [`codegen`] walks its AST the way

@@ -1,0 +1,193 @@
+//! The Python front end's rules that need no CPython: what it refuses and how (CO-1), that no
+//! input makes it panic (CO-1), and which literals a smaller instance replaces (CO-5). Its
+//! agreement with CPython 3.11 is checked in `tests/cpython_oracle.rs` (CO-2 … CO-4).
+
+use gilcheck::compile::{self, ErrorKind, Shrink};
+use proptest::prelude::*;
+use std::path::Path;
+
+fn read(path: &str) -> String {
+    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(path)).expect("readable")
+}
+
+const SEEDS: [&str; 4] = [
+    "examples/seed/refcount.py",
+    "examples/seed/cpu_bound.py",
+    "examples/seed/unsafe_increment.py",
+    "examples/seed/locked_increment.py",
+];
+
+/// CO-5: `--threads` replaces the `range(K)` that creates the threads and `--iterations` the
+/// literals the threads start with and their target is called with — nothing else; each
+/// replacement is reported with its place; a file with nothing to replace is refused.
+#[test]
+fn co5_shrink_replaces_the_thread_and_iteration_literals() {
+    let both = Shrink {
+        threads: Some(2),
+        iterations: Some(3),
+    };
+    let source = read("examples/seed/unsafe_increment.py");
+    let (program, changes) = compile::compile(&source, "u.py", "u", &both).expect("compiles");
+    let listed: Vec<String> = changes.iter().map(|c| c.to_string()).collect();
+    assert_eq!(
+        listed,
+        [
+            "line 11:53: 10000 → 3 (iterations)",
+            "line 11:77: 4 → 2 (threads)"
+        ],
+        "{listed:?}"
+    );
+    // The constants: the new args tuple (in the comprehension) and the new thread count (in
+    // the module); the expected total in the f-string's text is left alone.
+    use gilcheck::vm::Const;
+    let listcomp = program
+        .codes
+        .iter()
+        .find(|c| c.name == "<listcomp>")
+        .expect("a listcomp");
+    assert!(
+        listcomp.consts.contains(&Const::Tuple(vec![Const::Int(3)])),
+        "{:?}",
+        listcomp.consts
+    );
+    let consts = &program.module().consts;
+    assert!(consts.contains(&Const::Int(2)), "{consts:?}");
+    assert!(!consts.contains(&Const::Int(4)), "{consts:?}");
+    assert!(
+        consts.contains(&Const::Str("Expected: 40000, Got: ".into())),
+        "{consts:?}"
+    );
+    // cpu_bound.py: the two direct calls of the target and both args tuples; its threads are
+    // started one by one, so --threads does not apply.
+    let source = read("examples/seed/cpu_bound.py");
+    let iters = Shrink {
+        threads: None,
+        iterations: Some(5),
+    };
+    let (_, changes) = compile::compile(&source, "c.py", "c", &iters).expect("compiles");
+    let lines: Vec<u32> = changes.iter().map(|c| c.line).collect();
+    assert_eq!(lines, [11, 12, 17, 18], "{changes:?}");
+    let e = compile::compile(&source, "c.py", "c", &both).expect_err("no thread count to replace");
+    assert_eq!(e.kind, ErrorKind::Option);
+    assert!(
+        e.to_string()
+            .starts_with("--threads does not apply to c.py"),
+        "{e}"
+    );
+    // A file without threads: neither applies.
+    let e = compile::compile("x = 1\n", "x.py", "x", &iters).expect_err("nothing to replace");
+    assert!(
+        e.to_string().starts_with("--iterations does not apply"),
+        "{e}"
+    );
+    // Without options nothing changes.
+    for seed in SEEDS {
+        let (_, changes) =
+            compile::compile(&read(seed), seed, "s", &Shrink::default()).expect("compiles");
+        assert!(changes.is_empty(), "{seed}: {changes:?}");
+    }
+}
+
+/// A mutation of a source text.
+#[derive(Debug, Clone)]
+enum Mutation {
+    DeleteByte(usize),
+    InsertByte(usize, u8),
+    SwapLines(usize, usize),
+    DuplicateLine(usize),
+    Truncate(usize),
+}
+
+fn mutate(source: &str, ms: &[Mutation]) -> Vec<u8> {
+    let mut bytes = source.as_bytes().to_vec();
+    for m in ms {
+        let n = bytes.len().max(1);
+        match *m {
+            Mutation::DeleteByte(i) => {
+                if !bytes.is_empty() {
+                    bytes.remove(i % n);
+                }
+            }
+            Mutation::InsertByte(i, b) => bytes.insert(i % (bytes.len() + 1), b),
+            Mutation::Truncate(i) => bytes.truncate(i % n),
+            Mutation::SwapLines(a, b) => {
+                let text = String::from_utf8_lossy(&bytes).into_owned();
+                let mut lines: Vec<&str> = text.lines().collect();
+                let k = lines.len().max(1);
+                if !lines.is_empty() {
+                    lines.swap(a % k, b % k);
+                }
+                bytes = lines.join("\n").into_bytes();
+            }
+            Mutation::DuplicateLine(a) => {
+                let text = String::from_utf8_lossy(&bytes).into_owned();
+                let mut lines: Vec<&str> = text.lines().collect();
+                if !lines.is_empty() {
+                    let k = a % lines.len();
+                    lines.insert(k, lines[k]);
+                }
+                bytes = lines.join("\n").into_bytes();
+            }
+        }
+    }
+    bytes
+}
+
+fn mutation() -> impl Strategy<Value = Mutation> {
+    prop_oneof![
+        any::<usize>().prop_map(Mutation::DeleteByte),
+        (
+            any::<usize>(),
+            prop::sample::select(b"()[]{}:=+-*/ \n\t\"'#fx0_.,\\".to_vec())
+        )
+            .prop_map(|(i, b)| Mutation::InsertByte(i, b)),
+        (any::<usize>(), any::<usize>()).prop_map(|(a, b)| Mutation::SwapLines(a, b)),
+        any::<usize>().prop_map(Mutation::DuplicateLine),
+        any::<usize>().prop_map(Mutation::Truncate),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    /// CO-1: mutated example files (bytes deleted, inserted, lines swapped and duplicated, the
+    /// text cut short) compile or are refused with a SyntaxError or an `unsupported` message,
+    /// with or without a smaller instance asked for; the front end never panics. Whatever
+    /// compiles also validates (`compile` validates every program it returns).
+    #[test]
+    fn co1_mutated_sources_never_panic(
+        file in prop::sample::select(vec![
+            "examples/seed/refcount.py",
+            "examples/seed/cpu_bound.py",
+            "examples/seed/unsafe_increment.py",
+            "examples/seed/locked_increment.py",
+            "examples/convoy.py",
+            "tests/compile/control_flow.py",
+            "tests/compile/generators.py",
+            "tests/compile/values.py",
+        ]),
+        ms in prop::collection::vec(mutation(), 1..4),
+        shrink in any::<bool>(),
+    ) {
+        let bytes = mutate(&read(file), &ms);
+        let Ok(text) = String::from_utf8(bytes) else { return Ok(()) };
+        let s = if shrink {
+            Shrink { threads: Some(2), iterations: Some(2) }
+        } else {
+            Shrink::default()
+        };
+        match compile::compile(&text, "m.py", "m", &s) {
+            Ok((program, _)) => prop_assert!(program.validate().is_ok()),
+            Err(e) => {
+                let shown = e.to_string();
+                prop_assert!(e.line >= 1 && e.column >= 1, "{shown}");
+                prop_assert!(
+                    shown.starts_with("SyntaxError: ")
+                        || shown.starts_with("unsupported: ")
+                        || shown.contains("does not apply"),
+                    "{shown}"
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,21 @@
+"""lock.acquire() and lock.release() around the increment."""
+# expect: T * N
+import threading
+
+shared = {"n": 0}
+lock = threading.Lock()
+
+def work(iterations):
+    for _ in range(iterations):
+        lock.acquire()
+        shared["n"] += 1
+        lock.release()
+
+
+threads = [threading.Thread(target=work, args=(10000,)) for _ in range(4)]
+for thread in threads:
+    thread.start()
+for thread in threads:
+    thread.join()
+
+print(f"Got: {shared['n']}")

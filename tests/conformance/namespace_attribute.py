@@ -1,0 +1,19 @@
+"""An object's attribute (a types.SimpleNamespace): state.n += 1."""
+# expect: T * N
+import types
+import threading
+
+state = types.SimpleNamespace(n=0)
+
+def work(iterations):
+    for _ in range(iterations):
+        state.n += 1
+
+
+threads = [threading.Thread(target=work, args=(10000,)) for _ in range(4)]
+for thread in threads:
+    thread.start()
+for thread in threads:
+    thread.join()
+
+print(f"Got: {state.n}")
