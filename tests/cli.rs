@@ -1329,9 +1329,9 @@ fn co1_bad_input_is_refused_with_its_place() {
             "unsupported: closure over 'k'",
         ),
         (
-            "isnone.py",
-            b"x = None\nif x is None:\n    pass\n",
-            "unsupported: `is None`",
+            "walrus.py",
+            b"if (n := 3) > 2:\n    pass\n",
+            "unsupported: assignment expressions",
         ),
         (
             "big.py",

@@ -1375,7 +1375,7 @@ fn conformance_verdict(path: &Path, source: &str, policy: Policy) -> (bool, Stri
 }
 
 /// CO-2, LU-1, LU-3: each program of `tests/conformance/` (a read–modify–write of shared state
-/// in one of 21 ways, a deadlock among them), on each CPython 3.8–3.13 that is installed, run at
+/// in one of 22 ways, a deadlock among them), on each CPython 3.8–3.13 that is installed, run at
 /// the file's size (4 threads × 10 000, `sys.setswitchinterval(1e-6)` put first; a run still
 /// going after 5 s is a deadlock) and compared with gilcheck's verdict for that version (every
 /// schedule at 2 threads × 2 iterations): a CPython run that ends differently where gilcheck

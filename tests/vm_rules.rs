@@ -494,8 +494,18 @@ fn spec_polls(p: Policy, e: &Executed) -> bool {
             | PopJumpBackwardIfTrue(_)
     );
     let native_call = matches!(e.callee, Some(Callee::Native(_))) && matches!(e.instr, Call(_));
+    let none_jump = matches!(
+        e.instr,
+        PopJumpForwardIfNone(_)
+            | PopJumpForwardIfNotNone(_)
+            | PopJumpBackwardIfNone(_)
+            | PopJumpBackwardIfNotNone(_)
+    );
     match p {
         Policy::Every => true,
+        // 3.8/3.9 compile `x is None` to LOAD_CONST, COMPARE_OP (3.8, polls) or IS_OP (3.9,
+        // fast), and a jump on an exact bool (fast).
+        Policy::Py38 | Policy::Py39 if none_jump => p == Policy::Py38 && e.next != Some(BeforeWith),
         Policy::Py38 | Policy::Py39 => {
             let fast = matches!(
                 e.instr,
@@ -524,7 +534,7 @@ fn spec_polls(p: Policy, e: &Executed) -> bool {
         }
         Policy::Py310 => match e.instr {
             Resume(_) | JumpBackward(_) => true,
-            _ if cond_jump => e.taken,
+            _ if cond_jump || none_jump => e.taken,
             Call(_) => native_call,
             ReturnValue | ReturnGenerator => e.returned_to_caller,
             _ => false,
@@ -532,7 +542,10 @@ fn spec_polls(p: Policy, e: &Executed) -> bool {
         Policy::Py311 | Policy::Py312 | Policy::Py313 => match e.instr {
             Resume(a) => a < 2,
             JumpBackward(_) => true,
-            PopJumpBackwardIfFalse(_) | PopJumpBackwardIfTrue(_) => e.taken,
+            PopJumpBackwardIfFalse(_)
+            | PopJumpBackwardIfTrue(_)
+            | PopJumpBackwardIfNone(_)
+            | PopJumpBackwardIfNotNone(_) => e.taken,
             Call(_) => e.callee == Some(Callee::Native(CallPoll::Polls)),
             _ => false,
         },

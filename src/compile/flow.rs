@@ -25,6 +25,8 @@ pub enum Op {
     Jump,
     /// `POP_JUMP_{FORWARD,BACKWARD}_IF_{TRUE,FALSE}`: jumps when the truth equals the flag.
     PopJumpIf(bool),
+    /// `POP_JUMP_*_IF_NONE` (true) or `…_IF_NOT_NONE` (false), made by the peephole.
+    PopJumpIfNone(bool),
     ForIter,
     /// Pushes an exception handler (`SETUP_WITH`, `SETUP_CLEANUP`): a NOP once assembled.
     Setup,
@@ -47,7 +49,10 @@ pub struct Ins {
 
 impl Ins {
     fn is_jump(&self) -> bool {
-        matches!(self.op, Op::Jump | Op::PopJumpIf(_) | Op::ForIter)
+        matches!(
+            self.op,
+            Op::Jump | Op::PopJumpIf(_) | Op::PopJumpIfNone(_) | Op::ForIter
+        )
     }
     /// A jump, or a handler push (whose target is reached by exceptions).
     fn has_target(&self) -> bool {
@@ -179,17 +184,20 @@ impl Flow {
                         }
                     }
                 }
-                (Op::Real(Instr::LoadConst(k)), Some(Op::Real(Instr::IsOp(_))))
-                    if consts[k as usize] == Const::None
-                        && matches!(
-                            self.blocks[b].instrs.get(i + 2).map(|n| n.op),
-                            Some(Op::PopJumpIf(_))
-                        ) =>
+                (Op::Real(Instr::LoadConst(k)), Some(Op::Real(Instr::IsOp(invert))))
+                    if consts[k as usize] == Const::None =>
                 {
-                    return Err(FlowError {
-                        what: "`is None` / `is not None` as a condition (CPython 3.11 compiles it to POP_JUMP_IF_NONE, which gilcheck's VM does not have yet)".into(),
-                        line: ins.line,
-                    });
+                    // `x is None` / `x is not None` as a condition: one fused jump.
+                    if let Some(Op::PopJumpIf(on_true)) =
+                        self.blocks[b].instrs.get(i + 2).map(|n| n.op)
+                    {
+                        let instrs = &mut self.blocks[b].instrs;
+                        instrs[i].op = Op::Real(Instr::Nop);
+                        instrs[i + 1].op = Op::Real(Instr::Nop);
+                        // Jump when the value is None: `is` and jump-if-true, or `is not` and
+                        // jump-if-false.
+                        instrs[i + 2].op = Op::PopJumpIfNone(invert != on_true);
+                    }
                 }
                 (Op::PopJumpIf(_) | Op::Jump, _) => {
                     let t = ins.target.expect("a jump has a target");
@@ -259,7 +267,13 @@ impl Flow {
         }
         let t = last.target.expect("a jump has a target");
         let target = &self.blocks[t].instrs;
-        if target.last().is_some_and(Ins::exits) && target.len() <= 4 {
+        // CPython's size counts the PRECALL before each CALL, which gilcheck folds into it.
+        let size = target.len()
+            + target
+                .iter()
+                .filter(|i| matches!(i.op, Op::Real(Instr::Call(_))))
+                .count();
+        if target.last().is_some_and(Ins::exits) && size <= 4 {
             let copy = target.clone();
             let instrs = &mut self.blocks[b].instrs;
             let n = instrs.len();
@@ -563,6 +577,15 @@ impl Flow {
                             (true, false) => Instr::PopJumpForwardIfFalse(t),
                             (false, true) => Instr::PopJumpBackwardIfTrue(t),
                             (false, false) => Instr::PopJumpBackwardIfFalse(t),
+                        }
+                    }
+                    Op::PopJumpIfNone(on_none) => {
+                        let t = target.expect("a jump has a target") as u32;
+                        match ((t as usize) > here, on_none) {
+                            (true, true) => Instr::PopJumpForwardIfNone(t),
+                            (true, false) => Instr::PopJumpForwardIfNotNone(t),
+                            (false, true) => Instr::PopJumpBackwardIfNone(t),
+                            (false, false) => Instr::PopJumpBackwardIfNotNone(t),
                         }
                     }
                     Op::ForIter => Instr::ForIter(target.expect("a jump has a target") as u32),

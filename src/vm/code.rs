@@ -148,6 +148,11 @@ pub enum Instr {
     PopJumpForwardIfTrue(u32),
     PopJumpBackwardIfFalse(u32),
     PopJumpBackwardIfTrue(u32),
+    /// `POP_JUMP_*_IF_NONE` / `…_IF_NOT_NONE`: 3.11's fusion of `LOAD_CONST None; IS_OP; POP_JUMP_IF_*`.
+    PopJumpForwardIfNone(u32),
+    PopJumpForwardIfNotNone(u32),
+    PopJumpBackwardIfNone(u32),
+    PopJumpBackwardIfNotNone(u32),
     /// Names the keyword arguments of the next `CALL` (a tuple constant).
     KwNames(u32),
     /// `CALL argc`: stack `[NULL or method, callable or self, args…]` as in 3.11.
@@ -212,6 +217,10 @@ impl Instr {
             PopJumpForwardIfTrue(_) => "POP_JUMP_FORWARD_IF_TRUE",
             PopJumpBackwardIfFalse(_) => "POP_JUMP_BACKWARD_IF_FALSE",
             PopJumpBackwardIfTrue(_) => "POP_JUMP_BACKWARD_IF_TRUE",
+            PopJumpForwardIfNone(_) => "POP_JUMP_FORWARD_IF_NONE",
+            PopJumpForwardIfNotNone(_) => "POP_JUMP_FORWARD_IF_NOT_NONE",
+            PopJumpBackwardIfNone(_) => "POP_JUMP_BACKWARD_IF_NONE",
+            PopJumpBackwardIfNotNone(_) => "POP_JUMP_BACKWARD_IF_NOT_NONE",
             KwNames(_) => "KW_NAMES",
             Call(_) => "CALL",
             LoadMethod(_) => "LOAD_METHOD",
@@ -258,7 +267,11 @@ impl Instr {
             | PopJumpForwardIfFalse(t)
             | PopJumpForwardIfTrue(t)
             | PopJumpBackwardIfFalse(t)
-            | PopJumpBackwardIfTrue(t) => t,
+            | PopJumpBackwardIfTrue(t)
+            | PopJumpForwardIfNone(t)
+            | PopJumpForwardIfNotNone(t)
+            | PopJumpBackwardIfNone(t)
+            | PopJumpBackwardIfNotNone(t) => t,
             FormatValue { conversion, spec } => {
                 let c = match conversion {
                     Conversion::None => 0,
@@ -280,7 +293,11 @@ impl Instr {
             | PopJumpForwardIfFalse(t)
             | PopJumpForwardIfTrue(t)
             | PopJumpBackwardIfFalse(t)
-            | PopJumpBackwardIfTrue(t) => Some(t as usize),
+            | PopJumpBackwardIfTrue(t)
+            | PopJumpForwardIfNone(t)
+            | PopJumpForwardIfNotNone(t)
+            | PopJumpBackwardIfNone(t)
+            | PopJumpBackwardIfNotNone(t) => Some(t as usize),
             _ => None,
         }
     }
@@ -298,7 +315,11 @@ impl Instr {
             PopJumpForwardIfFalse(_)
             | PopJumpForwardIfTrue(_)
             | PopJumpBackwardIfFalse(_)
-            | PopJumpBackwardIfTrue(_) => (1, 0),
+            | PopJumpBackwardIfTrue(_)
+            | PopJumpForwardIfNone(_)
+            | PopJumpForwardIfNotNone(_)
+            | PopJumpBackwardIfNone(_)
+            | PopJumpBackwardIfNotNone(_) => (1, 0),
             Copy(n) => (n, n + 1),
             Swap(n) => (n, n),
             BinarySubscr | BinaryOp { .. } | CompareOp(_) | IsOp(_) | ContainsOp(_) => (2, 1),
@@ -404,7 +425,11 @@ impl Code {
             | PopJumpForwardIfFalse(t)
             | PopJumpForwardIfTrue(t)
             | PopJumpBackwardIfFalse(t)
-            | PopJumpBackwardIfTrue(t) => {
+            | PopJumpBackwardIfTrue(t)
+            | PopJumpForwardIfNone(t)
+            | PopJumpForwardIfNotNone(t)
+            | PopJumpBackwardIfNone(t)
+            | PopJumpBackwardIfNotNone(t) => {
                 format!("to {}", t * 2)
             }
             FormatValue { conversion, spec } => {
@@ -494,7 +519,11 @@ fn validate_code(program: &Program, code: &Code) -> Result<(), String> {
         if let Some(t) = ins.target() {
             let backward = matches!(
                 ins,
-                JumpBackward(_) | PopJumpBackwardIfFalse(_) | PopJumpBackwardIfTrue(_)
+                JumpBackward(_)
+                    | PopJumpBackwardIfFalse(_)
+                    | PopJumpBackwardIfTrue(_)
+                    | PopJumpBackwardIfNone(_)
+                    | PopJumpBackwardIfNotNone(_)
             );
             if t >= n || (backward && t > i) || (!backward && t <= i) {
                 return bad("jump target out of place");
@@ -557,7 +586,11 @@ fn check_depths(code: &Code) -> Result<(), String> {
             PopJumpForwardIfFalse(t)
             | PopJumpForwardIfTrue(t)
             | PopJumpBackwardIfFalse(t)
-            | PopJumpBackwardIfTrue(t) => {
+            | PopJumpBackwardIfTrue(t)
+            | PopJumpForwardIfNone(t)
+            | PopJumpForwardIfNotNone(t)
+            | PopJumpBackwardIfNone(t)
+            | PopJumpBackwardIfNotNone(t) => {
                 work.push((i + 1, after));
                 work.push((t as usize, after));
             }
@@ -755,6 +788,10 @@ impl CodeBuilder {
                 PopJumpForwardIfTrue(_) => PopJumpForwardIfTrue(target),
                 PopJumpBackwardIfFalse(_) => PopJumpBackwardIfFalse(target),
                 PopJumpBackwardIfTrue(_) => PopJumpBackwardIfTrue(target),
+                PopJumpForwardIfNone(_) => PopJumpForwardIfNone(target),
+                PopJumpForwardIfNotNone(_) => PopJumpForwardIfNotNone(target),
+                PopJumpBackwardIfNone(_) => PopJumpBackwardIfNone(target),
+                PopJumpBackwardIfNotNone(_) => PopJumpBackwardIfNotNone(target),
                 other => unreachable!("{} is not a jump", other.name()),
             };
         }

@@ -940,6 +940,19 @@ fn run_instruction<P: Platform>(t: &mut PyThread, cx: &mut Cx<'_, '_, P>) -> Res
                 taken = true;
             }
         }
+        PopJumpForwardIfNone(target)
+        | PopJumpForwardIfNotNone(target)
+        | PopJumpBackwardIfNone(target)
+        | PopJumpBackwardIfNotNone(target) => {
+            // An identity test: no truth value is computed, nothing can fail.
+            let v = peek(f, 1)?;
+            let on_none = matches!(ins, PopJumpForwardIfNone(_) | PopJumpBackwardIfNone(_));
+            pop_n(f, cx, 1)?;
+            if (v == ObjRef::NONE) == on_none {
+                next_pc = target as usize;
+                taken = true;
+            }
+        }
         KwNames(k) => f.kw_names = Some(k),
         Call(argc) => {
             let n = argc as usize;

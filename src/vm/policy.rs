@@ -125,6 +125,15 @@ impl Policy {
                     // resumed frame polls at its entry (RESUME 1 here).
                     YieldValue => None,
                     Call(_) if e.callee == Some(Callee::Python) => None, // polls on return
+                    // `x is None` as a condition is `LOAD_CONST None; IS_OP/COMPARE_OP;
+                    // POP_JUMP_IF_*` on 3.8/3.9: 3.8's COMPARE_OP polls, 3.9's IS_OP and the
+                    // jump on an exact bool fast-dispatch.
+                    PopJumpForwardIfNone(_)
+                    | PopJumpForwardIfNotNone(_)
+                    | PopJumpBackwardIfNone(_)
+                    | PopJumpBackwardIfNotNone(_) => {
+                        (self == Policy::Py38).then_some("3.8's `is` is a COMPARE_OP, which polls")
+                    }
                     PopJumpForwardIfFalse(_)
                     | PopJumpForwardIfTrue(_)
                     | PopJumpBackwardIfFalse(_)
@@ -140,7 +149,11 @@ impl Policy {
                 PopJumpForwardIfFalse(_)
                 | PopJumpForwardIfTrue(_)
                 | PopJumpBackwardIfFalse(_)
-                | PopJumpBackwardIfTrue(_) => e.taken.then_some("taken conditional jump"),
+                | PopJumpBackwardIfTrue(_)
+                | PopJumpForwardIfNone(_)
+                | PopJumpForwardIfNotNone(_)
+                | PopJumpBackwardIfNone(_)
+                | PopJumpBackwardIfNotNone(_) => e.taken.then_some("taken conditional jump"),
                 Call(_) if matches!(e.callee, Some(Callee::Native(_))) => {
                     Some("after a call returns")
                 }
@@ -152,9 +165,10 @@ impl Policy {
             Policy::Py311 | Policy::Py312 | Policy::Py313 => match e.instr {
                 Resume(a) if a < 2 => Some("RESUME at function entry"),
                 JumpBackward(_) => Some("JUMP_BACKWARD"),
-                PopJumpBackwardIfFalse(_) | PopJumpBackwardIfTrue(_) => {
-                    e.taken.then_some("taken backward jump")
-                }
+                PopJumpBackwardIfFalse(_)
+                | PopJumpBackwardIfTrue(_)
+                | PopJumpBackwardIfNone(_)
+                | PopJumpBackwardIfNotNone(_) => e.taken.then_some("taken backward jump"),
                 Call(_) if e.callee == Some(Callee::Native(CallPoll::Polls)) => {
                     Some("after a call of a C function")
                 }
@@ -215,7 +229,11 @@ impl Policy {
             PopJumpForwardIfFalse(_)
             | PopJumpForwardIfTrue(_)
             | PopJumpBackwardIfFalse(_)
-            | PopJumpBackwardIfTrue(_) => {
+            | PopJumpBackwardIfTrue(_)
+            | PopJumpForwardIfNone(_)
+            | PopJumpForwardIfNotNone(_)
+            | PopJumpBackwardIfNone(_)
+            | PopJumpBackwardIfNotNone(_) => {
                 let cases = [(false, false), (false, true), (true, false), (true, true)].map(
                     |(taken, exact_bool)| {
                         probe(Executed {

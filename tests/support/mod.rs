@@ -280,6 +280,10 @@ pub fn one_of_each_instr() -> Vec<Instr> {
         PopJumpForwardIfTrue(0),
         PopJumpBackwardIfFalse(0),
         PopJumpBackwardIfTrue(0),
+        PopJumpForwardIfNone(1),
+        PopJumpForwardIfNotNone(1),
+        PopJumpBackwardIfNone(0),
+        PopJumpBackwardIfNotNone(0),
         KwNames(0),
         Call(0),
         LoadMethod(0),
@@ -334,6 +338,10 @@ pub fn one_of_each_instr() -> Vec<Instr> {
             | PopJumpForwardIfTrue(_)
             | PopJumpBackwardIfFalse(_)
             | PopJumpBackwardIfTrue(_)
+            | PopJumpForwardIfNone(_)
+            | PopJumpForwardIfNotNone(_)
+            | PopJumpBackwardIfNone(_)
+            | PopJumpBackwardIfNotNone(_)
             | KwNames(_)
             | Call(_)
             | LoadMethod(_)
