@@ -717,8 +717,15 @@ impl<'a> Compiler<'a> {
                 self.expr(&s.slice)?;
                 self.emit(Instr::StoreSubscr);
             }
-            Expr::Tuple(_) | Expr::List(_) => {
-                return unsupported("unpacking assignment (UNPACK_SEQUENCE)", t);
+            Expr::Tuple(ast::ExprTuple { elts, .. }) | Expr::List(ast::ExprList { elts, .. }) => {
+                // 3.11's `unpack_helper`: UNPACK_SEQUENCE, then each target in order.
+                if let Some(s) = elts.iter().find(|e| matches!(e, Expr::Starred(_))) {
+                    return unsupported("starred assignment (UNPACK_EX)", s);
+                }
+                self.emit(Instr::UnpackSequence(elts.len() as u32));
+                for e in elts {
+                    self.store(e)?;
+                }
             }
             Expr::Starred(_) => return unsupported("starred assignment", t),
             other => return syntax("cannot assign to expression", other),
@@ -986,7 +993,7 @@ impl<'a> Compiler<'a> {
         let cleanup = self.new_block();
         let end = self.new_block();
         self.unit().fblocks.push(FBlock::For { start, exit: end });
-        self.expr(&f.iter)?;
+        self.iterable(&f.iter)?;
         self.emit(Instr::GetIter);
         self.use_block(start);
         self.emit_op(Op::ForIter, Some(cleanup));
@@ -1115,7 +1122,7 @@ impl<'a> Compiler<'a> {
                     self.compare_op(c.ops[i]);
                     self.emit_op(Op::PopJumpIf(false), Some(cleanup));
                 }
-                self.expr(&c.comparators[n])?;
+                self.comparator(&c.comparators[n], c.ops[n], true)?;
                 self.compare_op(c.ops[n]);
                 self.emit_op(Op::PopJumpIf(cond), Some(next));
                 let end = self.new_block();
@@ -1260,7 +1267,7 @@ impl<'a> Compiler<'a> {
                     );
                 }
                 self.expr(&c.left)?;
-                self.expr(&c.comparators[0])?;
+                self.comparator(&c.comparators[0], c.ops[0], true)?;
                 self.compare_op(c.ops[0]);
             }
             Expr::BoolOp(b) => {
@@ -1332,6 +1339,42 @@ impl<'a> Compiler<'a> {
             Expr::IpyEscapeCommand(i) => return syntax("invalid syntax", i),
         }
         Ok(())
+    }
+
+    /// An iterable of `for` or a comprehension, or the right side of `in`: 3.11's `fold_iter`
+    /// makes a list display a tuple (a constant one when every item is constant).
+    fn iterable(&mut self, e: &Expr) -> R<()> {
+        let Expr::List(l) = e else {
+            return self.expr(e);
+        };
+        if l.elts.iter().any(|x| matches!(x, Expr::Starred(_))) {
+            return self.expr(e);
+        }
+        let old = self.unit().line;
+        self.set_loc(e);
+        match l
+            .elts
+            .iter()
+            .map(|x| self.constant_of(x))
+            .collect::<Option<Vec<_>>>()
+        {
+            Some(items) => self.load_const(Const::Tuple(items)),
+            None => {
+                self.sequence_items(&l.elts)?;
+                self.emit(Instr::BuildTuple(l.elts.len() as u32));
+            }
+        }
+        self.unit().line = old;
+        Ok(())
+    }
+
+    /// The last comparator of a comparison: folded by `fold_iter` after `in` / `not in`.
+    fn comparator(&mut self, e: &Expr, op: ast::CmpOp, last: bool) -> R<()> {
+        if last && matches!(op, ast::CmpOp::In | ast::CmpOp::NotIn) {
+            self.iterable(e)
+        } else {
+            self.expr(e)
+        }
     }
 
     fn sequence_items(&mut self, elts: &[Expr]) -> R<()> {
@@ -1577,7 +1620,7 @@ impl<'a> Compiler<'a> {
         self.codes[index] = Some(code);
         self.load_const(Const::Code(index));
         self.emit(Instr::MakeFunction(0));
-        self.expr(&outer.iter)?;
+        self.iterable(&outer.iter)?;
         self.emit(Instr::GetIter);
         self.emit(Instr::Call(0));
         Ok(())
@@ -1603,7 +1646,7 @@ impl<'a> Compiler<'a> {
             let k = self.var_index(".0");
             self.emit(Instr::LoadFast(k));
         } else {
-            self.expr(&g.iter)?;
+            self.iterable(&g.iter)?;
             self.emit(Instr::GetIter);
         }
         let depth = depth + 1;

@@ -171,6 +171,15 @@ impl Flow {
                     self.blocks[b].instrs[i + 1].op =
                         Op::Real(Instr::LoadGlobal { name, null: true });
                 }
+                // `a, b = b, a`: the tuple is never built.
+                (Op::Real(Instr::BuildTuple(n)), Some(Op::Real(Instr::UnpackSequence(m))))
+                    if n == m && (1..=3).contains(&n) =>
+                {
+                    self.blocks[b].instrs[i].op = Op::Real(Instr::Nop);
+                    self.blocks[b].instrs[i + 1].op =
+                        Op::Real(if n == 1 { Instr::Nop } else { Instr::Swap(n) });
+                }
+                (Op::Real(Instr::Swap(n)), _) if n >= 2 => self.apply_static_swaps(b, i),
                 (Op::Real(Instr::LoadConst(k)), Some(Op::PopJumpIf(on))) => {
                     if let Some(truth) = const_truth(&consts[k as usize]) {
                         self.blocks[b].instrs[i].op = Op::Real(Instr::Nop);
@@ -215,6 +224,52 @@ impl Flow {
             i += 1;
         }
         Ok(())
+    }
+
+    /// 3.11's `apply_static_swaps`: a `SWAP` followed by stores to fast locals (or `POP_TOP`s)
+    /// on one line becomes a NOP, and the stores trade places.
+    fn apply_static_swaps(&mut self, b: usize, from: usize) {
+        let swappable = |i: &Ins| matches!(i.op, Op::Real(Instr::StoreFast(_) | Instr::PopTop));
+        let next = |instrs: &[Ins], mut i: usize, line: Option<i32>| -> Option<usize> {
+            loop {
+                i += 1;
+                let ins = instrs.get(i)?;
+                if line.is_some_and(|l| ins.line != l) {
+                    return None;
+                }
+                if ins.is_nop() {
+                    continue;
+                }
+                return swappable(ins).then_some(i);
+            }
+        };
+        let mut i = from as isize;
+        while i >= 0 {
+            let instrs = &self.blocks[b].instrs;
+            let at = i as usize;
+            let Op::Real(Instr::Swap(n)) = instrs[at].op else {
+                if instrs[at].is_nop() || swappable(&instrs[at]) {
+                    i -= 1;
+                    continue;
+                }
+                return;
+            };
+            let Some(j) = next(instrs, at, None) else {
+                return;
+            };
+            let line = instrs[j].line;
+            let mut k = j;
+            for _ in 1..n {
+                match next(instrs, k, Some(line)) {
+                    Some(x) => k = x,
+                    None => return,
+                }
+            }
+            let instrs = &mut self.blocks[b].instrs;
+            instrs[at].op = Op::Real(Instr::Nop);
+            instrs.swap(j, k);
+            i -= 1;
+        }
     }
 
     /// `clean_basic_block`: removes NOPs that carry no line of their own.

@@ -162,6 +162,8 @@ pub enum Instr {
     StoreAttr(u32),
     BuildTuple(u32),
     BuildList(u32),
+    /// Replaces a tuple or list of exactly n items by its items, the first on top.
+    UnpackSequence(u32),
     BuildMap(u32),
     BuildConstKeyMap(u32),
     ListAppend(u32),
@@ -228,6 +230,7 @@ impl Instr {
             StoreAttr(_) => "STORE_ATTR",
             BuildTuple(_) => "BUILD_TUPLE",
             BuildList(_) => "BUILD_LIST",
+            UnpackSequence(_) => "UNPACK_SEQUENCE",
             BuildMap(_) => "BUILD_MAP",
             BuildConstKeyMap(_) => "BUILD_CONST_KEY_MAP",
             ListAppend(_) => "LIST_APPEND",
@@ -255,8 +258,8 @@ impl Instr {
             Resume(a) | LoadConst(a) | LoadFast(a) | StoreFast(a) | StoreGlobal(a)
             | LoadName(a) | StoreName(a) | Copy(a) | Swap(a) | KwNames(a) | Call(a)
             | LoadMethod(a) | LoadAttr(a) | StoreAttr(a) | BuildTuple(a) | BuildList(a)
-            | BuildMap(a) | BuildConstKeyMap(a) | ListAppend(a) | BuildString(a)
-            | MakeFunction(a) | ImportName(a) | RaiseVarargs(a) => a,
+            | UnpackSequence(a) | BuildMap(a) | BuildConstKeyMap(a) | ListAppend(a)
+            | BuildString(a) | MakeFunction(a) | ImportName(a) | RaiseVarargs(a) => a,
             LoadGlobal { name, null } => name * 2 + u32::from(null),
             BinaryOp { op, inplace } => op.number() + if inplace { 13 } else { 0 },
             CompareOp(c) => c.number(),
@@ -329,6 +332,7 @@ impl Instr {
             Call(n) => (n + 2, 1),
             StoreAttr(_) => (2, 0),
             BuildTuple(n) | BuildList(n) | BuildString(n) => (n, 1),
+            UnpackSequence(n) => (1, n),
             BuildMap(n) => (2 * n, 1),
             BuildConstKeyMap(n) => (n + 1, 1),
             ListAppend(i) => (i + 1, i),

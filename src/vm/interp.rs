@@ -1105,6 +1105,35 @@ fn run_instruction<P: Platform>(t: &mut PyThread, cx: &mut Cx<'_, '_, P>) -> Res
             pop_n(f, cx, n as usize)?;
             f.stack.push(Some(r));
         }
+        UnpackSequence(n) => {
+            let seq = peek(f, 1)?;
+            let items = match heap.get(py, seq)? {
+                Object::Tuple(v) | Object::List(v) => v,
+                other => {
+                    return Err(RtError::TypeError(format!(
+                        "cannot unpack non-iterable {} object",
+                        other.type_name()
+                    )));
+                }
+            };
+            let want = n as usize;
+            if items.len() < want {
+                return Err(RtError::ValueError(format!(
+                    "not enough values to unpack (expected {want}, got {})",
+                    items.len()
+                )));
+            }
+            if items.len() > want {
+                return Err(RtError::ValueError(format!(
+                    "too many values to unpack (expected {want})"
+                )));
+            }
+            for &x in &items {
+                heap.incref(py, x)?;
+            }
+            pop_n(f, cx, 1)?;
+            f.stack.extend(items.into_iter().rev().map(Some));
+        }
         BuildMap(n) => {
             let items: Vec<ObjRef> = f.stack[f.stack.len() - 2 * n as usize..]
                 .iter()

@@ -54,3 +54,8 @@ print(x)
 assert x == 5, f"x is {x}"
 assert total
 print(sys.getrefcount(total) > 0)
+for w in [x, n]:
+    print(w)
+print(3 in [1, 2, 3], x not in [n, 7], [v for v in [x, 1] if v in [5]])
+if x in [5, 6]:
+    print("five")

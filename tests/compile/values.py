@@ -18,3 +18,20 @@ d["x"] += 10
 g[0] -= 1
 print(d["x"], g[0], len(d), repr(h))
 print(time.time() >= t0)
+first, second = 1, 2
+first, second = second, first
+x, y, z = [3, 4], "s", (5,)
+(one,) = (1,)
+pair = (7, 8)
+left, right = pair
+print(first, second, x, y, z, one, left, right)
+
+
+def swap(a, b):
+    a, b = b, a
+    return a, b
+
+
+print(swap(1, 2))
+for k, v in [(1, 2), (3, 4)]:
+    print(k + v)

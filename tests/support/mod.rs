@@ -292,6 +292,7 @@ pub fn one_of_each_instr() -> Vec<Instr> {
         BuildTuple(0),
         BuildList(0),
         BuildMap(0),
+        UnpackSequence(2),
         BuildConstKeyMap(0),
         ListAppend(1),
         FormatValue {
@@ -350,6 +351,7 @@ pub fn one_of_each_instr() -> Vec<Instr> {
             | BuildTuple(_)
             | BuildList(_)
             | BuildMap(_)
+            | UnpackSequence(_)
             | BuildConstKeyMap(_)
             | ListAppend(_)
             | FormatValue { .. }
