@@ -135,11 +135,13 @@ pub enum Object<P: Platform> {
         index: u32,
         name: Arc<str>,
     },
-    /// A Python function: its code and the globals it runs with (a strong reference).
+    /// A Python function: its code, the globals it runs with and the tuple of its parameters'
+    /// default values (strong references).
     Function {
         code: u32,
         globals: ObjRef,
         name: Arc<str>,
+        defaults: Option<ObjRef>,
     },
     /// A built-in method bound to its receiver (`lock.__exit__`, `thread.start`).
     BoundMethod {
@@ -244,10 +246,12 @@ impl<P: Platform> Clone for Object<P> {
                 code,
                 globals,
                 name,
+                defaults,
             } => Object::Function {
                 code: *code,
                 globals: *globals,
                 name: Arc::clone(name),
+                defaults: *defaults,
             },
             Object::BoundMethod { func, receiver } => Object::BoundMethod {
                 func: *func,
@@ -305,7 +309,9 @@ impl<P: Platform> Object<P> {
         match self {
             Object::Tuple(v) | Object::List(v) => v.clone(),
             Object::Dict(d) => d.iter().flat_map(|&(k, v)| [k, v]).collect(),
-            Object::Function { globals, .. } => vec![*globals],
+            Object::Function {
+                globals, defaults, ..
+            } => [*globals].into_iter().chain(*defaults).collect(),
             Object::BoundMethod { receiver, .. } => vec![*receiver],
             Object::Iter(IterObj::Seq { seq, .. }) => vec![*seq],
             Object::Thread(t) => t.target.iter().chain(&t.args).copied().collect(),

@@ -748,7 +748,8 @@ impl<'a> Compiler<'a> {
         if let Some(r) = &f.returns {
             return unsupported("annotations", &**r);
         }
-        let params = self.params(&f.parameters)?;
+        let (params, defaults) = self.params(&f.parameters)?;
+        let flags = self.default_arguments(&defaults)?;
         let mut locals: BTreeSet<String> = params.iter().cloned().collect();
         let mut globals = BTreeSet::new();
         scan_body(&f.body, &mut locals, &mut globals);
@@ -788,11 +789,12 @@ impl<'a> Compiler<'a> {
         self.codes[index] = Some(code);
         self.set_loc(f);
         self.load_const(Const::Code(index));
-        self.emit(Instr::MakeFunction(0));
+        self.emit(Instr::MakeFunction(flags));
         self.store_name(f.name.as_str(), f)
     }
 
-    fn params(&self, p: &ast::Parameters) -> R<Vec<String>> {
+    /// The parameter names and the default values' expressions.
+    fn params<'p>(&self, p: &'p ast::Parameters) -> R<(Vec<String>, Vec<&'p Expr>)> {
         if let Some(x) = p.posonlyargs.first() {
             return unsupported("positional-only parameters", x);
         }
@@ -806,16 +808,29 @@ impl<'a> Compiler<'a> {
             return unsupported("**kwargs parameters", &**k);
         }
         let mut out = Vec::new();
+        let mut defaults = Vec::new();
         for a in &p.args {
             if let Some(d) = &a.default {
-                return unsupported("default parameter values", &**d);
+                defaults.push(&**d);
             }
             if let Some(an) = &a.parameter.annotation {
                 return unsupported("annotations", &**an);
             }
             out.push(a.parameter.name.to_string());
         }
-        Ok(out)
+        Ok((out, defaults))
+    }
+
+    /// 3.11's `compiler_default_arguments`: the defaults as a tuple, and MAKE_FUNCTION's flag.
+    fn default_arguments(&mut self, defaults: &[&Expr]) -> R<u32> {
+        if defaults.is_empty() {
+            return Ok(0);
+        }
+        for d in defaults {
+            self.expr(d)?;
+        }
+        self.emit(Instr::BuildTuple(defaults.len() as u32));
+        Ok(1)
     }
 
     /// 3.11's `compiler_return`.
@@ -1677,10 +1692,11 @@ impl<'a> Compiler<'a> {
 
     /// 3.11's `compiler_lambda`.
     fn lambda(&mut self, l: &ast::ExprLambda) -> R<()> {
-        let params = match &l.parameters {
+        let (params, defaults) = match &l.parameters {
             Some(p) => self.params(p)?,
-            None => Vec::new(),
+            None => (Vec::new(), Vec::new()),
         };
+        let flags = self.default_arguments(&defaults)?;
         let locals: BTreeSet<String> = params.iter().cloned().collect();
         let line = self.line_of(l);
         self.enter(
@@ -1699,7 +1715,7 @@ impl<'a> Compiler<'a> {
         let code = self.leave(false)?;
         self.codes[index] = Some(code);
         self.load_const(Const::Code(index));
-        self.emit(Instr::MakeFunction(0));
+        self.emit(Instr::MakeFunction(flags));
         Ok(())
     }
 }

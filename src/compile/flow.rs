@@ -157,7 +157,7 @@ impl Flow {
     }
 
     /// `optimize_basic_block`: the peepholes of 3.11 that apply to what gilcheck compiles.
-    fn optimize_block(&mut self, b: usize, consts: &[Const]) -> Result<(), FlowError> {
+    fn optimize_block(&mut self, b: usize, consts: &mut Vec<Const>) -> Result<(), FlowError> {
         let mut i = 0;
         while i < self.blocks[b].instrs.len() {
             let ins = self.blocks[b].instrs[i];
@@ -180,6 +180,32 @@ impl Flow {
                         Op::Real(if n == 1 { Instr::Nop } else { Instr::Swap(n) });
                 }
                 (Op::Real(Instr::Swap(n)), _) if n >= 2 => self.apply_static_swaps(b, i),
+                // `fold_tuple_on_constants`: a tuple built from constants is a constant.
+                (Op::Real(Instr::BuildTuple(n)), _) if n > 0 && i >= n as usize => {
+                    let instrs = &self.blocks[b].instrs;
+                    let items: Option<Vec<Const>> = instrs[i - n as usize..i]
+                        .iter()
+                        .map(|x| match x.op {
+                            Op::Real(Instr::LoadConst(k)) => Some(consts[k as usize].clone()),
+                            _ => None,
+                        })
+                        .collect();
+                    if let Some(items) = items {
+                        let t = Const::Tuple(items);
+                        let k = match consts.iter().position(|c| c == &t) {
+                            Some(k) => k,
+                            None => {
+                                consts.push(t);
+                                consts.len() - 1
+                            }
+                        };
+                        let instrs = &mut self.blocks[b].instrs;
+                        for x in &mut instrs[i - n as usize..i] {
+                            x.op = Op::Real(Instr::Nop);
+                        }
+                        instrs[i].op = Op::Real(Instr::LoadConst(k as u32));
+                    }
+                }
                 (Op::Real(Instr::LoadConst(k)), Some(Op::PopJumpIf(on))) => {
                     if let Some(truth) = const_truth(&consts[k as usize]) {
                         self.blocks[b].instrs[i].op = Op::Real(Instr::Nop);
@@ -540,12 +566,13 @@ impl Flow {
     /// filled): jumps resolved to instruction indices in their forward or backward form, the
     /// exception handlers left out.
     pub fn assemble(mut self, code: &mut Code, first_line: i32) -> Result<(), FlowError> {
-        let consts = code.consts.clone();
+        let mut consts = std::mem::take(&mut code.consts);
         for pos in 0..self.order.len() {
             let b = self.order[pos];
-            self.optimize_block(b, &consts)?;
+            self.optimize_block(b, &mut consts)?;
             self.clean_block(pos);
         }
+        code.consts = consts;
         for pos in 0..self.order.len() {
             let b = self.order[pos];
             self.extend_block(b);

@@ -1411,7 +1411,12 @@ fn hash_object<C>(
         Object::Lock(_) if faults.ignore_lock_state => {}
         Object::Lock(l) => l.is_locked().hash(h),
         Object::Code { index, .. } => index.hash(h),
-        Object::Function { code, globals, .. } => (code, id(c, *globals)).hash(h),
+        Object::Function {
+            code,
+            globals,
+            defaults,
+            ..
+        } => (code, id(c, *globals), defaults.map(|d| id(c, d))).hash(h),
         Object::BoundMethod { func, receiver } => (func, id(c, *receiver)).hash(h),
         Object::Range { start, stop, step } => (start, stop, step).hash(h),
         Object::Iter(IterObj::Range { next, stop, step }) => (next, stop, step).hash(h),

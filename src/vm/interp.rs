@@ -634,6 +634,7 @@ fn invoke<P: Platform>(
             code,
             globals,
             name,
+            defaults,
         } => {
             let c = &cx.program.codes[code as usize];
             // CPython 3.11's `initialize_locals`: positional arguments, then keywords, then
@@ -659,13 +660,41 @@ fn invoke<P: Platform>(
                     }
                 }
             }
+            let default_values = match defaults {
+                Some(d) => match heap.get(py, d)? {
+                    Object::Tuple(v) => v,
+                    _ => Vec::new(),
+                },
+                None => Vec::new(),
+            };
             if all.len() > argcount {
                 let given = all.len();
+                let least = argcount.saturating_sub(default_values.len());
+                let takes = if least < argcount {
+                    format!("from {least} to {argcount} positional arguments")
+                } else {
+                    format!(
+                        "{argcount} positional argument{}",
+                        if argcount == 1 { "" } else { "s" }
+                    )
+                };
                 return Err(RtError::TypeError(format!(
-                    "{name}() takes {argcount} positional argument{} but {given} {} given",
-                    if argcount == 1 { "" } else { "s" },
+                    "{name}() takes {takes} but {given} {} given",
                     if given == 1 { "was" } else { "were" }
                 )));
+            }
+            // Then the defaults fill the last parameters still unbound.
+            {
+                let values = &default_values;
+                let first = argcount.saturating_sub(values.len());
+                for (i, &v) in values.iter().enumerate() {
+                    if let Some(slot) = locals.get_mut(first + i)
+                        && slot.is_none()
+                        && first + i < argcount
+                    {
+                        *slot = Some(v);
+                    }
+                }
             }
             let missing: Vec<String> = (0..argcount)
                 .filter(|&i| locals[i].is_none())
@@ -1193,23 +1222,29 @@ fn run_instruction<P: Platform>(t: &mut PyThread, cx: &mut Cx<'_, '_, P>) -> Res
             pop_n(f, cx, n as usize)?;
             f.stack.push(Some(r));
         }
-        MakeFunction(_) => {
+        MakeFunction(flags) => {
+            // Flag 1: a tuple of default values under the code object (3.11's order).
             let c = peek(f, 1)?;
+            let defaults = (flags & 1 != 0).then(|| peek(f, 2)).transpose()?;
             let Object::Code { index, name } = heap.get(py, c)? else {
                 return Err(RtError::TypeError(
                     "MAKE_FUNCTION needs a code object".into(),
                 ));
             };
             heap.incref(py, f.globals)?;
+            if let Some(d) = defaults {
+                heap.incref(py, d)?;
+            }
             let func = heap.new_object(
                 py,
                 Object::Function {
                     code: index,
                     globals: f.globals,
                     name,
+                    defaults,
                 },
             );
-            pop_n(f, cx, 1)?;
+            pop_n(f, cx, 1 + usize::from(defaults.is_some()))?;
             f.stack.push(Some(func));
         }
         ImportName(n) => {

@@ -685,14 +685,20 @@ impl Copier {
                 code,
                 globals,
                 name,
+                defaults,
             } => {
                 let g = self.copy(py, from, cpy, to, globals)?;
+                let d = match defaults {
+                    Some(d) => Some(self.copy(py, from, cpy, to, d)?),
+                    None => None,
+                };
                 to.new_object(
                     cpy,
                     Object::Function {
                         code,
                         globals: g,
                         name,
+                        defaults: d,
                     },
                 )
             }

@@ -27,3 +27,13 @@ pairs = [[a, b] for a in range(3) for b in range(2) if a != b]
 print(pairs)
 evens = [v for v in range(10) if v % 2 == 0 if v > 2]
 print(evens)
+
+
+def greet(name, greeting="hello", times=1, sep=None):
+    return f"{greeting} {name} x{times} {sep}"
+
+
+offset = 10
+shifted = lambda v, by=offset: v + by
+print(greet("a"), greet("b", "hi"), greet("c", times=3), greet(sep="-", name="d"))
+print(shifted(1), shifted(1, 2))
