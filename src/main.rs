@@ -349,6 +349,7 @@ fn list() {
     out!("{:24} {}", "scenario", "what it shows");
     for s in SCENARIOS {
         out!("{:24} {}", s.name, s.summary);
+        out!("{:24}   file: {}", "", s.file);
         let threads = |z: scenarios::Size| {
             if s.threads_option {
                 format!("--threads {} ", z.threads)

@@ -963,6 +963,14 @@ fn cli_list_and_dis() {
     let list = text(&gilcheck(&["list"])).0;
     for s in gilcheck::scenarios::SCENARIOS {
         assert!(list.contains(s.name), "{list}");
+        assert!(list.contains(&format!("file: {}", s.file)), "{list}");
+        assert!(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join(s.file)
+                .is_file(),
+            "{}",
+            s.file
+        );
     }
     let line = |out: &str, name: &str| -> String {
         let code = out
