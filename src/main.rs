@@ -529,6 +529,28 @@ impl Resolved {
     }
 }
 
+/// The `--threads`/`--iterations` options that apply to the file at `path` (each is tried).
+fn smaller_instance_options(path: &str) -> String {
+    let Ok(source) = std::fs::read_to_string(path) else {
+        return String::new();
+    };
+    let applies = |shrink: Shrink| compile::compile(&source, path, "probe", &shrink).is_ok();
+    let mut out = String::new();
+    if applies(Shrink {
+        threads: Some(2),
+        iterations: None,
+    }) {
+        out.push_str(" --threads 2");
+    }
+    if applies(Shrink {
+        threads: None,
+        iterations: Some(2),
+    }) {
+        out.push_str(" --iterations 2");
+    }
+    out
+}
+
 /// `NAME N`, or nothing when N is 0 (not given).
 fn opt_text(name: &str, n: u64) -> String {
     if n == 0 {
@@ -725,9 +747,10 @@ fn check(
             );
             if sampled_default {
                 out!(
-                    "  (the default for a file as written: {FILE_SAMPLE_EXECUTIONS} sampled executions, not every schedule; for a proof, check a smaller instance of it: gilcheck check {} --python {} --threads 2 --iterations 2)",
+                    "  (the default for a file as written: {FILE_SAMPLE_EXECUTIONS} sampled executions, not every schedule; for a proof, check a smaller instance of it: gilcheck check {} --python {}{})",
                     shell_word(&shape.scenario),
-                    shape.python
+                    shape.python,
+                    smaller_instance_options(&shape.scenario)
                 );
             }
             Ok(())
