@@ -388,6 +388,14 @@ struct Resolved {
     changes: Vec<Change>,
 }
 
+/// A file's name as a schedule string names it (`:` and `,` separate the string's fields).
+fn file_base(path: &str) -> String {
+    std::path::Path::new(path)
+        .file_name()
+        .map_or(path.to_string(), |b| b.to_string_lossy().into_owned())
+        .replace([':', ','], "_")
+}
+
 fn is_file(arg: &str) -> bool {
     arg.ends_with(".py")
 }
@@ -410,10 +418,7 @@ fn resolve(shape: &Shape, for_check: bool, processes: bool) -> Result<Resolved, 
         let stem = path.strip_suffix(".py").unwrap_or(&path);
         let (program, changes) = compile::compile(&source, &path, stem, &shrink)
             .map_err(|e| Failure::BadInput(e.to_string()))?;
-        let base = std::path::Path::new(&path)
-            .file_name()
-            .map_or(path.clone(), |b| b.to_string_lossy().into_owned())
-            .replace([':', ','], "_");
+        let base = file_base(&path);
         let id = format!("{base}#{:08x}", crc32fast::hash(source.as_bytes()));
         let params = Params {
             threads: shape.threads.unwrap_or(0),
@@ -776,10 +781,7 @@ fn replay(shape: &Shape, token: &str, full: bool, max_steps: usize) -> Result<()
     let h = &schedule.header;
     if is_file(&shape.scenario) {
         let (base, _) = h.scenario.split_once('#').unwrap_or((&h.scenario, ""));
-        let given = std::path::Path::new(&shape.scenario)
-            .file_name()
-            .map_or(shape.scenario.clone(), |b| b.to_string_lossy().into_owned())
-            .replace([':', ','], "_");
+        let given = file_base(&shape.scenario);
         if base != given {
             return Err(Failure::BadInput(format!(
                 "this schedule is for {}, not {}",

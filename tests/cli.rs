@@ -514,16 +514,14 @@ fn cli_bad_arguments_exit_2() {
     }
 }
 
-/// RC-7: CPython 3.8–3.13 print the same two lines as gilcheck for the seed's program
-/// (`tests/fixtures/seed_refcount.py`). Versions that are absent are skipped with the reason.
+/// RC-7: CPython 3.8–3.13 print the same two lines as gilcheck for the seed's program, the
+/// very file `seed-refcount` runs (examples/seed/refcount.py). Versions that are absent are
+/// skipped with the reason.
 #[test]
 fn cli_seed_refcount_matches_cpython() {
     let ours = text(&gilcheck(&["run", "seed-refcount"])).0;
     let ours: Vec<_> = ours.lines().take(2).collect();
-    let fixture = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/seed_refcount.py"
-    );
+    let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/seed/refcount.py");
     let mut compared = 0;
     for minor in 8..=13 {
         let python = match cpython(minor) {

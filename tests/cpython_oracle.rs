@@ -589,19 +589,6 @@ fn front_end_files() -> Vec<PathBuf> {
         .collect()
 }
 
-fn compile_file(path: &Path) -> Program {
-    let source = std::fs::read_to_string(path).expect("readable");
-    let name = path.file_stem().expect("a name").to_string_lossy();
-    gilcheck::compile::compile(
-        &source,
-        &path.display().to_string(),
-        &name,
-        &Default::default(),
-    )
-    .unwrap_or_else(|e| panic!("{e}"))
-    .0
-}
-
 /// CO-2, CO-3, CO-4: every file of `examples/`, `tests/conformance/` and `tests/compile/`
 /// compiles to the code objects CPython 3.11's `dis` lists for it: instruction names, arguments,
 /// local names, jump targets and lines, compared as in `vm1_scenario_bytecode_matches_cpython_311`
@@ -623,7 +610,7 @@ fn co2_compiled_bytecode_matches_cpython_311() {
     let mut compared = 0;
     for path in &files {
         let what = path.display().to_string();
-        let program = compile_file(path);
+        let program = support::compile_file(path, Default::default());
         let name = path
             .file_name()
             .expect("a name")
@@ -676,7 +663,7 @@ fn co2_compiled_programs_print_what_cpython_prints() {
     assert!(files.len() >= 5, "{files:?}");
     let mut problems = Vec::new();
     for path in &files {
-        let program = compile_file(path);
+        let program = support::compile_file(path, Default::default());
         let e = execute(
             &program,
             Policy::Py311,

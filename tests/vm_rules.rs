@@ -988,15 +988,11 @@ fn vm1_const_key_maps_falling_ranges_and_assert_messages() {
 
 /// A file of the repository compiled at 2 threads × `iterations`.
 fn compiled(path: &str, iterations: u64) -> Program {
-    let source = std::fs::read_to_string(format!("{}/{path}", env!("CARGO_MANIFEST_DIR")))
-        .expect("readable");
     let shrink = gilcheck::compile::Shrink {
         threads: Some(2),
         iterations: Some(iterations),
     };
-    gilcheck::compile::compile(&source, path, "compiled", &shrink)
-        .unwrap_or_else(|e| panic!("{e}"))
-        .0
+    support::compile_file(std::path::Path::new(path), shrink)
 }
 
 /// VM-12: a generator's frame runs on the thread that resumes it and polls at its own `RESUME 1`

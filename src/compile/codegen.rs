@@ -6,7 +6,7 @@
 use super::ErrorKind;
 use super::Lines;
 use super::flow::{Flow, FlowError, Op};
-use crate::vm::code::{BinOp, CmpOp, Code, Const, Conversion, Instr, Program};
+use crate::vm::code::{BinOp, CmpOp, Code, Const, Conversion, Instr, Program, intern};
 use ruff_python_ast::{
     self as ast, BoolOp, Expr, ExprContext, FStringPart, InterpolatedStringElement, ModModule,
     Number, Operator, Stmt, UnaryOp,
@@ -415,8 +415,6 @@ impl<'a> Compiler<'a> {
                     offset,
                 }
             })?;
-        // An instruction still without a line (the module's RESUME) is put on the first line.
-        let _ = u.index;
         Ok(u.code)
     }
 
@@ -613,13 +611,8 @@ impl<'a> Compiler<'a> {
                     self.store_name(&bound, a)?;
                 }
             }
-            Stmt::Global(g) => {
-                if self.units.last().is_some_and(|u| u.scope == Scope::Module) {
-                    // No effect at module level.
-                } else {
-                    let _ = g;
-                }
-            }
+            // Declarations: resolved before the code is generated (`scan_body`).
+            Stmt::Global(_) => {}
             Stmt::Assert(a) => {
                 let end = self.new_block();
                 self.jump_if(&a.test, end, true)?;
@@ -887,7 +880,7 @@ impl<'a> Compiler<'a> {
             }
             FBlock::While { .. } => {}
             FBlock::With { line } => {
-                let old = self.unit().line;
+                // The `with` statement's line, then `UNSET_LOC` (what follows has none).
                 self.unit().line = line;
                 self.emit_op(Op::PopBlock, None);
                 if preserve {
@@ -895,8 +888,6 @@ impl<'a> Compiler<'a> {
                 }
                 self.call_exit_with_nones();
                 self.emit(Instr::PopTop);
-                self.unit().line = old;
-                let _ = old;
                 self.unit().line = -1;
             }
         }
@@ -1208,7 +1199,7 @@ impl<'a> Compiler<'a> {
                     (UnaryOp::USub, Const::Float(x)) => Const::Float(-x),
                     (UnaryOp::UAdd, Const::Int(i)) => Const::Int(i),
                     (UnaryOp::UAdd, Const::Float(x)) => Const::Float(x),
-                    (UnaryOp::Not, c) => Const::Bool(!truth(&c)?),
+                    (UnaryOp::Not, c) => Const::Bool(!c.truth()),
                     _ => return None,
                 }
             }
@@ -1733,16 +1724,6 @@ enum Resolved {
     Free,
 }
 
-fn intern(table: &mut Vec<String>, s: &str) -> u32 {
-    match table.iter().position(|t| t == s) {
-        Some(i) => i as u32,
-        None => {
-            table.push(s.to_string());
-            table.len() as u32 - 1
-        }
-    }
-}
-
 fn is_constant(e: &Expr) -> bool {
     matches!(
         e,
@@ -1753,18 +1734,6 @@ fn is_constant(e: &Expr) -> bool {
             | Expr::BytesLiteral(_)
             | Expr::EllipsisLiteral(_)
     )
-}
-
-fn truth(c: &Const) -> Option<bool> {
-    Some(match c {
-        Const::None => false,
-        Const::Bool(b) => *b,
-        Const::Int(i) => *i != 0,
-        Const::Float(x) => *x != 0.0,
-        Const::Str(s) => !s.is_empty(),
-        Const::Tuple(t) => !t.is_empty(),
-        Const::Code(_) => return None,
-    })
 }
 
 /// 3.11's `fold_binop` for the cases gilcheck folds exactly: integer `+ - * // % **` whose

@@ -207,16 +207,14 @@ impl Flow {
                     }
                 }
                 (Op::Real(Instr::LoadConst(k)), Some(Op::PopJumpIf(on))) => {
-                    if let Some(truth) = const_truth(&consts[k as usize]) {
-                        self.blocks[b].instrs[i].op = Op::Real(Instr::Nop);
-                        if truth == on {
-                            self.blocks[b].instrs[i + 1].op = Op::Jump;
-                            // What followed the jump in this block can never run.
-                            self.blocks[b].instrs.truncate(i + 2);
-                        } else {
-                            self.blocks[b].instrs[i + 1].op = Op::Real(Instr::Nop);
-                            self.blocks[b].instrs[i + 1].target = None;
-                        }
+                    self.blocks[b].instrs[i].op = Op::Real(Instr::Nop);
+                    if consts[k as usize].truth() == on {
+                        self.blocks[b].instrs[i + 1].op = Op::Jump;
+                        // What followed the jump in this block can never run.
+                        self.blocks[b].instrs.truncate(i + 2);
+                    } else {
+                        self.blocks[b].instrs[i + 1].op = Op::Real(Instr::Nop);
+                        self.blocks[b].instrs[i + 1].target = None;
                     }
                 }
                 (Op::Real(Instr::LoadConst(k)), Some(Op::Real(Instr::IsOp(invert))))
@@ -684,17 +682,4 @@ impl Flow {
         }
         Ok(())
     }
-}
-
-/// The truth of a constant, where the peephole may fold a jump on it.
-fn const_truth(c: &Const) -> Option<bool> {
-    Some(match c {
-        Const::None => false,
-        Const::Bool(b) => *b,
-        Const::Int(i) => *i != 0,
-        Const::Float(x) => *x != 0.0,
-        Const::Str(s) => !s.is_empty(),
-        Const::Tuple(t) => !t.is_empty(),
-        Const::Code(_) => true,
-    })
 }

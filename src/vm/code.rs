@@ -367,6 +367,19 @@ pub enum Const {
 }
 
 impl Const {
+    /// Its truth value, as `bool()` gives it (a code object is true).
+    pub fn truth(&self) -> bool {
+        match self {
+            Const::None => false,
+            Const::Bool(b) => *b,
+            Const::Int(i) => *i != 0,
+            Const::Float(x) => *x != 0.0,
+            Const::Str(s) => !s.is_empty(),
+            Const::Tuple(t) => !t.is_empty(),
+            Const::Code(_) => true,
+        }
+    }
+
     /// The constant as CPython's `dis` shows it.
     pub fn repr(&self, program: &Program) -> String {
         match self {
@@ -804,7 +817,8 @@ impl CodeBuilder {
     }
 }
 
-fn intern(table: &mut Vec<String>, s: &str) -> u32 {
+/// The index of `s` in `table`, added at the end when new (CPython's name and local tables).
+pub(crate) fn intern(table: &mut Vec<String>, s: &str) -> u32 {
     match table.iter().position(|t| t == s) {
         Some(i) => i as u32,
         None => {

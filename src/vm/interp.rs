@@ -509,17 +509,11 @@ fn start_call<P: Platform>(t: &mut PyThread, cx: &mut Cx<'_, '_, P>) -> Result<S
     if t.frames.is_empty() {
         return Ok(Step::Finished);
     }
-    let next = t
-        .frames
-        .last()
-        .map(|f| cx.program.codes[f.code as usize].instrs[f.pc as usize]);
     let e = Executed {
         callee: Some(callee),
-        ..Executed::plain(Instr::Call(items.len() as u32), next)
+        ..Executed::plain(Instr::Call(items.len() as u32), None)
     };
-    Ok(Step::Ran {
-        poll: cx.policy.reason(&e),
-    })
+    Ok(finish_executed(t, cx, e))
 }
 
 /// When the thread ends: tell its thread object (which drops its target and args, as CPython's
@@ -1057,9 +1051,7 @@ fn run_instruction<P: Platform>(t: &mut PyThread, cx: &mut Cx<'_, '_, P>) -> Res
                     } else {
                         let f = frame(t);
                         let p = f.pending.take().expect("just set");
-                        pop_n(f, cx, n + 2)?;
-                        f.stack.push(Some(p.acc));
-                        f.pc = next_pc as u32;
+                        complete_pending(f, cx, p)?;
                         callee = Some(Callee::Native(builtin.call_poll()));
                     }
                 }
@@ -1359,9 +1351,7 @@ fn run_instruction<P: Platform>(t: &mut PyThread, cx: &mut Cx<'_, '_, P>) -> Res
             note!(cx, "generator finished".into());
             let consumer = frame(t);
             if let Some(p) = consumer.pending.take() {
-                pop_n(consumer, cx, p.argc as usize + 2)?;
-                consumer.stack.push(Some(p.acc));
-                consumer.pc += 1;
+                complete_pending(consumer, cx, p)?;
                 let e = Executed {
                     callee: Some(Callee::Native(p.builtin.call_poll())),
                     ..Executed::plain(Instr::Call(p.argc), None)
@@ -1414,6 +1404,19 @@ fn run_instruction<P: Platform>(t: &mut PyThread, cx: &mut Cx<'_, '_, P>) -> Res
         callee,
         returned_to_caller,
     ))
+}
+
+/// Completes the `CALL` a consuming built-in held open: its operands give way to the result,
+/// and the frame goes on after the `CALL`.
+fn complete_pending<P: Platform>(
+    f: &mut Frame,
+    cx: &Cx<'_, '_, P>,
+    p: Pending,
+) -> Result<(), RtError> {
+    pop_n(f, cx, p.argc as usize + 2)?;
+    f.stack.push(Some(p.acc));
+    f.pc += 1;
+    Ok(())
 }
 
 /// Moves a generator's frame from the thread into its generator object, to resume at `pc`.
@@ -1477,7 +1480,8 @@ fn resume_generator<P: Platform>(
     Ok(true)
 }
 
-/// The policy's answer for `e` as the step's end.
+/// The policy's answer for `e` as the step's end; `e.next` is set to the thread's next
+/// instruction.
 fn finish_executed<P: Platform>(t: &PyThread, cx: &Cx<'_, '_, P>, e: Executed) -> Step {
     let next = t
         .frames
@@ -1499,21 +1503,15 @@ fn finish_step<P: Platform>(
     callee: Option<Callee>,
     returned_to_caller: bool,
 ) -> Step {
-    let next = t
-        .frames
-        .last()
-        .map(|f| cx.program.codes[f.code as usize].instrs[f.pc as usize]);
     let e = Executed {
         instr,
-        next,
+        next: None,
         taken,
         exact_bool,
         callee,
         returned_to_caller,
     };
-    Step::Ran {
-        poll: cx.policy.reason(&e),
-    }
+    finish_executed(t, cx, e)
 }
 
 fn load_global<P: Platform>(

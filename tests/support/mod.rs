@@ -189,6 +189,17 @@ pub fn ints(v: &[i64]) -> Const {
 }
 
 /// A built-in scenario's program at a size (threads, not processes).
+/// The Python file at `path` (absolute, or relative to the repository) compiled by the front
+/// end with `shrink`; panics with the compiler's message if it does not compile.
+pub fn compile_file(path: &std::path::Path, shrink: gilcheck::compile::Shrink) -> Program {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(path);
+    let source = std::fs::read_to_string(&path).expect("readable");
+    let name = path.file_stem().expect("a name").to_string_lossy();
+    gilcheck::compile::compile(&source, &path.display().to_string(), &name, &shrink)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .0
+}
+
 pub fn scenario(name: &str, threads: u32, iterations: u64) -> Program {
     scenarios::build(
         name,
