@@ -76,6 +76,14 @@ builtins! {
     LockExit = "__exit__", "lock.__exit__", Polls;
     ListAppend = "append", "list.append", Polls;
     Sum = "sum", "sum", Polls;
+    ObjectClass = "object", "object", Polls;
+    PropertyClass = "property", "property", Polls;
+    PropertySetter = "setter", "property.setter", Polls;
+    StaticMethodClass = "staticmethod", "staticmethod", Polls;
+    ClassMethodClass = "classmethod", "classmethod", Polls;
+    // What `LOAD_BUILD_CLASS` pushes; it runs the class body in a frame of its own.
+    BuildClass = "__build_class__", "__build_class__", Polls;
+    Isinstance = "isinstance", "isinstance", Polls;
 }
 
 impl Builtin {
@@ -92,15 +100,28 @@ impl Builtin {
                 | LockEnter
                 | LockExit
                 | ListAppend
+                | PropertySetter
         )
     }
 
     /// The global names every module sees (CPython's `builtins` module, the part modelled).
     pub fn global(name: &str) -> Option<Builtin> {
         use Builtin::*;
-        [Print, Range, Len, Repr, Sum, AssertionErrorClass]
-            .into_iter()
-            .find(|b| b.name() == name)
+        [
+            Print,
+            Range,
+            Len,
+            Repr,
+            Sum,
+            AssertionErrorClass,
+            ObjectClass,
+            PropertyClass,
+            StaticMethodClass,
+            ClassMethodClass,
+            Isinstance,
+        ]
+        .into_iter()
+        .find(|b| b.name() == name)
     }
 
     /// The modules `import` can load.
@@ -138,7 +159,15 @@ impl Builtin {
         use Builtin::*;
         matches!(
             self,
-            ThreadClass | ProcessClass | Range | SimpleNamespace | AssertionErrorClass
+            ThreadClass
+                | ProcessClass
+                | Range
+                | SimpleNamespace
+                | AssertionErrorClass
+                | ObjectClass
+                | PropertyClass
+                | StaticMethodClass
+                | ClassMethodClass
         )
     }
 

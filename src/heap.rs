@@ -167,6 +167,34 @@ pub enum Object<P: Platform> {
     },
     /// A generator (`RETURN_GENERATOR`): its frame while suspended.
     Generator(GenObj),
+    /// A class made by a `class` statement: its name, its base (single inheritance; `None` for
+    /// `object`) and the dict its body filled (strong references).
+    Class {
+        name: Arc<str>,
+        base: Option<ObjRef>,
+        dict: ObjRef,
+    },
+    /// An instance of a [`Object::Class`]: its attributes live in a dict it holds.
+    Instance {
+        class: ObjRef,
+        dict: ObjRef,
+    },
+    /// A Python function bound to its first argument (`obj.method` as a value; a classmethod
+    /// bound to its class).
+    Method {
+        func: ObjRef,
+        receiver: ObjRef,
+    },
+    /// `property(fget, fset)`: a data descriptor whose getter and setter are called from inside
+    /// `LOAD_ATTR` and `STORE_ATTR`.
+    Property {
+        fget: Option<ObjRef>,
+        fset: Option<ObjRef>,
+    },
+    /// `staticmethod(f)`.
+    StaticMethod(ObjRef),
+    /// `classmethod(f)`.
+    ClassMethod(ObjRef),
 }
 
 /// A generator's frame between two resumptions: it owns every reference in it.
@@ -270,6 +298,25 @@ impl<P: Platform> Clone for Object<P> {
                 message: Arc::clone(message),
             },
             Object::Generator(g) => Object::Generator(g.clone()),
+            Object::Class { name, base, dict } => Object::Class {
+                name: Arc::clone(name),
+                base: *base,
+                dict: *dict,
+            },
+            Object::Instance { class, dict } => Object::Instance {
+                class: *class,
+                dict: *dict,
+            },
+            Object::Method { func, receiver } => Object::Method {
+                func: *func,
+                receiver: *receiver,
+            },
+            Object::Property { fget, fset } => Object::Property {
+                fget: *fget,
+                fset: *fset,
+            },
+            Object::StaticMethod(f) => Object::StaticMethod(*f),
+            Object::ClassMethod(f) => Object::ClassMethod(*f),
         }
     }
 }
@@ -301,6 +348,13 @@ impl<P: Platform> Object<P> {
             Object::Namespace { .. } => "types.SimpleNamespace",
             Object::Exception { class, .. } => class.name(),
             Object::Generator(_) => "generator",
+            Object::Class { .. } => "type",
+            // The class's own name is `Heap::type_name_of`'s.
+            Object::Instance { .. } => "object",
+            Object::Method { .. } => "method",
+            Object::Property { .. } => "property",
+            Object::StaticMethod(_) => "staticmethod",
+            Object::ClassMethod(_) => "classmethod",
         }
     }
 
@@ -316,6 +370,11 @@ impl<P: Platform> Object<P> {
             Object::Iter(IterObj::Seq { seq, .. }) => vec![*seq],
             Object::Thread(t) => t.target.iter().chain(&t.args).copied().collect(),
             Object::Namespace { dict } => vec![*dict],
+            Object::Class { base, dict, .. } => base.iter().copied().chain([*dict]).collect(),
+            Object::Instance { class, dict } => vec![*class, *dict],
+            Object::Method { func, receiver } => vec![*func, *receiver],
+            Object::Property { fget, fset } => fget.iter().chain(fset).copied().collect(),
+            Object::StaticMethod(f) | Object::ClassMethod(f) => vec![*f],
             Object::Generator(GenObj { frame: Some(f), .. }) => f
                 .stack
                 .iter()
@@ -675,10 +734,23 @@ impl<P: Platform, R: RefcountField<P>> Heap<P, R> {
         let (x, y) = (self.get(py, a)?, self.get(py, b)?);
         Ok(match (&x, &y) {
             (Object::Str(s), Object::Str(t)) => s == t,
-            (Object::Tuple(s), Object::Tuple(t)) => {
+            (Object::Tuple(s), Object::Tuple(t)) | (Object::List(s), Object::List(t)) => {
                 s.len() == t.len() && {
                     for (&p, &q) in s.iter().zip(t) {
                         if !self.eq(py, p, q)? {
+                            return Ok(false);
+                        }
+                    }
+                    true
+                }
+            }
+            (Object::Dict(s), Object::Dict(t)) => {
+                s.len() == t.len() && {
+                    for &(k, v) in s {
+                        let Some(i) = self.dict_find(py, b, k)? else {
+                            return Ok(false);
+                        };
+                        if !self.eq(py, v, t[i].1)? {
                             return Ok(false);
                         }
                     }
@@ -693,6 +765,17 @@ impl<P: Platform, R: RefcountField<P>> Heap<P, R> {
     }
 
     fn require_hashable(&self, py: Token<'_>, key: ObjRef) -> Result<(), RtError> {
+        if let Some(class) = self.class_of(py, key)? {
+            for dunder in ["__hash__", "__eq__"] {
+                if self.class_lookup(py, class, dunder)?.is_some() {
+                    return Err(RtError::RuntimeError(format!(
+                        "gilcheck cannot yet call a Python {dunder} from inside a dict operation \
+                         (a key of class '{}')",
+                        self.type_name_of(py, key)?
+                    )));
+                }
+            }
+        }
         match self.get(py, key)? {
             Object::List(_) | Object::Dict(_) => Err(RtError::TypeError(format!(
                 "unhashable type: '{}'",
@@ -1017,7 +1100,76 @@ impl<P: Platform, R: RefcountField<P>> Heap<P, R> {
             Object::Exception { class, message } => {
                 format!("{}({})", class.name(), repr_str(&message))
             }
+            Object::Class { name, .. } => format!("<class '__main__.{name}'>"),
+            // CPython adds the address (`at 0x…`), which no two runs share.
+            Object::Instance { class, .. } => {
+                for dunder in ["__repr__", "__str__"] {
+                    if self.class_lookup(py, class, dunder)?.is_some() {
+                        return Err(RtError::RuntimeError(format!(
+                            "gilcheck cannot yet call a Python {dunder} implicitly (print, \
+                             repr, an f-string)"
+                        )));
+                    }
+                }
+                format!("<__main__.{} object>", self.type_name_of(py, obj)?)
+            }
+            Object::Method { func, receiver } => format!(
+                "<bound method {} of {}>",
+                self.function_name(py, func)?,
+                self.repr(py, receiver)?
+            ),
+            Object::Property { .. } => "<property object>".into(),
+            Object::StaticMethod(f) => format!("<staticmethod({})>", self.repr(py, f)?),
+            Object::ClassMethod(f) => format!("<classmethod({})>", self.repr(py, f)?),
         })
+    }
+
+    /// The name of `obj`'s type: the class's own name for an instance of a `class` statement.
+    pub fn type_name_of(&self, py: Token<'_>, obj: ObjRef) -> Result<String, RtError> {
+        match self.get(py, obj)? {
+            Object::Instance { class, .. } => match self.get(py, class)? {
+                Object::Class { name, .. } => Ok(name.to_string()),
+                other => Ok(other.type_name().to_string()),
+            },
+            other => Ok(other.type_name().to_string()),
+        }
+    }
+
+    fn function_name(&self, py: Token<'_>, f: ObjRef) -> Result<String, RtError> {
+        Ok(match self.get(py, f)? {
+            Object::Function { name, .. } => name.to_string(),
+            _ => self.repr(py, f)?,
+        })
+    }
+
+    /// The class of an instance of a `class` statement (borrowed), or `None`.
+    pub fn class_of(&self, py: Token<'_>, obj: ObjRef) -> Result<Option<ObjRef>, RtError> {
+        self.with_object(py, obj, |o| match o {
+            Object::Instance { class, .. } => Some(*class),
+            _ => None,
+        })
+    }
+
+    /// `name` looked up along a class's bases, as CPython's `_PyType_Lookup` walks the MRO
+    /// (single inheritance: the class, its base, …): a borrowed reference, or `None`.
+    pub fn class_lookup(
+        &self,
+        py: Token<'_>,
+        class: ObjRef,
+        name: &str,
+    ) -> Result<Option<ObjRef>, RtError> {
+        let mut c = Some(class);
+        while let Some(k) = c {
+            let Object::Class { base, dict, .. } = self.get(py, k)? else {
+                return Ok(None);
+            };
+            if let Some(v) = self.dict_get_str(py, dict, name)? {
+                self.decref(py, v)?; // the class's dict still holds it
+                return Ok(Some(v));
+            }
+            c = base;
+        }
+        Ok(None)
     }
 
     /// How many non-immortal objects are alive.

@@ -1,4 +1,4 @@
-//! The VM's rules (VM-1 … VM-11 of `spec/bytecode.md`) on the built-in scenarios and on small
+//! The VM's rules (VM-1 … VM-13 of `spec/bytecode.md`) on the built-in scenarios and on small
 //! programs written here, each positive check next to a broken twin it must catch.
 
 mod support;
@@ -505,6 +505,9 @@ fn spec_polls(p: Policy, e: &Executed) -> bool {
         Policy::Every => true,
         // 3.8/3.9 compile `x is None` to LOAD_CONST, COMPARE_OP (3.8, polls) or IS_OP (3.9,
         // fast), and a jump on an exact bool (fast).
+        // A Python frame was pushed (by a CALL or from inside the instruction, VM-13): the
+        // instruction completes, and dispatches, when the frame returns.
+        Policy::Py38 | Policy::Py39 if e.callee == Some(Callee::Python) => false,
         Policy::Py38 | Policy::Py39 if none_jump => p == Policy::Py38 && e.next != Some(BeforeWith),
         Policy::Py38 | Policy::Py39 => {
             let fast = matches!(
@@ -520,7 +523,6 @@ fn spec_polls(p: Policy, e: &Executed) -> bool {
                     | KwNames(_)
             ) || (p == Policy::Py39
                 && matches!(e.instr, IsOp(_) | ContainsOp(_) | LoadAssertionError));
-            let python_call = matches!(e.instr, Call(_)) && e.callee == Some(Callee::Python);
             let silent_return =
                 matches!(e.instr, ReturnValue | ReturnGenerator) && !e.returned_to_caller;
             // YIELD_VALUE leaves the frame without dispatching (VM-5).
@@ -528,7 +530,6 @@ fn spec_polls(p: Policy, e: &Executed) -> bool {
                 || fast
                 || e.instr == YieldValue
                 || (cond_jump && e.exact_bool)
-                || python_call
                 || silent_return;
             !silent
         }
@@ -1030,5 +1031,58 @@ fn vm12_generator_frames_poll_at_their_resume() {
             matches!(policy, Policy::Py38 | Policy::Py39 | Policy::Every),
             "{policy}: the twin"
         );
+    }
+}
+
+/// VM-13: a Python function CPython runs from inside an instruction is a frame of its own that
+/// polls at its `RESUME`. A property's setter (from `STORE_ATTR`) and a user `__iadd__` (from
+/// `BINARY_OP`) run between the read and the write, so the update is lost on every version, by
+/// one preemption that falls in that frame (or one it calls) on 3.10–3.13. The twins keep the read and the write
+/// together: a method doing `self.n += 1` (its frame polls before the read) and a getter that
+/// reads and returns into `LOAD_ATTR` (3.10 polls after a returning call only at a `CALL`)
+/// never lose on 3.10–3.13, and lose on 3.8/3.9 and under `every`.
+#[test]
+fn vm13_frames_run_from_inside_an_instruction_poll_at_their_resume() {
+    use gilcheck::explore::engine::Verdict;
+    let between = [
+        ("tests/conformance/property_increment.py", &["value"][..]),
+        // `__iadd__` builds its result with `Total(…)`, whose `__init__` returns into a CALL.
+        (
+            "tests/conformance/user_iadd.py",
+            &["__iadd__", "__init__"][..],
+        ),
+    ];
+    let together = [
+        "tests/conformance/method_increment.py",
+        "tests/conformance/property_getter_read.py",
+    ];
+    for policy in Policy::ALL {
+        for (path, frame_code) in between {
+            let v = support::verdict(&compiled(path, 2), policy, &support::dfs(None));
+            let Verdict::Fail(c) = v else {
+                panic!("{policy}: {path} lost nothing");
+            };
+            assert_eq!(c.execution.preemptions, 1, "{policy} {path}: {}", c.found);
+            let switch = c
+                .execution
+                .rows()
+                .find(|r| r.gil.contains("preempted"))
+                .expect("a preemption");
+            assert!(
+                matches!(policy, Policy::Py38 | Policy::Py39 | Policy::Every)
+                    || frame_code.contains(&switch.code.as_str()),
+                "{policy} {path}: switched in {} at {}",
+                switch.code,
+                switch.instr
+            );
+        }
+        for path in together {
+            let v = support::verdict(&compiled(path, 2), policy, &support::dfs(None));
+            assert_eq!(
+                matches!(v, Verdict::Fail(_)),
+                matches!(policy, Policy::Py38 | Policy::Py39 | Policy::Every),
+                "{policy}: {path}"
+            );
+        }
     }
 }

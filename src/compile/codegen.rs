@@ -43,6 +43,9 @@ enum Scope {
     Module,
     Function,
     Comprehension,
+    /// A class body: names live in its namespace (LOAD_NAME/STORE_NAME) and are not seen by
+    /// the functions inside it.
+    Class,
 }
 
 /// A frame block of 3.11's compiler (`fblockinfo`): what `break`, `continue` and `return` must
@@ -483,17 +486,17 @@ impl<'a> Compiler<'a> {
     fn resolve(&self, name: &str) -> Resolved {
         let u = self.units.last().expect("a unit");
         match u.scope {
-            Scope::Module if u.globals.contains(name) => Resolved::Global,
-            Scope::Module => Resolved::Name,
+            Scope::Module | Scope::Class if u.globals.contains(name) => Resolved::Global,
+            Scope::Module | Scope::Class => Resolved::Name,
             _ if u.globals.contains(name) => Resolved::Global,
             _ if u.locals.contains(name) => Resolved::Fast,
             _ => {
                 // A local of an enclosing function would be a closure cell.
                 let enclosing = &self.units[..self.units.len() - 1];
-                if enclosing
-                    .iter()
-                    .any(|e| e.scope != Scope::Module && e.locals.contains(name))
-                {
+                if enclosing.iter().any(|e| {
+                    matches!(e.scope, Scope::Function | Scope::Comprehension)
+                        && e.locals.contains(name)
+                }) {
                     Resolved::Free
                 } else {
                     Resolved::Global
@@ -625,7 +628,7 @@ impl<'a> Compiler<'a> {
                 self.use_block(end);
             }
             Stmt::ImportFrom(i) => return unsupported("from … import", i),
-            Stmt::ClassDef(c) => return unsupported("class definitions", c),
+            Stmt::ClassDef(c) => self.class_def(c)?,
             Stmt::Delete(d) => return unsupported("del", d),
             Stmt::Try(t) => return unsupported("try statements", t),
             Stmt::Raise(r) => return unsupported("raise", r),
@@ -732,16 +735,17 @@ impl<'a> Compiler<'a> {
         if f.is_async {
             return unsupported("async def", f);
         }
-        if let Some(d) = f.decorator_list.first() {
-            return unsupported("decorators", d);
-        }
         if let Some(t) = &f.type_params {
             return unsupported("type parameters", &**t);
         }
         if let Some(r) = &f.returns {
             return unsupported("annotations", &**r);
         }
+        // The statement's line is the `def` line (ruff's range starts at the decorators).
+        let def_line = self.line_of(&f.name);
+        self.unit().line = def_line;
         let (params, defaults) = self.params(&f.parameters)?;
+        self.decorators(&f.decorator_list)?;
         let flags = self.default_arguments(&defaults)?;
         let mut locals: BTreeSet<String> = params.iter().cloned().collect();
         let mut globals = BTreeSet::new();
@@ -750,7 +754,11 @@ impl<'a> Compiler<'a> {
             locals.remove(g);
         }
         let is_generator = uses_yield(&f.body);
-        let line = self.line_of(f);
+        // 3.11: a decorated function's first line is its first decorator's.
+        let line = match f.decorator_list.first() {
+            Some(d) => self.line_of(d),
+            None => self.line_of(f),
+        };
         self.enter(
             f.name.as_str(),
             Scope::Function,
@@ -780,10 +788,103 @@ impl<'a> Compiler<'a> {
         let index = self.units.last().expect("unit").index;
         let code = self.leave(true)?;
         self.codes[index] = Some(code);
-        self.set_loc(f);
+        self.unit().line = def_line;
         self.load_const(Const::Code(index));
         self.emit(Instr::MakeFunction(flags));
+        self.apply_decorators(&f.decorator_list);
         self.store_name(f.name.as_str(), f)
+    }
+
+    /// 3.11's `compiler_decorators`: each decorator's value, first to last.
+    fn decorators(&mut self, decorators: &[ast::Decorator]) -> R<()> {
+        for d in decorators {
+            self.expr(&d.expression)?;
+        }
+        Ok(())
+    }
+
+    /// 3.11's `compiler_apply_decorators`: `PRECALL 0; CALL 0` per decorator, last to first,
+    /// each on its decorator's line (the decorator sits in the call's method slot, the
+    /// function in its `self` slot).
+    fn apply_decorators(&mut self, decorators: &[ast::Decorator]) {
+        let old = self.unit().line;
+        for d in decorators.iter().rev() {
+            self.set_loc(&d.expression);
+            self.emit(Instr::Call(0));
+        }
+        self.unit().line = old;
+    }
+
+    /// 3.11's `compiler_class`: the body compiled as a code object of its own, then
+    /// `__build_class__(<function>, name, *bases)` and the decorators.
+    fn class_def(&mut self, c: &ast::StmtClassDef) -> R<()> {
+        if let Some(t) = &c.type_params {
+            return unsupported("type parameters", &**t);
+        }
+        if let Some(a) = &c.arguments {
+            if let Some(k) = a.keywords.first() {
+                return unsupported("class keyword arguments (metaclass=, …)", k);
+            }
+            if let Some(b) = a.args.get(1) {
+                return unsupported("multiple inheritance", b);
+            }
+            if let Some(Expr::Starred(s)) = a.args.first() {
+                return unsupported("starred bases", s);
+            }
+        }
+        if let Some(at) = uses_class_cell(&c.body) {
+            return unsupported("super() and __class__ (a class cell)", &at);
+        }
+        let class_line = self.line_of(&c.name);
+        self.unit().line = class_line;
+        self.decorators(&c.decorator_list)?;
+        let line = match c.decorator_list.first() {
+            Some(d) => self.line_of(d),
+            None => self.line_of(c),
+        };
+        let mut bound = BTreeSet::new();
+        let mut globals = BTreeSet::new();
+        scan_body(&c.body, &mut bound, &mut globals);
+        self.enter(
+            c.name.as_str(),
+            Scope::Class,
+            line,
+            &[],
+            BTreeSet::new(),
+            globals,
+        );
+        self.emit(Instr::Resume(0));
+        self.load_name("__name__", c)?;
+        self.store_name("__module__", c)?;
+        self.load_const(Const::Str(c.name.to_string()));
+        self.store_name("__qualname__", c)?;
+        let body: &[Stmt] = &c.body;
+        let rest = match body.first() {
+            Some(Stmt::Expr(e)) if matches!(&*e.value, Expr::StringLiteral(_)) => {
+                self.set_loc(&body[0]);
+                self.expr(&e.value)?;
+                self.store_name("__doc__", &body[0])?;
+                &body[1..]
+            }
+            _ => body,
+        };
+        self.stmts(rest)?;
+        let index = self.units.last().expect("unit").index;
+        let code = self.leave(true)?;
+        self.codes[index] = Some(code);
+        self.unit().line = class_line;
+        self.emit(Instr::PushNull);
+        self.emit(Instr::LoadBuildClass);
+        self.load_const(Const::Code(index));
+        self.emit(Instr::MakeFunction(0));
+        self.load_const(Const::Str(c.name.to_string()));
+        let bases = c.arguments.as_ref().map_or(&[][..], |a| &a.args[..]);
+        for b in bases {
+            self.expr(b)?;
+        }
+        self.emit(Instr::Call(2 + bases.len() as u32));
+        self.apply_decorators(&c.decorator_list);
+        self.store_name(c.name.as_str(), c)
     }
 
     /// The parameter names and the default values' expressions.
@@ -1799,6 +1900,28 @@ fn fold_binop(op: Operator, l: &Const, r: &Const) -> Option<Const> {
 }
 
 /// Whether a function body contains `yield` (outside nested scopes).
+/// Where a function inside a class body names `super` or `__class__` (which would give the
+/// class a `__class__` cell).
+fn uses_class_cell(body: &[Stmt]) -> Option<ruff_text_size::TextRange> {
+    struct V(Option<ruff_text_size::TextRange>);
+    impl<'a> ast::visitor::Visitor<'a> for V {
+        fn visit_expr(&mut self, e: &'a Expr) {
+            if let Expr::Name(n) = e
+                && (n.id.as_str() == "super" || n.id.as_str() == "__class__")
+                && self.0.is_none()
+            {
+                self.0 = Some(n.range);
+            }
+            ast::visitor::walk_expr(self, e);
+        }
+    }
+    let mut v = V(None);
+    for s in body {
+        ast::visitor::Visitor::visit_stmt(&mut v, s);
+    }
+    v.0
+}
+
 fn uses_yield(body: &[Stmt]) -> bool {
     struct Y(bool);
     impl<'a> ast::visitor::Visitor<'a> for Y {

@@ -16,9 +16,9 @@ use crate::heap::{Heap, IterObj, ObjRef, Object};
 use crate::platform::Std;
 use crate::runtime::{Runtime, Token};
 use crate::vm::interp::{
-    self, Acquire, Cx, Fault, Host, Image, PyThread, Ready, Step, VmFaults, Wait,
+    self, Acquire, Cx, Fault, Host, Image, PyThread, Ready, Ret, Step, VmFaults, Wait,
 };
-use crate::vm::{Policy, Program};
+use crate::vm::{Instr, Policy, Program};
 use std::collections::HashMap;
 
 /// A choice the model leaves open.
@@ -1356,6 +1356,21 @@ fn fingerprint(
             if let Some(p) = f.pending {
                 (p.argc, c.id(p.acc)).hash(&mut h);
             }
+            c.opt(f.namespace).hash(&mut h);
+            // What the frame's return completes, with the objects it holds.
+            let site = |i: &Instr| format!("{i:?}");
+            match &f.ret {
+                Ret::Call => 0u8.hash(&mut h),
+                Ret::Inside(i) => (1u8, site(i)).hash(&mut h),
+                Ret::Discard(i) => (2u8, site(i)).hash(&mut h),
+                Ret::CCall { site: i } => (3u8, site(i)).hash(&mut h),
+                Ret::Init { instance, site: i } => (4u8, c.id(*instance), site(i)).hash(&mut h),
+                Ret::Class {
+                    name,
+                    base,
+                    site: i,
+                } => (5u8, c.id(*name), c.opt(*base), site(i)).hash(&mut h),
+            }
         }
         if let Some((a, b)) = t.start {
             (c.id(a), c.id(b)).hash(&mut h);
@@ -1428,6 +1443,11 @@ fn hash_object<C>(
         }
         Object::Namespace { dict } => id(c, *dict).hash(h),
         Object::Exception { class, message } => (class, message).hash(h),
+        Object::Class { name, base, dict } => (name, base.map(|b| id(c, b)), id(c, *dict)).hash(h),
+        Object::Instance { class, dict } => (id(c, *class), id(c, *dict)).hash(h),
+        Object::Method { func, receiver } => (id(c, *func), id(c, *receiver)).hash(h),
+        Object::Property { fget, fset } => (fget.map(|f| id(c, f)), fset.map(|f| id(c, f))).hash(h),
+        Object::StaticMethod(f) | Object::ClassMethod(f) => id(c, *f).hash(h),
         Object::Generator(g) => {
             g.running.hash(h);
             if let Some(f) = &g.frame {

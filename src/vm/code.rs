@@ -44,6 +44,19 @@ impl BinOp {
         }
     }
 
+    /// The stem of its dunder methods (`add` for `__add__`, `__iadd__`, `__radd__`).
+    pub fn dunder(self) -> &'static str {
+        match self {
+            BinOp::Add => "add",
+            BinOp::Sub => "sub",
+            BinOp::Mul => "mul",
+            BinOp::TrueDiv => "truediv",
+            BinOp::FloorDiv => "floordiv",
+            BinOp::Mod => "mod",
+            BinOp::Pow => "pow",
+        }
+    }
+
     pub fn symbol(self) -> &'static str {
         match self {
             BinOp::Add => "+",
@@ -69,6 +82,18 @@ pub enum CmpOp {
 }
 
 impl CmpOp {
+    /// Its dunder method and the reflected one the right operand is asked for.
+    pub fn dunders(self) -> (&'static str, &'static str) {
+        match self {
+            CmpOp::Lt => ("__lt__", "__gt__"),
+            CmpOp::Le => ("__le__", "__ge__"),
+            CmpOp::Eq => ("__eq__", "__eq__"),
+            CmpOp::Ne => ("__ne__", "__ne__"),
+            CmpOp::Gt => ("__gt__", "__lt__"),
+            CmpOp::Ge => ("__ge__", "__le__"),
+        }
+    }
+
     pub const ALL: [CmpOp; 6] = [
         CmpOp::Lt,
         CmpOp::Le,
@@ -177,6 +202,8 @@ pub enum Instr {
     /// `with`: calls `__enter__` and pushes the bound `__exit__` and its result.
     BeforeWith,
     LoadAssertionError,
+    /// Pushes `__build_class__` (a `class` statement calls it with the body and the name).
+    LoadBuildClass,
     RaiseVarargs(u32),
     ReturnValue,
     /// First instruction of a generator's code: turns the new frame into a generator object
@@ -240,6 +267,7 @@ impl Instr {
             ImportName(_) => "IMPORT_NAME",
             BeforeWith => "BEFORE_WITH",
             LoadAssertionError => "LOAD_ASSERTION_ERROR",
+            LoadBuildClass => "LOAD_BUILD_CLASS",
             RaiseVarargs(_) => "RAISE_VARARGS",
             ReturnValue => "RETURN_VALUE",
             ReturnGenerator => "RETURN_GENERATOR",
@@ -252,7 +280,8 @@ impl Instr {
         use Instr::*;
         Some(match *self {
             Nop | PushNull | PopTop | BinarySubscr | StoreSubscr | UnaryNot | GetIter
-            | BeforeWith | LoadAssertionError | ReturnValue | ReturnGenerator | YieldValue => {
+            | BeforeWith | LoadAssertionError | LoadBuildClass | ReturnValue | ReturnGenerator
+            | YieldValue => {
                 return None;
             }
             Resume(a) | LoadConst(a) | LoadFast(a) | StoreFast(a) | StoreGlobal(a)
@@ -312,7 +341,8 @@ impl Instr {
         use Instr::*;
         match *self {
             Nop | Resume(_) | JumpForward(_) | JumpBackward(_) | KwNames(_) => (0, 0),
-            LoadConst(_) | LoadFast(_) | LoadName(_) | PushNull | LoadAssertionError => (0, 1),
+            LoadConst(_) | LoadFast(_) | LoadName(_) | PushNull | LoadAssertionError
+            | LoadBuildClass => (0, 1),
             LoadGlobal { null, .. } => (0, 1 + u32::from(null)),
             StoreFast(_) | StoreGlobal(_) | StoreName(_) | PopTop => (1, 0),
             PopJumpForwardIfFalse(_)

@@ -18,7 +18,7 @@ use crate::builtins::{Builtin, CallPoll};
 use crate::heap::{GenFrame, GenObj, Heap, IterObj, ObjRef, Object, ThreadRun};
 use crate::platform::Platform;
 use crate::runtime::Token;
-use crate::vm::code::{BinOp, Const, Instr, Program};
+use crate::vm::code::{BinOp, CmpOp, Const, Instr, Program};
 use crate::vm::native;
 use crate::vm::ops;
 use crate::vm::policy::{Callee, Executed, Policy};
@@ -199,6 +199,50 @@ pub struct Frame {
     /// A built-in that consumes a generator for this frame's `CALL` (`sum(x for x in …)`),
     /// while the generator runs above it.
     pub pending: Option<Pending>,
+    /// A class body's namespace (owned): where `LOAD_NAME`/`STORE_NAME` look first.
+    pub namespace: Option<ObjRef>,
+    /// What this frame's return completes in the frame below it.
+    pub ret: Ret,
+}
+
+/// What a frame's `RETURN_VALUE` completes in the frame below it. A Python function that
+/// CPython calls from inside an instruction (a property's getter, a dunder method, `__init__`)
+/// runs as a frame of its own, with its own poll at `RESUME` (VM-13).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ret {
+    /// The `CALL` that pushed it (or the thread's start): the value is the call's result.
+    Call,
+    /// The instruction called it from inside (a getter, `__add__`, `__getitem__`, `__eq__`,
+    /// `__enter__`): the value is the instruction's result.
+    Inside(Instr),
+    /// As `Inside`, but the value is dropped (a setter, `__setitem__`).
+    Discard(Instr),
+    /// C code called it for the `CALL` at `site` (a bound method in the call's method slot,
+    /// `len()` calling `__len__`): the value is the call's result, and the call completes as
+    /// a call of a C function.
+    CCall { site: Instr },
+    /// `__init__` of a class called by the `CALL` at `site`: the instance (owned) is the
+    /// call's result; the value must be None.
+    Init { instance: ObjRef, site: Instr },
+    /// A class body run by `__build_class__` for the `CALL` at `site`: the class is made from
+    /// the frame's namespace with this name (owned, a str) and base (owned).
+    Class {
+        name: ObjRef,
+        base: Option<ObjRef>,
+        site: Instr,
+    },
+}
+
+impl Ret {
+    /// The references it owns.
+    pub fn refs(&self) -> impl Iterator<Item = ObjRef> + '_ {
+        let (a, b) = match *self {
+            Ret::Init { instance, .. } => (Some(instance), None),
+            Ret::Class { name, base, .. } => (Some(name), base),
+            _ => (None, None),
+        };
+        a.into_iter().chain(b)
+    }
 }
 
 /// A `CALL` of a built-in waiting on the generator it consumes.
@@ -224,6 +268,8 @@ impl Frame {
             .copied()
             .chain([self.globals])
             .chain(self.pending.map(|p| p.acc))
+            .chain(self.namespace)
+            .chain(self.ret.refs())
     }
 }
 
@@ -261,6 +307,8 @@ impl PyThread {
                 kw_names: None,
                 generator: None,
                 pending: None,
+                namespace: None,
+                ret: Ret::Call,
             }],
             start: None,
             thread_obj: None,
@@ -489,7 +537,8 @@ fn start_call<P: Platform>(t: &mut PyThread, cx: &mut Cx<'_, '_, P>) -> Result<S
             )));
         }
     };
-    let callee = match invoke(t, cx, target, None, &items, &[])? {
+    let site = Instr::Call(items.len() as u32);
+    let callee = match invoke(t, cx, target, None, &items, &[], site)? {
         Invoked::Blocked(w) => return Ok(Step::Blocked(w)),
         Invoked::Consume { acc, .. } => {
             cx.heap.decref(cx.py, acc)?;
@@ -547,8 +596,9 @@ fn unwind<P: Platform>(t: &mut PyThread, cx: &mut Cx<'_, '_, P>) -> Result<(), R
     Ok(())
 }
 
-fn drop_frame<P: Platform>(f: Frame, cx: &mut Cx<'_, '_, P>) -> Result<(), RtError> {
-    for r in f.stack.into_iter().chain(f.locals).flatten() {
+fn drop_frame<P: Platform>(f: Frame, cx: &Cx<'_, '_, P>) -> Result<(), RtError> {
+    let owned: Vec<ObjRef> = f.ret.refs().chain(f.namespace).collect();
+    for r in f.stack.into_iter().chain(f.locals).flatten().chain(owned) {
         cx.heap.decref(cx.py, r)?;
     }
     cx.heap.decref(cx.py, f.globals)
@@ -612,8 +662,8 @@ enum Invoked {
     },
 }
 
-/// Calls `callable` with borrowed `args` (and `receiver` first, for a method); the callee takes
-/// its own references.
+/// Calls `callable` with borrowed `args` (and `receiver` first, for a method) for the `CALL`
+/// at `site`; the callee takes its own references.
 fn invoke<P: Platform>(
     t: &mut PyThread,
     cx: &mut Cx<'_, '_, P>,
@@ -621,106 +671,25 @@ fn invoke<P: Platform>(
     receiver: Option<ObjRef>,
     args: &[ObjRef],
     kwargs: &[(String, ObjRef)],
+    site: Instr,
 ) -> Result<Invoked, RtError> {
     let (py, heap) = (cx.py, cx.heap);
     match heap.get(py, callable)? {
-        Object::Function {
-            code,
-            globals,
-            name,
-            defaults,
-        } => {
-            let c = &cx.program.codes[code as usize];
-            // CPython 3.11's `initialize_locals`: positional arguments, then keywords, then
-            // the count of positionals, then the missing ones, each with CPython's message.
-            let all: Vec<ObjRef> = receiver.into_iter().chain(args.iter().copied()).collect();
-            let argcount = c.argcount as usize;
-            let mut locals = vec![None; c.varnames.len()];
-            for (i, &a) in all.iter().take(argcount).enumerate() {
-                locals[i] = Some(a);
-            }
-            for (k, v) in kwargs {
-                match c.varnames[..argcount].iter().position(|n| n == k) {
-                    Some(i) if locals[i].is_none() => locals[i] = Some(*v),
-                    Some(_) => {
-                        return Err(RtError::TypeError(format!(
-                            "{name}() got multiple values for argument '{k}'"
-                        )));
-                    }
-                    None => {
-                        return Err(RtError::TypeError(format!(
-                            "{name}() got an unexpected keyword argument '{k}'"
-                        )));
-                    }
-                }
-            }
-            let default_values = match defaults {
-                Some(d) => match heap.get(py, d)? {
-                    Object::Tuple(v) => v,
-                    _ => Vec::new(),
-                },
-                None => Vec::new(),
-            };
-            if all.len() > argcount {
-                let given = all.len();
-                let least = argcount.saturating_sub(default_values.len());
-                let takes = if least < argcount {
-                    format!("from {least} to {argcount} positional arguments")
-                } else {
-                    format!(
-                        "{argcount} positional argument{}",
-                        if argcount == 1 { "" } else { "s" }
-                    )
-                };
-                return Err(RtError::TypeError(format!(
-                    "{name}() takes {takes} but {given} {} given",
-                    if given == 1 { "was" } else { "were" }
-                )));
-            }
-            // Then the defaults fill the last parameters still unbound.
-            {
-                let values = &default_values;
-                let first = argcount.saturating_sub(values.len());
-                for (i, &v) in values.iter().enumerate() {
-                    if let Some(slot) = locals.get_mut(first + i)
-                        && slot.is_none()
-                        && first + i < argcount
-                    {
-                        *slot = Some(v);
-                    }
-                }
-            }
-            let missing: Vec<String> = (0..argcount)
-                .filter(|&i| locals[i].is_none())
-                .map(|i| format!("'{}'", c.varnames[i]))
-                .collect();
-            if let Some((last, rest)) = missing.split_last() {
-                let names = match rest {
-                    [] => last.clone(),
-                    [a] => format!("{a} and {last}"),
-                    _ => format!("{}, and {last}", rest.join(", ")),
-                };
-                return Err(RtError::TypeError(format!(
-                    "{name}() missing {} required positional argument{}: {names}",
-                    missing.len(),
-                    if missing.len() == 1 { "" } else { "s" }
-                )));
-            }
-            for r in locals.iter().flatten().copied().chain([globals]) {
-                heap.incref(py, r)?;
-            }
-            t.frames.push(Frame {
-                code,
-                pc: 0,
-                stack: Vec::new(),
-                locals,
-                globals,
-                kw_names: None,
-                generator: None,
-                pending: None,
-            });
-            note!(cx, format!("call {name}()"));
+        Object::Function { .. } => {
+            push_function(t, cx, callable, receiver, args, kwargs, Ret::Call, None)?;
             Ok(Invoked::Pushed)
+        }
+        Object::Builtin(Builtin::BuildClass) => build_class(t, cx, receiver, args, kwargs, site),
+        Object::Builtin(Builtin::Len)
+            if receiver.is_none() && args.len() == 1 && kwargs.is_empty() =>
+        {
+            match dunder(cx, args[0], "__len__")? {
+                Some(f) => {
+                    push_function(t, cx, f, Some(args[0]), &[], &[], Ret::CCall { site }, None)?;
+                    Ok(Invoked::Pushed)
+                }
+                None => native_call(t, cx, Builtin::Len, None, args, kwargs),
+            }
         }
         Object::Builtin(b) => native_call(t, cx, b, receiver, args, kwargs),
         Object::BoundMethod { func, receiver: r } => {
@@ -728,11 +697,272 @@ fn invoke<P: Platform>(
             let all: Vec<ObjRef> = receiver.into_iter().chain(args.iter().copied()).collect();
             native_call(t, cx, func, Some(r), &all, kwargs)
         }
+        Object::Method { func, receiver: r } => {
+            // 3.11's CALL unpacks a bound method whose method slot is NULL and runs the
+            // function inline; one in the method slot (the `__exit__` a `with` calls) goes
+            // through C code, and the call completes as a C call's does.
+            let ret = match receiver {
+                None => Ret::Call,
+                Some(_) => Ret::CCall { site },
+            };
+            let all: Vec<ObjRef> = receiver.into_iter().chain(args.iter().copied()).collect();
+            if !matches!(heap.get(py, func)?, Object::Function { .. }) {
+                return Err(RtError::TypeError(
+                    "gilcheck binds only Python functions as methods".into(),
+                ));
+            }
+            push_function(t, cx, func, Some(r), &all, kwargs, ret, None)?;
+            Ok(Invoked::Pushed)
+        }
+        Object::Class { .. } => instantiate(t, cx, callable, receiver, args, kwargs, site),
         other => Err(RtError::TypeError(format!(
             "'{}' object is not callable",
             other.type_name()
         ))),
     }
+}
+
+/// Pushes a frame running the Python function `callable` (borrowed) with `receiver` and `args`
+/// bound to its parameters as CPython 3.11's `initialize_locals` binds them; the frame takes
+/// its own references. `ret` says what its return completes.
+#[allow(clippy::too_many_arguments)]
+fn push_function<P: Platform>(
+    t: &mut PyThread,
+    cx: &mut Cx<'_, '_, P>,
+    callable: ObjRef,
+    receiver: Option<ObjRef>,
+    args: &[ObjRef],
+    kwargs: &[(String, ObjRef)],
+    ret: Ret,
+    namespace: Option<ObjRef>,
+) -> Result<(), RtError> {
+    let (py, heap) = (cx.py, cx.heap);
+    let Object::Function {
+        code,
+        globals,
+        name,
+        defaults,
+    } = heap.get(py, callable)?
+    else {
+        return Err(RtError::TypeError(format!(
+            "'{}' object is not callable",
+            heap.type_name_of(py, callable)?
+        )));
+    };
+    let c = &cx.program.codes[code as usize];
+    // CPython 3.11's `initialize_locals`: positional arguments, then keywords, then
+    // the count of positionals, then the missing ones, each with CPython's message.
+    let all: Vec<ObjRef> = receiver.into_iter().chain(args.iter().copied()).collect();
+    let argcount = c.argcount as usize;
+    let mut locals = vec![None; c.varnames.len()];
+    for (i, &a) in all.iter().take(argcount).enumerate() {
+        locals[i] = Some(a);
+    }
+    for (k, v) in kwargs {
+        match c.varnames[..argcount].iter().position(|n| n == k) {
+            Some(i) if locals[i].is_none() => locals[i] = Some(*v),
+            Some(_) => {
+                return Err(RtError::TypeError(format!(
+                    "{name}() got multiple values for argument '{k}'"
+                )));
+            }
+            None => {
+                return Err(RtError::TypeError(format!(
+                    "{name}() got an unexpected keyword argument '{k}'"
+                )));
+            }
+        }
+    }
+    let default_values = match defaults {
+        Some(d) => match heap.get(py, d)? {
+            Object::Tuple(v) => v,
+            _ => Vec::new(),
+        },
+        None => Vec::new(),
+    };
+    if all.len() > argcount {
+        let given = all.len();
+        let least = argcount.saturating_sub(default_values.len());
+        let takes = if least < argcount {
+            format!("from {least} to {argcount} positional arguments")
+        } else {
+            format!(
+                "{argcount} positional argument{}",
+                if argcount == 1 { "" } else { "s" }
+            )
+        };
+        return Err(RtError::TypeError(format!(
+            "{name}() takes {takes} but {given} {} given",
+            if given == 1 { "was" } else { "were" }
+        )));
+    }
+    // Then the defaults fill the last parameters still unbound.
+    {
+        let values = &default_values;
+        let first = argcount.saturating_sub(values.len());
+        for (i, &v) in values.iter().enumerate() {
+            if let Some(slot) = locals.get_mut(first + i)
+                && slot.is_none()
+                && first + i < argcount
+            {
+                *slot = Some(v);
+            }
+        }
+    }
+    let missing: Vec<String> = (0..argcount)
+        .filter(|&i| locals[i].is_none())
+        .map(|i| format!("'{}'", c.varnames[i]))
+        .collect();
+    if let Some((last, rest)) = missing.split_last() {
+        let names = match rest {
+            [] => last.clone(),
+            [a] => format!("{a} and {last}"),
+            _ => format!("{}, and {last}", rest.join(", ")),
+        };
+        return Err(RtError::TypeError(format!(
+            "{name}() missing {} required positional argument{}: {names}",
+            missing.len(),
+            if missing.len() == 1 { "" } else { "s" }
+        )));
+    }
+    for r in locals.iter().flatten().copied().chain([globals]) {
+        heap.incref(py, r)?;
+    }
+    t.frames.push(Frame {
+        code,
+        pc: 0,
+        stack: Vec::new(),
+        locals,
+        globals,
+        kw_names: None,
+        generator: None,
+        pending: None,
+        namespace,
+        ret,
+    });
+    note!(cx, format!("call {name}()"));
+    Ok(())
+}
+
+/// A Python dunder method of an instance's class (borrowed), if it has one.
+fn dunder<P: Platform>(
+    cx: &Cx<'_, '_, P>,
+    obj: ObjRef,
+    name: &str,
+) -> Result<Option<ObjRef>, RtError> {
+    let (py, heap) = (cx.py, cx.heap);
+    let Some(class) = heap.class_of(py, obj)? else {
+        return Ok(None);
+    };
+    match heap.class_lookup(py, class, name)? {
+        Some(f) if matches!(heap.get(py, f)?, Object::Function { .. }) => Ok(Some(f)),
+        Some(_) => Err(RtError::RuntimeError(format!(
+            "gilcheck calls {name} only when it is a plain function of the class"
+        ))),
+        None => Ok(None),
+    }
+}
+
+/// Calling a class: a new instance, then its `__init__` (a frame of its own) when the class
+/// has one.
+fn instantiate<P: Platform>(
+    t: &mut PyThread,
+    cx: &mut Cx<'_, '_, P>,
+    class: ObjRef,
+    receiver: Option<ObjRef>,
+    args: &[ObjRef],
+    kwargs: &[(String, ObjRef)],
+    site: Instr,
+) -> Result<Invoked, RtError> {
+    let (py, heap) = (cx.py, cx.heap);
+    let all: Vec<ObjRef> = receiver.into_iter().chain(args.iter().copied()).collect();
+    let init = heap.class_lookup(py, class, "__init__")?;
+    let dict = heap.new_dict(py);
+    heap.incref(py, class)?;
+    let instance = heap.new_object(py, Object::Instance { class, dict });
+    let Some(init) = init else {
+        if !all.is_empty() || !kwargs.is_empty() {
+            heap.decref(py, instance)?;
+            return Err(RtError::TypeError(format!(
+                "{}() takes no arguments",
+                class_name(heap, py, class)?
+            )));
+        }
+        return Ok(Invoked::Returned(
+            instance,
+            crate::builtins::CallPoll::Polls,
+        ));
+    };
+    let ret = Ret::Init { instance, site };
+    if let Err(e) = push_function(t, cx, init, Some(instance), &all, kwargs, ret, None) {
+        heap.decref(py, instance)?;
+        return Err(e);
+    }
+    Ok(Invoked::Pushed)
+}
+
+fn class_name<P: Platform>(
+    heap: &Heap<P>,
+    py: Token<'_>,
+    class: ObjRef,
+) -> Result<String, RtError> {
+    Ok(match heap.get(py, class)? {
+        Object::Class { name, .. } => name.to_string(),
+        other => other.type_name().to_string(),
+    })
+}
+
+/// `__build_class__(body, name[, base])`: runs the class body in a frame of its own with a
+/// fresh namespace; the class is made when it returns.
+fn build_class<P: Platform>(
+    t: &mut PyThread,
+    cx: &mut Cx<'_, '_, P>,
+    receiver: Option<ObjRef>,
+    args: &[ObjRef],
+    kwargs: &[(String, ObjRef)],
+    site: Instr,
+) -> Result<Invoked, RtError> {
+    let (py, heap) = (cx.py, cx.heap);
+    let all: Vec<ObjRef> = receiver.into_iter().chain(args.iter().copied()).collect();
+    if let Some((k, _)) = kwargs.first() {
+        return Err(RtError::TypeError(format!(
+            "gilcheck models no class keyword arguments ({k}=)"
+        )));
+    }
+    let (body, name, base) = match all[..] {
+        [body, name] => (body, name, None),
+        [body, name, base] => (body, name, Some(base)),
+        _ => {
+            return Err(RtError::TypeError(
+                "gilcheck models classes with at most one base".into(),
+            ));
+        }
+    };
+    let base = match base {
+        None => None,
+        Some(b) => match heap.get(py, b)? {
+            Object::Class { .. } => Some(b),
+            Object::Builtin(Builtin::ObjectClass) => None,
+            other => {
+                return Err(RtError::TypeError(format!(
+                    "gilcheck models bases that are classes of class statements, not {}",
+                    other.type_name()
+                )));
+            }
+        },
+    };
+    for r in [name].into_iter().chain(base) {
+        heap.incref(py, r)?;
+    }
+    let ns = heap.new_dict(py);
+    let ret = Ret::Class { name, base, site };
+    if let Err(e) = push_function(t, cx, body, None, &[], &[], ret, Some(ns)) {
+        for r in [name, ns].into_iter().chain(base) {
+            heap.decref(py, r)?;
+        }
+        return Err(e);
+    }
+    Ok(Invoked::Pushed)
 }
 
 fn native_call<P: Platform>(
@@ -770,7 +1000,6 @@ fn run_instruction<P: Platform>(t: &mut PyThread, cx: &mut Cx<'_, '_, P>) -> Res
     let mut taken = false;
     let mut exact_bool = false;
     let mut callee = None;
-    let mut returned_to_caller = false;
     let name = |n: u32| code.names[n as usize].as_str();
 
     match ins {
@@ -811,13 +1040,24 @@ fn run_instruction<P: Platform>(t: &mut PyThread, cx: &mut Cx<'_, '_, P>) -> Res
             note!(cx, format!("read global {} → {}", name(n), cx.show(v)));
         }
         LoadName(n) => {
-            let v = load_global(cx, f.globals, name(n))?;
+            let own = match f.namespace {
+                Some(ns) => heap.dict_get_str(py, ns, name(n))?,
+                None => None,
+            };
+            let v = match own {
+                Some(v) => v,
+                None => load_global(cx, f.globals, name(n))?,
+            };
             frame(t).stack.push(Some(v));
             note!(cx, format!("read {} → {}", name(n), cx.show(v)));
         }
         StoreGlobal(n) | StoreName(n) => {
             let v = peek(f, 1)?;
-            heap.dict_set_str(py, f.globals, name(n), v)?;
+            let into = match (ins, f.namespace) {
+                (StoreName(_), Some(ns)) => ns,
+                _ => f.globals,
+            };
+            heap.dict_set_str(py, into, name(n), v)?;
             pop_n(f, cx, 1)?;
             note!(cx, format!("write {} ← {}", name(n), cx.show(v)));
         }
@@ -836,6 +1076,10 @@ fn run_instruction<P: Platform>(t: &mut PyThread, cx: &mut Cx<'_, '_, P>) -> Res
         }
         BinarySubscr => {
             let (container, key) = (peek(f, 2)?, peek(f, 1)?);
+            if let Some(d) = dunder(cx, container, "__getitem__")? {
+                let args = [container, key];
+                return call_inside(t, cx, ins, d, &args, 2, next_pc, Ret::Inside(ins));
+            }
             let v = subscr(heap, py, container, key)?;
             let globals = f.globals;
             pop_n(f, cx, 2)?;
@@ -852,6 +1096,10 @@ fn run_instruction<P: Platform>(t: &mut PyThread, cx: &mut Cx<'_, '_, P>) -> Res
         }
         StoreSubscr => {
             let (value, container, key) = (peek(f, 3)?, peek(f, 2)?, peek(f, 1)?);
+            if let Some(d) = dunder(cx, container, "__setitem__")? {
+                let args = [container, key, value];
+                return call_inside(t, cx, ins, d, &args, 3, next_pc, Ret::Discard(ins));
+            }
             store_subscr(heap, py, container, key, value)?;
             let globals = f.globals;
             note!(
@@ -867,6 +1115,9 @@ fn run_instruction<P: Platform>(t: &mut PyThread, cx: &mut Cx<'_, '_, P>) -> Res
         }
         BinaryOp { op, inplace } => {
             let (a, b) = (peek(f, 2)?, peek(f, 1)?);
+            if let Some((d, args)) = binary_dunder(cx, op, inplace, a, b)? {
+                return call_inside(t, cx, ins, d, &args, 2, next_pc, Ret::Inside(ins));
+            }
             let r = ops::binary(heap, py, op, a, b)?;
             note!(
                 cx,
@@ -885,6 +1136,9 @@ fn run_instruction<P: Platform>(t: &mut PyThread, cx: &mut Cx<'_, '_, P>) -> Res
         }
         CompareOp(op) => {
             let (a, b) = (peek(f, 2)?, peek(f, 1)?);
+            if let Some((d, args)) = compare_dunder(cx, op, a, b)? {
+                return call_inside(t, cx, ins, d, &args, 2, next_pc, Ret::Inside(ins));
+            }
             let r = ObjRef::from_bool(ops::compare(heap, py, op, a, b)?);
             pop_n(f, cx, 2)?;
             f.stack.push(Some(r));
@@ -919,15 +1173,7 @@ fn run_instruction<P: Platform>(t: &mut PyThread, cx: &mut Cx<'_, '_, P>) -> Res
             if generator && resume_generator(t, cx, it)? {
                 // The generator's frame runs above this one; FOR_ITER completes when it
                 // yields or returns.
-                return Ok(finish_step(
-                    t,
-                    cx,
-                    ins,
-                    taken,
-                    exact_bool,
-                    callee,
-                    returned_to_caller,
-                ));
+                return Ok(finish_step(t, cx, ins, taken, exact_bool, callee, false));
             }
             let f = frame(t);
             let next_item = if generator {
@@ -1009,7 +1255,7 @@ fn run_instruction<P: Platform>(t: &mut PyThread, cx: &mut Cx<'_, '_, P>) -> Res
                 None => (callable, None),
             };
             f.pc = next_pc as u32; // a pushed frame returns here
-            let outcome = invoke(t, cx, func, receiver, positional, &kwargs);
+            let outcome = invoke(t, cx, func, receiver, positional, &kwargs, ins);
             let pushed = matches!(outcome, Ok(Invoked::Pushed));
             // The caller's frame is below a pushed one.
             let caller = if pushed {
@@ -1056,35 +1302,51 @@ fn run_instruction<P: Platform>(t: &mut PyThread, cx: &mut Cx<'_, '_, P>) -> Res
                     }
                 }
             }
-            return Ok(finish_step(
-                t,
-                cx,
-                ins,
-                taken,
-                exact_bool,
-                callee,
-                returned_to_caller,
-            ));
+            return Ok(finish_step(t, cx, ins, taken, exact_bool, callee, false));
         }
         LoadMethod(n) => {
             let obj = peek(f, 1)?;
-            match native::method(heap, py, obj, name(n))? {
-                Some(m) => {
-                    // [method, self]: the stack slot of `obj` becomes `self`.
-                    let len = f.stack.len();
-                    f.stack.insert(len - 1, Some(ObjRef::builtin(m)));
-                }
-                None => {
-                    let v = native::getattr(heap, py, obj, name(n))?;
-                    pop_n(f, cx, 1)?;
-                    f.stack.push(None);
-                    f.stack.push(Some(v));
+            if let Some(m) = native::method(heap, py, obj, name(n))? {
+                // [method, self]: the stack slot of `obj` becomes `self`.
+                let len = f.stack.len();
+                f.stack.insert(len - 1, Some(ObjRef::builtin(m)));
+            } else {
+                let found = match native::instance_method(heap, py, obj, name(n))? {
+                    Some(native::MethodLookup::Function(func)) => {
+                        // A Python function of the class: [function, self], no bound method.
+                        heap.incref(py, func)?;
+                        let len = f.stack.len();
+                        f.stack.insert(len - 1, Some(func));
+                        None
+                    }
+                    Some(native::MethodLookup::Attr(a)) => Some(a),
+                    None => Some(native::attribute(heap, py, obj, name(n))?),
+                };
+                match found {
+                    None => {}
+                    Some(native::Attr::Value(v)) => {
+                        pop_n(f, cx, 1)?;
+                        f.stack.push(None);
+                        f.stack.push(Some(v));
+                    }
+                    Some(native::Attr::Getter(g, o)) => {
+                        // [NULL, what the getter returns].
+                        let len = f.stack.len();
+                        f.stack.insert(len - 1, None);
+                        return call_inside(t, cx, ins, g, &[o], 1, next_pc, Ret::Inside(ins));
+                    }
                 }
             }
         }
         LoadAttr(n) => {
             let obj = peek(f, 1)?;
-            let v = native::getattr(heap, py, obj, name(n))?;
+            let v = match native::attribute(heap, py, obj, name(n))? {
+                native::Attr::Value(v) => v,
+                native::Attr::Getter(g, o) => {
+                    note!(cx, format!("{}: call the property's getter", name(n)));
+                    return call_inside(t, cx, ins, g, &[o], 1, next_pc, Ret::Inside(ins));
+                }
+            };
             let globals = f.globals;
             pop_n(f, cx, 1)?;
             frame(t).stack.push(Some(v));
@@ -1100,7 +1362,13 @@ fn run_instruction<P: Platform>(t: &mut PyThread, cx: &mut Cx<'_, '_, P>) -> Res
         }
         StoreAttr(n) => {
             let (value, obj) = (peek(f, 2)?, peek(f, 1)?);
-            native::setattr(heap, py, obj, name(n), value)?;
+            if let native::Store::Setter(setter) =
+                native::store_attribute(heap, py, obj, name(n), value)?
+            {
+                note!(cx, format!("{}: call the property's setter", name(n)));
+                let args = [obj, value];
+                return call_inside(t, cx, ins, setter, &args, 2, next_pc, Ret::Discard(ins));
+            }
             let globals = f.globals;
             note!(
                 cx,
@@ -1247,6 +1515,29 @@ fn run_instruction<P: Platform>(t: &mut PyThread, cx: &mut Cx<'_, '_, P>) -> Res
         }
         BeforeWith => {
             let mgr = peek(f, 1)?;
+            if heap.class_of(py, mgr)?.is_some() {
+                let (Some(enter), Some(exit)) =
+                    (dunder(cx, mgr, "__enter__")?, dunder(cx, mgr, "__exit__")?)
+                else {
+                    return Err(RtError::TypeError(format!(
+                        "'{}' object does not support the context manager protocol",
+                        heap.type_name_of(py, mgr)?
+                    )));
+                };
+                heap.incref(py, exit)?;
+                heap.incref(py, mgr)?;
+                let bound = heap.new_object(
+                    py,
+                    Object::Method {
+                        func: exit,
+                        receiver: mgr,
+                    },
+                );
+                let f = frame(t);
+                let len = f.stack.len();
+                f.stack.insert(len - 1, Some(bound));
+                return call_inside(t, cx, ins, enter, &[mgr], 1, next_pc, Ret::Inside(ins));
+            }
             let entered = native::enter(t, cx, mgr)?;
             let f = frame(t);
             match entered {
@@ -1275,6 +1566,7 @@ fn run_instruction<P: Platform>(t: &mut PyThread, cx: &mut Cx<'_, '_, P>) -> Res
         LoadAssertionError => f
             .stack
             .push(Some(ObjRef::builtin(Builtin::AssertionErrorClass))),
+        LoadBuildClass => f.stack.push(Some(ObjRef::builtin(Builtin::BuildClass))),
         RaiseVarargs(_) => {
             let exc = peek(f, 1)?;
             let message = match heap.get(py, exc)? {
@@ -1284,7 +1576,8 @@ fn run_instruction<P: Platform>(t: &mut PyThread, cx: &mut Cx<'_, '_, P>) -> Res
             return Err(RtError::AssertionError(message));
         }
         ReturnGenerator => {
-            let done = t.frames.pop().expect("a frame");
+            let mut done = t.frames.pop().expect("a frame");
+            let ret = std::mem::replace(&mut done.ret, Ret::Call);
             let g = heap.new_object(
                 py,
                 Object::Generator(GenObj {
@@ -1299,15 +1592,8 @@ fn run_instruction<P: Platform>(t: &mut PyThread, cx: &mut Cx<'_, '_, P>) -> Res
                     running: false,
                 }),
             );
-            match t.frames.last_mut() {
-                Some(caller) => caller.stack.push(Some(g)),
-                None => {
-                    heap.decref(py, g)?;
-                    return Ok(Step::Finished);
-                }
-            }
             note!(cx, format!("return a new generator {}", cx.show(g)));
-            return Ok(finish_step(t, cx, ins, false, false, None, true));
+            return complete_return(t, cx, ins, ret, None, g);
         }
         YieldValue => {
             let genobj = f.generator.ok_or_else(|| {
@@ -1370,40 +1656,188 @@ fn run_instruction<P: Platform>(t: &mut PyThread, cx: &mut Cx<'_, '_, P>) -> Res
         }
         ReturnValue => {
             let v = f.stack.pop().flatten().expect("validated stack");
-            let done = t.frames.pop().expect("a frame");
+            let mut done = t.frames.pop().expect("a frame");
+            let ret = std::mem::replace(&mut done.ret, Ret::Call);
+            let namespace = done.namespace.take();
             drop_frame(done, cx)?;
-            match t.frames.last_mut() {
-                Some(caller) => {
-                    caller.stack.push(Some(v));
-                    returned_to_caller = true;
-                    note!(cx, format!("return {}", cx.show(v)));
-                }
-                None => {
-                    heap.decref(py, v)?;
-                    return Ok(Step::Finished);
-                }
+            if !t.frames.is_empty() {
+                note!(cx, format!("return {}", cx.show(v)));
             }
-            return Ok(finish_step(
-                t,
-                cx,
-                ins,
-                taken,
-                exact_bool,
-                callee,
-                returned_to_caller,
-            ));
+            return complete_return(t, cx, ins, ret, namespace, v);
         }
     }
     frame(t).pc = next_pc as u32;
+    Ok(finish_step(t, cx, ins, taken, exact_bool, callee, false))
+}
+
+/// A frame whose return completes `ret` returned `v` (owned) by `ins` and was popped;
+/// `namespace` is its class body's namespace (owned). The frame below gets the result.
+fn complete_return<P: Platform>(
+    t: &mut PyThread,
+    cx: &mut Cx<'_, '_, P>,
+    ins: Instr,
+    ret: Ret,
+    namespace: Option<ObjRef>,
+    v: ObjRef,
+) -> Result<Step, RtError> {
+    let (py, heap) = (cx.py, cx.heap);
+    if t.frames.is_empty() {
+        for r in ret.refs().chain(namespace).chain([v]).collect::<Vec<_>>() {
+            heap.decref(py, r)?;
+        }
+        return Ok(Step::Finished);
+    }
+    let c_call = |site: Instr| Executed {
+        callee: Some(Callee::Native(crate::builtins::CallPoll::Polls)),
+        ..Executed::plain(site, None)
+    };
+    let (result, e) = match ret {
+        Ret::Call => {
+            frame(t).stack.push(Some(v));
+            return Ok(finish_step(t, cx, ins, false, false, None, true));
+        }
+        Ret::Inside(i) => (Some(v), Executed::plain(i, None)),
+        Ret::Discard(i) => {
+            heap.decref(py, v)?;
+            (None, Executed::plain(i, None))
+        }
+        Ret::CCall { site } => (Some(v), c_call(site)),
+        Ret::Init { instance, site } => {
+            if v != ObjRef::NONE {
+                let what = heap.type_name_of(py, v)?;
+                heap.decref(py, v)?;
+                heap.decref(py, instance)?;
+                return Err(RtError::TypeError(format!(
+                    "__init__() should return None, not '{what}'"
+                )));
+            }
+            (Some(instance), c_call(site))
+        }
+        Ret::Class { name, base, site } => {
+            heap.decref(py, v)?;
+            let dict = namespace.ok_or_else(|| {
+                RtError::RuntimeError("a class body ran without a namespace".into())
+            })?;
+            let text: std::sync::Arc<str> = match heap.get(py, name)? {
+                Object::Str(s) => s,
+                _ => "?".into(),
+            };
+            heap.decref(py, name)?;
+            let class = heap.new_object(
+                py,
+                Object::Class {
+                    name: text,
+                    base,
+                    dict,
+                },
+            );
+            note!(cx, format!("make class {}", cx.show(class)));
+            (Some(class), c_call(site))
+        }
+    };
+    if let Some(r) = result {
+        frame(t).stack.push(Some(r));
+    }
+    Ok(finish_executed(t, cx, e))
+}
+
+/// Runs the Python function `func` (borrowed) with `args` (borrowed) from inside the
+/// instruction `ins`, as CPython calls a property's getter or a dunder method from C code: the
+/// instruction's `pop` operands go, the function's frame goes on top (its `RESUME` polls), and
+/// its return completes the instruction as `ret` says (VM-13).
+#[allow(clippy::too_many_arguments)]
+fn call_inside<P: Platform>(
+    t: &mut PyThread,
+    cx: &mut Cx<'_, '_, P>,
+    ins: Instr,
+    func: ObjRef,
+    args: &[ObjRef],
+    pop: usize,
+    next_pc: usize,
+    ret: Ret,
+) -> Result<Step, RtError> {
+    let pc = frame(t).pc;
+    frame(t).pc = next_pc as u32;
+    if let Err(e) = push_function(t, cx, func, None, args, &[], ret, None) {
+        frame(t).pc = pc;
+        return Err(e);
+    }
+    let n = t.frames.len();
+    pop_n(&mut t.frames[n - 2], cx, pop)?;
     Ok(finish_step(
         t,
         cx,
         ins,
-        taken,
-        exact_bool,
-        callee,
-        returned_to_caller,
+        false,
+        false,
+        Some(Callee::Python),
+        false,
     ))
+}
+
+/// The Python method a binary operator calls on an instance of a class statement:
+/// `__iadd__` then `__add__` for `+=`, `__add__` for `+`, else the right operand's `__radd__`.
+fn binary_dunder<P: Platform>(
+    cx: &Cx<'_, '_, P>,
+    op: BinOp,
+    inplace: bool,
+    a: ObjRef,
+    b: ObjRef,
+) -> Result<Option<(ObjRef, [ObjRef; 2])>, RtError> {
+    let (py, heap) = (cx.py, cx.heap);
+    let (left, right) = (heap.class_of(py, a)?, heap.class_of(py, b)?);
+    if left.is_none() && right.is_none() {
+        return Ok(None);
+    }
+    let name = op.dunder();
+    if left.is_some() {
+        if inplace && let Some(d) = dunder(cx, a, &format!("__i{name}__"))? {
+            return Ok(Some((d, [a, b])));
+        }
+        if let Some(d) = dunder(cx, a, &format!("__{name}__"))? {
+            return Ok(Some((d, [a, b])));
+        }
+    }
+    if right.is_some()
+        && let Some(d) = dunder(cx, b, &format!("__r{name}__"))?
+    {
+        return Ok(Some((d, [b, a])));
+    }
+    Err(RtError::TypeError(format!(
+        "unsupported operand type(s) for {}{}: '{}' and '{}'",
+        op.symbol(),
+        if inplace { "=" } else { "" },
+        heap.type_name_of(py, a)?,
+        heap.type_name_of(py, b)?
+    )))
+}
+
+/// The Python method a comparison calls on an instance of a class statement (the left
+/// operand's, else the right one's reflection).
+fn compare_dunder<P: Platform>(
+    cx: &Cx<'_, '_, P>,
+    op: CmpOp,
+    a: ObjRef,
+    b: ObjRef,
+) -> Result<Option<(ObjRef, [ObjRef; 2])>, RtError> {
+    let (py, heap) = (cx.py, cx.heap);
+    if heap.class_of(py, a)?.is_none() && heap.class_of(py, b)?.is_none() {
+        return Ok(None);
+    }
+    let (name, reflected) = op.dunders();
+    if let Some(d) = dunder(cx, a, name)? {
+        return Ok(Some((d, [a, b])));
+    }
+    if let Some(d) = dunder(cx, b, reflected)? {
+        return Ok(Some((d, [b, a])));
+    }
+    if op == CmpOp::Ne && (dunder(cx, a, "__eq__")?.is_some() || dunder(cx, b, "__eq__")?.is_some())
+    {
+        return Err(RtError::RuntimeError(
+            "gilcheck cannot yet derive != from a Python __eq__ (define __ne__)".into(),
+        ));
+    }
+    Ok(None)
 }
 
 /// Completes the `CALL` a consuming built-in held open: its operands give way to the result,
@@ -1476,6 +1910,8 @@ fn resume_generator<P: Platform>(
         kw_names: None,
         generator: Some(genobj),
         pending: None,
+        namespace: None,
+        ret: Ret::Call,
     });
     Ok(true)
 }

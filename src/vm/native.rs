@@ -351,6 +351,96 @@ pub fn call<P: Platform>(
         ModThreading | ModTime | ModSys | ModMultiprocessing | ModTypes => {
             Err(RtError::TypeError("'module' object is not callable".into()))
         }
+        PropertyClass => {
+            arity("property", args, 0, 2)?;
+            let fget = args.first().copied().filter(|&f| f != ObjRef::NONE);
+            let fset = args.get(1).copied().filter(|&f| f != ObjRef::NONE);
+            for f in fget.iter().chain(&fset) {
+                heap.incref(py, *f)?;
+            }
+            Ok(Outcome::Return(
+                heap.new_object(py, Object::Property { fget, fset }),
+            ))
+        }
+        PropertySetter => {
+            arity("setter", args, 1, 1)?;
+            let Object::Property { fget, .. } = heap.get(py, this()?)? else {
+                return Err(RtError::TypeError("setter needs a property".into()));
+            };
+            for f in fget.iter().chain([&args[0]]) {
+                heap.incref(py, *f)?;
+            }
+            Ok(Outcome::Return(heap.new_object(
+                py,
+                Object::Property {
+                    fget,
+                    fset: Some(args[0]),
+                },
+            )))
+        }
+        StaticMethodClass | ClassMethodClass => {
+            arity(b.name(), args, 1, 1)?;
+            heap.incref(py, args[0])?;
+            Ok(Outcome::Return(heap.new_object(
+                py,
+                if b == StaticMethodClass {
+                    Object::StaticMethod(args[0])
+                } else {
+                    Object::ClassMethod(args[0])
+                },
+            )))
+        }
+        Isinstance => {
+            arity("isinstance", args, 2, 2)?;
+            let classes = match heap.get(py, args[1])? {
+                Object::Tuple(v) => v,
+                _ => vec![args[1]],
+            };
+            let mut found = false;
+            for c in classes {
+                found |= is_instance(heap, py, args[0], c)?;
+            }
+            Ok(Outcome::Return(ObjRef::from_bool(found)))
+        }
+        ObjectClass => Err(RtError::RuntimeError(
+            "gilcheck does not model instances of object itself".into(),
+        )),
+        BuildClass => Err(RtError::TypeError(
+            "__build_class__: func must be a function".into(),
+        )),
+    }
+}
+
+/// `isinstance(obj, class)` for one class: a class statement's (along the instance's bases) or
+/// a built-in one (by type name).
+fn is_instance<P: Platform>(
+    heap: &Heap<P>,
+    py: Token<'_>,
+    obj: ObjRef,
+    class: ObjRef,
+) -> Result<bool, RtError> {
+    match heap.get(py, class)? {
+        Object::Class { .. } => {
+            let mut c = heap.class_of(py, obj)?;
+            while let Some(k) = c {
+                if k == class {
+                    return Ok(true);
+                }
+                c = match heap.get(py, k)? {
+                    Object::Class { base, .. } => base,
+                    _ => None,
+                };
+            }
+            Ok(false)
+        }
+        Object::Builtin(Builtin::ObjectClass) => Ok(true),
+        Object::Builtin(b) if b.is_class() => {
+            Ok(heap.with_object(py, obj, |o| o.type_name())? == b.name())
+        }
+        other => Err(RtError::TypeError(format!(
+            "isinstance() arg 2 must be a type, a tuple of types, or a union, not {}",
+            other.type_name()
+        ))),
     }
 }
 
@@ -477,9 +567,184 @@ pub fn method<P: Platform>(
         "Thread" | "Process" => &[ThreadStart, ThreadJoin],
         "lock" => &[LockAcquire, LockRelease, LockEnter, LockExit],
         "list" => &[ListAppend],
+        "property" => &[PropertySetter],
         _ => &[],
     };
     Ok(methods.iter().copied().find(|m| m.name() == name))
+}
+
+/// What an attribute lookup found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Attr {
+    /// The value (a new reference).
+    Value(ObjRef),
+    /// A property's Python getter, to be called with the object (both borrowed): CPython runs
+    /// it from inside `LOAD_ATTR`, a frame of its own with its own poll at `RESUME`.
+    Getter(ObjRef, ObjRef),
+}
+
+/// What `STORE_ATTR` must do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Store {
+    Done,
+    /// Call a property's Python setter (borrowed) with the object and the value.
+    Setter(ObjRef),
+}
+
+/// What `LOAD_METHOD` found on an instance of a class statement.
+pub enum MethodLookup {
+    /// A Python function of the class (borrowed): `[function, self]`, no bound method made.
+    Function(ObjRef),
+    /// Anything else: what `LOAD_ATTR` would find.
+    Attr(Attr),
+}
+
+/// `LOAD_METHOD` on an instance: CPython's `_PyObject_GetMethod` finds a plain function in the
+/// class unless a data descriptor or the instance's own dict comes first.
+pub fn instance_method<P: Platform>(
+    heap: &Heap<P>,
+    py: Token<'_>,
+    obj: ObjRef,
+    name: &str,
+) -> Result<Option<MethodLookup>, RtError> {
+    let Object::Instance { class, dict } = heap.get(py, obj)? else {
+        return Ok(None);
+    };
+    if let Some(t) = heap.class_lookup(py, class, name)?
+        && matches!(heap.get(py, t)?, Object::Function { .. })
+        && heap
+            .dict_get_str(py, dict, name)?
+            .map(|v| heap.decref(py, v))
+            .transpose()?
+            .is_none()
+    {
+        return Ok(Some(MethodLookup::Function(t)));
+    }
+    Ok(Some(MethodLookup::Attr(attribute(heap, py, obj, name)?)))
+}
+
+/// `obj.name` for any object: a value, or a getter to call.
+pub fn attribute<P: Platform>(
+    heap: &Heap<P>,
+    py: Token<'_>,
+    obj: ObjRef,
+    name: &str,
+) -> Result<Attr, RtError> {
+    match heap.get(py, obj)? {
+        Object::Instance { class, dict } => {
+            let found = heap.class_lookup(py, class, name)?;
+            let kind = match found {
+                Some(t) => Some(heap.get(py, t)?),
+                None => None,
+            };
+            if let Some(Object::Property { fget, .. }) = kind {
+                return match fget {
+                    Some(f) => Ok(Attr::Getter(f, obj)),
+                    None => Err(RtError::AttributeError(format!(
+                        "property '{name}' of '{}' object has no getter",
+                        heap.type_name_of(py, obj)?
+                    ))),
+                };
+            }
+            if let Some(v) = heap.dict_get_str(py, dict, name)? {
+                return Ok(Attr::Value(v));
+            }
+            match (found, kind) {
+                (Some(f), Some(Object::Function { .. })) => {
+                    Ok(Attr::Value(bind(heap, py, f, obj)?))
+                }
+                (Some(t), Some(_)) => class_attr_value(heap, py, class, t),
+                _ if name == "__class__" => {
+                    heap.incref(py, class)?;
+                    Ok(Attr::Value(class))
+                }
+                _ => Err(RtError::AttributeError(format!(
+                    "'{}' object has no attribute '{name}'",
+                    heap.type_name_of(py, obj)?
+                ))),
+            }
+        }
+        Object::Class { name: cname, .. } => match heap.class_lookup(py, obj, name)? {
+            Some(t) => class_attr_value(heap, py, obj, t),
+            None if name == "__name__" => Ok(Attr::Value(heap.new_str(py, &cname))),
+            None => Err(RtError::AttributeError(format!(
+                "type object '{cname}' has no attribute '{name}'"
+            ))),
+        },
+        Object::Method { func, receiver } => match name {
+            "__func__" | "__self__" => {
+                let v = if name == "__func__" { func } else { receiver };
+                heap.incref(py, v)?;
+                Ok(Attr::Value(v))
+            }
+            _ => Err(RtError::AttributeError(format!(
+                "'method' object has no attribute '{name}'"
+            ))),
+        },
+        _ => getattr(heap, py, obj, name).map(Attr::Value),
+    }
+}
+
+/// A value `t` (borrowed) found in a class's dict, as seen through the class (or through an
+/// instance, for a non-function): a staticmethod unwraps, a classmethod binds to the class,
+/// anything else is itself.
+fn class_attr_value<P: Platform>(
+    heap: &Heap<P>,
+    py: Token<'_>,
+    class: ObjRef,
+    t: ObjRef,
+) -> Result<Attr, RtError> {
+    let v = match heap.get(py, t)? {
+        Object::StaticMethod(f) => f,
+        Object::ClassMethod(f) => return Ok(Attr::Value(bind(heap, py, f, class)?)),
+        _ => t,
+    };
+    heap.incref(py, v)?;
+    Ok(Attr::Value(v))
+}
+
+/// A new bound method of the Python function `func` (borrowed) on `receiver` (borrowed).
+fn bind<P: Platform>(
+    heap: &Heap<P>,
+    py: Token<'_>,
+    func: ObjRef,
+    receiver: ObjRef,
+) -> Result<ObjRef, RtError> {
+    heap.incref(py, func)?;
+    heap.incref(py, receiver)?;
+    Ok(heap.new_object(py, Object::Method { func, receiver }))
+}
+
+/// `obj.name = value` for any object: stored, or a setter to call.
+pub fn store_attribute<P: Platform>(
+    heap: &Heap<P>,
+    py: Token<'_>,
+    obj: ObjRef,
+    name: &str,
+    value: ObjRef,
+) -> Result<Store, RtError> {
+    match heap.get(py, obj)? {
+        Object::Instance { class, dict } => {
+            if let Some(t) = heap.class_lookup(py, class, name)?
+                && let Object::Property { fset, .. } = heap.get(py, t)?
+            {
+                return match fset {
+                    Some(f) => Ok(Store::Setter(f)),
+                    None => Err(RtError::AttributeError(format!(
+                        "property '{name}' of '{}' object has no setter",
+                        heap.type_name_of(py, obj)?
+                    ))),
+                };
+            }
+            heap.dict_set_str(py, dict, name, value)?;
+            Ok(Store::Done)
+        }
+        Object::Class { dict, .. } => {
+            heap.dict_set_str(py, dict, name, value)?;
+            Ok(Store::Done)
+        }
+        _ => setattr(heap, py, obj, name, value).map(|()| Store::Done),
+    }
 }
 
 /// `obj.name` (`LOAD_ATTR`): a new reference.

@@ -253,6 +253,15 @@ pub fn contains<P: Platform>(
 
 /// Python's truth value (`bool(x)`).
 pub fn truthy<P: Platform>(heap: &Heap<P>, py: Token<'_>, o: ObjRef) -> Result<bool, RtError> {
+    if let Some(class) = heap.class_of(py, o)? {
+        for dunder in ["__bool__", "__len__"] {
+            if heap.class_lookup(py, class, dunder)?.is_some() {
+                return Err(RtError::RuntimeError(format!(
+                    "gilcheck cannot yet call a Python {dunder} for a truth value"
+                )));
+            }
+        }
+    }
     heap.with_object(py, o, |o| match o {
         Object::None => false,
         Object::Bool(b) => *b,

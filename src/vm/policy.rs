@@ -41,7 +41,8 @@ pub struct Executed {
     pub taken: bool,
     /// The condition of a `POP_JUMP_*` was exactly `True` or `False`.
     pub exact_bool: bool,
-    /// For `CALL`: what it called.
+    /// For `CALL`: what it called; `Python` also for an instruction that pushed the frame of a
+    /// getter or a dunder method (VM-13).
     pub callee: Option<Callee>,
     /// A `RETURN_VALUE` returned into a calling frame of the same thread.
     pub returned_to_caller: bool,
@@ -117,6 +118,10 @@ impl Policy {
                     return None; // no poll right before entering a with block
                 }
                 match e.instr {
+                    // A Python frame was pushed (by a CALL, or from inside LOAD_ATTR, BINARY_OP,
+                    // … for a getter or a dunder): it polls at its entry, and the instruction
+                    // completes, with its own dispatch, when the frame returns.
+                    _ if e.callee == Some(Callee::Python) => None,
                     Resume(_) => Some("frame entry"),
                     ReturnValue | ReturnGenerator => {
                         e.returned_to_caller.then_some("after the call returns")
@@ -124,7 +129,6 @@ impl Policy {
                     // YIELD_VALUE leaves the frame (`goto exiting`): no dispatch, no poll; the
                     // resumed frame polls at its entry (RESUME 1 here).
                     YieldValue => None,
-                    Call(_) if e.callee == Some(Callee::Python) => None, // polls on return
                     // `x is None` as a condition is `LOAD_CONST None; IS_OP/COMPARE_OP;
                     // POP_JUMP_IF_*` on 3.8/3.9: 3.8's COMPARE_OP polls, 3.9's IS_OP and the
                     // jump on an exact bool fast-dispatch.

@@ -739,6 +739,12 @@ impl Copier {
                 to.new_object(cpy, Object::BoundMethod { func, receiver: r })
             }
             Object::Iter(_)
+            | Object::Class { .. }
+            | Object::Instance { .. }
+            | Object::Method { .. }
+            | Object::Property { .. }
+            | Object::StaticMethod(_)
+            | Object::ClassMethod(_)
             | Object::Generator(_)
             | Object::None
             | Object::Bool(_)

@@ -315,6 +315,7 @@ pub fn one_of_each_instr() -> Vec<Instr> {
         ImportName(0),
         BeforeWith,
         LoadAssertionError,
+        LoadBuildClass,
         RaiseVarargs(1),
         ReturnValue,
         ReturnGenerator,
@@ -371,6 +372,7 @@ pub fn one_of_each_instr() -> Vec<Instr> {
             | ImportName(_)
             | BeforeWith
             | LoadAssertionError
+            | LoadBuildClass
             | RaiseVarargs(_)
             | ReturnValue
             | ReturnGenerator
