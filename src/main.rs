@@ -682,10 +682,14 @@ fn check(
     limits: Limits,
     full: bool,
 ) -> Result<(), Failure> {
+    // A file as written is sampled when it has a smaller instance to prove instead; one with
+    // nothing to make smaller (no threads started in a `range(K)` loop, no iteration count) is
+    // searched exhaustively, as a scenario is.
     let sampled_default = engine.is_none()
         && is_file(&shape.scenario)
         && shape.threads.is_none()
-        && shape.iterations.is_none();
+        && shape.iterations.is_none()
+        && !smaller_instance_options(&shape.scenario).is_empty();
     let engine = engine.unwrap_or(if sampled_default {
         EngineArg::Pct
     } else {
