@@ -493,6 +493,9 @@ fn spec_polls(p: Policy, e: &Executed) -> bool {
             | PopJumpBackwardIfFalse(_)
             | PopJumpBackwardIfTrue(_)
     );
+    // `and`/`or` as values: 3.8/3.9 fast-dispatch on an exact bool; 3.10 and 3.11+ never poll
+    // there (no CHECK_EVAL_BREAKER in JUMP_IF_*_OR_POP; forward only in 3.11).
+    let or_pop = matches!(e.instr, JumpIfTrueOrPop(_) | JumpIfFalseOrPop(_));
     let native_call = matches!(e.callee, Some(Callee::Native(_))) && matches!(e.instr, Call(_));
     let none_jump = matches!(
         e.instr,
@@ -529,7 +532,7 @@ fn spec_polls(p: Policy, e: &Executed) -> bool {
             let silent = e.next == Some(BeforeWith)
                 || fast
                 || e.instr == YieldValue
-                || (cond_jump && e.exact_bool)
+                || ((cond_jump || or_pop) && e.exact_bool)
                 || silent_return;
             !silent
         }

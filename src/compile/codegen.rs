@@ -1368,24 +1368,45 @@ impl<'a> Compiler<'a> {
             },
             Expr::Compare(c) => {
                 if c.ops.len() > 1 {
-                    return unsupported(
-                        "a chained comparison used as a value (JUMP_IF_FALSE_OR_POP)",
-                        c,
-                    );
+                    // 3.11's `compiler_compare`: each link but the last keeps the value on a
+                    // false result and jumps to the cleanup.
+                    let cleanup = self.new_block();
+                    self.expr(&c.left)?;
+                    let n = c.ops.len() - 1;
+                    for i in 0..n {
+                        self.expr(&c.comparators[i])?;
+                        self.emit(Instr::Swap(2));
+                        self.emit(Instr::Copy(2));
+                        self.compare_op(c.ops[i]);
+                        self.emit_op(Op::JumpIfOrPop(false), Some(cleanup));
+                    }
+                    self.comparator(&c.comparators[n], c.ops[n], true)?;
+                    self.compare_op(c.ops[n]);
+                    let end = self.new_block();
+                    self.emit_noline(Op::Jump, Some(end));
+                    self.use_block(cleanup);
+                    self.emit(Instr::Swap(2));
+                    self.emit(Instr::PopTop);
+                    self.use_block(end);
+                    return Ok(());
                 }
                 self.expr(&c.left)?;
                 self.comparator(&c.comparators[0], c.ops[0], true)?;
                 self.compare_op(c.ops[0]);
             }
             Expr::BoolOp(b) => {
-                return unsupported(
-                    format!(
-                        "'{}' used as a value (JUMP_IF_{}_OR_POP)",
-                        if b.op == BoolOp::And { "and" } else { "or" },
-                        if b.op == BoolOp::And { "FALSE" } else { "TRUE" }
-                    ),
-                    b,
-                );
+                // 3.11's `compiler_boolop`: each value but the last decides or is popped.
+                let or = b.op == BoolOp::Or;
+                let end = self.new_block();
+                let (last, rest) = b.values.split_last().expect("two or more values");
+                for v in rest {
+                    self.expr(v)?;
+                    self.emit_op(Op::JumpIfOrPop(or), Some(end));
+                    let next = self.new_block();
+                    self.use_block(next);
+                }
+                self.expr(last)?;
+                self.use_block(end);
             }
             Expr::If(i) => {
                 let end = self.new_block();

@@ -27,6 +27,9 @@ pub enum Op {
     PopJumpIf(bool),
     /// `POP_JUMP_*_IF_NONE` (true) or `…_IF_NOT_NONE` (false), made by the peephole.
     PopJumpIfNone(bool),
+    /// `JUMP_IF_TRUE_OR_POP` (true) or `JUMP_IF_FALSE_OR_POP` (false): `and`/`or` and chained
+    /// comparisons used as values. Forward only.
+    JumpIfOrPop(bool),
     ForIter,
     /// Pushes an exception handler (`SETUP_WITH`, `SETUP_CLEANUP`): a NOP once assembled.
     Setup,
@@ -51,7 +54,7 @@ impl Ins {
     fn is_jump(&self) -> bool {
         matches!(
             self.op,
-            Op::Jump | Op::PopJumpIf(_) | Op::PopJumpIfNone(_) | Op::ForIter
+            Op::Jump | Op::PopJumpIf(_) | Op::PopJumpIfNone(_) | Op::JumpIfOrPop(_) | Op::ForIter
         )
     }
     /// A jump, or a handler push (whose target is reached by exceptions).
@@ -217,6 +220,55 @@ impl Flow {
                         self.blocks[b].instrs[i + 1].target = None;
                     }
                 }
+                (Op::Real(Instr::LoadConst(k)), Some(Op::JumpIfOrPop(on))) => {
+                    if consts[k as usize].truth() == on {
+                        // The constant is the value: jump with it.
+                        self.blocks[b].instrs[i + 1].op = Op::Jump;
+                        self.blocks[b].instrs.truncate(i + 2);
+                    } else {
+                        self.blocks[b].instrs[i].op = Op::Real(Instr::Nop);
+                        self.blocks[b].instrs[i + 1].op = Op::Real(Instr::Nop);
+                        self.blocks[b].instrs[i + 1].target = None;
+                    }
+                }
+                (Op::JumpIfOrPop(on), _) => {
+                    // 3.11's threading of JUMP_IF_{FALSE,TRUE}_OR_POP (`jump_thread`: same line,
+                    // a different target).
+                    let t = ins.target.expect("a jump has a target");
+                    if let Some((tb, first)) = self.first_real(t) {
+                        let same_line = first.line == ins.line;
+                        let thread = same_line && first.target != ins.target;
+                        let me = &mut self.blocks[b].instrs[i];
+                        match first.op {
+                            // The value is popped there on the same truth: pop it here.
+                            Op::PopJumpIf(x) if x == on && thread => {
+                                me.op = Op::PopJumpIf(on);
+                                me.target = first.target;
+                                continue;
+                            }
+                            Op::Jump if thread => {
+                                me.target = first.target;
+                                continue;
+                            }
+                            Op::JumpIfOrPop(x) if x == on && thread => {
+                                me.target = first.target;
+                                continue;
+                            }
+                            // There the value decides the other way: pop it here and go on
+                            // after that jump.
+                            Op::JumpIfOrPop(x) | Op::PopJumpIf(x) if x != on && same_line => {
+                                let pos = self.positions()[tb];
+                                if let Some(after) = self.next_in_layout(pos) {
+                                    let me = &mut self.blocks[b].instrs[i];
+                                    me.op = Op::PopJumpIf(on);
+                                    me.target = Some(after);
+                                    continue;
+                                }
+                            }
+                            _ => {}
+                        }
+                    }
+                }
                 (Op::Real(Instr::LoadConst(k)), Some(Op::Real(Instr::IsOp(invert))))
                     if consts[k as usize] == Const::None =>
                 {
@@ -352,7 +404,10 @@ impl Flow {
                 .iter()
                 .filter(|i| matches!(i.op, Op::Real(Instr::Call(_))))
                 .count();
-        if target.last().is_some_and(Ins::exits) && size <= 4 {
+        // 3.11 copies only an exit block without line numbers (an implicit `return None`): one
+        // with lines of its own stays a jump target.
+        let lineless = target.iter().all(|i| i.line < 0);
+        if target.last().is_some_and(Ins::exits) && size <= 4 && lineless {
             let copy = target.clone();
             let instrs = &mut self.blocks[b].instrs;
             let n = instrs.len();
@@ -666,6 +721,21 @@ impl Flow {
                             (true, false) => Instr::PopJumpForwardIfNotNone(t),
                             (false, true) => Instr::PopJumpBackwardIfNone(t),
                             (false, false) => Instr::PopJumpBackwardIfNotNone(t),
+                        }
+                    }
+                    Op::JumpIfOrPop(on) => {
+                        let t = target.expect("a jump has a target") as u32;
+                        if (t as usize) <= here {
+                            return Err(FlowError {
+                                what: "a backward JUMP_IF_*_OR_POP (a gilcheck compiler bug)"
+                                    .into(),
+                                line: ins.line,
+                            });
+                        }
+                        if on {
+                            Instr::JumpIfTrueOrPop(t)
+                        } else {
+                            Instr::JumpIfFalseOrPop(t)
                         }
                     }
                     Op::ForIter => Instr::ForIter(target.expect("a jump has a target") as u32),

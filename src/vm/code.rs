@@ -178,6 +178,10 @@ pub enum Instr {
     PopJumpForwardIfNotNone(u32),
     PopJumpBackwardIfNone(u32),
     PopJumpBackwardIfNotNone(u32),
+    /// `and`/`or` as a value: jumps keeping the value when its truth is true (false), pops it
+    /// otherwise. Forward only.
+    JumpIfTrueOrPop(u32),
+    JumpIfFalseOrPop(u32),
     /// Names the keyword arguments of the next `CALL` (a tuple constant).
     KwNames(u32),
     /// `CALL argc`: stack `[NULL or method, callable or self, args…]` as in 3.11.
@@ -250,6 +254,8 @@ impl Instr {
             PopJumpForwardIfNotNone(_) => "POP_JUMP_FORWARD_IF_NOT_NONE",
             PopJumpBackwardIfNone(_) => "POP_JUMP_BACKWARD_IF_NONE",
             PopJumpBackwardIfNotNone(_) => "POP_JUMP_BACKWARD_IF_NOT_NONE",
+            JumpIfTrueOrPop(_) => "JUMP_IF_TRUE_OR_POP",
+            JumpIfFalseOrPop(_) => "JUMP_IF_FALSE_OR_POP",
             KwNames(_) => "KW_NAMES",
             Call(_) => "CALL",
             LoadMethod(_) => "LOAD_METHOD",
@@ -303,7 +309,9 @@ impl Instr {
             | PopJumpForwardIfNone(t)
             | PopJumpForwardIfNotNone(t)
             | PopJumpBackwardIfNone(t)
-            | PopJumpBackwardIfNotNone(t) => t,
+            | PopJumpBackwardIfNotNone(t)
+            | JumpIfTrueOrPop(t)
+            | JumpIfFalseOrPop(t) => t,
             FormatValue { conversion, spec } => {
                 let c = match conversion {
                     Conversion::None => 0,
@@ -329,7 +337,9 @@ impl Instr {
             | PopJumpForwardIfNone(t)
             | PopJumpForwardIfNotNone(t)
             | PopJumpBackwardIfNone(t)
-            | PopJumpBackwardIfNotNone(t) => Some(t as usize),
+            | PopJumpBackwardIfNotNone(t)
+            | JumpIfTrueOrPop(t)
+            | JumpIfFalseOrPop(t) => Some(t as usize),
             _ => None,
         }
     }
@@ -352,7 +362,9 @@ impl Instr {
             | PopJumpForwardIfNone(_)
             | PopJumpForwardIfNotNone(_)
             | PopJumpBackwardIfNone(_)
-            | PopJumpBackwardIfNotNone(_) => (1, 0),
+            | PopJumpBackwardIfNotNone(_)
+            | JumpIfTrueOrPop(_)
+            | JumpIfFalseOrPop(_) => (1, 0),
             Copy(n) => (n, n + 1),
             Swap(n) => (n, n),
             BinarySubscr | BinaryOp { .. } | CompareOp(_) | IsOp(_) | ContainsOp(_) => (2, 1),
@@ -477,7 +489,9 @@ impl Code {
             | PopJumpForwardIfNone(t)
             | PopJumpForwardIfNotNone(t)
             | PopJumpBackwardIfNone(t)
-            | PopJumpBackwardIfNotNone(t) => {
+            | PopJumpBackwardIfNotNone(t)
+            | JumpIfTrueOrPop(t)
+            | JumpIfFalseOrPop(t) => {
                 format!("to {}", t * 2)
             }
             FormatValue { conversion, spec } => {
@@ -641,6 +655,11 @@ fn check_depths(code: &Code) -> Result<(), String> {
             | PopJumpBackwardIfNotNone(t) => {
                 work.push((i + 1, after));
                 work.push((t as usize, after));
+            }
+            // The jump keeps the value; falling through pops it.
+            JumpIfTrueOrPop(t) | JumpIfFalseOrPop(t) => {
+                work.push((i + 1, after));
+                work.push((t as usize, d));
             }
             _ => work.push((i + 1, after)),
         }
@@ -840,6 +859,8 @@ impl CodeBuilder {
                 PopJumpForwardIfNotNone(_) => PopJumpForwardIfNotNone(target),
                 PopJumpBackwardIfNone(_) => PopJumpBackwardIfNone(target),
                 PopJumpBackwardIfNotNone(_) => PopJumpBackwardIfNotNone(target),
+                JumpIfTrueOrPop(_) => JumpIfTrueOrPop(target),
+                JumpIfFalseOrPop(_) => JumpIfFalseOrPop(target),
                 other => unreachable!("{} is not a jump", other.name()),
             };
         }

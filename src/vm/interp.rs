@@ -1209,6 +1209,18 @@ fn run_instruction<P: Platform>(t: &mut PyThread, cx: &mut Cx<'_, '_, P>) -> Res
                 taken = true;
             }
         }
+        JumpIfTrueOrPop(target) | JumpIfFalseOrPop(target) => {
+            // `and`/`or` as a value: the deciding value stays as the result.
+            let v = peek(f, 1)?;
+            exact_bool = v == ObjRef::TRUE || v == ObjRef::FALSE;
+            let truth = ops::truthy(heap, py, v)?;
+            if truth == matches!(ins, JumpIfTrueOrPop(_)) {
+                next_pc = target as usize;
+                taken = true;
+            } else {
+                pop_n(f, cx, 1)?;
+            }
+        }
         PopJumpForwardIfNone(target)
         | PopJumpForwardIfNotNone(target)
         | PopJumpBackwardIfNone(target)

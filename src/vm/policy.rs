@@ -141,7 +141,9 @@ impl Policy {
                     PopJumpForwardIfFalse(_)
                     | PopJumpForwardIfTrue(_)
                     | PopJumpBackwardIfFalse(_)
-                    | PopJumpBackwardIfTrue(_) => (!e.exact_bool)
+                    | PopJumpBackwardIfTrue(_)
+                    | JumpIfTrueOrPop(_)
+                    | JumpIfFalseOrPop(_) => (!e.exact_bool)
                         .then_some("a jump on a non-bool condition dispatches with a poll"),
                     i if self.fast_dispatch(i) => None,
                     _ => Some("3.8/3.9 poll before almost every instruction"),
@@ -237,7 +239,9 @@ impl Policy {
             | PopJumpForwardIfNone(_)
             | PopJumpForwardIfNotNone(_)
             | PopJumpBackwardIfNone(_)
-            | PopJumpBackwardIfNotNone(_) => {
+            | PopJumpBackwardIfNotNone(_)
+            | JumpIfTrueOrPop(_)
+            | JumpIfFalseOrPop(_) => {
                 let cases = [(false, false), (false, true), (true, false), (true, true)].map(
                     |(taken, exact_bool)| {
                         probe(Executed {

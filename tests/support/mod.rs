@@ -292,6 +292,8 @@ pub fn one_of_each_instr() -> Vec<Instr> {
         PopJumpBackwardIfFalse(0),
         PopJumpBackwardIfTrue(0),
         PopJumpForwardIfNone(1),
+        JumpIfTrueOrPop(1),
+        JumpIfFalseOrPop(1),
         PopJumpForwardIfNotNone(1),
         PopJumpBackwardIfNone(0),
         PopJumpBackwardIfNotNone(0),
@@ -352,6 +354,8 @@ pub fn one_of_each_instr() -> Vec<Instr> {
             | PopJumpBackwardIfFalse(_)
             | PopJumpBackwardIfTrue(_)
             | PopJumpForwardIfNone(_)
+            | JumpIfTrueOrPop(_)
+            | JumpIfFalseOrPop(_)
             | PopJumpForwardIfNotNone(_)
             | PopJumpBackwardIfNone(_)
             | PopJumpBackwardIfNotNone(_)
