@@ -304,7 +304,7 @@ fn normalized_arg(program: &Program, code: &Code, i: usize) -> String {
             format!("{}{}", if null { "NULL + " } else { "" }, name(n))
         }
         StoreGlobal(n) | LoadName(n) | StoreName(n) | LoadMethod(n) | LoadAttr(n)
-        | StoreAttr(n) | ImportName(n) => name(n),
+        | StoreAttr(n) | ImportName(n) | ImportFrom(n) => name(n),
         _ => match ins.target() {
             Some(t) => t.to_string(),
             None => ins.arg().map(|a| a.to_string()).unwrap_or_default(),

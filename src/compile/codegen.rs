@@ -6,6 +6,7 @@
 use super::ErrorKind;
 use super::Lines;
 use super::flow::{Flow, FlowError, Op};
+use crate::builtins::Builtin;
 use crate::vm::code::{BinOp, CmpOp, Code, Const, Conversion, Instr, Program, intern};
 use ruff_python_ast::{
     self as ast, BoolOp, Expr, ExprContext, FStringPart, InterpolatedStringElement, ModModule,
@@ -606,6 +607,9 @@ impl<'a> Compiler<'a> {
                     if a.name.as_str().contains('.') {
                         return unsupported(format!("import of a submodule ({})", a.name), a);
                     }
+                    if Builtin::module(a.name.as_str()).is_none() {
+                        return unsupported(format!("the module '{}'", a.name), a);
+                    }
                     self.load_const(Const::Int(0));
                     self.load_const(Const::None);
                     let k = self.name_index(a.name.as_str());
@@ -627,7 +631,7 @@ impl<'a> Compiler<'a> {
                 self.emit(Instr::RaiseVarargs(1));
                 self.use_block(end);
             }
-            Stmt::ImportFrom(i) => return unsupported("from … import", i),
+            Stmt::ImportFrom(i) => self.import_from(i)?,
             Stmt::ClassDef(c) => self.class_def(c)?,
             Stmt::Delete(d) => return unsupported("del", d),
             Stmt::Try(t) => return unsupported("try statements", t),
@@ -793,6 +797,43 @@ impl<'a> Compiler<'a> {
         self.emit(Instr::MakeFunction(flags));
         self.apply_decorators(&f.decorator_list);
         self.store_name(f.name.as_str(), f)
+    }
+
+    /// 3.11's `compiler_from_import`: `IMPORT_NAME` with the tuple of names, an `IMPORT_FROM`
+    /// and a store per name, then the module popped.
+    fn import_from(&mut self, i: &ast::StmtImportFrom) -> R<()> {
+        if i.level > 0 {
+            return unsupported("relative imports", i);
+        }
+        let module = i.module.as_ref().map_or("", |m| m.as_str());
+        let Some(m) = Builtin::module(module) else {
+            return unsupported(format!("the module '{module}'"), i);
+        };
+        for a in &i.names {
+            if a.name.as_str() == "*" {
+                return unsupported("from … import *", a);
+            }
+            if m.module_attr(a.name.as_str()).is_none() {
+                return unsupported(format!("'{}' from the module '{module}'", a.name), a);
+            }
+        }
+        self.load_const(Const::Int(0));
+        let names = i
+            .names
+            .iter()
+            .map(|a| Const::Str(a.name.to_string()))
+            .collect();
+        self.load_const(Const::Tuple(names));
+        let k = self.name_index(module);
+        self.emit(Instr::ImportName(k));
+        for a in &i.names {
+            let k = self.name_index(a.name.as_str());
+            self.emit(Instr::ImportFrom(k));
+            let bound = a.asname.as_ref().unwrap_or(&a.name).to_string();
+            self.store_name(&bound, a)?;
+        }
+        self.emit(Instr::PopTop);
+        Ok(())
     }
 
     /// 3.11's `compiler_decorators`: each decorator's value, first to last.

@@ -203,6 +203,8 @@ pub enum Instr {
     BuildString(u32),
     MakeFunction(u32),
     ImportName(u32),
+    /// `from m import name`: the module stays, its member is pushed.
+    ImportFrom(u32),
     /// `with`: calls `__enter__` and pushes the bound `__exit__` and its result.
     BeforeWith,
     LoadAssertionError,
@@ -271,6 +273,7 @@ impl Instr {
             BuildString(_) => "BUILD_STRING",
             MakeFunction(_) => "MAKE_FUNCTION",
             ImportName(_) => "IMPORT_NAME",
+            ImportFrom(_) => "IMPORT_FROM",
             BeforeWith => "BEFORE_WITH",
             LoadAssertionError => "LOAD_ASSERTION_ERROR",
             LoadBuildClass => "LOAD_BUILD_CLASS",
@@ -294,7 +297,8 @@ impl Instr {
             | LoadName(a) | StoreName(a) | Copy(a) | Swap(a) | KwNames(a) | Call(a)
             | LoadMethod(a) | LoadAttr(a) | StoreAttr(a) | BuildTuple(a) | BuildList(a)
             | UnpackSequence(a) | BuildMap(a) | BuildConstKeyMap(a) | ListAppend(a)
-            | BuildString(a) | MakeFunction(a) | ImportName(a) | RaiseVarargs(a) => a,
+            | BuildString(a) | MakeFunction(a) | ImportName(a) | ImportFrom(a)
+            | RaiseVarargs(a) => a,
             LoadGlobal { name, null } => name * 2 + u32::from(null),
             BinaryOp { op, inplace } => op.number() + if inplace { 13 } else { 0 },
             CompareOp(c) => c.number(),
@@ -381,6 +385,7 @@ impl Instr {
             ListAppend(i) => (i + 1, i),
             FormatValue { spec, .. } => (1 + u32::from(spec), 1),
             ImportName(_) => (2, 1),
+            ImportFrom(_) => (1, 2),
             RaiseVarargs(n) => (n, 0),
             ReturnValue => (1, 0),
             // On resumption the generator's frame is handed the value sent in (None).
@@ -474,7 +479,7 @@ impl Code {
                 }
             }
             StoreGlobal(n) | LoadName(n) | StoreName(n) | LoadMethod(n) | LoadAttr(n)
-            | StoreAttr(n) | ImportName(n) => name(n),
+            | StoreAttr(n) | ImportName(n) | ImportFrom(n) => name(n),
             BinaryOp { op, inplace } => {
                 format!("{}{}", op.symbol(), if inplace { "=" } else { "" })
             }
@@ -570,7 +575,7 @@ fn validate_code(program: &Program, code: &Code) -> Result<(), String> {
             }
             LoadGlobal { name, .. } if !in_names(name) => return bad("no such name"),
             StoreGlobal(k) | LoadName(k) | StoreName(k) | LoadMethod(k) | LoadAttr(k)
-            | StoreAttr(k) | ImportName(k)
+            | StoreAttr(k) | ImportName(k) | ImportFrom(k)
                 if !in_names(k) =>
             {
                 return bad("no such name");

@@ -1525,6 +1525,20 @@ fn run_instruction<P: Platform>(t: &mut PyThread, cx: &mut Cx<'_, '_, P>) -> Res
             pop_n(f, cx, 2)?;
             f.stack.push(Some(ObjRef::builtin(m)));
         }
+        ImportFrom(n) => {
+            let m = peek(f, 1)?;
+            let member = match heap.get(py, m)? {
+                Object::Builtin(b) if b.is_module() => b.module_attr(name(n)),
+                _ => None,
+            };
+            let Some(member) = member else {
+                return Err(RtError::ImportError(format!(
+                    "cannot import name '{}'",
+                    name(n)
+                )));
+            };
+            f.stack.push(Some(ObjRef::builtin(member)));
+        }
         BeforeWith => {
             let mgr = peek(f, 1)?;
             if heap.class_of(py, mgr)?.is_some() {

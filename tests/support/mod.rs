@@ -315,6 +315,7 @@ pub fn one_of_each_instr() -> Vec<Instr> {
         BuildString(0),
         MakeFunction(0),
         ImportName(0),
+        ImportFrom(0),
         BeforeWith,
         LoadAssertionError,
         LoadBuildClass,
@@ -374,6 +375,7 @@ pub fn one_of_each_instr() -> Vec<Instr> {
             | BuildString(_)
             | MakeFunction(_)
             | ImportName(_)
+            | ImportFrom(_)
             | BeforeWith
             | LoadAssertionError
             | LoadBuildClass
