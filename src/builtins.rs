@@ -84,6 +84,48 @@ builtins! {
     // What `LOAD_BUILD_CLASS` pushes; it runs the class body in a frame of its own.
     BuildClass = "__build_class__", "__build_class__", Polls;
     Isinstance = "isinstance", "isinstance", Polls;
+    // The common built-ins and the methods of str, list and dict (`vm::library`).
+    Min = "min", "min", Polls;
+    Max = "max", "max", Polls;
+    Abs = "abs", "abs", Polls;
+    IntClass = "int", "int", Polls;
+    FloatClass = "float", "float", Polls;
+    StrClass = "str", "str", Polls;
+    BoolClass = "bool", "bool", Polls;
+    ListClass = "list", "list", Polls;
+    TupleClass = "tuple", "tuple", Polls;
+    DictClass = "dict", "dict", Polls;
+    Enumerate = "enumerate", "enumerate", Polls;
+    Zip = "zip", "zip", Polls;
+    Sorted = "sorted", "sorted", Polls;
+    Id = "id", "id", Polls;
+    ListPop = "pop", "list.pop", Polls;
+    ListInsert = "insert", "list.insert", Polls;
+    ListExtend = "extend", "list.extend", Polls;
+    ListIndex = "index", "list.index", Polls;
+    ListCount = "count", "list.count", Polls;
+    ListRemove = "remove", "list.remove", Polls;
+    ListReverse = "reverse", "list.reverse", Polls;
+    ListSort = "sort", "list.sort", Polls;
+    ListCopy = "copy", "list.copy", Polls;
+    ListClear = "clear", "list.clear", Polls;
+    DictGet = "get", "dict.get", Polls;
+    DictKeys = "keys", "dict.keys", Polls;
+    DictValues = "values", "dict.values", Polls;
+    DictItems = "items", "dict.items", Polls;
+    DictSetdefault = "setdefault", "dict.setdefault", Polls;
+    DictUpdate = "update", "dict.update", Polls;
+    DictCopy = "copy", "dict.copy", Polls;
+    StrJoin = "join", "str.join", Polls;
+    StrSplit = "split", "str.split", Polls;
+    StrStrip = "strip", "str.strip", Polls;
+    StrLower = "lower", "str.lower", Polls;
+    StrUpper = "upper", "str.upper", Polls;
+    StrStartswith = "startswith", "str.startswith", Polls;
+    StrEndswith = "endswith", "str.endswith", Polls;
+    StrReplace = "replace", "str.replace", Polls;
+    StrCount = "count", "str.count", Polls;
+    StrFind = "find", "str.find", Polls;
 }
 
 impl Builtin {
@@ -101,7 +143,21 @@ impl Builtin {
                 | LockExit
                 | ListAppend
                 | PropertySetter
-        )
+        ) || self.methods_of().is_some()
+    }
+
+    /// For a method of str, list or dict: the type it belongs to.
+    pub fn methods_of(self) -> Option<&'static str> {
+        use Builtin::*;
+        Some(match self {
+            ListPop | ListInsert | ListExtend | ListIndex | ListCount | ListRemove
+            | ListReverse | ListSort | ListCopy | ListClear => "list",
+            DictGet | DictKeys | DictValues | DictItems | DictSetdefault | DictUpdate
+            | DictCopy => "dict",
+            StrJoin | StrSplit | StrStrip | StrLower | StrUpper | StrStartswith | StrEndswith
+            | StrReplace | StrCount | StrFind => "str",
+            _ => return None,
+        })
     }
 
     /// The global names every module sees (CPython's `builtins` module, the part modelled).
@@ -119,6 +175,20 @@ impl Builtin {
             StaticMethodClass,
             ClassMethodClass,
             Isinstance,
+            Min,
+            Max,
+            Abs,
+            IntClass,
+            FloatClass,
+            StrClass,
+            BoolClass,
+            ListClass,
+            TupleClass,
+            DictClass,
+            Enumerate,
+            Zip,
+            Sorted,
+            Id,
         ]
         .into_iter()
         .find(|b| b.name() == name)
@@ -168,6 +238,15 @@ impl Builtin {
                 | PropertyClass
                 | StaticMethodClass
                 | ClassMethodClass
+                | IntClass
+                | FloatClass
+                | StrClass
+                | BoolClass
+                | ListClass
+                | TupleClass
+                | DictClass
+                | Enumerate
+                | Zip
         )
     }
 

@@ -19,8 +19,9 @@ pub const SMALL_INT_MIN: i64 = -5;
 pub const SMALL_INT_MAX: i64 = 256;
 const FIRST_SMALL_INT: u32 = 3;
 const FIRST_BUILTIN: u32 = FIRST_SMALL_INT + (SMALL_INT_MAX - SMALL_INT_MIN + 1) as u32;
-/// Room for the static objects of [`Builtin`] (more than there are).
-const MAX_BUILTINS: u32 = 64;
+/// Room for the static objects of [`Builtin`] (more than there are, checked at compile time).
+const MAX_BUILTINS: u32 = 256;
+const _: () = assert!(Builtin::ALL.len() <= MAX_BUILTINS as usize);
 const IMMORTAL_COUNT: u32 = FIRST_BUILTIN + MAX_BUILTINS;
 
 /// What `getrefcount` reports for an immortal object: CPython 3.12+ on 64-bit (`_Py_IMMORTAL_REFCNT`
@@ -191,6 +192,11 @@ pub enum Object<P: Platform> {
         fget: Option<ObjRef>,
         fset: Option<ObjRef>,
     },
+    /// `d.keys()`, `d.values()`, `d.items()`: a live view of the dict it holds.
+    DictView {
+        dict: ObjRef,
+        kind: View,
+    },
     /// `staticmethod(f)`.
     StaticMethod(ObjRef),
     /// `classmethod(f)`.
@@ -230,6 +236,41 @@ pub enum IterObj {
         seq: ObjRef,
         index: usize,
     },
+    /// Over a dict's keys, values or items, holding the dict; `size` is the dict's length when
+    /// the iteration began (a change is CPython's "dictionary changed size during iteration").
+    Dict {
+        dict: ObjRef,
+        index: usize,
+        size: usize,
+        kind: View,
+    },
+    /// `enumerate(it, start)`: the iterator it draws from.
+    Enumerate {
+        inner: ObjRef,
+        count: i64,
+    },
+    /// `zip(a, b, …)`: one iterator per argument.
+    Zip {
+        iters: Vec<ObjRef>,
+    },
+}
+
+/// Which part of a dict a view or a dict iterator shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum View {
+    Keys,
+    Values,
+    Items,
+}
+
+impl View {
+    pub fn name(self) -> &'static str {
+        match self {
+            View::Keys => "dict_keys",
+            View::Values => "dict_values",
+            View::Items => "dict_items",
+        }
+    }
 }
 
 /// Where a thread object is in its life.
@@ -315,6 +356,10 @@ impl<P: Platform> Clone for Object<P> {
                 fget: *fget,
                 fset: *fset,
             },
+            Object::DictView { dict, kind } => Object::DictView {
+                dict: *dict,
+                kind: *kind,
+            },
             Object::StaticMethod(f) => Object::StaticMethod(*f),
             Object::ClassMethod(f) => Object::ClassMethod(*f),
         }
@@ -343,6 +388,18 @@ impl<P: Platform> Object<P> {
             Object::Range { .. } => "range",
             Object::Iter(IterObj::Range { .. }) => "range_iterator",
             Object::Iter(IterObj::Seq { .. }) => "list_iterator",
+            Object::Iter(IterObj::Dict {
+                kind: View::Keys, ..
+            }) => "dict_keyiterator",
+            Object::Iter(IterObj::Dict {
+                kind: View::Values, ..
+            }) => "dict_valueiterator",
+            Object::Iter(IterObj::Dict {
+                kind: View::Items, ..
+            }) => "dict_itemiterator",
+            Object::Iter(IterObj::Enumerate { .. }) => "enumerate",
+            Object::Iter(IterObj::Zip { .. }) => "zip",
+            Object::DictView { kind, .. } => kind.name(),
             Object::Thread(t) if t.process => "Process",
             Object::Thread(_) => "Thread",
             Object::Namespace { .. } => "types.SimpleNamespace",
@@ -368,6 +425,9 @@ impl<P: Platform> Object<P> {
             } => [*globals].into_iter().chain(*defaults).collect(),
             Object::BoundMethod { receiver, .. } => vec![*receiver],
             Object::Iter(IterObj::Seq { seq, .. }) => vec![*seq],
+            Object::Iter(IterObj::Dict { dict, .. }) | Object::DictView { dict, .. } => vec![*dict],
+            Object::Iter(IterObj::Enumerate { inner, .. }) => vec![*inner],
+            Object::Iter(IterObj::Zip { iters }) => iters.clone(),
             Object::Thread(t) => t.target.iter().chain(&t.args).copied().collect(),
             Object::Namespace { dict } => vec![*dict],
             Object::Class { base, dict, .. } => base.iter().copied().chain([*dict]).collect(),
@@ -791,6 +851,7 @@ impl<P: Platform, R: RefcountField<P>> Heap<P, R> {
             Object::List(v) | Object::Tuple(v) => Ok(v.len()),
             Object::Dict(d) => Ok(d.len()),
             Object::Str(s) => Ok(s.chars().count()),
+            Object::DictView { dict, .. } => self.len(py, dict),
             other => Err(RtError::TypeError(format!(
                 "object of type '{}' has no len()",
                 other.type_name()
@@ -861,7 +922,12 @@ impl<P: Platform, R: RefcountField<P>> Heap<P, R> {
         self.decref(py, old)
     }
 
-    fn dict_entries(&self, py: Token<'_>, dict: ObjRef) -> Result<Vec<(ObjRef, ObjRef)>, RtError> {
+    /// The (key, value) pairs of a dict, borrowed, in insertion order.
+    pub fn dict_entries(
+        &self,
+        py: Token<'_>,
+        dict: ObjRef,
+    ) -> Result<Vec<(ObjRef, ObjRef)>, RtError> {
         match self.get(py, dict)? {
             Object::Dict(d) => Ok(d),
             other => Err(RtError::TypeError(format!(
@@ -1072,6 +1138,23 @@ impl<P: Platform, R: RefcountField<P>> Heap<P, R> {
             Object::Range { start, stop, step } => format!("range({start}, {stop}, {step})"),
             Object::Iter(IterObj::Range { .. }) => "<range_iterator object>".into(),
             Object::Iter(IterObj::Seq { .. }) => "<list_iterator object>".into(),
+            Object::Iter(it) => format!("<{} object>", Object::<P>::Iter(it).type_name()),
+            Object::DictView { dict, kind } => {
+                let entries = self.dict_entries(py, dict)?;
+                let parts = entries
+                    .iter()
+                    .map(|&(k, v)| {
+                        Ok(match kind {
+                            View::Keys => self.repr(py, k)?,
+                            View::Values => self.repr(py, v)?,
+                            View::Items => {
+                                format!("({}, {})", self.repr(py, k)?, self.repr(py, v)?)
+                            }
+                        })
+                    })
+                    .collect::<Result<Vec<_>, RtError>>()?;
+                format!("{}([{}])", kind.name(), parts.join(", "))
+            }
             Object::Generator(g) => format!("<generator object {}>", g.name),
             Object::Thread(t) => format!(
                 "<{}({}, {})>",

@@ -4,8 +4,9 @@
 //! do with what gilcheck does: the bytecode CPython 3.11 compiles from each built-in scenario's
 //! source (VM-1), the instruction names it knows (VM-1), the values of its operators (VM-3),
 //! whether updates are lost on each version 3.8–3.13 (LU-1, LU-3, VM-5, VM-6, VM-7), and that
-//! every scenario's source is Python that runs (VM-1), and that classes, properties and dunder
-//! methods print and lose updates as CPython does (VM-13).
+//! every scenario's source is Python that runs (VM-1), that the built-ins and the str, list and
+//! dict methods print what CPython's do (VM-4), and that classes, properties and dunder methods
+//! print and lose updates as CPython does (VM-13).
 //!
 //! When pyenv or a CPython version is missing (as on CI machines without pyenv), the parts that
 //! need it are skipped and the reason is printed; a test with nothing left to compare passes.

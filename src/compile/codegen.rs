@@ -1466,10 +1466,13 @@ impl<'a> Compiler<'a> {
             }
             Expr::List(l) => {
                 if l.elts.len() > 2 && l.elts.iter().all(|x| self.constant_of(x).is_some()) {
-                    return unsupported(
-                        "a list display of three or more constants (LIST_EXTEND)",
-                        l,
-                    );
+                    // 3.11's `starunpack_helper`: the constants as one tuple, extended into an
+                    // empty list.
+                    let items = l.elts.iter().filter_map(|x| self.constant_of(x)).collect();
+                    self.emit(Instr::BuildList(0));
+                    self.load_const(Const::Tuple(items));
+                    self.emit(Instr::ListExtend(1));
+                    return Ok(());
                 }
                 self.sequence_items(&l.elts)?;
                 self.emit(Instr::BuildList(l.elts.len() as u32));

@@ -1436,6 +1436,19 @@ fn hash_object<C>(
         Object::Range { start, stop, step } => (start, stop, step).hash(h),
         Object::Iter(IterObj::Range { next, stop, step }) => (next, stop, step).hash(h),
         Object::Iter(IterObj::Seq { seq, index }) => (id(c, *seq), index).hash(h),
+        Object::Iter(IterObj::Dict {
+            dict,
+            index,
+            size,
+            kind,
+        }) => (id(c, *dict), index, size, kind).hash(h),
+        Object::Iter(IterObj::Enumerate { inner, count }) => (id(c, *inner), count).hash(h),
+        Object::Iter(IterObj::Zip { iters }) => {
+            for &i in iters {
+                id(c, i).hash(h);
+            }
+        }
+        Object::DictView { dict, kind } => (id(c, *dict), kind).hash(h),
         Object::Thread(t) => {
             (&t.name, t.ident, t.run as u8, t.process).hash(h);
             let (a, b) = (t.target.map(|o| id(c, o)), t.args.map(|o| id(c, o)));

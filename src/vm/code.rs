@@ -196,6 +196,8 @@ pub enum Instr {
     BuildMap(u32),
     BuildConstKeyMap(u32),
     ListAppend(u32),
+    /// Extends the list i deep with the items of the iterable on top (popped).
+    ListExtend(u32),
     FormatValue {
         conversion: Conversion,
         spec: bool,
@@ -269,6 +271,7 @@ impl Instr {
             BuildMap(_) => "BUILD_MAP",
             BuildConstKeyMap(_) => "BUILD_CONST_KEY_MAP",
             ListAppend(_) => "LIST_APPEND",
+            ListExtend(_) => "LIST_EXTEND",
             FormatValue { .. } => "FORMAT_VALUE",
             BuildString(_) => "BUILD_STRING",
             MakeFunction(_) => "MAKE_FUNCTION",
@@ -297,7 +300,7 @@ impl Instr {
             | LoadName(a) | StoreName(a) | Copy(a) | Swap(a) | KwNames(a) | Call(a)
             | LoadMethod(a) | LoadAttr(a) | StoreAttr(a) | BuildTuple(a) | BuildList(a)
             | UnpackSequence(a) | BuildMap(a) | BuildConstKeyMap(a) | ListAppend(a)
-            | BuildString(a) | MakeFunction(a) | ImportName(a) | ImportFrom(a)
+            | ListExtend(a) | BuildString(a) | MakeFunction(a) | ImportName(a) | ImportFrom(a)
             | RaiseVarargs(a) => a,
             LoadGlobal { name, null } => name * 2 + u32::from(null),
             BinaryOp { op, inplace } => op.number() + if inplace { 13 } else { 0 },
@@ -382,7 +385,7 @@ impl Instr {
             UnpackSequence(n) => (1, n),
             BuildMap(n) => (2 * n, 1),
             BuildConstKeyMap(n) => (n + 1, 1),
-            ListAppend(i) => (i + 1, i),
+            ListAppend(i) | ListExtend(i) => (i + 1, i),
             FormatValue { spec, .. } => (1 + u32::from(spec), 1),
             ImportName(_) => (2, 1),
             ImportFrom(_) => (1, 2),

@@ -15,7 +15,7 @@
 
 use crate::RtError;
 use crate::builtins::{Builtin, CallPoll};
-use crate::heap::{GenFrame, GenObj, Heap, IterObj, ObjRef, Object, ThreadRun};
+use crate::heap::{GenFrame, GenObj, Heap, IterObj, ObjRef, Object, ThreadRun, View};
 use crate::platform::Platform;
 use crate::runtime::Token;
 use crate::vm::code::{BinOp, CmpOp, Const, Instr, Program};
@@ -1474,6 +1474,16 @@ fn run_instruction<P: Platform>(t: &mut PyThread, cx: &mut Cx<'_, '_, P>) -> Res
             heap.list_append(py, list, v)?;
             pop_n(f, cx, 1)?;
         }
+        ListExtend(i) => {
+            let v = peek(f, 1)?;
+            let list = peek(f, i as usize + 1)?;
+            for x in crate::vm::library::collect(heap, py, v)? {
+                let r = heap.list_append(py, list, x);
+                heap.decref(py, x)?;
+                r?;
+            }
+            pop_n(f, cx, 1)?;
+        }
         FormatValue { conversion, spec } => {
             let (v, spec_text) = if spec {
                 (peek(f, 2)?, ops::to_str(heap, py, peek(f, 1)?)?)
@@ -2034,9 +2044,28 @@ pub(crate) fn get_iter<P: Platform>(
             stop,
             step,
         },
-        Object::List(_) | Object::Tuple(_) => {
+        Object::List(_) | Object::Tuple(_) | Object::Str(_) => {
             heap.incref(py, v)?;
             IterObj::Seq { seq: v, index: 0 }
+        }
+        // A dict iterates over its keys; a view over what it shows.
+        Object::Dict(d) => {
+            heap.incref(py, v)?;
+            IterObj::Dict {
+                dict: v,
+                index: 0,
+                size: d.len(),
+                kind: View::Keys,
+            }
+        }
+        Object::DictView { dict, kind } => {
+            heap.incref(py, dict)?;
+            IterObj::Dict {
+                dict,
+                index: 0,
+                size: heap.len(py, dict)?,
+                kind,
+            }
         }
         Object::Iter(_) | Object::Generator(_) => {
             heap.incref(py, v)?;
@@ -2084,19 +2113,100 @@ pub(crate) fn iter_next<P: Platform>(
             Ok(Some(heap.new_int(py, next)))
         }
         IterObj::Seq { seq, index } => {
-            let item = heap.with_object(py, seq, |o| match o {
-                Object::List(v) | Object::Tuple(v) => v.get(index).copied(),
+            // A str's items are new one-character strs.
+            let ch = heap.with_object(py, seq, |o| match o {
+                Object::Str(s) => Some(s.chars().nth(index)),
                 _ => None,
             })?;
-            let Some(item) = item else { return Ok(None) };
+            let item = match ch {
+                Some(None) => return Ok(None),
+                Some(Some(c)) => heap.new_str(py, c.encode_utf8(&mut [0; 4])),
+                None => {
+                    let item = heap.with_object(py, seq, |o| match o {
+                        Object::List(v) | Object::Tuple(v) => v.get(index).copied(),
+                        _ => None,
+                    })?;
+                    let Some(item) = item else { return Ok(None) };
+                    heap.incref(py, item)?;
+                    item
+                }
+            };
             heap.update(py, it, |o| {
                 if let Object::Iter(IterObj::Seq { index, .. }) = o {
                     *index += 1;
                 }
                 Ok(())
             })?;
-            heap.incref(py, item)?;
             Ok(Some(item))
+        }
+        IterObj::Dict {
+            dict,
+            index,
+            size,
+            kind,
+        } => {
+            let entries = heap.dict_entries(py, dict)?;
+            if entries.len() != size {
+                return Err(RtError::RuntimeError(
+                    "dictionary changed size during iteration".into(),
+                ));
+            }
+            let Some(&(k, v)) = entries.get(index) else {
+                return Ok(None);
+            };
+            heap.update(py, it, |o| {
+                if let Object::Iter(IterObj::Dict { index, .. }) = o {
+                    *index += 1;
+                }
+                Ok(())
+            })?;
+            Ok(Some(match kind {
+                View::Keys => {
+                    heap.incref(py, k)?;
+                    k
+                }
+                View::Values => {
+                    heap.incref(py, v)?;
+                    v
+                }
+                View::Items => heap.new_tuple(py, &[k, v])?,
+            }))
+        }
+        IterObj::Enumerate { inner, count } => {
+            let Some(x) = iter_next(heap, py, inner)? else {
+                return Ok(None);
+            };
+            heap.update(py, it, |o| {
+                if let Object::Iter(IterObj::Enumerate { count, .. }) = o {
+                    *count += 1;
+                }
+                Ok(())
+            })?;
+            let n = heap.new_int(py, count);
+            let pair = heap.new_tuple(py, &[n, x]);
+            heap.decref(py, n)?;
+            heap.decref(py, x)?;
+            Ok(Some(pair?))
+        }
+        IterObj::Zip { iters } => {
+            let mut items = Vec::new();
+            for i in iters {
+                match iter_next(heap, py, i) {
+                    Ok(Some(x)) => items.push(x),
+                    r => {
+                        for x in items {
+                            heap.decref(py, x)?;
+                        }
+                        r?;
+                        return Ok(None);
+                    }
+                }
+            }
+            let t = heap.new_tuple(py, &items);
+            for x in items {
+                heap.decref(py, x)?;
+            }
+            Ok(Some(t?))
         }
     }
 }

@@ -5,6 +5,7 @@
 
 pub mod code;
 pub mod interp;
+pub mod library;
 pub mod native;
 pub mod ops;
 pub mod policy;

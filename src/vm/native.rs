@@ -101,6 +101,9 @@ pub fn call<P: Platform>(
             RtError::TypeError(format!("{} needs an object to act on", b.qualname()))
         })
     };
+    if let Some(r) = crate::vm::library::call(heap, py, b, receiver, args, kwargs) {
+        return r.map(Outcome::Return);
+    }
     if !matches!(
         b,
         Print | ThreadClass | ProcessClass | SimpleNamespace | LockAcquire
@@ -408,6 +411,11 @@ pub fn call<P: Platform>(
         BuildClass => Err(RtError::TypeError(
             "__build_class__: func must be a function".into(),
         )),
+        // `vm::library` runs these (above).
+        _ => Err(RtError::TypeError(format!(
+            "{} cannot be called here",
+            b.qualname()
+        ))),
     }
 }
 
@@ -435,7 +443,9 @@ fn is_instance<P: Platform>(
         }
         Object::Builtin(Builtin::ObjectClass) => Ok(true),
         Object::Builtin(b) if b.is_class() => {
-            Ok(heap.with_object(py, obj, |o| o.type_name())? == b.name())
+            let t = heap.with_object(py, obj, |o| o.type_name())?;
+            // bool is a subclass of int.
+            Ok(t == b.name() || (b == Builtin::IntClass && t == "bool"))
         }
         other => Err(RtError::TypeError(format!(
             "isinstance() arg 2 must be a type, a tuple of types, or a union, not {}",
@@ -566,7 +576,40 @@ pub fn method<P: Platform>(
     let methods: &[Builtin] = match heap.with_object(py, obj, |o| o.type_name())? {
         "Thread" | "Process" => &[ThreadStart, ThreadJoin],
         "lock" => &[LockAcquire, LockRelease, LockEnter, LockExit],
-        "list" => &[ListAppend],
+        "list" => &[
+            ListAppend,
+            ListPop,
+            ListInsert,
+            ListExtend,
+            ListIndex,
+            ListCount,
+            ListRemove,
+            ListReverse,
+            ListSort,
+            ListCopy,
+            ListClear,
+        ],
+        "dict" => &[
+            DictGet,
+            DictKeys,
+            DictValues,
+            DictItems,
+            DictSetdefault,
+            DictUpdate,
+            DictCopy,
+        ],
+        "str" => &[
+            StrJoin,
+            StrSplit,
+            StrStrip,
+            StrLower,
+            StrUpper,
+            StrStartswith,
+            StrEndswith,
+            StrReplace,
+            StrCount,
+            StrFind,
+        ],
         "property" => &[PropertySetter],
         _ => &[],
     };

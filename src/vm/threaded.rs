@@ -739,6 +739,7 @@ impl Copier {
                 to.new_object(cpy, Object::BoundMethod { func, receiver: r })
             }
             Object::Iter(_)
+            | Object::DictView { .. }
             | Object::Class { .. }
             | Object::Instance { .. }
             | Object::Method { .. }

@@ -308,6 +308,7 @@ pub fn one_of_each_instr() -> Vec<Instr> {
         UnpackSequence(2),
         BuildConstKeyMap(0),
         ListAppend(1),
+        ListExtend(1),
         FormatValue {
             conversion: Conversion::None,
             spec: false,
@@ -371,6 +372,7 @@ pub fn one_of_each_instr() -> Vec<Instr> {
             | UnpackSequence(_)
             | BuildConstKeyMap(_)
             | ListAppend(_)
+            | ListExtend(_)
             | FormatValue { .. }
             | BuildString(_)
             | MakeFunction(_)

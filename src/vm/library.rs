@@ -1,0 +1,787 @@
+//! The common built-in functions (`min`, `max`, `abs`, `int`, `float`, `str`, `bool`, `list`,
+//! `tuple`, `dict`, `enumerate`, `zip`, `sorted`, `id`) and the common methods of `list`, `dict`
+//! and `str` (rule VM-4). Each is C code in CPython (`Python/bltinmodule.c`,
+//! `Objects/listobject.c`, `Objects/dictobject.c`, `Objects/unicodeobject.c`), so each runs as
+//! one step here, with no poll inside; the call polls after it as any C call does (VM-7).
+//!
+//! Arguments are borrowed; the result is a new reference. What would need a Python function
+//! called from C (`key=`, a generator consumed by anything but `sum` and `for`) is refused with
+//! an error that says so.
+
+use crate::RtError;
+use crate::builtins::Builtin;
+use crate::heap::{Heap, IterObj, ObjRef, Object, View};
+use crate::platform::Platform;
+use crate::runtime::Token;
+use crate::vm::code::CmpOp;
+use crate::vm::interp::{get_iter, iter_next};
+use crate::vm::ops;
+
+type Kwargs<'a> = &'a [(String, ObjRef)];
+
+/// Runs `b` if it is one of this module's; `None` otherwise.
+pub fn call<P: Platform>(
+    heap: &Heap<P>,
+    py: Token<'_>,
+    b: Builtin,
+    receiver: Option<ObjRef>,
+    args: &[ObjRef],
+    kwargs: Kwargs<'_>,
+) -> Option<Result<ObjRef, RtError>> {
+    use Builtin::*;
+    let r = match b {
+        Min | Max => min_max(heap, py, b, args, kwargs),
+        Abs => one(b, args, kwargs).and_then(|x| abs(heap, py, x)),
+        IntClass => convert_int(heap, py, args, kwargs),
+        FloatClass => convert_float(heap, py, args, kwargs),
+        StrClass => at_most_one(b, args, kwargs).and_then(|x| match x {
+            None => Ok(heap.new_str(py, "")),
+            Some(x) => Ok(heap.new_str(py, &ops::to_str(heap, py, x)?)),
+        }),
+        BoolClass => at_most_one(b, args, kwargs).and_then(|x| match x {
+            None => Ok(ObjRef::FALSE),
+            Some(x) => Ok(ObjRef::from_bool(ops::truthy(heap, py, x)?)),
+        }),
+        ListClass | TupleClass => at_most_one(b, args, kwargs).and_then(|x| {
+            let items = match x {
+                None => Vec::new(),
+                Some(x) => collect(heap, py, x)?,
+            };
+            owned(heap, py, items, b == TupleClass)
+        }),
+        DictClass => new_dict(heap, py, args, kwargs),
+        Enumerate => enumerate(heap, py, args, kwargs),
+        Zip => zip(heap, py, args, kwargs),
+        Sorted => sorted(heap, py, args, kwargs),
+        Id => one(b, args, kwargs).map(|x| heap.new_int(py, i64::from(x.index()))),
+        _ if b.methods_of().is_some() => {
+            let Some(this) = receiver else {
+                return Some(Err(RtError::TypeError(format!(
+                    "{} needs an object to act on",
+                    b.qualname()
+                ))));
+            };
+            let kind = match heap.with_object(py, this, |o| o.type_name()) {
+                Ok(k) => k,
+                Err(e) => return Some(Err(e)),
+            };
+            if Some(kind) != b.methods_of() {
+                return Some(Err(RtError::TypeError(format!(
+                    "descriptor '{}' requires a '{}' object but received a '{kind}'",
+                    b.name(),
+                    b.methods_of().unwrap_or("?")
+                ))));
+            }
+            method(heap, py, b, this, args, kwargs)
+        }
+        _ => return None,
+    };
+    Some(r)
+}
+
+fn arity(b: Builtin, args: &[ObjRef], min: usize, max: usize) -> Result<(), RtError> {
+    if (min..=max).contains(&args.len()) {
+        return Ok(());
+    }
+    let name = b.qualname();
+    Err(RtError::TypeError(if min == max {
+        format!(
+            "{name}() takes exactly {min} argument{} ({} given)",
+            if min == 1 { "" } else { "s" },
+            args.len()
+        )
+    } else if args.len() < min {
+        format!(
+            "{name}() expected at least {min} argument(s), got {}",
+            args.len()
+        )
+    } else {
+        format!(
+            "{name}() expected at most {max} argument(s), got {}",
+            args.len()
+        )
+    }))
+}
+
+fn no_kwargs(b: Builtin, kwargs: Kwargs<'_>, allowed: &[&str]) -> Result<(), RtError> {
+    match kwargs.iter().find(|(k, _)| !allowed.contains(&k.as_str())) {
+        Some((k, _)) if k == "key" => Err(RtError::RuntimeError(format!(
+            "gilcheck cannot yet call a Python key function from {}()",
+            b.qualname()
+        ))),
+        Some((k, _)) => Err(RtError::TypeError(format!(
+            "{}() got an unexpected keyword argument '{k}'",
+            b.qualname()
+        ))),
+        None => Ok(()),
+    }
+}
+
+fn kwarg(kwargs: Kwargs<'_>, key: &str) -> Option<ObjRef> {
+    kwargs.iter().find(|(k, _)| k == key).map(|&(_, v)| v)
+}
+
+fn one(b: Builtin, args: &[ObjRef], kwargs: Kwargs<'_>) -> Result<ObjRef, RtError> {
+    no_kwargs(b, kwargs, &[])?;
+    arity(b, args, 1, 1)?;
+    Ok(args[0])
+}
+
+fn at_most_one(b: Builtin, args: &[ObjRef], kwargs: Kwargs<'_>) -> Result<Option<ObjRef>, RtError> {
+    no_kwargs(b, kwargs, &[])?;
+    arity(b, args, 0, 1)?;
+    Ok(args.first().copied())
+}
+
+/// Every item of an iterable, as new references, drawn in one go (C code: no poll between).
+pub fn collect<P: Platform>(
+    heap: &Heap<P>,
+    py: Token<'_>,
+    v: ObjRef,
+) -> Result<Vec<ObjRef>, RtError> {
+    let it = get_iter(heap, py, v)?;
+    let mut out = Vec::new();
+    loop {
+        match iter_next(heap, py, it) {
+            Ok(Some(x)) => out.push(x),
+            Ok(None) => break,
+            Err(e) => {
+                for x in out {
+                    heap.decref(py, x)?;
+                }
+                heap.decref(py, it)?;
+                return Err(e);
+            }
+        }
+    }
+    heap.decref(py, it)?;
+    Ok(out)
+}
+
+/// A new list (or tuple) of `items`, whose references it takes over.
+fn owned<P: Platform>(
+    heap: &Heap<P>,
+    py: Token<'_>,
+    items: Vec<ObjRef>,
+    tuple: bool,
+) -> Result<ObjRef, RtError> {
+    let r = if tuple {
+        heap.new_tuple(py, &items)
+    } else {
+        heap.new_list(py, &items)
+    };
+    for x in items {
+        heap.decref(py, x)?;
+    }
+    r
+}
+
+fn release<P: Platform>(heap: &Heap<P>, py: Token<'_>, items: Vec<ObjRef>) -> Result<(), RtError> {
+    for x in items {
+        heap.decref(py, x)?;
+    }
+    Ok(())
+}
+
+fn less<P: Platform>(heap: &Heap<P>, py: Token<'_>, a: ObjRef, b: ObjRef) -> Result<bool, RtError> {
+    ops::compare(heap, py, CmpOp::Lt, a, b)
+}
+
+fn min_max<P: Platform>(
+    heap: &Heap<P>,
+    py: Token<'_>,
+    b: Builtin,
+    args: &[ObjRef],
+    kwargs: Kwargs<'_>,
+) -> Result<ObjRef, RtError> {
+    no_kwargs(b, kwargs, &["default"])?;
+    let items = match args {
+        [] => {
+            return Err(RtError::TypeError(format!(
+                "{} expected at least 1 argument, got 0",
+                b.name()
+            )));
+        }
+        [one] => collect(heap, py, *one)?,
+        many => {
+            for &x in many {
+                heap.incref(py, x)?;
+            }
+            many.to_vec()
+        }
+    };
+    let mut best: Option<ObjRef> = None;
+    for &x in &items {
+        best = Some(match best {
+            None => x,
+            // The first of equal items wins, as in CPython.
+            Some(cur) => {
+                let better = match b {
+                    Builtin::Min => less(heap, py, x, cur),
+                    _ => less(heap, py, cur, x),
+                };
+                match better {
+                    Ok(true) => x,
+                    Ok(false) => cur,
+                    Err(e) => {
+                        release(heap, py, items)?;
+                        return Err(e);
+                    }
+                }
+            }
+        });
+    }
+    let r = match best.or_else(|| kwarg(kwargs, "default")) {
+        Some(r) => {
+            heap.incref(py, r)?;
+            Ok(r)
+        }
+        None => Err(RtError::ValueError(format!(
+            "{}() iterable argument is empty",
+            b.name()
+        ))),
+    };
+    release(heap, py, items)?;
+    r
+}
+
+fn abs<P: Platform>(heap: &Heap<P>, py: Token<'_>, x: ObjRef) -> Result<ObjRef, RtError> {
+    match heap.get(py, x)? {
+        Object::Int(i) => i
+            .checked_abs()
+            .map(|v| heap.new_int(py, v))
+            .ok_or_else(|| RtError::OverflowError("integer overflow in abs()".into())),
+        Object::Bool(v) => Ok(heap.new_int(py, i64::from(v))),
+        Object::Float(f) => Ok(heap.new_float(py, f.abs())),
+        _ => Err(RtError::TypeError(format!(
+            "bad operand type for abs(): '{}'",
+            heap.type_name_of(py, x)?
+        ))),
+    }
+}
+
+fn convert_int<P: Platform>(
+    heap: &Heap<P>,
+    py: Token<'_>,
+    args: &[ObjRef],
+    kwargs: Kwargs<'_>,
+) -> Result<ObjRef, RtError> {
+    no_kwargs(Builtin::IntClass, kwargs, &[])?;
+    arity(Builtin::IntClass, args, 0, 1)?;
+    let Some(&x) = args.first() else {
+        return Ok(heap.new_int(py, 0));
+    };
+    let v = match heap.get(py, x)? {
+        Object::Int(i) => i,
+        Object::Bool(b) => i64::from(b),
+        Object::Float(f) => {
+            if !f.is_finite() {
+                return Err(if f.is_nan() {
+                    RtError::ValueError("cannot convert float NaN to integer".into())
+                } else {
+                    RtError::OverflowError("cannot convert float infinity to integer".into())
+                });
+            }
+            let t = f.trunc();
+            if t.abs() >= 9.2e18 {
+                return Err(RtError::OverflowError(
+                    "gilcheck's ints are 64-bit: this float is too large".into(),
+                ));
+            }
+            t as i64
+        }
+        Object::Str(s) => {
+            let text = s.trim().replace('_', "");
+            text.parse::<i64>().map_err(|_| {
+                RtError::ValueError(format!(
+                    "invalid literal for int() with base 10: {}",
+                    crate::heap::repr_str(&s)
+                ))
+            })?
+        }
+        _ => {
+            return Err(RtError::TypeError(format!(
+                "int() argument must be a string, a bytes-like object or a real number, not '{}'",
+                heap.type_name_of(py, x)?
+            )));
+        }
+    };
+    Ok(heap.new_int(py, v))
+}
+
+fn convert_float<P: Platform>(
+    heap: &Heap<P>,
+    py: Token<'_>,
+    args: &[ObjRef],
+    kwargs: Kwargs<'_>,
+) -> Result<ObjRef, RtError> {
+    no_kwargs(Builtin::FloatClass, kwargs, &[])?;
+    arity(Builtin::FloatClass, args, 0, 1)?;
+    let Some(&x) = args.first() else {
+        return Ok(heap.new_float(py, 0.0));
+    };
+    let v = match heap.get(py, x)? {
+        Object::Int(i) => i as f64,
+        Object::Bool(b) => f64::from(u8::from(b)),
+        Object::Float(f) => f,
+        Object::Str(s) => {
+            let t = s.trim().to_ascii_lowercase();
+            match t.as_str() {
+                "inf" | "+inf" | "infinity" => f64::INFINITY,
+                "-inf" | "-infinity" => f64::NEG_INFINITY,
+                "nan" | "+nan" | "-nan" => f64::NAN,
+                _ => t.replace('_', "").parse::<f64>().map_err(|_| {
+                    RtError::ValueError(format!(
+                        "could not convert string to float: {}",
+                        crate::heap::repr_str(&s)
+                    ))
+                })?,
+            }
+        }
+        _ => {
+            return Err(RtError::TypeError(format!(
+                "float() argument must be a string or a real number, not '{}'",
+                heap.type_name_of(py, x)?
+            )));
+        }
+    };
+    Ok(heap.new_float(py, v))
+}
+
+fn new_dict<P: Platform>(
+    heap: &Heap<P>,
+    py: Token<'_>,
+    args: &[ObjRef],
+    kwargs: Kwargs<'_>,
+) -> Result<ObjRef, RtError> {
+    arity(Builtin::DictClass, args, 0, 1)?;
+    let d = heap.new_dict(py);
+    let filled = (|| {
+        if let Some(&src) = args.first() {
+            update(heap, py, d, src)?;
+        }
+        for (k, v) in kwargs {
+            heap.dict_set_str(py, d, k, *v)?;
+        }
+        Ok(())
+    })();
+    match filled {
+        Ok(()) => Ok(d),
+        Err(e) => {
+            heap.decref(py, d)?;
+            Err(e)
+        }
+    }
+}
+
+/// `d.update(src)`: a dict's entries, or an iterable of pairs.
+fn update<P: Platform>(
+    heap: &Heap<P>,
+    py: Token<'_>,
+    d: ObjRef,
+    src: ObjRef,
+) -> Result<(), RtError> {
+    if let Object::Dict(entries) = heap.get(py, src)? {
+        for (k, v) in entries {
+            heap.dict_set(py, d, k, v)?;
+        }
+        return Ok(());
+    }
+    let items = collect(heap, py, src)?;
+    let mut result = Ok(());
+    for (i, &pair) in items.iter().enumerate() {
+        let kv = match heap.get(py, pair)? {
+            Object::Tuple(v) | Object::List(v) if v.len() == 2 => Some((v[0], v[1])),
+            _ => None,
+        };
+        match kv {
+            Some((k, v)) => {
+                if let Err(e) = heap.dict_set(py, d, k, v) {
+                    result = Err(e);
+                    break;
+                }
+            }
+            None => {
+                result = Err(RtError::ValueError(format!(
+                    "dictionary update sequence element #{i} has the wrong length or type"
+                )));
+                break;
+            }
+        }
+    }
+    release(heap, py, items)?;
+    result
+}
+
+fn enumerate<P: Platform>(
+    heap: &Heap<P>,
+    py: Token<'_>,
+    args: &[ObjRef],
+    kwargs: Kwargs<'_>,
+) -> Result<ObjRef, RtError> {
+    no_kwargs(Builtin::Enumerate, kwargs, &["start"])?;
+    arity(Builtin::Enumerate, args, 1, 2)?;
+    let start = match args.get(1).copied().or_else(|| kwarg(kwargs, "start")) {
+        Some(s) => heap.int_value(py, s)?,
+        None => 0,
+    };
+    let inner = get_iter(heap, py, args[0])?;
+    Ok(heap.new_object(
+        py,
+        Object::Iter(IterObj::Enumerate {
+            inner,
+            count: start,
+        }),
+    ))
+}
+
+fn zip<P: Platform>(
+    heap: &Heap<P>,
+    py: Token<'_>,
+    args: &[ObjRef],
+    kwargs: Kwargs<'_>,
+) -> Result<ObjRef, RtError> {
+    no_kwargs(Builtin::Zip, kwargs, &[])?;
+    let mut iters = Vec::new();
+    for &a in args {
+        match get_iter(heap, py, a) {
+            Ok(i) => iters.push(i),
+            Err(e) => {
+                release(heap, py, iters)?;
+                return Err(e);
+            }
+        }
+    }
+    Ok(heap.new_object(py, Object::Iter(IterObj::Zip { iters })))
+}
+
+/// A stable sort by `<` (insertion into place, so that equal items keep their order and a
+/// failing comparison leaves nothing half-done).
+fn sort_items<P: Platform>(
+    heap: &Heap<P>,
+    py: Token<'_>,
+    items: &mut Vec<ObjRef>,
+    reverse: bool,
+) -> Result<(), RtError> {
+    let mut out: Vec<ObjRef> = Vec::with_capacity(items.len());
+    for &x in items.iter() {
+        let mut at = out.len();
+        while at > 0 {
+            let before = if reverse {
+                less(heap, py, out[at - 1], x)?
+            } else {
+                less(heap, py, x, out[at - 1])?
+            };
+            if !before {
+                break;
+            }
+            at -= 1;
+        }
+        out.insert(at, x);
+    }
+    *items = out;
+    Ok(())
+}
+
+fn reverse_flag<P: Platform>(
+    heap: &Heap<P>,
+    py: Token<'_>,
+    kwargs: Kwargs<'_>,
+) -> Result<bool, RtError> {
+    match kwarg(kwargs, "reverse") {
+        Some(r) => ops::truthy(heap, py, r),
+        None => Ok(false),
+    }
+}
+
+fn sorted<P: Platform>(
+    heap: &Heap<P>,
+    py: Token<'_>,
+    args: &[ObjRef],
+    kwargs: Kwargs<'_>,
+) -> Result<ObjRef, RtError> {
+    no_kwargs(Builtin::Sorted, kwargs, &["reverse"])?;
+    arity(Builtin::Sorted, args, 1, 1)?;
+    let reverse = reverse_flag(heap, py, kwargs)?;
+    let mut items = collect(heap, py, args[0])?;
+    if let Err(e) = sort_items(heap, py, &mut items, reverse) {
+        release(heap, py, items)?;
+        return Err(e);
+    }
+    owned(heap, py, items, false)
+}
+
+fn str_arg<P: Platform>(
+    heap: &Heap<P>,
+    py: Token<'_>,
+    b: Builtin,
+    x: ObjRef,
+) -> Result<String, RtError> {
+    match heap.get(py, x)? {
+        Object::Str(s) => Ok(s.to_string()),
+        _ => Err(RtError::TypeError(format!(
+            "{}() argument must be str, not {}",
+            b.qualname(),
+            heap.type_name_of(py, x)?
+        ))),
+    }
+}
+
+/// A method of list, dict or str on `this` (already checked to be of that type).
+fn method<P: Platform>(
+    heap: &Heap<P>,
+    py: Token<'_>,
+    b: Builtin,
+    this: ObjRef,
+    args: &[ObjRef],
+    kwargs: Kwargs<'_>,
+) -> Result<ObjRef, RtError> {
+    use Builtin::*;
+    no_kwargs(b, kwargs, if b == ListSort { &["reverse"] } else { &[] })?;
+    let items = || -> Result<Vec<ObjRef>, RtError> {
+        match heap.get(py, this)? {
+            Object::List(v) => Ok(v),
+            _ => Ok(Vec::new()),
+        }
+    };
+    let set_items = |v: Vec<ObjRef>| {
+        heap.update(py, this, |o| {
+            if let Object::List(l) = o {
+                *l = v;
+            }
+            Ok(())
+        })
+    };
+    let text = || -> Result<String, RtError> {
+        match heap.get(py, this)? {
+            Object::Str(s) => Ok(s.to_string()),
+            _ => Ok(String::new()),
+        }
+    };
+    let find = |v: &[ObjRef], x: ObjRef| -> Result<Option<usize>, RtError> {
+        for (i, &y) in v.iter().enumerate() {
+            if heap.eq(py, y, x)? {
+                return Ok(Some(i));
+            }
+        }
+        Ok(None)
+    };
+    match b {
+        ListPop => {
+            arity(b, args, 0, 1)?;
+            let mut v = items()?;
+            if v.is_empty() {
+                return Err(RtError::IndexError("pop from empty list".into()));
+            }
+            let n = v.len() as i64;
+            let i = match args.first() {
+                Some(&i) => heap.int_value(py, i)?,
+                None => -1,
+            };
+            let at = if i < 0 { i + n } else { i };
+            if !(0..n).contains(&at) {
+                return Err(RtError::IndexError("pop index out of range".into()));
+            }
+            let x = v.remove(at as usize);
+            set_items(v)?;
+            Ok(x) // the list's reference moves to the caller
+        }
+        ListInsert => {
+            arity(b, args, 2, 2)?;
+            let mut v = items()?;
+            let n = v.len() as i64;
+            let i = heap.int_value(py, args[0])?;
+            let at = if i < 0 { (i + n).max(0) } else { i.min(n) };
+            heap.incref(py, args[1])?;
+            v.insert(at as usize, args[1]);
+            set_items(v)?;
+            Ok(ObjRef::NONE)
+        }
+        ListExtend => {
+            arity(b, args, 1, 1)?;
+            let more = collect(heap, py, args[0])?;
+            let mut v = items()?;
+            v.extend(more); // the new references move into the list
+            set_items(v)?;
+            Ok(ObjRef::NONE)
+        }
+        ListIndex | ListCount | ListRemove => {
+            arity(b, args, 1, 1)?;
+            let mut v = items()?;
+            match b {
+                ListCount => {
+                    let mut n = 0;
+                    for &y in &v {
+                        n += i64::from(heap.eq(py, y, args[0])?);
+                    }
+                    Ok(heap.new_int(py, n))
+                }
+                _ => {
+                    let Some(i) = find(&v, args[0])? else {
+                        return Err(RtError::ValueError(if b == ListIndex {
+                            format!("{} is not in list", heap.repr(py, args[0])?)
+                        } else {
+                            "list.remove(x): x not in list".into()
+                        }));
+                    };
+                    if b == ListIndex {
+                        return Ok(heap.new_int(py, i as i64));
+                    }
+                    let x = v.remove(i);
+                    set_items(v)?;
+                    heap.decref(py, x)?;
+                    Ok(ObjRef::NONE)
+                }
+            }
+        }
+        ListReverse => {
+            arity(b, args, 0, 0)?;
+            let mut v = items()?;
+            v.reverse();
+            set_items(v)?;
+            Ok(ObjRef::NONE)
+        }
+        ListSort => {
+            arity(b, args, 0, 0)?;
+            let reverse = reverse_flag(heap, py, kwargs)?;
+            let mut v = items()?;
+            sort_items(heap, py, &mut v, reverse)?;
+            set_items(v)?;
+            Ok(ObjRef::NONE)
+        }
+        ListCopy => {
+            arity(b, args, 0, 0)?;
+            heap.new_list(py, &items()?)
+        }
+        ListClear => {
+            arity(b, args, 0, 0)?;
+            let old = items()?;
+            set_items(Vec::new())?;
+            release(heap, py, old)?;
+            Ok(ObjRef::NONE)
+        }
+        DictGet => {
+            arity(b, args, 1, 2)?;
+            let default = args.get(1).copied().unwrap_or(ObjRef::NONE);
+            match heap.dict_get(py, this, args[0]) {
+                Ok(v) => Ok(v),
+                Err(RtError::KeyError(_)) => {
+                    heap.incref(py, default)?;
+                    Ok(default)
+                }
+                Err(e) => Err(e),
+            }
+        }
+        DictKeys | DictValues | DictItems => {
+            arity(b, args, 0, 0)?;
+            let kind = match b {
+                DictKeys => View::Keys,
+                DictValues => View::Values,
+                _ => View::Items,
+            };
+            heap.incref(py, this)?;
+            Ok(heap.new_object(py, Object::DictView { dict: this, kind }))
+        }
+        DictSetdefault => {
+            arity(b, args, 1, 2)?;
+            let default = args.get(1).copied().unwrap_or(ObjRef::NONE);
+            match heap.dict_get(py, this, args[0]) {
+                Ok(v) => Ok(v),
+                Err(RtError::KeyError(_)) => {
+                    heap.dict_set(py, this, args[0], default)?;
+                    heap.incref(py, default)?;
+                    Ok(default)
+                }
+                Err(e) => Err(e),
+            }
+        }
+        DictUpdate => {
+            arity(b, args, 0, 1)?;
+            if let Some(&src) = args.first() {
+                update(heap, py, this, src)?;
+            }
+            Ok(ObjRef::NONE)
+        }
+        DictCopy => {
+            arity(b, args, 0, 0)?;
+            let d = heap.new_dict(py);
+            update(heap, py, d, this)?;
+            Ok(d)
+        }
+        StrJoin => {
+            arity(b, args, 1, 1)?;
+            let sep = text()?;
+            let parts = collect(heap, py, args[0])?;
+            let mut out = Vec::new();
+            for (i, &p) in parts.iter().enumerate() {
+                match heap.get(py, p)? {
+                    Object::Str(s) => out.push(s.to_string()),
+                    _ => {
+                        let t = heap.type_name_of(py, p)?;
+                        release(heap, py, parts)?;
+                        return Err(RtError::TypeError(format!(
+                            "sequence item {i}: expected str instance, {t} found"
+                        )));
+                    }
+                }
+            }
+            release(heap, py, parts)?;
+            Ok(heap.new_str(py, &out.join(&sep)))
+        }
+        StrSplit => {
+            arity(b, args, 0, 1)?;
+            let s = text()?;
+            let pieces: Vec<String> = match args.first() {
+                Some(&sep) if sep != ObjRef::NONE => {
+                    let sep = str_arg(heap, py, b, sep)?;
+                    if sep.is_empty() {
+                        return Err(RtError::ValueError("empty separator".into()));
+                    }
+                    s.split(sep.as_str()).map(str::to_string).collect()
+                }
+                _ => s.split_whitespace().map(str::to_string).collect(),
+            };
+            let refs: Vec<ObjRef> = pieces.iter().map(|p| heap.new_str(py, p)).collect();
+            owned(heap, py, refs, false)
+        }
+        StrStrip | StrLower | StrUpper => {
+            arity(b, args, 0, 0)?;
+            let s = text()?;
+            let r = match b {
+                StrStrip => s.trim().to_string(),
+                StrLower => s.to_lowercase(),
+                _ => s.to_uppercase(),
+            };
+            Ok(heap.new_str(py, &r))
+        }
+        StrStartswith | StrEndswith | StrCount | StrFind => {
+            arity(b, args, 1, 1)?;
+            let s = text()?;
+            let x = str_arg(heap, py, b, args[0])?;
+            Ok(match b {
+                StrStartswith => ObjRef::from_bool(s.starts_with(x.as_str())),
+                StrEndswith => ObjRef::from_bool(s.ends_with(x.as_str())),
+                StrCount if x.is_empty() => heap.new_int(py, s.chars().count() as i64 + 1),
+                StrCount => heap.new_int(py, s.matches(x.as_str()).count() as i64),
+                _ => heap.new_int(
+                    py,
+                    s.find(x.as_str())
+                        .map_or(-1, |i| s[..i].chars().count() as i64),
+                ),
+            })
+        }
+        StrReplace => {
+            arity(b, args, 2, 2)?;
+            let s = text()?;
+            let (from, to) = (
+                str_arg(heap, py, b, args[0])?,
+                str_arg(heap, py, b, args[1])?,
+            );
+            Ok(heap.new_str(py, &s.replace(from.as_str(), &to)))
+        }
+        _ => Err(RtError::TypeError(format!(
+            "{} is not a method gilcheck models",
+            b.qualname()
+        ))),
+    }
+}
