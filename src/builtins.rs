@@ -126,6 +126,14 @@ builtins! {
     StrReplace = "replace", "str.replace", Polls;
     StrCount = "count", "str.count", Polls;
     StrFind = "find", "str.find", Polls;
+    ModCollections = "collections", "collections", Polls;
+    DequeClass = "deque", "collections.deque", Polls;
+    DequeAppend = "append", "deque.append", Polls;
+    DequeAppendleft = "appendleft", "deque.appendleft", Polls;
+    DequePop = "pop", "deque.pop", Polls;
+    DequePopleft = "popleft", "deque.popleft", Polls;
+    DequeExtend = "extend", "deque.extend", Polls;
+    DequeClear = "clear", "deque.clear", Polls;
 }
 
 impl Builtin {
@@ -156,6 +164,9 @@ impl Builtin {
             | DictCopy => "dict",
             StrJoin | StrSplit | StrStrip | StrLower | StrUpper | StrStartswith | StrEndswith
             | StrReplace | StrCount | StrFind => "str",
+            DequeAppend | DequeAppendleft | DequePop | DequePopleft | DequeExtend | DequeClear => {
+                "collections.deque"
+            }
             _ => return None,
         })
     }
@@ -197,9 +208,16 @@ impl Builtin {
     /// The modules `import` can load.
     pub fn module(name: &str) -> Option<Builtin> {
         use Builtin::*;
-        [ModThreading, ModTime, ModSys, ModMultiprocessing, ModTypes]
-            .into_iter()
-            .find(|b| b.name() == name)
+        [
+            ModThreading,
+            ModTime,
+            ModSys,
+            ModMultiprocessing,
+            ModTypes,
+            ModCollections,
+        ]
+        .into_iter()
+        .find(|b| b.name() == name)
     }
 
     /// An attribute of a module.
@@ -211,6 +229,7 @@ impl Builtin {
             ModSys => &[SysGetrefcount, SysSetswitchinterval, SysGetswitchinterval],
             ModMultiprocessing => &[ProcessClass],
             ModTypes => &[SimpleNamespace],
+            ModCollections => &[DequeClass],
             _ => &[],
         };
         attrs.iter().copied().find(|b| b.name() == name)
@@ -220,7 +239,7 @@ impl Builtin {
         use Builtin::*;
         matches!(
             self,
-            ModThreading | ModTime | ModSys | ModMultiprocessing | ModTypes
+            ModThreading | ModTime | ModSys | ModMultiprocessing | ModTypes | ModCollections
         )
     }
 
@@ -247,6 +266,7 @@ impl Builtin {
                 | DictClass
                 | Enumerate
                 | Zip
+                | DequeClass
         )
     }
 

@@ -192,6 +192,13 @@ pub enum Object<P: Platform> {
         fget: Option<ObjRef>,
         fset: Option<ObjRef>,
     },
+    /// A `collections.deque`: its items, its `maxlen`, and CPython's mutation counter (`state`),
+    /// which an iterator checks.
+    Deque {
+        items: std::collections::VecDeque<ObjRef>,
+        maxlen: Option<usize>,
+        state: u64,
+    },
     /// `d.keys()`, `d.values()`, `d.items()`: a live view of the dict it holds.
     DictView {
         dict: ObjRef,
@@ -252,6 +259,12 @@ pub enum IterObj {
     /// `zip(a, b, …)`: one iterator per argument.
     Zip {
         iters: Vec<ObjRef>,
+    },
+    /// Over a deque, which it holds, with the deque's mutation counter when it began.
+    Deque {
+        deque: ObjRef,
+        index: usize,
+        state: u64,
     },
 }
 
@@ -356,6 +369,15 @@ impl<P: Platform> Clone for Object<P> {
                 fget: *fget,
                 fset: *fset,
             },
+            Object::Deque {
+                items,
+                maxlen,
+                state,
+            } => Object::Deque {
+                items: items.clone(),
+                maxlen: *maxlen,
+                state: *state,
+            },
             Object::DictView { dict, kind } => Object::DictView {
                 dict: *dict,
                 kind: *kind,
@@ -400,6 +422,8 @@ impl<P: Platform> Object<P> {
             Object::Iter(IterObj::Enumerate { .. }) => "enumerate",
             Object::Iter(IterObj::Zip { .. }) => "zip",
             Object::DictView { kind, .. } => kind.name(),
+            Object::Deque { .. } => "collections.deque",
+            Object::Iter(IterObj::Deque { .. }) => "_collections._deque_iterator",
             Object::Thread(t) if t.process => "Process",
             Object::Thread(_) => "Thread",
             Object::Namespace { .. } => "types.SimpleNamespace",
@@ -428,6 +452,8 @@ impl<P: Platform> Object<P> {
             Object::Iter(IterObj::Dict { dict, .. }) | Object::DictView { dict, .. } => vec![*dict],
             Object::Iter(IterObj::Enumerate { inner, .. }) => vec![*inner],
             Object::Iter(IterObj::Zip { iters }) => iters.clone(),
+            Object::Iter(IterObj::Deque { deque, .. }) => vec![*deque],
+            Object::Deque { items, .. } => items.iter().copied().collect(),
             Object::Thread(t) => t.target.iter().chain(&t.args).copied().collect(),
             Object::Namespace { dict } => vec![*dict],
             Object::Class { base, dict, .. } => base.iter().copied().chain([*dict]).collect(),
@@ -794,6 +820,16 @@ impl<P: Platform, R: RefcountField<P>> Heap<P, R> {
         let (x, y) = (self.get(py, a)?, self.get(py, b)?);
         Ok(match (&x, &y) {
             (Object::Str(s), Object::Str(t)) => s == t,
+            (Object::Deque { items: s, .. }, Object::Deque { items: t, .. }) => {
+                s.len() == t.len() && {
+                    for (&p, &q) in s.iter().zip(t) {
+                        if !self.eq(py, p, q)? {
+                            return Ok(false);
+                        }
+                    }
+                    true
+                }
+            }
             (Object::Tuple(s), Object::Tuple(t)) | (Object::List(s), Object::List(t)) => {
                 s.len() == t.len() && {
                     for (&p, &q) in s.iter().zip(t) {
@@ -852,6 +888,7 @@ impl<P: Platform, R: RefcountField<P>> Heap<P, R> {
             Object::Dict(d) => Ok(d.len()),
             Object::Str(s) => Ok(s.chars().count()),
             Object::DictView { dict, .. } => self.len(py, dict),
+            Object::Deque { items, .. } => Ok(items.len()),
             other => Err(RtError::TypeError(format!(
                 "object of type '{}' has no len()",
                 other.type_name()
@@ -1139,6 +1176,17 @@ impl<P: Platform, R: RefcountField<P>> Heap<P, R> {
             Object::Iter(IterObj::Range { .. }) => "<range_iterator object>".into(),
             Object::Iter(IterObj::Seq { .. }) => "<list_iterator object>".into(),
             Object::Iter(it) => format!("<{} object>", Object::<P>::Iter(it).type_name()),
+            Object::Deque { items, maxlen, .. } => {
+                let v: Vec<ObjRef> = items.into_iter().collect();
+                let parts = v
+                    .iter()
+                    .map(|&o| self.repr(py, o))
+                    .collect::<Result<Vec<_>, _>>()?;
+                match maxlen {
+                    Some(m) => format!("deque([{}], maxlen={m})", parts.join(", ")),
+                    None => format!("deque([{}])", parts.join(", ")),
+                }
+            }
             Object::DictView { dict, kind } => {
                 let entries = self.dict_entries(py, dict)?;
                 let parts = entries

@@ -1327,7 +1327,7 @@ fn co1_bad_input_is_refused_with_its_place() {
         (
             "from.py",
             b"from collections import Counter\n",
-            "unsupported: the module 'collections' at ",
+            "unsupported: 'Counter' from the module 'collections' at ",
         ),
         (
             "closure.py",

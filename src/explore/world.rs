@@ -1449,6 +1449,21 @@ fn hash_object<C>(
             }
         }
         Object::DictView { dict, kind } => (id(c, *dict), kind).hash(h),
+        Object::Deque {
+            items,
+            maxlen,
+            state,
+        } => {
+            (items.len(), maxlen, state).hash(h);
+            for &x in items {
+                id(c, x).hash(h);
+            }
+        }
+        Object::Iter(IterObj::Deque {
+            deque,
+            index,
+            state,
+        }) => (id(c, *deque), index, state).hash(h),
         Object::Thread(t) => {
             (&t.name, t.ident, t.run as u8, t.process).hash(h);
             let (a, b) = (t.target.map(|o| id(c, o)), t.args.map(|o| id(c, o)));

@@ -2009,6 +2009,21 @@ fn subscr<P: Platform>(
     match heap.with_object(py, container, |o| o.type_name())? {
         "dict" => heap.dict_get(py, container, key),
         "list" | "tuple" => heap.seq_get(py, container, heap.int_value(py, key)?),
+        "collections.deque" => {
+            let i = heap.int_value(py, key)?;
+            let item = heap.with_object(py, container, |o| match o {
+                Object::Deque { items, .. } => {
+                    let n = items.len() as i64;
+                    let at = if i < 0 { i + n } else { i };
+                    (0..n).contains(&at).then(|| items[at as usize])
+                }
+                _ => None,
+            })?;
+            let item =
+                item.ok_or_else(|| RtError::IndexError("deque index out of range".into()))?;
+            heap.incref(py, item)?;
+            Ok(item)
+        }
         other => Err(RtError::TypeError(format!(
             "'{other}' object is not subscriptable"
         ))),
@@ -2047,6 +2062,14 @@ pub(crate) fn get_iter<P: Platform>(
         Object::List(_) | Object::Tuple(_) | Object::Str(_) => {
             heap.incref(py, v)?;
             IterObj::Seq { seq: v, index: 0 }
+        }
+        Object::Deque { state, .. } => {
+            heap.incref(py, v)?;
+            IterObj::Deque {
+                deque: v,
+                index: 0,
+                state,
+            }
         }
         // A dict iterates over its keys; a view over what it shows.
         Object::Dict(d) => {
@@ -2171,6 +2194,30 @@ pub(crate) fn iter_next<P: Platform>(
                 }
                 View::Items => heap.new_tuple(py, &[k, v])?,
             }))
+        }
+        IterObj::Deque {
+            deque,
+            index,
+            state,
+        } => {
+            let (now, item) = heap.with_object(py, deque, |o| match o {
+                Object::Deque { items, state, .. } => (*state, items.get(index).copied()),
+                _ => (state, None),
+            })?;
+            if now != state {
+                return Err(RtError::RuntimeError(
+                    "deque mutated during iteration".into(),
+                ));
+            }
+            let Some(item) = item else { return Ok(None) };
+            heap.update(py, it, |o| {
+                if let Object::Iter(IterObj::Deque { index, .. }) = o {
+                    *index += 1;
+                }
+                Ok(())
+            })?;
+            heap.incref(py, item)?;
+            Ok(Some(item))
         }
         IterObj::Enumerate { inner, count } => {
             let Some(x) = iter_next(heap, py, inner)? else {

@@ -54,6 +54,7 @@ pub fn call<P: Platform>(
         Zip => zip(heap, py, args, kwargs),
         Sorted => sorted(heap, py, args, kwargs),
         Id => one(b, args, kwargs).map(|x| heap.new_int(py, i64::from(x.index()))),
+        DequeClass => new_deque(heap, py, args, kwargs),
         _ if b.methods_of().is_some() => {
             let Some(this) = receiver else {
                 return Some(Err(RtError::TypeError(format!(
@@ -527,6 +528,124 @@ fn str_arg<P: Platform>(
     }
 }
 
+fn new_deque<P: Platform>(
+    heap: &Heap<P>,
+    py: Token<'_>,
+    args: &[ObjRef],
+    kwargs: Kwargs<'_>,
+) -> Result<ObjRef, RtError> {
+    no_kwargs(Builtin::DequeClass, kwargs, &["maxlen"])?;
+    arity(Builtin::DequeClass, args, 0, 2)?;
+    let maxlen = match args.get(1).copied().or_else(|| kwarg(kwargs, "maxlen")) {
+        None => None,
+        Some(m) if m == ObjRef::NONE => None,
+        Some(m) => {
+            let n = heap.int_value(py, m)?;
+            if n < 0 {
+                return Err(RtError::ValueError("maxlen must be non-negative".into()));
+            }
+            Some(n as usize)
+        }
+    };
+    let mut items: std::collections::VecDeque<ObjRef> = match args.first() {
+        Some(&x) => collect(heap, py, x)?.into(),
+        None => Default::default(),
+    };
+    if let Some(m) = maxlen {
+        while items.len() > m {
+            let x = items.pop_front().expect("longer than maxlen");
+            heap.decref(py, x)?;
+        }
+    }
+    Ok(heap.new_object(
+        py,
+        Object::Deque {
+            items,
+            maxlen,
+            state: 0,
+        },
+    ))
+}
+
+/// A deque method: one C call (`Modules/_collectionsmodule.c`), which bumps the deque's
+/// mutation counter when it changes the deque.
+fn deque_method<P: Platform>(
+    heap: &Heap<P>,
+    py: Token<'_>,
+    b: Builtin,
+    this: ObjRef,
+    args: &[ObjRef],
+) -> Result<ObjRef, RtError> {
+    use Builtin::*;
+    let adds: Vec<ObjRef> = match b {
+        DequeAppend | DequeAppendleft => {
+            arity(b, args, 1, 1)?;
+            heap.incref(py, args[0])?;
+            vec![args[0]]
+        }
+        DequeExtend => {
+            arity(b, args, 1, 1)?;
+            collect(heap, py, args[0])?
+        }
+        _ => {
+            arity(b, args, 0, 0)?;
+            Vec::new()
+        }
+    };
+    let (out, dropped) = heap.update(py, this, |o| {
+        let Object::Deque {
+            items,
+            maxlen,
+            state,
+        } = o
+        else {
+            return Ok((Ok(ObjRef::NONE), Vec::new()));
+        };
+        let mut dropped = Vec::new();
+        let out = match b {
+            DequeAppend | DequeExtend | DequeAppendleft => {
+                for x in adds {
+                    if b == DequeAppendleft {
+                        items.push_front(x);
+                    } else {
+                        items.push_back(x);
+                    }
+                    if let Some(m) = *maxlen
+                        && items.len() > m
+                    {
+                        let gone = if b == DequeAppendleft {
+                            items.pop_back()
+                        } else {
+                            items.pop_front()
+                        };
+                        dropped.extend(gone);
+                    }
+                }
+                Ok(ObjRef::NONE)
+            }
+            DequePop | DequePopleft => {
+                let x = if b == DequePop {
+                    items.pop_back()
+                } else {
+                    items.pop_front()
+                };
+                // The deque's reference moves to the caller.
+                x.ok_or_else(|| RtError::IndexError("pop from an empty deque".into()))
+            }
+            _ => {
+                dropped.extend(items.drain(..));
+                Ok(ObjRef::NONE)
+            }
+        };
+        if out.is_ok() {
+            *state += 1;
+        }
+        Ok((out, dropped))
+    })?;
+    release(heap, py, dropped)?;
+    out
+}
+
 /// A method of list, dict or str on `this` (already checked to be of that type).
 fn method<P: Platform>(
     heap: &Heap<P>,
@@ -538,6 +657,9 @@ fn method<P: Platform>(
 ) -> Result<ObjRef, RtError> {
     use Builtin::*;
     no_kwargs(b, kwargs, if b == ListSort { &["reverse"] } else { &[] })?;
+    if b.methods_of() == Some("collections.deque") {
+        return deque_method(heap, py, b, this, args);
+    }
     let items = || -> Result<Vec<ObjRef>, RtError> {
         match heap.get(py, this)? {
             Object::List(v) => Ok(v),

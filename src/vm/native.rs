@@ -351,7 +351,7 @@ pub fn call<P: Platform>(
                 heap.new_object(py, Object::Namespace { dict }),
             ))
         }
-        ModThreading | ModTime | ModSys | ModMultiprocessing | ModTypes => {
+        ModThreading | ModTime | ModSys | ModMultiprocessing | ModTypes | ModCollections => {
             Err(RtError::TypeError("'module' object is not callable".into()))
         }
         PropertyClass => {
@@ -597,6 +597,14 @@ pub fn method<P: Platform>(
             DictSetdefault,
             DictUpdate,
             DictCopy,
+        ],
+        "collections.deque" => &[
+            DequeAppend,
+            DequeAppendleft,
+            DequePop,
+            DequePopleft,
+            DequeExtend,
+            DequeClear,
         ],
         "str" => &[
             StrJoin,

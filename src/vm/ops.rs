@@ -227,6 +227,7 @@ pub fn contains<P: Platform>(
     let items: Vec<ObjRef> = match heap.get(py, container)? {
         Object::List(v) | Object::Tuple(v) => v,
         Object::Dict(d) => d.into_iter().map(|(k, _)| k).collect(),
+        Object::Deque { items, .. } => items.into_iter().collect(),
         Object::Str(s) => {
             return match heap.get(py, item)? {
                 Object::Str(t) => Ok(s.contains(&*t)),
@@ -270,6 +271,7 @@ pub fn truthy<P: Platform>(heap: &Heap<P>, py: Token<'_>, o: ObjRef) -> Result<b
         Object::Str(s) => !s.is_empty(),
         Object::Tuple(v) | Object::List(v) => !v.is_empty(),
         Object::Dict(d) => !d.is_empty(),
+        Object::Deque { items, .. } => !items.is_empty(),
         Object::Range { start, stop, step } => range_len(*start, *stop, *step) > 0,
         _ => true,
     })

@@ -740,6 +740,7 @@ impl Copier {
             }
             Object::Iter(_)
             | Object::DictView { .. }
+            | Object::Deque { .. }
             | Object::Class { .. }
             | Object::Instance { .. }
             | Object::Method { .. }
