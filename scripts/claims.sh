@@ -26,7 +26,8 @@ done
 s=$(printf '%s\n' "${seq_t[@]}" | median); t=$(printf '%s\n' "${thr_t[@]}" | median); p=$(printf '%s\n' "${proc_t[@]}" | median)
 echo "claim 2  seed-cpu-bound (2 × 300000): sequential ${s}s, threaded ${t}s (claim: ≈ sequential), processes ${p}s (claim: ≈ 1/2 with 2 cores)"
 
-io=(); for _ in $(seq "$RUNS"); do io+=("$($G run io-bound | grep -m1 'sleep(0.1):' | sed -E 's/.*sleep\(0.1\): ([0-9.]+)s.*/\1/')"); done
+# (the output is read whole first: `grep -m1` on a pipe would stop the program mid-write)
+io=(); for _ in $(seq "$RUNS"); do out=$($G run io-bound); io+=("$(echo "$out" | grep -m1 'sleep(0.1):' | sed -E 's/.*sleep\(0.1\): ([0-9.]+)s.*/\1/')"); done
 echo "claim 4  io-bound (4 threads × sleep(0.1)): $(printf '%s\n' "${io[@]}" | median)s in all (claim: ≈ 0.10s, not 0.40s)"
 
 alone=(); beside=()

@@ -150,9 +150,17 @@ pub fn build_with_changes(name: &str, params: Params) -> Result<(Program, Vec<Ch
     } else {
         (s.file, s.source)
     };
-    let shrink = Shrink {
-        threads: s.threads_option.then_some(u64::from(params.threads)),
-        iterations: Some(params.iterations),
+    // At its run size a scenario is its file as written: no literal is replaced (`convoy`'s
+    // I/O thread makes 10 calls whatever the CPU-bound thread's iteration count).
+    let as_written =
+        params.threads == s.run_size.threads && params.iterations == s.run_size.iterations;
+    let shrink = if as_written {
+        Shrink::default()
+    } else {
+        Shrink {
+            threads: s.threads_option.then_some(u64::from(params.threads)),
+            iterations: Some(params.iterations),
+        }
     };
     let (program, changes) = compile::compile(source, file, name, &shrink)
         .map_err(|e| format!("internal error: scenario {name} does not compile: {e}"))?;

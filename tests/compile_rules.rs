@@ -191,3 +191,39 @@ proptest! {
         }
     }
 }
+
+/// CO-5: a scenario at its run size is its file as written — no literal is replaced. (Before
+/// this held, `convoy` at its run size replaced its I/O thread's call count `10` by the CPU
+/// thread's 3 000 000 and ran for hours.)
+#[test]
+fn co5_a_scenario_at_its_run_size_is_its_file_as_written() {
+    use gilcheck::scenarios::{self, Params};
+    for s in scenarios::SCENARIOS {
+        let params = Params {
+            threads: s.run_size.threads,
+            iterations: s.run_size.iterations,
+            processes: false,
+        };
+        let (program, changes) = scenarios::build_with_changes(s.name, params).expect("builds");
+        assert!(changes.is_empty(), "{}: {changes:?}", s.name);
+        let (as_written, _) =
+            compile::compile(s.source, s.file, s.name, &Shrink::default()).expect("compiles");
+        assert_eq!(
+            format!("{:?}", program.codes),
+            format!("{:?}", as_written.codes),
+            "{}",
+            s.name
+        );
+    }
+    // The smaller instance of the same scenario does replace its literals.
+    let (_, changes) = scenarios::build_with_changes(
+        "convoy",
+        Params {
+            threads: 2,
+            iterations: 2,
+            processes: false,
+        },
+    )
+    .expect("builds");
+    assert!(changes.len() >= 2, "{changes:?}");
+}
