@@ -134,6 +134,27 @@ builtins! {
     DequePopleft = "popleft", "deque.popleft", Polls;
     DequeExtend = "extend", "deque.extend", Polls;
     DequeClear = "clear", "deque.clear", Polls;
+    // threading's other primitives (LOCK-5 … LOCK-7). RLock's methods are Lock's.
+    RLockFactory = "RLock", "threading.RLock", Polls;
+    ConditionClass = "Condition", "threading.Condition", Polls;
+    SemaphoreClass = "Semaphore", "threading.Semaphore", Polls;
+    BoundedSemaphoreClass = "BoundedSemaphore", "threading.BoundedSemaphore", Polls;
+    EventClass = "Event", "threading.Event", Polls;
+    CondAcquire = "acquire", "Condition.acquire", Polls;
+    CondRelease = "release", "Condition.release", Polls;
+    CondEnter = "__enter__", "Condition.__enter__", Polls;
+    CondExit = "__exit__", "Condition.__exit__", Polls;
+    CondWait = "wait", "Condition.wait", Polls;
+    CondNotify = "notify", "Condition.notify", Polls;
+    CondNotifyAll = "notify_all", "Condition.notify_all", Polls;
+    SemAcquire = "acquire", "Semaphore.acquire", Polls;
+    SemRelease = "release", "Semaphore.release", Polls;
+    SemEnter = "__enter__", "Semaphore.__enter__", Polls;
+    SemExit = "__exit__", "Semaphore.__exit__", Polls;
+    EventSet = "set", "Event.set", Polls;
+    EventClear = "clear", "Event.clear", Polls;
+    EventIsSet = "is_set", "Event.is_set", Polls;
+    EventWait = "wait", "Event.wait", Polls;
 }
 
 impl Builtin {
@@ -152,6 +173,30 @@ impl Builtin {
                 | ListAppend
                 | PropertySetter
         ) || self.methods_of().is_some()
+            || self.sync_method()
+    }
+
+    /// Whether it is a method of Condition, Semaphore or Event (`vm::sync`).
+    pub fn sync_method(self) -> bool {
+        use Builtin::*;
+        matches!(
+            self,
+            CondAcquire
+                | CondRelease
+                | CondEnter
+                | CondExit
+                | CondWait
+                | CondNotify
+                | CondNotifyAll
+                | SemAcquire
+                | SemRelease
+                | SemEnter
+                | SemExit
+                | EventSet
+                | EventClear
+                | EventIsSet
+                | EventWait
+        )
     }
 
     /// For a method of str, list or dict: the type it belongs to.
@@ -224,7 +269,15 @@ impl Builtin {
     pub fn module_attr(self, name: &str) -> Option<Builtin> {
         use Builtin::*;
         let attrs: &[Builtin] = match self {
-            ModThreading => &[ThreadClass, LockFactory],
+            ModThreading => &[
+                ThreadClass,
+                LockFactory,
+                RLockFactory,
+                ConditionClass,
+                SemaphoreClass,
+                BoundedSemaphoreClass,
+                EventClass,
+            ],
             ModTime => &[TimeTime, TimePerfCounter, TimeSleep],
             ModSys => &[SysGetrefcount, SysSetswitchinterval, SysGetswitchinterval],
             ModMultiprocessing => &[ProcessClass],
@@ -267,6 +320,10 @@ impl Builtin {
                 | Enumerate
                 | Zip
                 | DequeClass
+                | ConditionClass
+                | SemaphoreClass
+                | BoundedSemaphoreClass
+                | EventClass
         )
     }
 

@@ -208,6 +208,49 @@ pub enum Object<P: Platform> {
     StaticMethod(ObjRef),
     /// `classmethod(f)`.
     ClassMethod(ObjRef),
+    /// `threading.Condition`, `Semaphore`, `BoundedSemaphore`, `Event` (LOCK-6, LOCK-7).
+    Sync(SyncObj),
+}
+
+/// The threading objects CPython writes in Python over `_thread` locks (`Lib/threading.py`).
+/// A thread that waits in one owns a fresh, held Lock (its *waiter*) in `waiters` and blocks on
+/// it; waking it is releasing that Lock, as in CPython (LOCK-6).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SyncObj {
+    /// `Condition(lock)`: the Lock or RLock it is built on, and its waiters in arrival order.
+    Condition {
+        lock: ObjRef,
+        waiters: std::collections::VecDeque<ObjRef>,
+    },
+    /// `Semaphore(value)`, or with `bound`, `BoundedSemaphore(value)`.
+    Semaphore {
+        value: u64,
+        bound: Option<u64>,
+        waiters: std::collections::VecDeque<ObjRef>,
+    },
+    /// `Event()`: its flag and the threads in `wait`.
+    Event {
+        flag: bool,
+        waiters: std::collections::VecDeque<ObjRef>,
+    },
+}
+
+impl SyncObj {
+    pub fn waiters(&self) -> &std::collections::VecDeque<ObjRef> {
+        match self {
+            SyncObj::Condition { waiters, .. }
+            | SyncObj::Semaphore { waiters, .. }
+            | SyncObj::Event { waiters, .. } => waiters,
+        }
+    }
+
+    pub fn waiters_mut(&mut self) -> &mut std::collections::VecDeque<ObjRef> {
+        match self {
+            SyncObj::Condition { waiters, .. }
+            | SyncObj::Semaphore { waiters, .. }
+            | SyncObj::Event { waiters, .. } => waiters,
+        }
+    }
 }
 
 /// A generator's frame between two resumptions: it owns every reference in it.
@@ -347,6 +390,7 @@ impl<P: Platform> Clone for Object<P> {
             Object::Iter(it) => Object::Iter(it.clone()),
             Object::Thread(t) => Object::Thread(t.clone()),
             Object::Namespace { dict } => Object::Namespace { dict: *dict },
+            Object::Sync(o) => Object::Sync(o.clone()),
             Object::Exception { class, message } => Object::Exception {
                 class: *class,
                 message: Arc::clone(message),
@@ -400,7 +444,12 @@ impl<P: Platform> Object<P> {
             Object::Tuple(_) => "tuple",
             Object::List(_) => "list",
             Object::Dict(_) => "dict",
+            Object::Lock(l) if l.is_reentrant() => "RLock",
             Object::Lock(_) => "lock",
+            Object::Sync(SyncObj::Condition { .. }) => "Condition",
+            Object::Sync(SyncObj::Semaphore { bound: None, .. }) => "Semaphore",
+            Object::Sync(SyncObj::Semaphore { .. }) => "BoundedSemaphore",
+            Object::Sync(SyncObj::Event { .. }) => "Event",
             Object::Builtin(b) if b.is_module() => "module",
             Object::Builtin(b) if b.is_class() => "type",
             Object::Builtin(_) => "builtin_function_or_method",
@@ -456,6 +505,10 @@ impl<P: Platform> Object<P> {
             Object::Deque { items, .. } => items.iter().copied().collect(),
             Object::Thread(t) => t.target.iter().chain(&t.args).copied().collect(),
             Object::Namespace { dict } => vec![*dict],
+            Object::Sync(SyncObj::Condition { lock, waiters }) => std::iter::once(*lock)
+                .chain(waiters.iter().copied())
+                .collect(),
+            Object::Sync(o) => o.waiters().iter().copied().collect(),
             Object::Class { base, dict, .. } => base.iter().copied().chain([*dict]).collect(),
             Object::Instance { class, dict } => vec![*class, *dict],
             Object::Method { func, receiver } => vec![*func, *receiver],
@@ -652,6 +705,11 @@ impl<P: Platform, R: RefcountField<P>> Heap<P, R> {
     /// A new, unlocked `threading.Lock`.
     pub fn new_lock(&self, py: Token<'_>) -> ObjRef {
         self.alloc(py, Object::Lock(Arc::new(LockCore::new())))
+    }
+
+    /// A new, unlocked `threading.RLock` (LOCK-5).
+    pub fn new_rlock(&self, py: Token<'_>) -> ObjRef {
+        self.alloc(py, Object::Lock(Arc::new(LockCore::new_reentrant())))
     }
 
     fn incref_all(&self, py: Token<'_>, items: &[ObjRef]) -> Result<(), RtError> {
@@ -1153,9 +1211,34 @@ impl<P: Platform, R: RefcountField<P>> Heap<P, R> {
                     .collect::<Result<Vec<_>, RtError>>()?;
                 format!("{{{}}}", parts.join(", "))
             }
+            Object::Lock(l) if l.is_reentrant() => {
+                let st = l.state();
+                format!(
+                    "<{} _thread.RLock object owner={} count={}>",
+                    if st.held { "locked" } else { "unlocked" },
+                    if st.held { st.owner } else { 0 },
+                    st.count
+                )
+            }
             Object::Lock(l) => format!(
                 "<{} _thread.lock object>",
                 if l.is_locked() { "locked" } else { "unlocked" }
+            ),
+            Object::Sync(SyncObj::Condition { lock, waiters }) => {
+                format!("<Condition({}, {})>", self.repr(py, lock)?, waiters.len())
+            }
+            Object::Sync(SyncObj::Semaphore { value, bound, .. }) => format!(
+                "<threading.{} object: value={value}{}>",
+                if bound.is_some() {
+                    "BoundedSemaphore"
+                } else {
+                    "Semaphore"
+                },
+                bound.map(|b| format!("/{b}")).unwrap_or_default()
+            ),
+            Object::Sync(SyncObj::Event { flag, .. }) => format!(
+                "<threading.Event object: {}>",
+                if flag { "set" } else { "unset" }
             ),
             Object::Builtin(b) if b.is_module() => format!("<module '{}' (built-in)>", b.name()),
             Object::Builtin(b) if b.is_class() => format!("<class '{}'>", b.qualname()),

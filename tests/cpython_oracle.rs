@@ -6,7 +6,8 @@
 //! whether updates are lost on each version 3.8–3.13 (LU-1, LU-3, VM-5, VM-6, VM-7), and that
 //! every scenario's source is Python that runs (VM-1), that the built-ins and the str, list and
 //! dict methods print what CPython's do (VM-4), and that classes, properties and dunder methods
-//! print and lose updates as CPython does (VM-13).
+//! print and lose updates as CPython does (VM-13), and that programs guarded by an RLock, a
+//! Condition, a Semaphore or an Event end as CPython's do (LOCK-5, LOCK-6, LOCK-7).
 //!
 //! When pyenv or a CPython version is missing (as on CI machines without pyenv), the parts that
 //! need it are skipped and the reason is printed; a test with nothing left to compare passes.
@@ -1363,10 +1364,10 @@ fn conformance_verdict(path: &Path, source: &str, policy: Policy) -> (bool, Stri
     }
 }
 
-/// CO-2, LU-1, LU-3: each program of `tests/conformance/` (a read–modify–write of shared state
-/// in one of 22 ways, a deadlock among them), on each CPython 3.8–3.13 that is installed, run at
-/// the file's size (4 threads × 10 000, `sys.setswitchinterval(1e-6)` put first; a run still
-/// going after 5 s is a deadlock) and compared with gilcheck's verdict for that version (every
+/// CO-2, LU-1, LU-3, LOCK-6, LOCK-7: each program of `tests/conformance/` (a read–modify–write
+/// of shared state in one of 33 ways, a deadlock among them), on each CPython 3.8–3.13 that is
+/// installed, run at the file's size (4 threads × 10 000, `sys.setswitchinterval(1e-6)` put
+/// first; a run still going after 5 s is a deadlock) and compared with gilcheck's verdict for that version (every
 /// schedule at 2 threads × 2 iterations): a CPython run that ends differently where gilcheck
 /// finds nothing is a miss and fails the test; an outcome gilcheck finds that CPython did not
 /// show in these runs is printed with the counts (a rare interleaving, not a false alarm).

@@ -138,6 +138,34 @@ fn ex13_cached_search_keeps_every_outcome_of_every_scenario() {
     assert_eq!(compared, SCENARIOS.len() * Policy::ALL.len());
 }
 
+/// EX-13, EX-7 for LOCK-5, LOCK-6, LOCK-7: the RLock, Condition, Semaphore and Event conformance
+/// programs at 2 threads × 1, up to one preemption: the cached search
+/// reaches exactly the endings of the full search (a waiter's queue, an RLock's owner and count,
+/// a wait under way are in the fingerprint), with the same verdict.
+#[test]
+fn ex13_cached_search_keeps_every_outcome_of_the_sync_programs() {
+    for file in [
+        "rlock_protected.py",
+        "condition_protected.py",
+        "semaphore_protected.py",
+        "event_start_gate.py",
+    ] {
+        let p = support::compile_file(
+            std::path::Path::new(&format!("tests/conformance/{file}")),
+            gilcheck::compile::Shrink {
+                threads: Some(2),
+                iterations: Some(1),
+            },
+        );
+        for policy in [Policy::Py39, Policy::Py311, Policy::Every] {
+            let endings = agree(&p, policy, Some(1)).unwrap_or_else(|e| panic!("{file}: {e}"));
+            let verdict =
+                same_verdict(&p, policy, Some(1)).unwrap_or_else(|e| panic!("{file}: {e}"));
+            println!("{file} {policy}: {} endings, {verdict}", endings.len());
+        }
+    }
+}
+
 /// A program whose schedules differ only in `what`, the policies where they do, and the twin
 /// fingerprint that leaves that part out.
 struct Differs {

@@ -121,3 +121,92 @@ fn shuttle_vm_twin_wrong_policy_refused() {
         runs.len()
     );
 }
+
+/// A conformance program compiled at 2 threads × 1 iteration, with `edit` applied to its source.
+fn conformance(file: &str, edit: (&str, &str)) -> Arc<gilcheck::vm::Program> {
+    let path = format!("tests/conformance/{file}");
+    let source = std::fs::read_to_string(&path).expect("a conformance program");
+    assert!(source.contains(edit.0), "{file} has no {:?}", edit.0);
+    let source = source.replace(edit.0, edit.1);
+    let shrink = gilcheck::compile::Shrink {
+        threads: Some(2),
+        iterations: Some(1),
+    };
+    let (p, _) = gilcheck::compile::compile(&source, &path, file, &shrink).unwrap();
+    Arc::new(p)
+}
+
+/// Runs `p` under 3.11 on shuttle threads: each execution must print `expected` without leaks
+/// and replay in the explorer's model to the same outcome.
+fn sync_program_runs(p: Arc<gilcheck::vm::Program>, sched: Sched, expected: &'static str) {
+    let p2 = Arc::clone(&p);
+    let runs: Runs = Arc::default();
+    let r2 = Arc::clone(&runs);
+    let run = common::shuttle_run(sched, ITERATIONS, move || {
+        let opts = RunOptions {
+            policy: Policy::Py311,
+            record: true,
+            ..RunOptions::default()
+        };
+        let report = threaded::run::<Shuttle>(Arc::clone(&p2), opts).unwrap();
+        assert_eq!(report.failure, None);
+        assert!(report.leaks.is_clean(), "{}", report.leaks);
+        assert_eq!(report.output, expected);
+        let outcome = Outcome {
+            output: report.output,
+            state: report.state,
+        };
+        r2.lock().unwrap().push((report.events, outcome));
+    });
+    assert_eq!(run.failure, None, "{}", p.name);
+    for (events, outcome) in runs.lock().unwrap().iter() {
+        let e = engine::replay_events(&p, Policy::Py311, events, 100_000)
+            .unwrap_or_else(|why| panic!("{}: does not replay: {why}", p.name));
+        assert_eq!(&e.outcome, outcome, "{}", p.name);
+    }
+}
+
+/// LOCK-5, LOCK-6, LOCK-7 on real (shuttle) threads: RLock re-entry, a Condition's wait and
+/// notify_all, a BoundedSemaphore as a mutex and an Event gate, each at 2 threads × 1, end
+/// with the exact total under PCT and random scheduling, and every schedule replays in the model.
+#[test]
+fn shuttle_sync_primitives_on_real_threads() {
+    let keep = ("\n", "\n");
+    for sched in [Sched::Pct { depth: 3 }, Sched::Random] {
+        for file in [
+            "rlock_protected.py",
+            "condition_protected.py",
+            "semaphore_protected.py",
+            "event_start_gate.py",
+        ] {
+            sync_program_runs(conformance(file, keep), sched, "Got: 2\n");
+        }
+    }
+}
+
+/// The twins: the Condition program without its `notify_all` (the main thread waits forever),
+/// and the RLock program on a plain Lock (its owner blocks on itself). shuttle must report each
+/// as a deadlock.
+#[test]
+fn shuttle_twin_sync_deadlocks_caught() {
+    for (file, edit) in [
+        ("condition_protected.py", ("cond.notify_all()", "pass")),
+        (
+            "rlock_protected.py",
+            ("threading.RLock()", "threading.Lock()"),
+        ),
+    ] {
+        let p = conformance(file, edit);
+        let run = common::shuttle_run(Sched::Random, ITERATIONS, move || {
+            let opts = RunOptions {
+                policy: Policy::Py311,
+                ..RunOptions::default()
+            };
+            let _ = threaded::run::<Shuttle>(Arc::clone(&p), opts);
+        });
+        let failure = run
+            .failure
+            .unwrap_or_else(|| panic!("{file}: no deadlock found"));
+        assert!(failure.contains("deadlock"), "{file}: {failure}");
+    }
+}

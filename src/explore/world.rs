@@ -12,7 +12,7 @@
 use crate::RtError;
 use crate::explore::report::{Folder, Line};
 use crate::explore::schedule::Event;
-use crate::heap::{Heap, IterObj, ObjRef, Object};
+use crate::heap::{Heap, IterObj, ObjRef, Object, SyncObj};
 use crate::platform::Std;
 use crate::runtime::{Runtime, Token};
 use crate::vm::interp::{
@@ -397,9 +397,10 @@ struct XHost<'o> {
     failure: Option<Failure>,
 }
 
-fn lock_free(heap: &Heap<Std>, py: Token<'_>, lock: ObjRef) -> bool {
+/// Whether runtime thread `t` could take `lock` now.
+fn lock_free(heap: &Heap<Std>, py: Token<'_>, lock: ObjRef, t: u32) -> bool {
     heap.lock_core(py, lock)
-        .map(|c| !c.is_locked())
+        .map(|c| c.can_take(t))
         .unwrap_or(false)
 }
 
@@ -416,7 +417,7 @@ impl XHost<'_> {
             Status::Ready => true,
             Status::Blocked(Wait::Sleep) => true,
             Status::Blocked(Wait::Join(u)) => self.status[u as usize] == Status::Finished,
-            Status::Blocked(Wait::Lock(l)) => lock_free(heap, py, l),
+            Status::Blocked(Wait::Lock(l)) => lock_free(heap, py, l, t),
             Status::Running | Status::Finished => false,
         }
     }
@@ -427,7 +428,7 @@ impl XHost<'_> {
             if let Wait::Lock(l) = w {
                 let took = heap
                     .lock_core(py, l)
-                    .map(|c| c.try_acquire())
+                    .map(|c| c.try_acquire(t))
                     .unwrap_or(false);
                 debug_assert!(took, "woken for a lock that is not free");
             }
@@ -441,7 +442,7 @@ impl XHost<'_> {
         let Status::Blocked(Wait::Lock(l)) = self.status[w as usize] else {
             return false;
         };
-        if !heap.lock_core(py, l).is_ok_and(|c| c.try_acquire()) {
+        if !heap.lock_core(py, l).is_ok_and(|c| c.try_acquire(w)) {
             return false; // not free yet
         }
         self.status[w as usize] = Status::Ready;
@@ -542,7 +543,7 @@ impl Host<Std> for XHost<'_> {
                 }
             }
         }
-        if core.try_acquire() {
+        if core.try_acquire(self.me) {
             Ok(Acquire::Acquired)
         } else if blocking {
             Ok(Acquire::Block(Wait::Lock(lock)))
@@ -552,7 +553,7 @@ impl Host<Std> for XHost<'_> {
     }
 
     fn release(&mut self, py: Token<'_>, heap: &Heap<Std>, lock: ObjRef) -> Result<(), RtError> {
-        heap.lock_core(py, lock)?.release()
+        heap.lock_core(py, lock)?.release(self.me)
     }
 
     fn sleep(&mut self, _seconds: f64) -> Ready {
@@ -616,8 +617,24 @@ fn wait_text(
 ) -> String {
     match w {
         Wait::Lock(l) => {
-            let name = interp::global_name(heap, py, globals, l).unwrap_or_else(|| "a lock".into());
-            format!("blocks on {name} (GIL released)")
+            if let Some(name) = interp::global_name(heap, py, globals, l) {
+                return format!("blocks on {name} (GIL released)");
+            }
+            // A waiter Lock (LOCK-6): name the Condition, Semaphore or Event it is queued on.
+            let owner = heap
+                .with_object(py, globals, |g| match g {
+                    Object::Dict(d) => d.iter().map(|&(_, v)| v).collect::<Vec<_>>(),
+                    _ => Vec::new(),
+                })
+                .unwrap_or_default()
+                .into_iter()
+                .find(
+                    |&v| matches!(heap.get(py, v), Ok(Object::Sync(s)) if s.waiters().contains(&l)),
+                );
+            match owner.and_then(|o| interp::global_name(heap, py, globals, o)) {
+                Some(name) => format!("waits on {name} (GIL released)"),
+                None => "blocks on a lock (GIL released)".into(),
+            }
         }
         Wait::Join(u) => format!("joins {} (GIL released)", names[u as usize]),
         Wait::Sleep => "sleeps (GIL released)".into(),
@@ -1376,6 +1393,9 @@ fn fingerprint(
             (c.id(a), c.id(b)).hash(&mut h);
         }
         c.opt(t.thread_obj).hash(&mut h);
+        if let Some(w) = t.sync {
+            (c.id(w.waiter), w.saved, w.reacquiring).hash(&mut h);
+        }
     }
     for r in image.roots() {
         c.id(r).hash(&mut h);
@@ -1424,7 +1444,19 @@ fn hash_object<C>(
             }
         }
         Object::Lock(_) if faults.ignore_lock_state => {}
+        // A plain Lock's owner is never looked at (LOCK-4): only whether it is held counts.
+        Object::Lock(l) if l.is_reentrant() => l.state().hash(h),
         Object::Lock(l) => l.is_locked().hash(h),
+        Object::Sync(o) => {
+            match o {
+                SyncObj::Condition { lock, .. } => id(c, *lock).hash(h),
+                SyncObj::Semaphore { value, bound, .. } => (value, bound).hash(h),
+                SyncObj::Event { flag, .. } => flag.hash(h),
+            }
+            for &w in o.waiters() {
+                id(c, w).hash(h);
+            }
+        }
         Object::Code { index, .. } => index.hash(h),
         Object::Function {
             code,

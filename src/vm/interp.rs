@@ -283,6 +283,22 @@ pub struct PyThread {
     pub start: Option<(ObjRef, ObjRef)>,
     /// The `Thread` object it runs for (owned), told when the run ends.
     pub thread_obj: Option<ObjRef>,
+    /// A wait in a Condition, Semaphore or Event under way (LOCK-6): the instruction that
+    /// called it runs again until the wait is over.
+    pub sync: Option<SyncWait>,
+}
+
+/// Where a thread is in a wait on a `threading.Condition`, `Semaphore` or `Event` (LOCK-6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SyncWait {
+    /// The held Lock the thread blocks on (a reference it owns); a notify, release or set
+    /// releases it.
+    pub waiter: ObjRef,
+    /// `Condition.wait`: how many times the thread held the condition's lock before it let go.
+    pub saved: u32,
+    /// `Condition.wait`: the waiter has been released and the thread is taking the condition's
+    /// lock back.
+    pub reacquiring: bool,
 }
 
 impl PyThread {
@@ -312,6 +328,7 @@ impl PyThread {
             }],
             start: None,
             thread_obj: None,
+            sync: None,
         })
     }
 
@@ -337,6 +354,7 @@ impl PyThread {
             frames: Vec::new(),
             start: Some((target, args)),
             thread_obj: Some(thread_obj),
+            sync: None,
         })
     }
 
@@ -349,6 +367,7 @@ impl PyThread {
             frames: Vec::new(),
             start: Some((target, args)),
             thread_obj: None,
+            sync: None,
         }
     }
 
@@ -359,6 +378,7 @@ impl PyThread {
             r.extend([t, a]);
         }
         r.extend(self.thread_obj);
+        r.extend(self.sync.map(|w| w.waiter));
         r
     }
 
@@ -1585,11 +1605,13 @@ fn run_instruction<P: Platform>(t: &mut PyThread, cx: &mut Cx<'_, '_, P>) -> Res
                     ));
                 }
                 native::Outcome::Return(res) => {
+                    let kind = heap.with_object(py, mgr, |o| o.type_name())?;
+                    let func = crate::vm::sync::exit_method(kind).unwrap_or(Builtin::LockExit);
                     heap.incref(py, mgr)?;
                     let exit = heap.new_object(
                         py,
                         Object::BoundMethod {
-                            func: Builtin::LockExit,
+                            func,
                             receiver: mgr,
                         },
                     );

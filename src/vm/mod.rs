@@ -9,6 +9,7 @@ pub mod library;
 pub mod native;
 pub mod ops;
 pub mod policy;
+pub mod sync;
 pub mod threaded;
 
 pub use code::{BinOp, CmpOp, Code, CodeBuilder, Const, Instr, Program};

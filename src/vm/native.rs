@@ -57,20 +57,16 @@ fn kwarg(kwargs: &[(String, ObjRef)], key: &str) -> Option<ObjRef> {
     kwargs.iter().find(|(k, _)| k == key).map(|&(_, v)| v)
 }
 
-fn expect_kind<P: Platform>(
+/// A Lock or an RLock, which share their methods.
+fn expect_lock<P: Platform>(
     heap: &Heap<P>,
     py: Token<'_>,
     o: ObjRef,
-    kind: &str,
     what: &str,
 ) -> Result<(), RtError> {
-    let t = heap.with_object(py, o, |o| o.type_name())?;
-    if t == kind {
-        Ok(())
-    } else {
-        Err(RtError::TypeError(format!(
-            "{what} needs a {kind}, not {t}"
-        )))
+    match heap.with_object(py, o, |o| o.type_name())? {
+        "lock" | "RLock" => Ok(()),
+        t => Err(RtError::TypeError(format!("{what} needs a lock, not {t}"))),
     }
 }
 
@@ -103,6 +99,9 @@ pub fn call<P: Platform>(
     };
     if let Some(r) = crate::vm::library::call(heap, py, b, receiver, args, kwargs) {
         return r.map(Outcome::Return);
+    }
+    if let Some(r) = crate::vm::sync::call(t, cx, b, receiver, args, kwargs) {
+        return r;
     }
     if !matches!(
         b,
@@ -318,7 +317,7 @@ pub fn call<P: Platform>(
         LockAcquire | LockEnter => {
             arity(b.name(), args, 0, 1)?;
             let lock = this()?;
-            expect_kind(heap, py, lock, "lock", b.qualname())?;
+            expect_lock(heap, py, lock, b.qualname())?;
             let blocking = match args.first().copied().or_else(|| kwarg(kwargs, "blocking")) {
                 Some(v) => ops::truthy(heap, py, v)?,
                 None => true,
@@ -330,7 +329,7 @@ pub fn call<P: Platform>(
                 arity("release", args, 0, 0)?;
             }
             let lock = this()?;
-            expect_kind(heap, py, lock, "lock", b.qualname())?;
+            expect_lock(heap, py, lock, b.qualname())?;
             cx.host.release(py, heap, lock)?;
             let name = cx.name_of_lock(lock);
             note!(cx, format!("release {name}"));
@@ -477,12 +476,14 @@ fn acquire<P: Platform>(
 
 /// `with mgr:` — calls `mgr.__enter__()`.
 pub fn enter<P: Platform>(
-    _t: &mut PyThread,
+    t: &mut PyThread,
     cx: &mut Cx<'_, '_, P>,
     mgr: ObjRef,
 ) -> Result<Outcome, RtError> {
     match cx.heap.with_object(cx.py, mgr, |o| o.type_name())? {
-        "lock" => acquire(cx, mgr, true),
+        "lock" | "RLock" => acquire(cx, mgr, true),
+        "Condition" => call(t, cx, Builtin::CondEnter, Some(mgr), &[], &[]),
+        "Semaphore" | "BoundedSemaphore" => call(t, cx, Builtin::SemEnter, Some(mgr), &[], &[]),
         other => Err(RtError::TypeError(format!(
             "'{other}' object does not support the context manager protocol"
         ))),
@@ -575,7 +576,18 @@ pub fn method<P: Platform>(
     use Builtin::*;
     let methods: &[Builtin] = match heap.with_object(py, obj, |o| o.type_name())? {
         "Thread" | "Process" => &[ThreadStart, ThreadJoin],
-        "lock" => &[LockAcquire, LockRelease, LockEnter, LockExit],
+        "lock" | "RLock" => &[LockAcquire, LockRelease, LockEnter, LockExit],
+        "Condition" => &[
+            CondAcquire,
+            CondRelease,
+            CondEnter,
+            CondExit,
+            CondWait,
+            CondNotify,
+            CondNotifyAll,
+        ],
+        "Semaphore" | "BoundedSemaphore" => &[SemAcquire, SemRelease, SemEnter, SemExit],
+        "Event" => &[EventSet, EventClear, EventIsSet, EventWait],
         "list" => &[
             ListAppend,
             ListPop,

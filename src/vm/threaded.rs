@@ -237,7 +237,7 @@ impl<P: Platform> Host<P> for THost<'_, '_, P> {
         blocking: bool,
     ) -> Result<Acquire, RtError> {
         let core = heap.lock_core(py, lock)?;
-        if core.try_acquire() {
+        if core.try_acquire(self.me) {
             return Ok(Acquire::Acquired);
         }
         if !blocking {
@@ -247,14 +247,14 @@ impl<P: Platform> Host<P> for THost<'_, '_, P> {
         let (shared, me) = (Arc::clone(self.shared), self.me);
         // LOCK-2: wait for the lock with the GIL released; take the GIL back once it is ours.
         self.g.allow_threads(move || {
-            core.acquire_blocking();
+            core.acquire_blocking(me);
             shared.record(Event::Grab(me));
         });
         Ok(Acquire::Acquired)
     }
 
     fn release(&mut self, py: Token<'_>, heap: &Heap<P>, lock: ObjRef) -> Result<(), RtError> {
-        heap.lock_core(py, lock)?.release()
+        heap.lock_core(py, lock)?.release(self.me)
     }
 
     fn sleep(&mut self, seconds: f64) -> Ready {
@@ -704,9 +704,18 @@ impl Copier {
             }
             Object::Code { index, name } => to.new_object(cpy, Object::Code { index, name }),
             Object::Lock(core) => {
-                let l = to.new_lock(cpy);
-                if core.is_locked() {
-                    let _ = to.lock_core(cpy, l)?.try_acquire(); // a fork copies a held lock held
+                let st = core.state();
+                let l = if core.is_reentrant() {
+                    to.new_rlock(cpy)
+                } else {
+                    to.new_lock(cpy)
+                };
+                if st.held {
+                    // A fork copies a held lock held (an RLock by the same owner, which is the
+                    // forking thread's ident in the child only if it was the forking thread).
+                    let c = to.lock_core(cpy, l)?;
+                    let _ = c.try_acquire(st.owner);
+                    c.restore(st.owner, st.count);
                 }
                 l
             }
@@ -741,6 +750,7 @@ impl Copier {
             Object::Iter(_)
             | Object::DictView { .. }
             | Object::Deque { .. }
+            | Object::Sync(_)
             | Object::Class { .. }
             | Object::Instance { .. }
             | Object::Method { .. }
