@@ -134,6 +134,12 @@ builtins! {
     DequePopleft = "popleft", "deque.popleft", Polls;
     DequeExtend = "extend", "deque.extend", Polls;
     DequeClear = "clear", "deque.clear", Polls;
+    // collections.Counter (a dict whose `__missing__` is Python) and defaultdict (VM-14).
+    CounterClass = "Counter", "collections.Counter", Polls;
+    DefaultDictClass = "defaultdict", "collections.defaultdict", Polls;
+    CounterUpdate = "update", "Counter.update", Polls;
+    CounterSubtract = "subtract", "Counter.subtract", Polls;
+    CounterMostCommon = "most_common", "Counter.most_common", Polls;
     // threading's other primitives (LOCK-5 … LOCK-7). RLock's methods are Lock's.
     RLockFactory = "RLock", "threading.RLock", Polls;
     ConditionClass = "Condition", "threading.Condition", Polls;
@@ -212,6 +218,7 @@ impl Builtin {
             DequeAppend | DequeAppendleft | DequePop | DequePopleft | DequeExtend | DequeClear => {
                 "collections.deque"
             }
+            CounterUpdate | CounterSubtract | CounterMostCommon => "Counter",
             _ => return None,
         })
     }
@@ -282,7 +289,7 @@ impl Builtin {
             ModSys => &[SysGetrefcount, SysSetswitchinterval, SysGetswitchinterval],
             ModMultiprocessing => &[ProcessClass],
             ModTypes => &[SimpleNamespace],
-            ModCollections => &[DequeClass],
+            ModCollections => &[DequeClass, CounterClass, DefaultDictClass],
             _ => &[],
         };
         attrs.iter().copied().find(|b| b.name() == name)
@@ -320,6 +327,8 @@ impl Builtin {
                 | Enumerate
                 | Zip
                 | DequeClass
+                | CounterClass
+                | DefaultDictClass
                 | ConditionClass
                 | SemaphoreClass
                 | BoundedSemaphoreClass

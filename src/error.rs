@@ -34,6 +34,10 @@ pub enum RtError {
     AssertionError(String),
     /// A Python `ImportError` (`ModuleNotFoundError`).
     ImportError(String),
+    /// Something the program does that gilcheck does not model (a Python `__eq__` called from
+    /// a dict operation, a timed wait, …): not a Python exception but gilcheck refusing, so it
+    /// ends the run or the check with an error (exit 2), never with a verdict.
+    Unsupported(String),
 }
 
 impl RtError {
@@ -45,6 +49,12 @@ impl RtError {
                 | RtError::NegativeRefcount { .. }
                 | RtError::DoubleFree { .. }
         )
+    }
+
+    /// True for what ends the execution instead of raising in the program: a rule violation
+    /// or something gilcheck does not model.
+    pub fn ends_execution(&self) -> bool {
+        self.is_rule_violation() || matches!(self, RtError::Unsupported(_))
     }
 }
 
@@ -76,6 +86,7 @@ impl fmt::Display for RtError {
             RtError::AssertionError(m) if m.is_empty() => write!(f, "AssertionError"),
             RtError::AssertionError(m) => write!(f, "AssertionError: {m}"),
             RtError::ImportError(m) => write!(f, "ModuleNotFoundError: {m}"),
+            RtError::Unsupported(m) => write!(f, "unsupported: {m}"),
         }
     }
 }

@@ -127,7 +127,8 @@ pub enum Object<P: Platform> {
     Tuple(Vec<ObjRef>),
     List(Vec<ObjRef>),
     /// Insertion-ordered pairs; keys compare by value like Python's (RC-8 does not depend on this).
-    Dict(Vec<(ObjRef, ObjRef)>),
+    /// A `Counter` or `defaultdict` is a dict that says what a missing key reads as.
+    Dict(DictObj),
     Lock(Arc<LockCore<P>>),
     /// A static object: built-in function, module, class or method descriptor (immortal).
     Builtin(Builtin),
@@ -210,6 +211,49 @@ pub enum Object<P: Platform> {
     ClassMethod(ObjRef),
     /// `threading.Condition`, `Semaphore`, `BoundedSemaphore`, `Event` (LOCK-6, LOCK-7).
     Sync(SyncObj),
+}
+
+/// A dict's items, and what reading a missing key does (`__missing__`): a plain dict raises
+/// KeyError, a `collections.Counter` calls its Python `__missing__` (which returns 0), a
+/// `collections.defaultdict` calls its factory in C and stores the result (VM-14).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct DictObj {
+    pub items: Vec<(ObjRef, ObjRef)>,
+    pub missing: Missing,
+}
+
+/// What a dict does for a missing key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+pub enum Missing {
+    /// `dict`: KeyError.
+    #[default]
+    KeyError,
+    /// `collections.Counter`: the Python `Counter.__missing__`, a frame of its own.
+    Counter,
+    /// `collections.defaultdict(factory)` (the factory owned; None raises KeyError).
+    Default(ObjRef),
+}
+
+impl DictObj {
+    pub fn new(missing: Missing) -> Self {
+        DictObj {
+            items: Vec::new(),
+            missing,
+        }
+    }
+}
+
+impl std::ops::Deref for DictObj {
+    type Target = Vec<(ObjRef, ObjRef)>;
+    fn deref(&self) -> &Self::Target {
+        &self.items
+    }
+}
+
+impl std::ops::DerefMut for DictObj {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.items
+    }
 }
 
 /// The threading objects CPython writes in Python over `_thread` locks (`Lib/threading.py`).
@@ -443,7 +487,11 @@ impl<P: Platform> Object<P> {
             Object::Str(_) => "str",
             Object::Tuple(_) => "tuple",
             Object::List(_) => "list",
-            Object::Dict(_) => "dict",
+            Object::Dict(d) => match d.missing {
+                Missing::KeyError => "dict",
+                Missing::Counter => "Counter",
+                Missing::Default(_) => "collections.defaultdict",
+            },
             Object::Lock(l) if l.is_reentrant() => "RLock",
             Object::Lock(_) => "lock",
             Object::Sync(SyncObj::Condition { .. }) => "Condition",
@@ -492,7 +540,13 @@ impl<P: Platform> Object<P> {
     fn children(&self) -> Vec<ObjRef> {
         match self {
             Object::Tuple(v) | Object::List(v) => v.clone(),
-            Object::Dict(d) => d.iter().flat_map(|&(k, v)| [k, v]).collect(),
+            Object::Dict(d) => {
+                let factory = match d.missing {
+                    Missing::Default(f) => Some(f),
+                    _ => None,
+                };
+                d.iter().flat_map(|&(k, v)| [k, v]).chain(factory).collect()
+            }
             Object::Function {
                 globals, defaults, ..
             } => [*globals].into_iter().chain(*defaults).collect(),
@@ -559,6 +613,8 @@ struct Table<P: Platform, R> {
     slots: Vec<Box<Slot<P, R>>>,
     free: Vec<u32>,
     stats: HeapStats,
+    /// The key whose Python `__hash__` the instruction under way has called (VM-14).
+    hashed: Option<ObjRef>,
 }
 
 /// The objects of one runtime. Every method takes a [`Token`]: the GIL orders all accesses (RC-1).
@@ -585,6 +641,7 @@ impl<P: Platform, R: RefcountField<P>> Heap<P, R> {
                 slots: Vec::new(),
                 free: Vec::new(),
                 stats: HeapStats::default(),
+                hashed: None,
             }),
         }
     }
@@ -699,7 +756,7 @@ impl<P: Platform, R: RefcountField<P>> Heap<P, R> {
     }
 
     pub fn new_dict(&self, py: Token<'_>) -> ObjRef {
-        self.alloc(py, Object::Dict(Vec::new()))
+        self.alloc(py, Object::Dict(DictObj::default()))
     }
 
     /// A new, unlocked `threading.Lock`.
@@ -900,7 +957,7 @@ impl<P: Platform, R: RefcountField<P>> Heap<P, R> {
             }
             (Object::Dict(s), Object::Dict(t)) => {
                 s.len() == t.len() && {
-                    for &(k, v) in s {
+                    for &(k, v) in s.iter() {
                         let Some(i) = self.dict_find(py, b, k)? else {
                             return Ok(false);
                         };
@@ -918,13 +975,28 @@ impl<P: Platform, R: RefcountField<P>> Heap<P, R> {
         })
     }
 
+    /// VM-14: the interpreter has called `key`'s Python `__hash__` for the dict operation under
+    /// way (`Some`), or that operation is over (`None`).
+    pub fn set_hashed(&self, py: Token<'_>, key: Option<ObjRef>) {
+        self.with_table(py, |t| t.hashed = key);
+    }
+
     fn require_hashable(&self, py: Token<'_>, key: ObjRef) -> Result<(), RtError> {
         if let Some(class) = self.class_of(py, key)? {
+            let hashed = self.with_table(py, |t| t.hashed) == Some(key);
             for dunder in ["__hash__", "__eq__"] {
+                if dunder == "__hash__" && hashed {
+                    continue;
+                }
                 if self.class_lookup(py, class, dunder)?.is_some() {
-                    return Err(RtError::RuntimeError(format!(
-                        "gilcheck cannot yet call a Python {dunder} from inside a dict operation \
-                         (a key of class '{}')",
+                    let only = if dunder == "__hash__" {
+                        " other than d[k], d[k] = v and k in d"
+                    } else {
+                        ""
+                    };
+                    return Err(RtError::Unsupported(format!(
+                        "gilcheck cannot yet call a Python {dunder} from inside a dict \
+                         operation{only} (a key of class '{}')",
                         self.type_name_of(py, key)?
                     )));
                 }
@@ -1024,7 +1096,7 @@ impl<P: Platform, R: RefcountField<P>> Heap<P, R> {
         dict: ObjRef,
     ) -> Result<Vec<(ObjRef, ObjRef)>, RtError> {
         match self.get(py, dict)? {
-            Object::Dict(d) => Ok(d),
+            Object::Dict(d) => Ok(d.items),
             other => Err(RtError::TypeError(format!(
                 "expected dict, got {}",
                 other.type_name()
@@ -1045,6 +1117,28 @@ impl<P: Platform, R: RefcountField<P>> Heap<P, R> {
             }
         }
         Ok(None)
+    }
+
+    /// `dict.get(key)`: a new reference to the value, or None when the key is missing.
+    pub fn dict_find_value(
+        &self,
+        py: Token<'_>,
+        dict: ObjRef,
+        key: ObjRef,
+    ) -> Result<Option<ObjRef>, RtError> {
+        match self.dict_find(py, dict, key)? {
+            Some(i) => {
+                let v = self.dict_entries(py, dict)?[i].1;
+                self.incref(py, v)?;
+                Ok(Some(v))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// `key in dict`.
+    pub fn dict_contains(&self, py: Token<'_>, dict: ObjRef, key: ObjRef) -> Result<bool, RtError> {
+        Ok(self.dict_find(py, dict, key)?.is_some())
     }
 
     /// RC-6: `dict[key]`: a new reference to the value, or `KeyError`.
@@ -1160,7 +1254,7 @@ impl<P: Platform, R: RefcountField<P>> Heap<P, R> {
     /// RC-6: `dict.clear()`: drops every key and value reference, in insertion order.
     pub fn dict_clear(&self, py: Token<'_>, dict: ObjRef) -> Result<(), RtError> {
         let entries = self.update(py, dict, |o| match o {
-            Object::Dict(d) => Ok(std::mem::take(d)),
+            Object::Dict(d) => Ok(std::mem::take(&mut d.items)),
             other => Err(RtError::TypeError(format!(
                 "expected dict, got {}",
                 other.type_name()
@@ -1205,11 +1299,35 @@ impl<P: Platform, R: RefcountField<P>> Heap<P, R> {
             Object::Tuple(v) => format!("({})", join(&v)?),
             Object::List(v) => format!("[{}]", join(&v)?),
             Object::Dict(d) => {
-                let parts = d
+                let mut items = d.items.clone();
+                if d.missing == Missing::Counter {
+                    // Counter's repr lists `most_common()`: by count, highest first, ties in
+                    // insertion order (a stable sort).
+                    let mut counts = Vec::with_capacity(items.len());
+                    for &(_, v) in &items {
+                        counts.push(self.get(py, v)?.number().unwrap_or(f64::NAN));
+                    }
+                    let mut order: Vec<usize> = (0..items.len()).collect();
+                    order.sort_by(|&a, &b| {
+                        counts[b]
+                            .partial_cmp(&counts[a])
+                            .unwrap_or(std::cmp::Ordering::Equal)
+                    });
+                    items = order.into_iter().map(|i| items[i]).collect();
+                }
+                let parts = items
                     .iter()
                     .map(|&(k, v)| Ok(format!("{}: {}", self.repr(py, k)?, self.repr(py, v)?)))
                     .collect::<Result<Vec<_>, RtError>>()?;
-                format!("{{{}}}", parts.join(", "))
+                let body = format!("{{{}}}", parts.join(", "));
+                match d.missing {
+                    Missing::KeyError => body,
+                    Missing::Counter if items.is_empty() => "Counter()".into(),
+                    Missing::Counter => format!("Counter({body})"),
+                    Missing::Default(f) => {
+                        format!("defaultdict({}, {body})", self.repr(py, f)?)
+                    }
+                }
             }
             Object::Lock(l) if l.is_reentrant() => {
                 let st = l.state();
@@ -1319,7 +1437,7 @@ impl<P: Platform, R: RefcountField<P>> Heap<P, R> {
             Object::Instance { class, .. } => {
                 for dunder in ["__repr__", "__str__"] {
                     if self.class_lookup(py, class, dunder)?.is_some() {
-                        return Err(RtError::RuntimeError(format!(
+                        return Err(RtError::Unsupported(format!(
                             "gilcheck cannot yet call a Python {dunder} implicitly (print, \
                              repr, an f-string)"
                         )));

@@ -630,6 +630,11 @@ fn run(shape: &Shape, interval: f64, processes: bool) -> Result<(), Failure> {
     );
     out!("{}", r.leaks.to_string().trim_end());
     if let Some(f) = &r.failure {
+        if f.starts_with("unsupported") {
+            return Err(Failure::BadInput(format!(
+                "{f} (no verdict: gilcheck refuses rather than guess)"
+            )));
+        }
         out!("runtime rule violated: {f}");
     }
     if r.failure.is_some() || !r.leaks.is_clean() {
@@ -907,7 +912,7 @@ fn dis(shape: &Shape) -> Result<(), Failure> {
         r.title(policy)
     );
     out!("# (after the instruction; a blocking call also releases the GIL inside it)");
-    for code in &program.codes {
+    for code in program.codes.iter().filter(|c| !c.library) {
         out!();
         out!("Disassembly of <code object {}>:", code.name);
         let targets: Vec<usize> = code.instrs.iter().filter_map(|i| i.target()).collect();

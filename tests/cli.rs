@@ -1292,6 +1292,49 @@ fn temp_file(name: &str, contents: &[u8]) -> String {
     path.display().to_string()
 }
 
+/// CO-1: what only shows when the program runs — a Python `__hash__` in a dict display, a
+/// timed wait, a Python factory of a defaultdict — ends `check` and `run` with exit 2 and
+/// `unsupported…`, never with a verdict (a refusal in the first schedule would otherwise be
+/// every schedule's outcome, and the check would pass).
+#[test]
+fn co1_refusals_at_run_time_give_no_verdict() {
+    let cases: &[(&str, &[u8], &str)] = &[
+        (
+            "hash_display.py",
+            b"class K:\n    def __hash__(self):\n        return 1\n\nd = {K(): 1}\n",
+            "a Python __hash__",
+        ),
+        (
+            "timed.py",
+            b"import threading\nlock = threading.Lock()\nlock.acquire(timeout=1)\n",
+            "timeout",
+        ),
+        (
+            "factory.py",
+            b"from collections import defaultdict\nd = defaultdict(lambda: 0)\nd[1] += 1\n",
+            "factory",
+        ),
+    ];
+    for (name, source, want) in cases {
+        let path = temp_file(name, source);
+        for command in ["check", "run"] {
+            let out = gilcheck(&[command, &path]);
+            let (stdout, stderr) = text(&out);
+            assert_eq!(
+                out.status.code(),
+                Some(2),
+                "{name} {command}: {stdout}{stderr}"
+            );
+            assert!(
+                stderr.contains("unsupported") && stderr.contains(want),
+                "{name} {command}: {stderr}"
+            );
+            assert!(!stdout.contains("PASS"), "{name} {command}: {stdout}");
+            assert!(!stderr.contains("panicked"), "{stderr}");
+        }
+    }
+}
+
 /// CO-1, CO-4: bad Python is refused before anything runs, with exit 2, the place
 /// (`FILE:LINE:COL`) and no panic: syntax errors (CPython's wording where it has it), every kind
 /// of construct the VM does not run yet, a missing file and a file that is not UTF-8.
@@ -1326,8 +1369,8 @@ fn co1_bad_input_is_refused_with_its_place() {
         ),
         (
             "from.py",
-            b"from collections import Counter\n",
-            "unsupported: 'Counter' from the module 'collections' at ",
+            b"from collections import OrderedDict\n",
+            "unsupported: 'OrderedDict' from the module 'collections' at ",
         ),
         (
             "closure.py",

@@ -1062,7 +1062,7 @@ fn check_model(g: &Attached<'_, Std>, m: &Model, when: &str) {
                     .iter()
                     .map(|&(k, v)| (m.objs[k].handle, m.objs[v].handle))
                     .collect();
-                assert_eq!(a, b, "{when}: {x}");
+                assert_eq!(a, b.items, "{when}: {x}");
             }
             (k, other) => panic!("{when}: {x} is a {}, model says {k:?}", other.type_name()),
         }

@@ -1089,3 +1089,57 @@ fn vm13_frames_run_from_inside_an_instruction_poll_at_their_resume() {
         }
     }
 }
+
+/// A conformance program compiled at 2 threads × 1 iteration, with `edit` applied.
+fn conformance_edited(file: &str, edit: (&str, &str)) -> Program {
+    let path = format!("{}/tests/conformance/{file}", env!("CARGO_MANIFEST_DIR"));
+    let source = std::fs::read_to_string(&path).expect("a conformance program");
+    assert!(source.contains(edit.0), "{file} has no {:?}", edit.0);
+    let shrink = gilcheck::compile::Shrink {
+        threads: Some(2),
+        iterations: Some(1),
+    };
+    gilcheck::compile::compile(&source.replace(edit.0, edit.1), &path, file, &shrink)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .0
+}
+
+/// VM-14: a key with a Python `__hash__` makes `d[key] += 1` lose updates on every version (the
+/// write's `__hash__` frame polls at its RESUME, between the read and the write), and so does a
+/// Counter's first read of a missing key (`Counter.__missing__` is Python); with the default
+/// hash (the twin), and with the key already in the Counter (the twin), 3.10–3.13 lose nothing.
+/// A defaultdict(int)'s missing key is C: it loses only where the plain dict does (3.8/3.9).
+#[test]
+fn vm14_python_hash_and_missing_keys_run_frames() {
+    use gilcheck::explore::engine::Verdict;
+    let keep = ("\n", "\n");
+    let loses = |p: &Program, policy: Policy| {
+        matches!(
+            support::verdict(p, policy, &support::dfs(None)),
+            Verdict::Fail(_)
+        )
+    };
+    let cases: [(&str, (&str, &str), bool); 5] = [
+        ("python_hash_key.py", keep, true),
+        (
+            "python_hash_key.py",
+            ("    def __hash__(self):\n        return 42\n", "    pass\n"),
+            false,
+        ),
+        ("counter_increment.py", keep, true),
+        (
+            "counter_increment.py",
+            ("counts = Counter()", "counts = Counter(n=0)"),
+            false,
+        ),
+        ("defaultdict_increment.py", keep, false),
+    ];
+    for (file, edit, every_version) in cases {
+        let p = conformance_edited(file, edit);
+        for policy in Policy::ALL {
+            let expected =
+                every_version || matches!(policy, Policy::Py38 | Policy::Py39 | Policy::Every);
+            assert_eq!(loses(&p, policy), expected, "{file} {edit:?} {policy}");
+        }
+    }
+}

@@ -381,6 +381,7 @@ impl<'a> Compiler<'a> {
                 instrs: Vec::new(),
                 lines: Vec::new(),
                 is_module: scope == Scope::Module,
+                library: false,
             },
             index,
             flow: Flow::new(),

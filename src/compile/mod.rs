@@ -15,7 +15,7 @@ mod codegen;
 mod flow;
 mod shrink;
 
-use crate::vm::code::Program;
+use crate::vm::code::{CodeBuilder, Instr, Program};
 use std::fmt;
 
 pub use shrink::{Change, Shrink};
@@ -95,6 +95,20 @@ impl Lines {
 
 /// Compiles `source` (read from `file`, named `name` in reports and schedules), with the
 /// integer literals that `shrink` names replaced; returns the program and what was replaced.
+/// Appends the code objects of CPython's library that the program can reach (VM-14): today
+/// `Counter.__missing__`, which `collections/__init__.py` writes in Python (`return 0`), so that
+/// a missing key's read runs a frame of its own, with its `RESUME`, as in CPython.
+fn add_library(program: &mut Program) {
+    let names = |n: &str| program.codes.iter().any(|c| c.names.iter().any(|x| x == n));
+    if names("collections") && names("Counter") {
+        let mut b = CodeBuilder::function("Counter.__missing__", &["self", "key"], 0);
+        b.op(Instr::Resume(0)).load_int(0).op(Instr::ReturnValue);
+        let mut code = b.finish();
+        code.library = true;
+        program.codes.push(code);
+    }
+}
+
 pub fn compile(
     source: &str,
     file: &str,
@@ -114,7 +128,7 @@ pub fn compile(
     })?;
     let module = parsed.into_syntax();
     let plan = shrink::plan(&module, shrink, source, &lines, file)?;
-    let program =
+    let mut program =
         codegen::compile_module(&module, source, file, name, &plan.replace).map_err(|e| {
             let (line, column) = lines.locate(source, e.offset);
             CompileError {
@@ -125,6 +139,7 @@ pub fn compile(
                 column,
             }
         })?;
+    add_library(&mut program);
     program.validate().map_err(|e| CompileError {
         kind: ErrorKind::Unsupported,
         message: format!(

@@ -281,7 +281,7 @@ pub fn first_schedule(
     max_steps: usize,
 ) -> Result<Execution, String> {
     let first = reference(program, policy, max_steps);
-    if let Some(Failure::Invalid(why)) = &first.failure {
+    if let Some(Failure::Invalid(why) | Failure::Unsupported(why)) = &first.failure {
         return Err(why.clone());
     }
     if first.pruned() {
@@ -347,7 +347,7 @@ impl Search<'_> {
         self.executions += 1;
         self.progress.tick(phase, self.executions, cap, states);
         match &e.failure {
-            Some(Failure::Invalid(why)) => Err(why.clone()),
+            Some(Failure::Invalid(why) | Failure::Unsupported(why)) => Err(why.clone()),
             _ => Ok(e),
         }
     }
@@ -826,7 +826,7 @@ pub fn replay_with(
             ..opts
         },
     );
-    if let Some(Failure::Invalid(why)) = &e.failure {
+    if let Some(Failure::Invalid(why) | Failure::Unsupported(why)) = &e.failure {
         return Err(why.clone());
     }
     if let Some(why) = oracle.leftover() {
@@ -913,7 +913,7 @@ pub fn explore_all(
     let mut x = Exploration::default();
     loop {
         let e = execute(program, policy, &mut search, exec_opts);
-        if let Some(Failure::Invalid(why)) = &e.failure {
+        if let Some(Failure::Invalid(why) | Failure::Unsupported(why)) = &e.failure {
             return Err(why.clone());
         }
         x.executions += 1;

@@ -12,7 +12,7 @@
 use crate::RtError;
 use crate::explore::report::{Folder, Line};
 use crate::explore::schedule::Event;
-use crate::heap::{Heap, IterObj, ObjRef, Object, SyncObj};
+use crate::heap::{Heap, IterObj, Missing, ObjRef, Object, SyncObj};
 use crate::platform::Std;
 use crate::runtime::{Runtime, Token};
 use crate::vm::interp::{
@@ -212,6 +212,8 @@ pub enum Failure {
     Loop { from: usize, to: usize },
     /// The oracle could not follow the execution (a schedule that does not replay).
     Invalid(String),
+    /// The program did something gilcheck does not model (`RtError::Unsupported`): no verdict.
+    Unsupported(String),
 }
 
 impl std::fmt::Display for Failure {
@@ -225,6 +227,7 @@ impl std::fmt::Display for Failure {
                 "no termination: the state after step {from} comes back after step {to}, and every thread that could take the GIL meanwhile ran, so the program loops forever (a livelock or an infinite loop)"
             ),
             Failure::Invalid(m) => write!(f, "schedule does not replay: {m}"),
+            Failure::Unsupported(m) => write!(f, "{m}"),
         }
     }
 }
@@ -1051,7 +1054,22 @@ impl Machine<'_, '_> {
             self.add_row(h, at, effect);
         }
         self.note_grab_decision();
-        let result = result.map_err(|Fault(e)| End::Fail(Failure::Rule(e.to_string())))?;
+        let result = result.map_err(|Fault(e)| {
+            End::Fail(match e {
+                RtError::Unsupported(m) => {
+                    let line = at
+                        .map(|(code, pc)| {
+                            format!(
+                                " (line {})",
+                                self.program.codes[code as usize].lines[pc as usize]
+                            )
+                        })
+                        .unwrap_or_default();
+                    Failure::Unsupported(format!("unsupported at run time: {m}{line}"))
+                }
+                e => Failure::Rule(e.to_string()),
+            })
+        })?;
         // A lock this step released may be taken by a thread blocked on it before anything
         // else happens (replay of schedules recorded on real threads, where the waiter wakes
         // inside the releasing step).
@@ -1379,6 +1397,7 @@ fn fingerprint(
             match &f.ret {
                 Ret::Call => 0u8.hash(&mut h),
                 Ret::Inside(i) => (1u8, site(i)).hash(&mut h),
+                Ret::Hashed(i) => (6u8, site(i)).hash(&mut h),
                 Ret::Discard(i) => (2u8, site(i)).hash(&mut h),
                 Ret::CCall { site: i } => (3u8, site(i)).hash(&mut h),
                 Ret::Init { instance, site: i } => (4u8, c.id(*instance), site(i)).hash(&mut h),
@@ -1396,6 +1415,7 @@ fn fingerprint(
         if let Some(w) = t.sync {
             (c.id(w.waiter), w.saved, w.reacquiring).hash(&mut h);
         }
+        t.hash_done.hash(&mut h);
     }
     for r in image.roots() {
         c.id(r).hash(&mut h);
@@ -1439,8 +1459,12 @@ fn hash_object<C>(
         }
         Object::Dict(d) => {
             d.len().hash(h);
-            for &(k, v) in d {
+            for &(k, v) in d.iter() {
                 (id(c, k), id(c, v)).hash(h);
+            }
+            match d.missing {
+                Missing::Default(f) => id(c, f).hash(h),
+                m => m.hash(h),
             }
         }
         Object::Lock(_) if faults.ignore_lock_state => {}

@@ -464,6 +464,9 @@ pub struct Code {
     pub lines: Vec<u32>,
     /// Module code reads and writes names in the globals (`LOAD_NAME`/`STORE_NAME`).
     pub is_module: bool,
+    /// Code of CPython's own library that the program runs (`Counter.__missing__`), not the
+    /// user's: `dis` and the comparison with CPython's `dis` leave it out (VM-14).
+    pub library: bool,
 }
 
 impl Code {
@@ -701,6 +704,7 @@ impl CodeBuilder {
                 instrs: Vec::new(),
                 lines: Vec::new(),
                 is_module: false,
+                library: false,
             },
             line,
             labels: Vec::new(),

@@ -106,6 +106,9 @@ pub trait Host<P: Platform> {
 pub struct Image {
     pub consts: Vec<Vec<ObjRef>>,
     pub globals: ObjRef,
+    /// A function object for each library code object (`Code::library`), with its code's
+    /// index: the Python code CPython's own library runs (VM-14).
+    pub library: Vec<(u32, ObjRef)>,
 }
 
 impl Image {
@@ -127,7 +130,34 @@ impl Image {
         let main = heap.new_str(py, "__main__");
         heap.dict_set_str(py, globals, "__name__", main)?;
         heap.decref(py, main)?;
-        Ok(Image { consts, globals })
+        let mut library = Vec::new();
+        for (i, code) in program.codes.iter().enumerate().filter(|(_, c)| c.library) {
+            // Its own module namespace, as `collections` has its own.
+            let module = heap.new_dict(py);
+            let f = heap.new_object(
+                py,
+                Object::Function {
+                    code: i as u32,
+                    globals: module,
+                    name: code.name.as_str().into(),
+                    defaults: None,
+                },
+            );
+            library.push((i as u32, f));
+        }
+        Ok(Image {
+            consts,
+            globals,
+            library,
+        })
+    }
+
+    /// The function object of the library code object called `name`.
+    pub fn library_function(&self, program: &Program, name: &str) -> Option<ObjRef> {
+        self.library
+            .iter()
+            .find(|&&(i, _)| program.codes[i as usize].name == name)
+            .map(|&(_, f)| f)
     }
 
     /// Releases the image's references: the module namespace is cleared first (CPython clears
@@ -135,6 +165,9 @@ impl Image {
     pub fn release<P: Platform>(self, py: Token<'_>, heap: &Heap<P>) -> Result<(), RtError> {
         heap.dict_clear(py, self.globals)?;
         heap.decref(py, self.globals)?;
+        for (_, f) in self.library {
+            heap.decref(py, f)?;
+        }
         for table in self.consts {
             for c in table {
                 heap.decref(py, c)?;
@@ -145,7 +178,12 @@ impl Image {
 
     /// Every reference the image holds, for the refcount audit.
     pub fn roots(&self) -> impl Iterator<Item = ObjRef> + '_ {
-        self.consts.iter().flatten().copied().chain([self.globals])
+        self.consts
+            .iter()
+            .flatten()
+            .copied()
+            .chain([self.globals])
+            .chain(self.library.iter().map(|&(_, f)| f))
     }
 }
 
@@ -224,6 +262,9 @@ pub enum Ret {
     /// `__init__` of a class called by the `CALL` at `site`: the instance (owned) is the
     /// call's result; the value must be None.
     Init { instance: ObjRef, site: Instr },
+    /// A key's Python `__hash__`, called by the dict operation `Instr` before it looks the key
+    /// up: the value must be an int and is dropped, and the instruction runs again (VM-14).
+    Hashed(Instr),
     /// A class body run by `__build_class__` for the `CALL` at `site`: the class is made from
     /// the frame's namespace with this name (owned, a str) and base (owned).
     Class {
@@ -286,6 +327,9 @@ pub struct PyThread {
     /// A wait in a Condition, Semaphore or Event under way (LOCK-6): the instruction that
     /// called it runs again until the wait is over.
     pub sync: Option<SyncWait>,
+    /// The instruction of the top frame has called its key's Python `__hash__`, which has
+    /// returned: when it runs again it goes on with the dict operation (VM-14).
+    pub hash_done: bool,
 }
 
 /// Where a thread is in a wait on a `threading.Condition`, `Semaphore` or `Event` (LOCK-6).
@@ -329,6 +373,7 @@ impl PyThread {
             start: None,
             thread_obj: None,
             sync: None,
+            hash_done: false,
         })
     }
 
@@ -355,6 +400,7 @@ impl PyThread {
             start: Some((target, args)),
             thread_obj: Some(thread_obj),
             sync: None,
+            hash_done: false,
         })
     }
 
@@ -368,6 +414,7 @@ impl PyThread {
             start: Some((target, args)),
             thread_obj: None,
             sync: None,
+            hash_done: false,
         }
     }
 
@@ -496,6 +543,7 @@ pub fn module_state<P: Platform>(
         return Vec::new();
     };
     entries
+        .items
         .into_iter()
         .filter_map(|(k, v)| match heap.get(py, k).ok()? {
             Object::Str(s) if &*s != "__name__" => Some((
@@ -534,7 +582,7 @@ pub fn step<P: Platform>(t: &mut PyThread, cx: &mut Cx<'_, '_, P>) -> Result<Ste
             }
             Ok(s)
         }
-        Err(e) if e.is_rule_violation() => Err(Fault(e)),
+        Err(e) if e.ends_execution() => Err(Fault(e)),
         Err(e) => {
             report_exception(t, cx, &e);
             unwind(t, cx).map_err(Fault)?;
@@ -562,7 +610,7 @@ fn start_call<P: Platform>(t: &mut PyThread, cx: &mut Cx<'_, '_, P>) -> Result<S
         Invoked::Blocked(w) => return Ok(Step::Blocked(w)),
         Invoked::Consume { acc, .. } => {
             cx.heap.decref(cx.py, acc)?;
-            return Err(RtError::RuntimeError(
+            return Err(RtError::Unsupported(
                 "gilcheck cannot start a thread on a built-in that consumes a generator".into(),
             ));
         }
@@ -876,7 +924,7 @@ fn dunder<P: Platform>(
     };
     match heap.class_lookup(py, class, name)? {
         Some(f) if matches!(heap.get(py, f)?, Object::Function { .. }) => Ok(Some(f)),
-        Some(_) => Err(RtError::RuntimeError(format!(
+        Some(_) => Err(RtError::Unsupported(format!(
             "gilcheck calls {name} only when it is a plain function of the class"
         ))),
         None => Ok(None),
@@ -945,7 +993,7 @@ fn build_class<P: Platform>(
     let (py, heap) = (cx.py, cx.heap);
     let all: Vec<ObjRef> = receiver.into_iter().chain(args.iter().copied()).collect();
     if let Some((k, _)) = kwargs.first() {
-        return Err(RtError::TypeError(format!(
+        return Err(RtError::Unsupported(format!(
             "gilcheck models no class keyword arguments ({k}=)"
         )));
     }
@@ -953,7 +1001,7 @@ fn build_class<P: Platform>(
         [body, name] => (body, name, None),
         [body, name, base] => (body, name, Some(base)),
         _ => {
-            return Err(RtError::TypeError(
+            return Err(RtError::Unsupported(
                 "gilcheck models classes with at most one base".into(),
             ));
         }
@@ -964,7 +1012,7 @@ fn build_class<P: Platform>(
             Object::Class { .. } => Some(b),
             Object::Builtin(Builtin::ObjectClass) => None,
             other => {
-                return Err(RtError::TypeError(format!(
+                return Err(RtError::Unsupported(format!(
                     "gilcheck models bases that are classes of class statements, not {}",
                     other.type_name()
                 )));
@@ -1100,7 +1148,16 @@ fn run_instruction<P: Platform>(t: &mut PyThread, cx: &mut Cx<'_, '_, P>) -> Res
                 let args = [container, key];
                 return call_inside(t, cx, ins, d, &args, 2, next_pc, Ret::Inside(ins));
             }
-            let v = subscr(heap, py, container, key)?;
+            if let Some(step) = python_hash_first(t, cx, ins, container, key)? {
+                return Ok(step);
+            }
+            let found = hashed(cx, key, || missing_key(cx, container, key));
+            if let MissingRead::Python(m) = found? {
+                let args = [container, key];
+                return call_inside(t, cx, ins, m, &args, 2, next_pc, Ret::Inside(ins));
+            }
+            let f = frame(t);
+            let v = hashed(cx, key, || subscr(heap, py, container, key))?;
             let globals = f.globals;
             pop_n(f, cx, 2)?;
             frame(t).stack.push(Some(v));
@@ -1120,7 +1177,11 @@ fn run_instruction<P: Platform>(t: &mut PyThread, cx: &mut Cx<'_, '_, P>) -> Res
                 let args = [container, key, value];
                 return call_inside(t, cx, ins, d, &args, 3, next_pc, Ret::Discard(ins));
             }
-            store_subscr(heap, py, container, key, value)?;
+            if let Some(step) = python_hash_first(t, cx, ins, container, key)? {
+                return Ok(step);
+            }
+            let f = frame(t);
+            hashed(cx, key, || store_subscr(heap, py, container, key, value))?;
             let globals = f.globals;
             note!(
                 cx,
@@ -1171,7 +1232,12 @@ fn run_instruction<P: Platform>(t: &mut PyThread, cx: &mut Cx<'_, '_, P>) -> Res
         }
         ContainsOp(invert) => {
             let (item, container) = (peek(f, 2)?, peek(f, 1)?);
-            let r = ObjRef::from_bool(ops::contains(heap, py, container, item)? != invert);
+            if let Some(step) = python_hash_first(t, cx, ins, container, item)? {
+                return Ok(step);
+            }
+            let f = frame(t);
+            let found = hashed(cx, item, || ops::contains(heap, py, container, item))?;
+            let r = ObjRef::from_bool(found != invert);
             pop_n(f, cx, 2)?;
             f.stack.push(Some(r));
         }
@@ -1755,6 +1821,18 @@ fn complete_return<P: Platform>(
             return Ok(finish_step(t, cx, ins, false, false, None, true));
         }
         Ret::Inside(i) => (Some(v), Executed::plain(i, None)),
+        Ret::Hashed(_) => {
+            let int = matches!(heap.get(py, v)?, Object::Int(_) | Object::Bool(_));
+            heap.decref(py, v)?;
+            if !int {
+                return Err(RtError::TypeError(
+                    "__hash__ method should return an integer".into(),
+                ));
+            }
+            // Back inside the dict operation, which goes on at once: no poll (VM-14).
+            t.hash_done = true;
+            return Ok(Step::Ran { poll: None });
+        }
         Ret::Discard(i) => {
             heap.decref(py, v)?;
             (None, Executed::plain(i, None))
@@ -1891,7 +1969,7 @@ fn compare_dunder<P: Platform>(
     }
     if op == CmpOp::Ne && (dunder(cx, a, "__eq__")?.is_some() || dunder(cx, b, "__eq__")?.is_some())
     {
-        return Err(RtError::RuntimeError(
+        return Err(RtError::Unsupported(
             "gilcheck cannot yet derive != from a Python __eq__ (define __ne__)".into(),
         ));
     }
@@ -2021,6 +2099,99 @@ fn load_global<P: Platform>(
         .ok_or_else(|| RtError::NameError(format!("name '{name}' is not defined")))
 }
 
+/// Whether `o` is a dict (a Counter and a defaultdict are dicts).
+fn is_dict<P: Platform>(heap: &Heap<P>, py: Token<'_>, o: ObjRef) -> Result<bool, RtError> {
+    heap.with_object(py, o, |o| matches!(o, Object::Dict(_)))
+}
+
+/// VM-14: a dict operation on a key whose class defines `__hash__` calls it first, from inside
+/// the instruction, as a frame of its own (CPython's `slot_tp_hash`); when it has returned the
+/// instruction runs again and goes on with the lookup. `Some` is the step that pushed the frame.
+fn python_hash_first<P: Platform>(
+    t: &mut PyThread,
+    cx: &mut Cx<'_, '_, P>,
+    ins: Instr,
+    container: ObjRef,
+    key: ObjRef,
+) -> Result<Option<Step>, RtError> {
+    if std::mem::take(&mut t.hash_done) || !is_dict(cx.heap, cx.py, container)? {
+        return Ok(None);
+    }
+    let Some(h) = dunder(cx, key, "__hash__")? else {
+        return Ok(None);
+    };
+    push_function(t, cx, h, None, &[key], &[], Ret::Hashed(ins), None)?;
+    note!(
+        cx,
+        format!(
+            "hash({}) calls {}.__hash__",
+            cx.show(key),
+            cx.heap.type_name_of(cx.py, key)?
+        )
+    );
+    Ok(Some(finish_step(
+        t,
+        cx,
+        ins,
+        false,
+        false,
+        Some(Callee::Python),
+        false,
+    )))
+}
+
+/// Runs a dict operation on `key` with its Python `__hash__` already called, if it was.
+fn hashed<P: Platform, T>(
+    cx: &Cx<'_, '_, P>,
+    key: ObjRef,
+    op: impl FnOnce() -> Result<T, RtError>,
+) -> Result<T, RtError> {
+    cx.heap.set_hashed(cx.py, Some(key));
+    let r = op();
+    cx.heap.set_hashed(cx.py, None);
+    r
+}
+
+/// What `container[key]` reads when the key is missing from a Counter or defaultdict.
+enum MissingRead {
+    /// The key is there, or the container is not one of those (or is a plain dict).
+    Present,
+    /// `Counter.__missing__`, a Python function, to call from inside the instruction.
+    Python(ObjRef),
+}
+
+/// VM-14: a missing key of a Counter calls the Python `Counter.__missing__` (returning 0, not
+/// stored); of a defaultdict, its factory, a C call here, whose value is stored under the key
+/// before the read (`defaultdict.__missing__` is C). A Python factory is refused.
+fn missing_key<P: Platform>(
+    cx: &Cx<'_, '_, P>,
+    container: ObjRef,
+    key: ObjRef,
+) -> Result<MissingRead, RtError> {
+    let (py, heap) = (cx.py, cx.heap);
+    let kind = heap.with_object(py, container, |o| match o {
+        Object::Dict(d) => d.missing,
+        _ => crate::heap::Missing::KeyError,
+    })?;
+    if kind == crate::heap::Missing::KeyError || heap.dict_contains(py, container, key)? {
+        return Ok(MissingRead::Present);
+    }
+    match kind {
+        crate::heap::Missing::Counter => cx
+            .image
+            .library_function(cx.program, "Counter.__missing__")
+            .map(MissingRead::Python)
+            .ok_or_else(|| RtError::RuntimeError("Counter.__missing__ is not loaded".into())),
+        crate::heap::Missing::Default(factory) => {
+            let value = crate::vm::library::default_value(heap, py, factory, key)?;
+            heap.dict_set(py, container, key, value)?;
+            heap.decref(py, value)?;
+            Ok(MissingRead::Present)
+        }
+        crate::heap::Missing::KeyError => Ok(MissingRead::Present),
+    }
+}
+
 /// `container[key]`: a new reference.
 fn subscr<P: Platform>(
     heap: &Heap<P>,
@@ -2029,7 +2200,7 @@ fn subscr<P: Platform>(
     key: ObjRef,
 ) -> Result<ObjRef, RtError> {
     match heap.with_object(py, container, |o| o.type_name())? {
-        "dict" => heap.dict_get(py, container, key),
+        "dict" | "Counter" | "collections.defaultdict" => heap.dict_get(py, container, key),
         "list" | "tuple" => heap.seq_get(py, container, heap.int_value(py, key)?),
         "collections.deque" => {
             let i = heap.int_value(py, key)?;
@@ -2061,7 +2232,7 @@ fn store_subscr<P: Platform>(
     value: ObjRef,
 ) -> Result<(), RtError> {
     match heap.with_object(py, container, |o| o.type_name())? {
-        "dict" => heap.dict_set(py, container, key, value),
+        "dict" | "Counter" | "collections.defaultdict" => heap.dict_set(py, container, key, value),
         "list" => heap.list_set(py, container, heap.int_value(py, key)?, value),
         other => Err(RtError::TypeError(format!(
             "'{other}' object does not support item assignment"
@@ -2134,7 +2305,7 @@ pub(crate) fn iter_next<P: Platform>(
 ) -> Result<Option<ObjRef>, RtError> {
     let state = heap.with_object(py, it, |o| match o {
         Object::Iter(s) => Ok(s.clone()),
-        Object::Generator(_) => Err(RtError::RuntimeError(
+        Object::Generator(_) => Err(RtError::Unsupported(
             "gilcheck runs a generator from a for loop or sum() only (not from this built-in yet)"
                 .into(),
         )),

@@ -10,7 +10,7 @@
 
 use crate::RtError;
 use crate::builtins::Builtin;
-use crate::heap::{Heap, IterObj, ObjRef, Object, View};
+use crate::heap::{DictObj, Heap, IterObj, Missing, ObjRef, Object, View};
 use crate::platform::Platform;
 use crate::runtime::Token;
 use crate::vm::code::CmpOp;
@@ -55,6 +55,8 @@ pub fn call<P: Platform>(
         Sorted => sorted(heap, py, args, kwargs),
         Id => one(b, args, kwargs).map(|x| heap.new_int(py, i64::from(x.index()))),
         DequeClass => new_deque(heap, py, args, kwargs),
+        CounterClass => new_counter(heap, py, args, kwargs),
+        DefaultDictClass => new_defaultdict(heap, py, args, kwargs),
         _ if b.methods_of().is_some() => {
             let Some(this) = receiver else {
                 return Some(Err(RtError::TypeError(format!(
@@ -62,7 +64,11 @@ pub fn call<P: Platform>(
                     b.qualname()
                 ))));
             };
-            let kind = match heap.with_object(py, this, |o| o.type_name()) {
+            // A Counter and a defaultdict have dict's methods too.
+            let kind = match heap.with_object(py, this, |o| match o {
+                Object::Dict(_) if b.methods_of() == Some("dict") => "dict",
+                o => o.type_name(),
+            }) {
                 Ok(k) => k,
                 Err(e) => return Some(Err(e)),
             };
@@ -106,7 +112,7 @@ fn arity(b: Builtin, args: &[ObjRef], min: usize, max: usize) -> Result<(), RtEr
 
 fn no_kwargs(b: Builtin, kwargs: Kwargs<'_>, allowed: &[&str]) -> Result<(), RtError> {
     match kwargs.iter().find(|(k, _)| !allowed.contains(&k.as_str())) {
-        Some((k, _)) if k == "key" => Err(RtError::RuntimeError(format!(
+        Some((k, _)) if k == "key" => Err(RtError::Unsupported(format!(
             "gilcheck cannot yet call a Python key function from {}()",
             b.qualname()
         ))),
@@ -383,7 +389,7 @@ fn update<P: Platform>(
     src: ObjRef,
 ) -> Result<(), RtError> {
     if let Object::Dict(entries) = heap.get(py, src)? {
-        for (k, v) in entries {
+        for (k, v) in entries.items {
             heap.dict_set(py, d, k, v)?;
         }
         return Ok(());
@@ -660,6 +666,9 @@ fn method<P: Platform>(
     if b.methods_of() == Some("collections.deque") {
         return deque_method(heap, py, b, this, args);
     }
+    if b.methods_of() == Some("Counter") {
+        return counter_method(heap, py, b, this, args);
+    }
     let items = || -> Result<Vec<ObjRef>, RtError> {
         match heap.get(py, this)? {
             Object::List(v) => Ok(v),
@@ -901,9 +910,214 @@ fn method<P: Platform>(
             );
             Ok(heap.new_str(py, &s.replace(from.as_str(), &to)))
         }
-        _ => Err(RtError::TypeError(format!(
+        _ => Err(RtError::Unsupported(format!(
             "{} is not a method gilcheck models",
             b.qualname()
         ))),
+    }
+}
+
+/// `Counter(iterable or mapping, **counts)`: one step (VM-14; CPython's `Counter.__init__` and
+/// `update` are Python, but what they change is the new object, which no other thread sees).
+fn new_counter<P: Platform>(
+    heap: &Heap<P>,
+    py: Token<'_>,
+    args: &[ObjRef],
+    kwargs: Kwargs<'_>,
+) -> Result<ObjRef, RtError> {
+    arity(Builtin::CounterClass, args, 0, 1)?;
+    let c = heap.new_object(py, Object::Dict(DictObj::new(Missing::Counter)));
+    let filled = (|| {
+        if let Some(&src) = args.first() {
+            count_into(heap, py, c, src, 1)?;
+        }
+        for (k, v) in kwargs {
+            let key = heap.new_str(py, k);
+            let r = add_count(heap, py, c, key, *v, 1);
+            heap.decref(py, key)?;
+            r?;
+        }
+        Ok(())
+    })();
+    match filled {
+        Ok(()) => Ok(c),
+        Err(e) => {
+            heap.decref(py, c)?;
+            Err(e)
+        }
+    }
+}
+
+/// `c[key] = c.get(key, 0) + sign * by`, as one step.
+fn add_count<P: Platform>(
+    heap: &Heap<P>,
+    py: Token<'_>,
+    c: ObjRef,
+    key: ObjRef,
+    by: ObjRef,
+    sign: i64,
+) -> Result<(), RtError> {
+    let old = match heap.dict_find_value(py, c, key)? {
+        Some(v) => v,
+        None => heap.new_int(py, 0),
+    };
+    let by = if sign < 0 {
+        let zero = heap.new_int(py, 0);
+        let r = ops::binary(heap, py, crate::vm::code::BinOp::Sub, zero, by);
+        heap.decref(py, zero)?;
+        r?
+    } else {
+        heap.incref(py, by)?;
+        by
+    };
+    let new = ops::binary(heap, py, crate::vm::code::BinOp::Add, old, by);
+    heap.decref(py, old)?;
+    heap.decref(py, by)?;
+    let new = new?;
+    let r = heap.dict_set(py, c, key, new);
+    heap.decref(py, new)?;
+    r
+}
+
+/// Counts `src` into `c`: a mapping's counts, or one per element of an iterable.
+fn count_into<P: Platform>(
+    heap: &Heap<P>,
+    py: Token<'_>,
+    c: ObjRef,
+    src: ObjRef,
+    sign: i64,
+) -> Result<(), RtError> {
+    if let Object::Dict(entries) = heap.get(py, src)? {
+        for (k, v) in entries.items {
+            add_count(heap, py, c, k, v, sign)?;
+        }
+        return Ok(());
+    }
+    let items = collect(heap, py, src)?;
+    let one = heap.new_int(py, 1);
+    let mut result = Ok(());
+    for &x in &items {
+        if result.is_ok() {
+            result = add_count(heap, py, c, x, one, sign);
+        }
+        heap.decref(py, x)?;
+    }
+    heap.decref(py, one)?;
+    result
+}
+
+fn counter_method<P: Platform>(
+    heap: &Heap<P>,
+    py: Token<'_>,
+    b: Builtin,
+    this: ObjRef,
+    args: &[ObjRef],
+) -> Result<ObjRef, RtError> {
+    use Builtin::*;
+    match b {
+        CounterUpdate | CounterSubtract => {
+            arity(b, args, 0, 1)?;
+            if let Some(&src) = args.first() {
+                count_into(
+                    heap,
+                    py,
+                    this,
+                    src,
+                    if b == CounterSubtract { -1 } else { 1 },
+                )?;
+            }
+            Ok(ObjRef::NONE)
+        }
+        CounterMostCommon => {
+            arity(b, args, 0, 1)?;
+            let entries = heap.dict_entries(py, this)?;
+            let mut counts = Vec::with_capacity(entries.len());
+            for &(_, v) in &entries {
+                counts.push(heap.float_value(py, v)?);
+            }
+            let mut order: Vec<usize> = (0..entries.len()).collect();
+            order.sort_by(|&a, &b| {
+                counts[b]
+                    .partial_cmp(&counts[a])
+                    .unwrap_or(std::cmp::Ordering::Equal)
+            });
+            if let Some(&n) = args.first()
+                && n != ObjRef::NONE
+            {
+                order.truncate(heap.int_value(py, n)?.max(0) as usize);
+            }
+            let mut pairs = Vec::with_capacity(order.len());
+            for i in order {
+                pairs.push(heap.new_tuple(py, &[entries[i].0, entries[i].1])?);
+            }
+            owned(heap, py, pairs, false)
+        }
+        _ => unreachable!("not a Counter method: {b:?}"),
+    }
+}
+
+/// `defaultdict(factory=None, mapping=(), **items)`.
+fn new_defaultdict<P: Platform>(
+    heap: &Heap<P>,
+    py: Token<'_>,
+    args: &[ObjRef],
+    kwargs: Kwargs<'_>,
+) -> Result<ObjRef, RtError> {
+    arity(Builtin::DefaultDictClass, args, 0, 2)?;
+    let factory = args.first().copied().unwrap_or(ObjRef::NONE);
+    let callable = factory == ObjRef::NONE
+        || heap.with_object(py, factory, |o| {
+            matches!(
+                o,
+                Object::Builtin(_) | Object::Function { .. } | Object::Class { .. }
+            )
+        })?;
+    if !callable {
+        return Err(RtError::TypeError(
+            "first argument must be callable or None".into(),
+        ));
+    }
+    heap.incref(py, factory)?;
+    let d = heap.new_object(py, Object::Dict(DictObj::new(Missing::Default(factory))));
+    let filled = (|| {
+        if let Some(&src) = args.get(1) {
+            update(heap, py, d, src)?;
+        }
+        for (k, v) in kwargs {
+            heap.dict_set_str(py, d, k, *v)?;
+        }
+        Ok(())
+    })();
+    match filled {
+        Ok(()) => Ok(d),
+        Err(e) => {
+            heap.decref(py, d)?;
+            Err(e)
+        }
+    }
+}
+
+/// What `defaultdict.__missing__` stores for a missing key: its factory called with no
+/// arguments (a new reference). A built-in factory is C code, one step with the read, as in
+/// CPython; a Python one would be a frame inside the read, which gilcheck does not run yet.
+pub fn default_value<P: Platform>(
+    heap: &Heap<P>,
+    py: Token<'_>,
+    factory: ObjRef,
+    key: ObjRef,
+) -> Result<ObjRef, RtError> {
+    use Builtin::*;
+    if factory == ObjRef::NONE {
+        return Err(RtError::KeyError(heap.repr(py, key)?));
+    }
+    match heap.get(py, factory)? {
+        Object::Builtin(
+            b @ (IntClass | FloatClass | StrClass | BoolClass | ListClass | TupleClass | DictClass
+            | DequeClass | CounterClass),
+        ) => call(heap, py, b, None, &[], &[]).expect("a library built-in"),
+        _ => Err(RtError::Unsupported(
+            "gilcheck runs a defaultdict's factory only when it is int, float, str, bool, list, tuple, dict, deque or Counter (a Python factory would be a frame inside the read)"
+                .into(),
+        )),
     }
 }

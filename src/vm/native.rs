@@ -315,7 +315,22 @@ pub fn call<P: Platform>(
             }
         }
         LockAcquire | LockEnter => {
-            arity(b.name(), args, 0, 1)?;
+            arity(b.name(), args, 0, 2)?;
+            for (k, _) in kwargs {
+                if k != "blocking" && k != "timeout" {
+                    return Err(RtError::TypeError(format!(
+                        "acquire() got an unexpected keyword argument '{k}'"
+                    )));
+                }
+            }
+            let timeout = args.get(1).copied().or_else(|| kwarg(kwargs, "timeout"));
+            if let Some(t) = timeout
+                && heap.float_value(py, t).map_or(true, |x| x != -1.0)
+            {
+                return Err(RtError::Unsupported(
+                    "lock.acquire(timeout=…) is not modelled: gilcheck has no clock (GIL-5)".into(),
+                ));
+            }
             let lock = this()?;
             expect_lock(heap, py, lock, b.qualname())?;
             let blocking = match args.first().copied().or_else(|| kwarg(kwargs, "blocking")) {
@@ -404,7 +419,7 @@ pub fn call<P: Platform>(
             }
             Ok(Outcome::Return(ObjRef::from_bool(found)))
         }
-        ObjectClass => Err(RtError::RuntimeError(
+        ObjectClass => Err(RtError::Unsupported(
             "gilcheck does not model instances of object itself".into(),
         )),
         BuildClass => Err(RtError::TypeError(
@@ -443,8 +458,11 @@ fn is_instance<P: Platform>(
         Object::Builtin(Builtin::ObjectClass) => Ok(true),
         Object::Builtin(b) if b.is_class() => {
             let t = heap.with_object(py, obj, |o| o.type_name())?;
-            // bool is a subclass of int.
-            Ok(t == b.name() || (b == Builtin::IntClass && t == "bool"))
+            // bool is a subclass of int; Counter and defaultdict of dict.
+            Ok(t == b.name()
+                || t == b.qualname()
+                || (b == Builtin::IntClass && t == "bool")
+                || (b == Builtin::DictClass && matches!(t, "Counter" | "collections.defaultdict")))
         }
         other => Err(RtError::TypeError(format!(
             "isinstance() arg 2 must be a type, a tuple of types, or a union, not {}",
@@ -528,7 +546,7 @@ fn new_thread<P: Platform>(
     let target = kwarg(kwargs, "target")
         .filter(|&t| t != ObjRef::NONE)
         .ok_or_else(|| {
-            RtError::TypeError(format!(
+            RtError::Unsupported(format!(
                 "{class}() needs a target (gilcheck models threads that run a function)"
             ))
         })?;
@@ -566,6 +584,16 @@ fn new_thread<P: Platform>(
     Ok(Outcome::Return(obj))
 }
 
+const DICT_METHODS: &[Builtin] = &[
+    Builtin::DictGet,
+    Builtin::DictKeys,
+    Builtin::DictValues,
+    Builtin::DictItems,
+    Builtin::DictSetdefault,
+    Builtin::DictUpdate,
+    Builtin::DictCopy,
+];
+
 /// The built-in method `name` of `obj`'s type, if it has one (what `LOAD_METHOD` finds).
 pub fn method<P: Platform>(
     heap: &Heap<P>,
@@ -601,13 +629,17 @@ pub fn method<P: Platform>(
             ListCopy,
             ListClear,
         ],
-        "dict" => &[
+        "dict" | "collections.defaultdict" => DICT_METHODS,
+        // Counter's own `update` adds counts, and is found before dict's.
+        "Counter" => &[
+            CounterUpdate,
+            CounterSubtract,
+            CounterMostCommon,
             DictGet,
             DictKeys,
             DictValues,
             DictItems,
             DictSetdefault,
-            DictUpdate,
             DictCopy,
         ],
         "collections.deque" => &[

@@ -226,7 +226,7 @@ pub fn contains<P: Platform>(
 ) -> Result<bool, RtError> {
     let items: Vec<ObjRef> = match heap.get(py, container)? {
         Object::List(v) | Object::Tuple(v) => v,
-        Object::Dict(d) => d.into_iter().map(|(k, _)| k).collect(),
+        Object::Dict(_) => return heap.dict_contains(py, container, item),
         Object::Deque { items, .. } => items.into_iter().collect(),
         Object::Str(s) => {
             return match heap.get(py, item)? {
@@ -257,7 +257,7 @@ pub fn truthy<P: Platform>(heap: &Heap<P>, py: Token<'_>, o: ObjRef) -> Result<b
     if let Some(class) = heap.class_of(py, o)? {
         for dunder in ["__bool__", "__len__"] {
             if heap.class_lookup(py, class, dunder)?.is_some() {
-                return Err(RtError::RuntimeError(format!(
+                return Err(RtError::Unsupported(format!(
                     "gilcheck cannot yet call a Python {dunder} for a truth value"
                 )));
             }

@@ -59,7 +59,7 @@ fn no_timeout(
 ) -> Result<(), RtError> {
     match arg(args, kwargs, pos, "timeout") {
         None | Some(ObjRef::NONE) => Ok(()),
-        Some(_) => Err(RtError::RuntimeError(format!(
+        Some(_) => Err(RtError::Unsupported(format!(
             "{what}(timeout=…) is not modelled: gilcheck has no clock (GIL-5); wait without a timeout"
         ))),
     }
@@ -382,7 +382,7 @@ fn call_sync<P: Platform>(
                 None | Some(ObjRef::NONE) => heap.new_rlock(py),
                 Some(l) => {
                     expect(l, &["lock", "RLock"]).map_err(|_| {
-                        RtError::TypeError(
+                        RtError::Unsupported(
                             "Condition(lock) takes a threading.Lock or RLock (gilcheck models no other)"
                                 .into(),
                         )

@@ -668,9 +668,14 @@ impl Copier {
                 made
             }
             Object::Dict(entries) => {
+                if entries.missing != crate::heap::Missing::KeyError {
+                    return Err(RtError::TypeError(
+                        "cannot copy a Counter or defaultdict into a new process".into(),
+                    ));
+                }
                 let d = to.new_dict(cpy);
                 self.memo.insert(o, d);
-                for (k, v) in entries {
+                for (k, v) in entries.items {
                     let (k, v) = (
                         self.copy(py, from, cpy, to, k)?,
                         self.copy(py, from, cpy, to, v)?,
