@@ -70,6 +70,9 @@ builtins! {
     SysGetswitchinterval = "getswitchinterval", "sys.getswitchinterval", Polls;
     ThreadStart = "start", "Thread.start", Polls;
     ThreadJoin = "join", "Thread.join", Polls;
+    ThreadIsAlive = "is_alive", "Thread.is_alive", Polls;
+    CurrentThread = "current_thread", "threading.current_thread", Polls;
+    GetIdent = "get_ident", "threading.get_ident", Polls;
     LockAcquire = "acquire", "lock.acquire", Polls;
     LockRelease = "release", "lock.release", Polls;
     LockEnter = "__enter__", "lock.__enter__", Polls;
@@ -140,6 +143,18 @@ builtins! {
     CounterUpdate = "update", "Counter.update", Polls;
     CounterSubtract = "subtract", "Counter.subtract", Polls;
     CounterMostCommon = "most_common", "Counter.most_common", Polls;
+    // queue.Queue (Lib/queue.py: Python over a Lock and three Conditions; LOCK-7).
+    ModQueue = "queue", "queue", Polls;
+    QueueClass = "Queue", "queue.Queue", Polls;
+    QueuePut = "put", "Queue.put", Polls;
+    QueueGet = "get", "Queue.get", Polls;
+    QueuePutNowait = "put_nowait", "Queue.put_nowait", Polls;
+    QueueGetNowait = "get_nowait", "Queue.get_nowait", Polls;
+    QueueTaskDone = "task_done", "Queue.task_done", Polls;
+    QueueJoin = "join", "Queue.join", Polls;
+    QueueQsize = "qsize", "Queue.qsize", Polls;
+    QueueEmptyMethod = "empty", "Queue.empty", Polls;
+    QueueFullMethod = "full", "Queue.full", Polls;
     // threading's other primitives (LOCK-5 … LOCK-7). RLock's methods are Lock's.
     RLockFactory = "RLock", "threading.RLock", Polls;
     ConditionClass = "Condition", "threading.Condition", Polls;
@@ -172,6 +187,7 @@ impl Builtin {
             self,
             ThreadStart
                 | ThreadJoin
+                | ThreadIsAlive
                 | LockAcquire
                 | LockRelease
                 | LockEnter
@@ -202,6 +218,15 @@ impl Builtin {
                 | EventClear
                 | EventIsSet
                 | EventWait
+                | QueuePut
+                | QueueGet
+                | QueuePutNowait
+                | QueueGetNowait
+                | QueueTaskDone
+                | QueueJoin
+                | QueueQsize
+                | QueueEmptyMethod
+                | QueueFullMethod
         )
     }
 
@@ -267,6 +292,7 @@ impl Builtin {
             ModMultiprocessing,
             ModTypes,
             ModCollections,
+            ModQueue,
         ]
         .into_iter()
         .find(|b| b.name() == name)
@@ -278,6 +304,8 @@ impl Builtin {
         let attrs: &[Builtin] = match self {
             ModThreading => &[
                 ThreadClass,
+                CurrentThread,
+                GetIdent,
                 LockFactory,
                 RLockFactory,
                 ConditionClass,
@@ -290,6 +318,7 @@ impl Builtin {
             ModMultiprocessing => &[ProcessClass],
             ModTypes => &[SimpleNamespace],
             ModCollections => &[DequeClass, CounterClass, DefaultDictClass],
+            ModQueue => &[QueueClass],
             _ => &[],
         };
         attrs.iter().copied().find(|b| b.name() == name)
@@ -299,7 +328,13 @@ impl Builtin {
         use Builtin::*;
         matches!(
             self,
-            ModThreading | ModTime | ModSys | ModMultiprocessing | ModTypes | ModCollections
+            ModThreading
+                | ModTime
+                | ModSys
+                | ModMultiprocessing
+                | ModTypes
+                | ModCollections
+                | ModQueue
         )
     }
 
@@ -333,6 +368,7 @@ impl Builtin {
                 | SemaphoreClass
                 | BoundedSemaphoreClass
                 | EventClass
+                | QueueClass
         )
     }
 

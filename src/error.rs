@@ -38,6 +38,10 @@ pub enum RtError {
     /// a dict operation, a timed wait, …): not a Python exception but gilcheck refusing, so it
     /// ends the run or the check with an error (exit 2), never with a verdict.
     Unsupported(String),
+    /// `queue.Empty`, from `get(block=False)` on an empty Queue.
+    QueueEmpty,
+    /// `queue.Full`, from `put(block=False)` on a full Queue.
+    QueueFull,
 }
 
 impl RtError {
@@ -87,6 +91,8 @@ impl fmt::Display for RtError {
             RtError::AssertionError(m) => write!(f, "AssertionError: {m}"),
             RtError::ImportError(m) => write!(f, "ModuleNotFoundError: {m}"),
             RtError::Unsupported(m) => write!(f, "unsupported: {m}"),
+            RtError::QueueEmpty => write!(f, "_queue.Empty"),
+            RtError::QueueFull => write!(f, "queue.Full"),
         }
     }
 }

@@ -277,22 +277,62 @@ pub enum SyncObj {
         flag: bool,
         waiters: std::collections::VecDeque<ObjRef>,
     },
+    /// `queue.Queue(maxsize)`: its items (owned), the count of tasks not yet done, and the
+    /// waiters of its three Conditions.
+    Queue {
+        items: std::collections::VecDeque<ObjRef>,
+        maxsize: usize,
+        unfinished: u64,
+        not_empty: std::collections::VecDeque<ObjRef>,
+        not_full: std::collections::VecDeque<ObjRef>,
+        all_done: std::collections::VecDeque<ObjRef>,
+    },
+}
+
+/// Which of a threading object's waiter queues: a Queue has three (its Conditions
+/// `not_empty`, `not_full` and `all_tasks_done`), the others one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WaitOn {
+    /// The only queue of a Condition, Semaphore or Event; a Queue's `not_empty` (getters).
+    Main,
+    /// A Queue's `not_full` (putters on a full bounded queue).
+    NotFull,
+    /// A Queue's `all_tasks_done` (`join`).
+    AllDone,
 }
 
 impl SyncObj {
-    pub fn waiters(&self) -> &std::collections::VecDeque<ObjRef> {
+    /// Every waiter, in the order the fingerprint and the refcount audit see them.
+    pub fn waiters(&self) -> Vec<ObjRef> {
         match self {
             SyncObj::Condition { waiters, .. }
             | SyncObj::Semaphore { waiters, .. }
-            | SyncObj::Event { waiters, .. } => waiters,
+            | SyncObj::Event { waiters, .. } => waiters.iter().copied().collect(),
+            SyncObj::Queue {
+                not_empty,
+                not_full,
+                all_done,
+                ..
+            } => not_empty
+                .iter()
+                .chain(not_full)
+                .chain(all_done)
+                .copied()
+                .collect(),
         }
     }
 
-    pub fn waiters_mut(&mut self) -> &mut std::collections::VecDeque<ObjRef> {
-        match self {
-            SyncObj::Condition { waiters, .. }
-            | SyncObj::Semaphore { waiters, .. }
-            | SyncObj::Event { waiters, .. } => waiters,
+    pub fn waiters_mut(&mut self, on: WaitOn) -> &mut std::collections::VecDeque<ObjRef> {
+        match (self, on) {
+            (SyncObj::Queue { not_full, .. }, WaitOn::NotFull) => not_full,
+            (SyncObj::Queue { all_done, .. }, WaitOn::AllDone) => all_done,
+            (SyncObj::Queue { not_empty, .. }, _) => not_empty,
+            (
+                SyncObj::Condition { waiters, .. }
+                | SyncObj::Semaphore { waiters, .. }
+                | SyncObj::Event { waiters, .. },
+                _,
+            ) => waiters,
         }
     }
 }
@@ -387,6 +427,8 @@ pub enum ThreadRun {
 pub struct ThreadObj {
     pub target: Option<ObjRef>,
     pub args: Option<ObjRef>,
+    /// `kwargs=`: a dict of str keys (owned), dropped with the target and args.
+    pub kwargs: Option<ObjRef>,
     pub name: Arc<str>,
     /// The runtime thread running it, once started.
     pub ident: Option<u32>,
@@ -498,6 +540,7 @@ impl<P: Platform> Object<P> {
             Object::Sync(SyncObj::Semaphore { bound: None, .. }) => "Semaphore",
             Object::Sync(SyncObj::Semaphore { .. }) => "BoundedSemaphore",
             Object::Sync(SyncObj::Event { .. }) => "Event",
+            Object::Sync(SyncObj::Queue { .. }) => "Queue",
             Object::Builtin(b) if b.is_module() => "module",
             Object::Builtin(b) if b.is_class() => "type",
             Object::Builtin(_) => "builtin_function_or_method",
@@ -557,12 +600,25 @@ impl<P: Platform> Object<P> {
             Object::Iter(IterObj::Zip { iters }) => iters.clone(),
             Object::Iter(IterObj::Deque { deque, .. }) => vec![*deque],
             Object::Deque { items, .. } => items.iter().copied().collect(),
-            Object::Thread(t) => t.target.iter().chain(&t.args).copied().collect(),
+            Object::Thread(t) => t
+                .target
+                .iter()
+                .chain(&t.args)
+                .chain(&t.kwargs)
+                .copied()
+                .collect(),
             Object::Namespace { dict } => vec![*dict],
             Object::Sync(SyncObj::Condition { lock, waiters }) => std::iter::once(*lock)
                 .chain(waiters.iter().copied())
                 .collect(),
-            Object::Sync(o) => o.waiters().iter().copied().collect(),
+            Object::Sync(SyncObj::Queue { items, .. }) => {
+                let mut v: Vec<ObjRef> = items.iter().copied().collect();
+                if let Object::Sync(o) = self {
+                    v.extend(o.waiters());
+                }
+                v
+            }
+            Object::Sync(o) => o.waiters(),
             Object::Class { base, dict, .. } => base.iter().copied().chain([*dict]).collect(),
             Object::Instance { class, dict } => vec![*class, *dict],
             Object::Method { func, receiver } => vec![*func, *receiver],
@@ -1358,6 +1414,9 @@ impl<P: Platform, R: RefcountField<P>> Heap<P, R> {
                 "<threading.Event object: {}>",
                 if flag { "set" } else { "unset" }
             ),
+            Object::Sync(SyncObj::Queue { items, .. }) => {
+                format!("<queue.Queue object: {} items>", items.len())
+            }
             Object::Builtin(b) if b.is_module() => format!("<module '{}' (built-in)>", b.name()),
             Object::Builtin(b) if b.is_class() => format!("<class '{}'>", b.qualname()),
             Object::Builtin(b) => format!("<built-in function {}>", b.qualname()),

@@ -247,3 +247,47 @@ print(f"Got: {seen['n']} {ready.is_set()}")
     assert_caught(&twin, "event_twin", &Policy::ALL, "differs");
     assert_eq!(run(source, "event_gate").0, "Got: 1 True\n");
 }
+
+/// LOCK-7: `queue.Queue`: a worker that takes items until it gets None, marking each done, and a
+/// main thread that puts through a bounded queue and joins it, reads the full sum on every
+/// schedule; the twin whose worker never calls task_done leaves `join` waiting forever (a
+/// deadlock). `get_nowait` on an empty queue and `put_nowait` on a full one raise CPython's
+/// exceptions.
+#[test]
+fn lock7_queue_put_get_task_done_join() {
+    let source = r#"
+import threading
+import queue
+tasks = queue.Queue(maxsize=1)
+total = {"n": 0}
+def worker():
+    while True:
+        item = tasks.get()
+        if item is None:
+            tasks.task_done()
+            break
+        total["n"] += item
+        tasks.task_done()
+t = threading.Thread(target=worker)
+t.start()
+tasks.put(1)
+tasks.put(2)
+tasks.put(None)
+tasks.join()
+seen = total["n"]
+t.join()
+print(f"Got: {seen} {tasks.empty()}")
+"#;
+    assert_proved(source, "queue_worker");
+    assert_eq!(run(source, "queue_worker").0, "Got: 3 True\n");
+    let twin = source.replace(
+        "        total[\"n\"] += item\n        tasks.task_done()",
+        "        total[\"n\"] += item",
+    );
+    assert_ne!(twin, source);
+    assert_caught(&twin, "queue_twin", &Policy::ALL, "deadlock");
+    let empty = "import queue\nq = queue.Queue(1)\nq.put_nowait(1)\nq.put_nowait(2)\n";
+    assert!(run(empty, "full").0.contains("queue.Full"));
+    let empty = "import queue\nq = queue.Queue()\nq.get_nowait()\n";
+    assert!(run(empty, "empty").0.contains("_queue.Empty"));
+}

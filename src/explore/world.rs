@@ -1476,8 +1476,22 @@ fn hash_object<C>(
                 SyncObj::Condition { lock, .. } => id(c, *lock).hash(h),
                 SyncObj::Semaphore { value, bound, .. } => (value, bound).hash(h),
                 SyncObj::Event { flag, .. } => flag.hash(h),
+                SyncObj::Queue {
+                    items,
+                    maxsize,
+                    unfinished,
+                    not_empty,
+                    not_full,
+                    all_done,
+                } => {
+                    (items.len(), maxsize, unfinished).hash(h);
+                    for &x in items {
+                        id(c, x).hash(h);
+                    }
+                    (not_empty.len(), not_full.len(), all_done.len()).hash(h);
+                }
             }
-            for &w in o.waiters() {
+            for w in o.waiters() {
                 id(c, w).hash(h);
             }
         }
@@ -1523,7 +1537,7 @@ fn hash_object<C>(
         Object::Thread(t) => {
             (&t.name, t.ident, t.run as u8, t.process).hash(h);
             let (a, b) = (t.target.map(|o| id(c, o)), t.args.map(|o| id(c, o)));
-            (a, b).hash(h);
+            (a, b, t.kwargs.map(|o| id(c, o))).hash(h);
         }
         Object::Namespace { dict } => id(c, *dict).hash(h),
         Object::Exception { class, message } => (class, message).hash(h),

@@ -566,8 +566,13 @@ fn validate_code(program: &Program, code: &Code) -> Result<(), String> {
     if code.lines.len() != n {
         return Err("one line number per instruction".into());
     }
-    if !matches!(code.instrs.last(), Some(ReturnValue)) {
-        return Err("the last instruction must be RETURN_VALUE".into());
+    // Execution must not run off the end: the last instruction leaves the code or jumps back
+    // (CPython 3.11 puts a `while True:` loop's exit before its back-edge).
+    if !matches!(
+        code.instrs.last(),
+        Some(ReturnValue | JumpBackward(_) | JumpForward(_))
+    ) {
+        return Err("the last instruction must be RETURN_VALUE or an unconditional jump".into());
     }
     for (i, ins) in code.instrs.iter().enumerate() {
         let bad = |what: &str| Err(format!("instruction {i} ({}): {what}", ins.name()));

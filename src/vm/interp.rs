@@ -393,9 +393,11 @@ impl PyThread {
         for r in [target, args, thread_obj] {
             heap.incref(py, r)?;
         }
+        // The step tables' name: `Thread-1`, without 3.10's ` (target)`.
+        let short = t.name.split(" (").next().unwrap_or(&t.name).to_string();
         Ok(PyThread {
             ident,
-            name: t.name.to_string(),
+            name: short,
             frames: Vec::new(),
             start: Some((target, args)),
             thread_obj: Some(thread_obj),
@@ -605,8 +607,25 @@ fn start_call<P: Platform>(t: &mut PyThread, cx: &mut Cx<'_, '_, P>) -> Result<S
             )));
         }
     };
-    let site = Instr::Call(items.len() as u32);
-    let callee = match invoke(t, cx, target, None, &items, &[], site)? {
+    // `kwargs=` of the thread object: `target(*args, **kwargs)`, as `Thread.run` calls it.
+    let kwdict = match t.thread_obj {
+        Some(obj) => match cx.heap.get(cx.py, obj)? {
+            Object::Thread(th) => th.kwargs,
+            _ => None,
+        },
+        None => None,
+    };
+    let mut kwargs = Vec::new();
+    if let Some(d) = kwdict {
+        for (k, v) in cx.heap.dict_entries(cx.py, d)? {
+            match cx.heap.get(cx.py, k)? {
+                Object::Str(s) => kwargs.push((s.to_string(), v)),
+                _ => return Err(RtError::TypeError("keywords must be strings".into())),
+            }
+        }
+    }
+    let site = Instr::Call((items.len() + kwargs.len()) as u32);
+    let callee = match invoke(t, cx, target, None, &items, &kwargs, site)? {
         Invoked::Blocked(w) => return Ok(Step::Blocked(w)),
         Invoked::Consume { acc, .. } => {
             cx.heap.decref(cx.py, acc)?;
@@ -628,7 +647,7 @@ fn start_call<P: Platform>(t: &mut PyThread, cx: &mut Cx<'_, '_, P>) -> Result<S
     }
     let e = Executed {
         callee: Some(callee),
-        ..Executed::plain(Instr::Call(items.len() as u32), None)
+        ..Executed::plain(site, None)
     };
     Ok(finish_executed(t, cx, e))
 }
@@ -641,14 +660,14 @@ fn finish<P: Platform>(t: &mut PyThread, cx: &mut Cx<'_, '_, P>) -> Result<(), R
         cx.heap.decref(cx.py, args)?;
     }
     if let Some(obj) = t.thread_obj.take() {
-        let (target, args) = cx.heap.update(cx.py, obj, |o| match o {
+        let (target, args, kwargs) = cx.heap.update(cx.py, obj, |o| match o {
             Object::Thread(th) => {
                 th.run = ThreadRun::Stopped;
-                Ok((th.target.take(), th.args.take()))
+                Ok((th.target.take(), th.args.take(), th.kwargs.take()))
             }
-            _ => Ok((None, None)),
+            _ => Ok((None, None, None)),
         })?;
-        for r in target.into_iter().chain(args) {
+        for r in target.into_iter().chain(args).chain(kwargs) {
             cx.heap.decref(cx.py, r)?;
         }
         cx.heap.decref(cx.py, obj)?;

@@ -10,6 +10,7 @@ use crate::platform::Platform;
 use crate::runtime::Token;
 use crate::vm::interp::{Acquire, Cx, PyThread, Ready, Wait, note};
 use crate::vm::ops;
+use crate::vm::policy::Policy;
 
 /// What a built-in did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -295,6 +296,42 @@ pub fn call<P: Platform>(
             note!(cx, format!("start {}", th.name));
             none()
         }
+        CurrentThread => {
+            arity("current_thread", args, 0, 0)?;
+            let obj = match t.thread_obj {
+                Some(o) => o,
+                None => {
+                    // The main thread's object (`threading._MainThread`), made when first asked.
+                    let o = heap.new_object(
+                        py,
+                        Object::Thread(ThreadObj {
+                            target: None,
+                            args: None,
+                            kwargs: None,
+                            name: t.name.as_str().into(),
+                            ident: Some(t.ident),
+                            run: ThreadRun::Started,
+                            process: false,
+                        }),
+                    );
+                    t.thread_obj = Some(o);
+                    o
+                }
+            };
+            heap.incref(py, obj)?;
+            Ok(Outcome::Return(obj))
+        }
+        GetIdent => {
+            arity("get_ident", args, 0, 0)?;
+            Ok(Outcome::Return(heap.new_int(py, i64::from(t.ident))))
+        }
+        ThreadIsAlive => {
+            arity("is_alive", args, 0, 0)?;
+            let th = thread_obj(heap, py, this()?)?;
+            Ok(Outcome::Return(ObjRef::from_bool(
+                th.run == ThreadRun::Started,
+            )))
+        }
         ThreadJoin => {
             arity("join", args, 0, 0)?;
             let th = thread_obj(heap, py, this()?)?;
@@ -365,9 +402,8 @@ pub fn call<P: Platform>(
                 heap.new_object(py, Object::Namespace { dict }),
             ))
         }
-        ModThreading | ModTime | ModSys | ModMultiprocessing | ModTypes | ModCollections => {
-            Err(RtError::TypeError("'module' object is not callable".into()))
-        }
+        ModThreading | ModTime | ModSys | ModMultiprocessing | ModTypes | ModCollections
+        | ModQueue => Err(RtError::TypeError("'module' object is not callable".into())),
         PropertyClass => {
             arity("property", args, 0, 2)?;
             let fget = args.first().copied().filter(|&f| f != ObjRef::NONE);
@@ -537,7 +573,7 @@ fn new_thread<P: Platform>(
         )));
     }
     for (k, _) in kwargs {
-        if !["target", "args", "name"].contains(&k.as_str()) {
+        if !["target", "args", "kwargs", "name", "daemon"].contains(&k.as_str()) {
             return Err(RtError::TypeError(format!(
                 "{class}() got an unexpected keyword argument '{k}'"
             )));
@@ -550,9 +586,44 @@ fn new_thread<P: Platform>(
                 "{class}() needs a target (gilcheck models threads that run a function)"
             ))
         })?;
+    if let Some(d) = kwarg(kwargs, "daemon")
+        && d != ObjRef::NONE
+        && ops::truthy(heap, py, d)?
+    {
+        return Err(RtError::Unsupported(format!(
+            "{class}(daemon=True): gilcheck waits for every thread at exit and does not model daemon threads yet"
+        )));
+    }
     let name = match kwarg(kwargs, "name") {
         Some(n) if n != ObjRef::NONE => ops::to_str(heap, py, n)?,
-        _ => cx.host.next_thread_name(process),
+        _ => {
+            let base = cx.host.next_thread_name(process);
+            // Since 3.10 a default thread name ends with its target's name (`_newname` and
+            // `Thread.__init__` in Lib/threading.py).
+            let target_name = match heap.get(py, target)? {
+                Object::Function { name, .. } => {
+                    Some(name.rsplit('.').next().unwrap_or(&name).to_string())
+                }
+                _ => None,
+            };
+            match target_name {
+                Some(n) if !process && !matches!(cx.policy, Policy::Py38 | Policy::Py39) => {
+                    format!("{base} ({n})")
+                }
+                _ => base,
+            }
+        }
+    };
+    let kwdict = match kwarg(kwargs, "kwargs") {
+        None | Some(ObjRef::NONE) => None,
+        Some(d) => {
+            if !heap.with_object(py, d, |o| matches!(o, Object::Dict(_)))? {
+                return Err(RtError::TypeError(
+                    "kwargs must be a dict (gilcheck models no other mapping)".into(),
+                ));
+            }
+            Some(d)
+        }
     };
     let argtuple = match kwarg(kwargs, "args") {
         Some(a) => {
@@ -570,11 +641,15 @@ fn new_thread<P: Platform>(
         None => heap.new_tuple(py, &[])?,
     };
     heap.incref(py, target)?;
+    if let Some(d) = kwdict {
+        heap.incref(py, d)?;
+    }
     let obj = heap.new_object(
         py,
         Object::Thread(ThreadObj {
             target: Some(target),
             args: Some(argtuple),
+            kwargs: kwdict,
             name: name.into(),
             ident: None,
             run: ThreadRun::Initial,
@@ -603,7 +678,7 @@ pub fn method<P: Platform>(
 ) -> Result<Option<Builtin>, RtError> {
     use Builtin::*;
     let methods: &[Builtin] = match heap.with_object(py, obj, |o| o.type_name())? {
-        "Thread" | "Process" => &[ThreadStart, ThreadJoin],
+        "Thread" | "Process" => &[ThreadStart, ThreadJoin, ThreadIsAlive],
         "lock" | "RLock" => &[LockAcquire, LockRelease, LockEnter, LockExit],
         "Condition" => &[
             CondAcquire,
@@ -616,6 +691,17 @@ pub fn method<P: Platform>(
         ],
         "Semaphore" | "BoundedSemaphore" => &[SemAcquire, SemRelease, SemEnter, SemExit],
         "Event" => &[EventSet, EventClear, EventIsSet, EventWait],
+        "Queue" => &[
+            QueuePut,
+            QueueGet,
+            QueuePutNowait,
+            QueueGetNowait,
+            QueueTaskDone,
+            QueueJoin,
+            QueueQsize,
+            QueueEmptyMethod,
+            QueueFullMethod,
+        ],
         "list" => &[
             ListAppend,
             ListPop,
@@ -869,6 +955,7 @@ pub fn getattr<P: Platform>(
         }
         Object::Thread(t) => match name {
             "name" => Ok(heap.new_str(py, &t.name)),
+            "daemon" => Ok(ObjRef::FALSE),
             "ident" => Ok(t
                 .ident
                 .map_or(ObjRef::NONE, |i| heap.new_int(py, i64::from(i)))),

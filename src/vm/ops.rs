@@ -197,6 +197,16 @@ pub fn compare<P: Platform>(
         (Some(a), Some(b)) => as_f64(a).partial_cmp(&as_f64(b)),
         _ => match (heap.get(py, lhs)?, heap.get(py, rhs)?) {
             (Object::Str(a), Object::Str(b)) => a.partial_cmp(&b),
+            // Sequences of one type compare item by item: the first unequal pair decides,
+            // else the lengths (CPython's `list_richcompare` / `tuplerichcompare`).
+            (Object::Tuple(a), Object::Tuple(b)) | (Object::List(a), Object::List(b)) => {
+                for (&x, &y) in a.iter().zip(&b) {
+                    if !heap.eq(py, x, y)? {
+                        return compare(heap, py, op, x, y);
+                    }
+                }
+                a.len().partial_cmp(&b.len())
+            }
             (a, b) => {
                 return Err(RtError::TypeError(format!(
                     "'{}' not supported between instances of '{}' and '{}'",

@@ -12,7 +12,7 @@
 
 use crate::RtError;
 use crate::builtins::Builtin;
-use crate::heap::{ObjRef, Object, SyncObj};
+use crate::heap::{ObjRef, Object, SyncObj, WaitOn};
 use crate::platform::Platform;
 use crate::vm::interp::{Acquire, Cx, PyThread, SyncWait, note};
 use crate::vm::native::Outcome;
@@ -97,19 +97,38 @@ fn enqueue_waiter<P: Platform>(
     me: u32,
     obj: ObjRef,
 ) -> Result<ObjRef, RtError> {
+    enqueue_on(cx, me, obj, WaitOn::Main)
+}
+
+/// As [`enqueue_waiter`], on the waiter queue `on`.
+fn enqueue_on<P: Platform>(
+    cx: &Cx<'_, '_, P>,
+    me: u32,
+    obj: ObjRef,
+    on: WaitOn,
+) -> Result<ObjRef, RtError> {
     let waiter = cx.heap.new_lock(cx.py);
     let took = cx.heap.lock_core(cx.py, waiter)?.try_acquire(me);
     debug_assert!(took, "a new lock is free");
     cx.heap.incref(cx.py, waiter)?;
-    update(cx, obj, |s| s.waiters_mut().push_back(waiter))?;
+    update(cx, obj, |s| s.waiters_mut(on).push_back(waiter))?;
     Ok(waiter)
 }
 
 /// Wakes up to `n` waiters of `obj`, first come first served: releases each one's Lock and drops
 /// the queue's reference to it. Returns how many were woken.
 fn wake<P: Platform>(cx: &mut Cx<'_, '_, P>, obj: ObjRef, n: usize) -> Result<usize, RtError> {
+    wake_on(cx, obj, n, WaitOn::Main)
+}
+
+fn wake_on<P: Platform>(
+    cx: &mut Cx<'_, '_, P>,
+    obj: ObjRef,
+    n: usize,
+    on: WaitOn,
+) -> Result<usize, RtError> {
     let woken: Vec<ObjRef> = update(cx, obj, |s| {
-        let q = s.waiters_mut();
+        let q = s.waiters_mut(on);
         let k = n.min(q.len());
         q.drain(..k).collect()
     })?;
@@ -318,6 +337,169 @@ fn event_wait<P: Platform>(
     }
 }
 
+/// What a Queue operation needs before it can go on.
+fn queue_ready<P: Platform>(cx: &Cx<'_, '_, P>, q: ObjRef, on: WaitOn) -> Result<bool, RtError> {
+    Ok(match sync_obj(cx, q, "Queue")? {
+        SyncObj::Queue {
+            items,
+            maxsize,
+            unfinished,
+            ..
+        } => match on {
+            WaitOn::Main => !items.is_empty(),
+            WaitOn::NotFull => maxsize == 0 || items.len() < maxsize,
+            WaitOn::AllDone => unfinished == 0,
+        },
+        _ => false,
+    })
+}
+
+/// Waits (a waiter queued on `on`, the GIL released) until `queue_ready(q, on)`; a woken waiter
+/// checks again, as CPython's `while` loops around each `Condition.wait` do. `Ok(None)`: ready.
+fn queue_wait<P: Platform>(
+    t: &mut PyThread,
+    cx: &mut Cx<'_, '_, P>,
+    q: ObjRef,
+    on: WaitOn,
+) -> Result<Option<Outcome>, RtError> {
+    loop {
+        if let Some(w) = t.sync.take()
+            && let Some(out) = block_on_waiter(t, cx, w)?
+        {
+            return Ok(Some(out));
+        }
+        if queue_ready(cx, q, on)? {
+            return Ok(None);
+        }
+        let waiter = enqueue_on(cx, t.ident, q, on)?;
+        t.sync = Some(SyncWait {
+            waiter,
+            saved: 0,
+            reacquiring: false,
+        });
+    }
+}
+
+/// `Queue.put(item, block)` and `get(block)`, `task_done()`, `join()` (LOCK-7).
+fn queue_call<P: Platform>(
+    t: &mut PyThread,
+    cx: &mut Cx<'_, '_, P>,
+    b: Builtin,
+    q: ObjRef,
+    args: &[ObjRef],
+    kwargs: &[(String, ObjRef)],
+) -> Result<Outcome, RtError> {
+    use Builtin::*;
+    let (py, heap) = (cx.py, cx.heap);
+    let name = cx.name_of_lock(q);
+    match b {
+        QueuePut | QueuePutNowait => {
+            let block = if b == QueuePut {
+                check_args("put", args, kwargs, &["item", "block", "timeout"])?;
+                no_timeout("Queue.put", args, kwargs, 2)?;
+                match arg(args, kwargs, 1, "block") {
+                    Some(v) => ops::truthy(heap, py, v)?,
+                    None => true,
+                }
+            } else {
+                check_args("put_nowait", args, kwargs, &["item"])?;
+                false
+            };
+            let item = arg(args, kwargs, 0, "item").ok_or_else(|| {
+                RtError::TypeError("put() missing 1 required positional argument: 'item'".into())
+            })?;
+            if block {
+                if let Some(out) = queue_wait(t, cx, q, WaitOn::NotFull)? {
+                    return Ok(out);
+                }
+            } else if !queue_ready(cx, q, WaitOn::NotFull)? {
+                return Err(RtError::QueueFull);
+            }
+            heap.incref(py, item)?;
+            update(cx, q, |s| {
+                if let SyncObj::Queue {
+                    items, unfinished, ..
+                } = s
+                {
+                    items.push_back(item);
+                    *unfinished += 1;
+                }
+            })?;
+            wake_on(cx, q, 1, WaitOn::Main)?;
+            note!(cx, format!("{name}.put({})", heap.repr(py, item)?));
+            Ok(Outcome::Return(ObjRef::NONE))
+        }
+        QueueGet | QueueGetNowait => {
+            let block = if b == QueueGet {
+                check_args("get", args, kwargs, &["block", "timeout"])?;
+                no_timeout("Queue.get", args, kwargs, 1)?;
+                match arg(args, kwargs, 0, "block") {
+                    Some(v) => ops::truthy(heap, py, v)?,
+                    None => true,
+                }
+            } else {
+                check_args("get_nowait", args, kwargs, &[])?;
+                false
+            };
+            if block {
+                if let Some(out) = queue_wait(t, cx, q, WaitOn::Main)? {
+                    return Ok(out);
+                }
+            } else if !queue_ready(cx, q, WaitOn::Main)? {
+                return Err(RtError::QueueEmpty);
+            }
+            let item = update(cx, q, |s| match s {
+                SyncObj::Queue { items, .. } => items.pop_front(),
+                _ => None,
+            })?
+            .expect("a ready queue has an item");
+            wake_on(cx, q, 1, WaitOn::NotFull)?;
+            note!(cx, format!("{name}.get() → {}", heap.repr(py, item)?));
+            Ok(Outcome::Return(item))
+        }
+        QueueTaskDone => {
+            check_args("task_done", args, kwargs, &[])?;
+            let left = update(cx, q, |s| match s {
+                SyncObj::Queue { unfinished, .. } if *unfinished > 0 => {
+                    *unfinished -= 1;
+                    Some(*unfinished)
+                }
+                _ => None,
+            })?;
+            match left {
+                None => Err(RtError::ValueError(
+                    "task_done() called too many times".into(),
+                )),
+                Some(0) => {
+                    wake_on(cx, q, usize::MAX, WaitOn::AllDone)?;
+                    Ok(Outcome::Return(ObjRef::NONE))
+                }
+                Some(_) => Ok(Outcome::Return(ObjRef::NONE)),
+            }
+        }
+        QueueJoin => {
+            check_args("join", args, kwargs, &[])?;
+            match queue_wait(t, cx, q, WaitOn::AllDone)? {
+                Some(out) => Ok(out),
+                None => Ok(Outcome::Return(ObjRef::NONE)),
+            }
+        }
+        QueueQsize | QueueEmptyMethod | QueueFullMethod => {
+            check_args(b.name(), args, kwargs, &[])?;
+            let (len, max) = match sync_obj(cx, q, "Queue")? {
+                SyncObj::Queue { items, maxsize, .. } => (items.len(), maxsize),
+                _ => (0, 0),
+            };
+            Ok(Outcome::Return(match b {
+                QueueQsize => heap.new_int(py, len as i64),
+                QueueEmptyMethod => ObjRef::from_bool(len == 0),
+                _ => ObjRef::from_bool(max > 0 && len >= max),
+            }))
+        }
+        _ => unreachable!("not a Queue method: {b:?}"),
+    }
+}
+
 /// The built-ins of this module; `None` for any other.
 pub fn call<P: Platform>(
     t: &mut PyThread,
@@ -330,7 +512,12 @@ pub fn call<P: Platform>(
     use Builtin::*;
     if !matches!(
         b,
-        RLockFactory | ConditionClass | SemaphoreClass | BoundedSemaphoreClass | EventClass
+        RLockFactory
+            | ConditionClass
+            | SemaphoreClass
+            | BoundedSemaphoreClass
+            | EventClass
+            | QueueClass
     ) && !b.sync_method()
     {
         return None;
@@ -528,6 +715,29 @@ fn call_sync<P: Platform>(
             no_timeout("Event.wait", args, kwargs, 0)?;
             let ev = expect(this()?, &["Event"])?;
             event_wait(t, cx, ev)
+        }
+        QueueClass => {
+            check_args("Queue", args, kwargs, &["maxsize"])?;
+            let maxsize = match arg(args, kwargs, 0, "maxsize") {
+                Some(v) => heap.int_value(py, v)?.max(0) as usize,
+                None => 0,
+            };
+            Ok(Outcome::Return(heap.new_object(
+                py,
+                Object::Sync(SyncObj::Queue {
+                    items: Default::default(),
+                    maxsize,
+                    unfinished: 0,
+                    not_empty: Default::default(),
+                    not_full: Default::default(),
+                    all_done: Default::default(),
+                }),
+            )))
+        }
+        QueuePut | QueuePutNowait | QueueGet | QueueGetNowait | QueueTaskDone | QueueJoin
+        | QueueQsize | QueueEmptyMethod | QueueFullMethod => {
+            let q = expect(this()?, &["Queue"])?;
+            queue_call(t, cx, b, q, args, kwargs)
         }
         _ => unreachable!("not a threading primitive: {b:?}"),
     }

@@ -735,6 +735,7 @@ impl Copier {
                     Object::Thread(ThreadObj {
                         target: None,
                         args: None,
+                        kwargs: None,
                         ident: None,
                         run: ThreadRun::Stopped,
                         ..t
