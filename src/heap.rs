@@ -211,6 +211,12 @@ pub enum Object<P: Platform> {
     ClassMethod(ObjRef),
     /// `threading.Condition`, `Semaphore`, `BoundedSemaphore`, `Event` (LOCK-6, LOCK-7).
     Sync(SyncObj),
+    /// `slice(start, stop, step)` of ints or None (`BUILD_SLICE`).
+    Slice {
+        start: Option<i64>,
+        stop: Option<i64>,
+        step: Option<i64>,
+    },
 }
 
 /// A dict's items, and what reading a missing key does (`__missing__`): a plain dict raises
@@ -477,6 +483,11 @@ impl<P: Platform> Clone for Object<P> {
             Object::Thread(t) => Object::Thread(t.clone()),
             Object::Namespace { dict } => Object::Namespace { dict: *dict },
             Object::Sync(o) => Object::Sync(o.clone()),
+            Object::Slice { start, stop, step } => Object::Slice {
+                start: *start,
+                stop: *stop,
+                step: *step,
+            },
             Object::Exception { class, message } => Object::Exception {
                 class: *class,
                 message: Arc::clone(message),
@@ -541,6 +552,7 @@ impl<P: Platform> Object<P> {
             Object::Sync(SyncObj::Semaphore { .. }) => "BoundedSemaphore",
             Object::Sync(SyncObj::Event { .. }) => "Event",
             Object::Sync(SyncObj::Queue { .. }) => "Queue",
+            Object::Slice { .. } => "slice",
             Object::Builtin(b) if b.is_module() => "module",
             Object::Builtin(b) if b.is_class() => "type",
             Object::Builtin(_) => "builtin_function_or_method",
@@ -1059,10 +1071,9 @@ impl<P: Platform, R: RefcountField<P>> Heap<P, R> {
             }
         }
         match self.get(py, key)? {
-            Object::List(_) | Object::Dict(_) => Err(RtError::TypeError(format!(
-                "unhashable type: '{}'",
-                self.get(py, key)?.type_name()
-            ))),
+            Object::List(_) | Object::Dict(_) | Object::Slice { .. } => Err(RtError::TypeError(
+                format!("unhashable type: '{}'", self.get(py, key)?.type_name()),
+            )),
             _ => Ok(()),
         }
     }
@@ -1416,6 +1427,10 @@ impl<P: Platform, R: RefcountField<P>> Heap<P, R> {
             ),
             Object::Sync(SyncObj::Queue { items, .. }) => {
                 format!("<queue.Queue object: {} items>", items.len())
+            }
+            Object::Slice { start, stop, step } => {
+                let show = |x: Option<i64>| x.map_or("None".to_string(), |i| i.to_string());
+                format!("slice({}, {}, {})", show(start), show(stop), show(step))
             }
             Object::Builtin(b) if b.is_module() => format!("<module '{}' (built-in)>", b.name()),
             Object::Builtin(b) if b.is_class() => format!("<class '{}'>", b.qualname()),

@@ -1123,9 +1123,16 @@ impl<'p> Reference<'p> {
                         (k, v) => return Err(format!("Thread({k}={v:?}) is not generated")),
                     }
                 }
+                let target = target.ok_or("Thread() without a target")?;
+                // 3.10+ (`Lib/threading.py`): a default name ends with the target's name.
+                let suffix = match (self.table, &target) {
+                    (Table::Py38 | Table::Py39, _) => String::new(),
+                    (_, Val::Func(c)) => format!(" ({})", self.program.codes[*c].name),
+                    _ => String::new(),
+                };
                 self.thread_objs.push(ThreadObj {
-                    name: format!("Thread-{}", self.thread_objs.len() + 1),
-                    target: target.ok_or("Thread() without a target")?,
+                    name: format!("Thread-{}{suffix}", self.thread_objs.len() + 1),
+                    target,
                     args: targs,
                     runtime: None,
                     stopped: false,

@@ -661,9 +661,6 @@ impl<'a> Compiler<'a> {
                 self.emit(Instr::LoadAttr(k));
             }
             Expr::Subscript(sub) => {
-                if matches!(&*sub.slice, Expr::Slice(_)) {
-                    return unsupported("slices", &*sub.slice);
-                }
                 self.expr(&sub.value)?;
                 self.expr(&sub.slice)?;
                 self.emit(Instr::Copy(2));
@@ -711,9 +708,6 @@ impl<'a> Compiler<'a> {
                 self.emit(Instr::StoreAttr(k));
             }
             Expr::Subscript(s) => {
-                if matches!(&*s.slice, Expr::Slice(_)) {
-                    return unsupported("slices", &*s.slice);
-                }
                 self.expr(&s.value)?;
                 self.expr(&s.slice)?;
                 self.emit(Instr::StoreSubscr);
@@ -1384,9 +1378,6 @@ impl<'a> Compiler<'a> {
                 self.emit(Instr::LoadAttr(k));
             }
             Expr::Subscript(s) => {
-                if matches!(&*s.slice, Expr::Slice(_)) {
-                    return unsupported("slices", &*s.slice);
-                }
                 self.expr(&s.value)?;
                 self.expr(&s.slice)?;
                 self.emit(Instr::BinarySubscr);
@@ -1504,7 +1495,19 @@ impl<'a> Compiler<'a> {
             Expr::BytesLiteral(b) => return unsupported("bytes", b),
             Expr::EllipsisLiteral(x) => return unsupported("Ellipsis", x),
             Expr::Starred(s) => return unsupported("starred expressions", s),
-            Expr::Slice(s) => return unsupported("slices", s),
+            Expr::Slice(s) => {
+                // 3.11: each bound, or None, then `BUILD_SLICE 2` (3 with a step).
+                for part in [&s.lower, &s.upper] {
+                    match part {
+                        Some(e) => self.expr(e)?,
+                        None => self.load_const(Const::None),
+                    }
+                }
+                if let Some(step) = &s.step {
+                    self.expr(step)?;
+                }
+                self.emit(Instr::BuildSlice(if s.step.is_some() { 3 } else { 2 }));
+            }
             Expr::TString(t) => return unsupported("template strings", t),
             Expr::StringLiteral(_) | Expr::NoneLiteral(_) | Expr::BooleanLiteral(_) => {
                 unreachable!("constants are loaded above")

@@ -1519,6 +1519,7 @@ fn hash_object<C>(
             }
         }
         Object::DictView { dict, kind } => (id(c, *dict), kind).hash(h),
+        Object::Slice { start, stop, step } => (start, stop, step).hash(h),
         Object::Deque {
             items,
             maxlen,

@@ -191,6 +191,8 @@ pub enum Instr {
     StoreAttr(u32),
     BuildTuple(u32),
     BuildList(u32),
+    /// `BUILD_SLICE n`: a slice of the n (2 or 3) values below it (`x[a:b]`, `x[a:b:c]`).
+    BuildSlice(u32),
     /// Replaces a tuple or list of exactly n items by its items, the first on top.
     UnpackSequence(u32),
     BuildMap(u32),
@@ -266,6 +268,7 @@ impl Instr {
             LoadAttr(_) => "LOAD_ATTR",
             StoreAttr(_) => "STORE_ATTR",
             BuildTuple(_) => "BUILD_TUPLE",
+            BuildSlice(_) => "BUILD_SLICE",
             BuildList(_) => "BUILD_LIST",
             UnpackSequence(_) => "UNPACK_SEQUENCE",
             BuildMap(_) => "BUILD_MAP",
@@ -299,9 +302,9 @@ impl Instr {
             Resume(a) | LoadConst(a) | LoadFast(a) | StoreFast(a) | StoreGlobal(a)
             | LoadName(a) | StoreName(a) | Copy(a) | Swap(a) | KwNames(a) | Call(a)
             | LoadMethod(a) | LoadAttr(a) | StoreAttr(a) | BuildTuple(a) | BuildList(a)
-            | UnpackSequence(a) | BuildMap(a) | BuildConstKeyMap(a) | ListAppend(a)
-            | ListExtend(a) | BuildString(a) | MakeFunction(a) | ImportName(a) | ImportFrom(a)
-            | RaiseVarargs(a) => a,
+            | BuildSlice(a) | UnpackSequence(a) | BuildMap(a) | BuildConstKeyMap(a)
+            | ListAppend(a) | ListExtend(a) | BuildString(a) | MakeFunction(a) | ImportName(a)
+            | ImportFrom(a) | RaiseVarargs(a) => a,
             LoadGlobal { name, null } => name * 2 + u32::from(null),
             BinaryOp { op, inplace } => op.number() + if inplace { 13 } else { 0 },
             CompareOp(c) => c.number(),
@@ -381,7 +384,7 @@ impl Instr {
             ForIter(_) | LoadMethod(_) | BeforeWith => (1, 2),
             Call(n) => (n + 2, 1),
             StoreAttr(_) => (2, 0),
-            BuildTuple(n) | BuildList(n) | BuildString(n) => (n, 1),
+            BuildTuple(n) | BuildList(n) | BuildString(n) | BuildSlice(n) => (n, 1),
             UnpackSequence(n) => (1, n),
             BuildMap(n) => (2 * n, 1),
             BuildConstKeyMap(n) => (n + 1, 1),

@@ -1511,6 +1511,33 @@ fn run_instruction<P: Platform>(t: &mut PyThread, cx: &mut Cx<'_, '_, P>) -> Res
             pop_n(f, cx, n as usize)?;
             f.stack.push(Some(r));
         }
+        BuildSlice(n) => {
+            let mut parts = [None; 3];
+            for (i, part) in parts.iter_mut().enumerate().take(n as usize) {
+                let v = peek(f, n as usize - i)?;
+                *part = match heap.get(py, v)? {
+                    Object::None => None,
+                    Object::Int(x) => Some(x),
+                    Object::Bool(b) => Some(i64::from(b)),
+                    _ => {
+                        return Err(RtError::TypeError(
+                            "slice indices must be integers or None or have an __index__ method"
+                                .into(),
+                        ));
+                    }
+                };
+            }
+            let r = heap.new_object(
+                py,
+                Object::Slice {
+                    start: parts[0],
+                    stop: parts[1],
+                    step: parts[2],
+                },
+            );
+            pop_n(f, cx, n as usize)?;
+            f.stack.push(Some(r));
+        }
         UnpackSequence(n) => {
             let seq = peek(f, 1)?;
             let items = match heap.get(py, seq)? {
@@ -2211,6 +2238,137 @@ fn missing_key<P: Platform>(
     }
 }
 
+type SliceParts = (Option<i64>, Option<i64>, Option<i64>);
+
+/// The indices a slice selects of a sequence of `len` items (CPython's `PySlice_AdjustIndices`).
+fn slice_indices(len: usize, (start, stop, step): SliceParts) -> Result<Vec<usize>, RtError> {
+    let n = len as i64;
+    let step = step.unwrap_or(1);
+    if step == 0 {
+        return Err(RtError::ValueError("slice step cannot be zero".into()));
+    }
+    let (lower, upper) = if step > 0 { (0, n) } else { (-1, n - 1) };
+    let clamp = |x: Option<i64>, default: i64| match x {
+        None => default,
+        Some(mut i) => {
+            if i < 0 {
+                i += n;
+            }
+            i.clamp(lower, upper)
+        }
+    };
+    let (from, to) = if step > 0 {
+        (clamp(start, lower), clamp(stop, upper))
+    } else {
+        (clamp(start, upper), clamp(stop, lower))
+    };
+    let mut out = Vec::new();
+    let mut i = from;
+    while (step > 0 && i < to) || (step < 0 && i > to) {
+        out.push(i as usize);
+        i += step;
+    }
+    Ok(out)
+}
+
+/// `seq[a:b:c]` of a list, tuple or str: a new object of the same type.
+fn slice_get<P: Platform>(
+    heap: &Heap<P>,
+    py: Token<'_>,
+    container: ObjRef,
+    parts: SliceParts,
+) -> Result<ObjRef, RtError> {
+    match heap.get(py, container)? {
+        Object::List(v) | Object::Tuple(v) => {
+            let picked: Vec<ObjRef> = slice_indices(v.len(), parts)?
+                .into_iter()
+                .map(|i| v[i])
+                .collect();
+            if heap.with_object(py, container, |o| matches!(o, Object::List(_)))? {
+                heap.new_list(py, &picked)
+            } else {
+                heap.new_tuple(py, &picked)
+            }
+        }
+        Object::Str(s) => {
+            let chars: Vec<char> = s.chars().collect();
+            let text: String = slice_indices(chars.len(), parts)?
+                .into_iter()
+                .map(|i| chars[i])
+                .collect();
+            Ok(heap.new_str(py, &text))
+        }
+        other => Err(RtError::TypeError(match other.type_name() {
+            "collections.deque" => "sequence index must be integer, not 'slice'".to_string(),
+            _ if matches!(other, Object::Dict(_)) => "unhashable type: 'slice'".to_string(),
+            t => format!("'{t}' object is not subscriptable"),
+        })),
+    }
+}
+
+/// `list[a:b:c] = iterable`: a step of 1 replaces the range by the items (any number); another
+/// step needs exactly as many items as it selects (CPython's `list_ass_subscript`).
+fn slice_set<P: Platform>(
+    heap: &Heap<P>,
+    py: Token<'_>,
+    list: ObjRef,
+    parts: SliceParts,
+    value: ObjRef,
+) -> Result<(), RtError> {
+    let Object::List(old) = heap.get(py, list)? else {
+        let t = heap.with_object(py, list, |o| o.type_name())?;
+        return Err(RtError::TypeError(format!(
+            "'{t}' object does not support item assignment"
+        )));
+    };
+    let items = match heap.get(py, value)? {
+        Object::List(v) | Object::Tuple(v) => v,
+        _ => {
+            return Err(RtError::TypeError(
+                "can only assign an iterable (gilcheck: a list or a tuple)".into(),
+            ));
+        }
+    };
+    let picked = slice_indices(old.len(), parts)?;
+    let mut new = old.clone();
+    let step = parts.2.unwrap_or(1);
+    if step == 1 {
+        let n = old.len() as i64;
+        let norm = |x: Option<i64>, d: i64| match x {
+            None => d,
+            Some(i) if i < 0 => (i + n).max(0),
+            Some(i) => i.min(n),
+        };
+        let from = norm(parts.0, 0) as usize;
+        let to = (norm(parts.1, n) as usize).max(from);
+        new.splice(from..to, items.iter().copied());
+    } else {
+        if picked.len() != items.len() {
+            return Err(RtError::ValueError(format!(
+                "attempt to assign sequence of size {} to extended slice of size {}",
+                items.len(),
+                picked.len()
+            )));
+        }
+        for (&i, &x) in picked.iter().zip(&items) {
+            new[i] = x;
+        }
+    }
+    for &x in &items {
+        heap.incref(py, x)?;
+    }
+    heap.update(py, list, |o| {
+        if let Object::List(v) = o {
+            *v = new;
+        }
+        Ok(())
+    })?;
+    for x in old {
+        heap.decref(py, x)?;
+    }
+    Ok(())
+}
+
 /// `container[key]`: a new reference.
 fn subscr<P: Platform>(
     heap: &Heap<P>,
@@ -2218,6 +2376,9 @@ fn subscr<P: Platform>(
     container: ObjRef,
     key: ObjRef,
 ) -> Result<ObjRef, RtError> {
+    if let Object::Slice { start, stop, step } = heap.get(py, key)? {
+        return slice_get(heap, py, container, (start, stop, step));
+    }
     match heap.with_object(py, container, |o| o.type_name())? {
         "dict" | "Counter" | "collections.defaultdict" => heap.dict_get(py, container, key),
         "list" | "tuple" => heap.seq_get(py, container, heap.int_value(py, key)?),
@@ -2250,6 +2411,11 @@ fn store_subscr<P: Platform>(
     key: ObjRef,
     value: ObjRef,
 ) -> Result<(), RtError> {
+    if let Object::Slice { start, stop, step } = heap.get(py, key)?
+        && !heap.with_object(py, container, |o| matches!(o, Object::Dict(_)))?
+    {
+        return slice_set(heap, py, container, (start, stop, step), value);
+    }
     match heap.with_object(py, container, |o| o.type_name())? {
         "dict" | "Counter" | "collections.defaultdict" => heap.dict_set(py, container, key, value),
         "list" => heap.list_set(py, container, heap.int_value(py, key)?, value),

@@ -727,6 +727,9 @@ impl Copier {
             Object::Range { start, stop, step } => {
                 to.new_object(cpy, Object::Range { start, stop, step })
             }
+            Object::Slice { start, stop, step } => {
+                to.new_object(cpy, Object::Slice { start, stop, step })
+            }
             Object::Thread(t) => {
                 // The child has none of the parent's threads: copies are thread objects that
                 // never ran in it.

@@ -304,6 +304,7 @@ pub fn one_of_each_instr() -> Vec<Instr> {
         StoreAttr(0),
         BuildTuple(0),
         BuildList(0),
+        BuildSlice(2),
         BuildMap(0),
         UnpackSequence(2),
         BuildConstKeyMap(0),
@@ -328,6 +329,7 @@ pub fn one_of_each_instr() -> Vec<Instr> {
     for i in &all {
         match i {
             Nop
+            | BuildSlice(_)
             | Resume(_)
             | LoadConst(_)
             | LoadFast(_)
