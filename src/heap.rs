@@ -144,6 +144,8 @@ pub enum Object<P: Platform> {
         globals: ObjRef,
         name: Arc<str>,
         defaults: Option<ObjRef>,
+        /// The keyword-only parameters' defaults, a dict (MAKE_FUNCTION flag 2).
+        kwdefaults: Option<ObjRef>,
     },
     /// A built-in method bound to its receiver (`lock.__exit__`, `thread.start`).
     BoundMethod {
@@ -464,11 +466,13 @@ impl<P: Platform> Clone for Object<P> {
                 globals,
                 name,
                 defaults,
+                kwdefaults,
             } => Object::Function {
                 code: *code,
                 globals: *globals,
                 name: Arc::clone(name),
                 defaults: *defaults,
+                kwdefaults: *kwdefaults,
             },
             Object::BoundMethod { func, receiver } => Object::BoundMethod {
                 func: *func,
@@ -603,8 +607,15 @@ impl<P: Platform> Object<P> {
                 d.iter().flat_map(|&(k, v)| [k, v]).chain(factory).collect()
             }
             Object::Function {
-                globals, defaults, ..
-            } => [*globals].into_iter().chain(*defaults).collect(),
+                globals,
+                defaults,
+                kwdefaults,
+                ..
+            } => [*globals]
+                .into_iter()
+                .chain(*defaults)
+                .chain(*kwdefaults)
+                .collect(),
             Object::BoundMethod { receiver, .. } => vec![*receiver],
             Object::Iter(IterObj::Seq { seq, .. }) => vec![*seq],
             Object::Iter(IterObj::Dict { dict, .. }) | Object::DictView { dict, .. } => vec![*dict],

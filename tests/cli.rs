@@ -1388,9 +1388,9 @@ fn co1_bad_input_is_refused_with_its_place() {
             "unsupported: an integer literal beyond 64 bits",
         ),
         (
-            "star.py",
-            b"def f(*args):\n    pass\n",
-            "unsupported: *args parameters at ",
+            "posonly.py",
+            b"def f(a, /):\n    pass\n",
+            "unsupported: positional-only parameters at ",
         ),
         ("set.py", b"x = {1, 2}\n", "unsupported: set displays at "),
     ];

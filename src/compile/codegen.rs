@@ -59,6 +59,32 @@ enum FBlock {
 }
 
 /// One code object being compiled.
+/// The default values' expressions: the positional parameters', and the keyword-only ones'
+/// with their names.
+#[derive(Default)]
+struct Params<'p> {
+    positional: Vec<&'p Expr>,
+    keyword: Vec<(String, &'p Expr)>,
+}
+
+/// A function's positional parameter count and star parameters (`*args`, `**kwargs`).
+#[derive(Debug, Clone, Copy, Default)]
+struct Star {
+    argcount: u32,
+    kwonly: u32,
+    varargs: bool,
+    varkeywords: bool,
+}
+
+impl Unit {
+    fn star(&mut self, s: Star) {
+        self.code.argcount = s.argcount;
+        self.code.kwonlyargcount = s.kwonly;
+        self.code.varargs = s.varargs;
+        self.code.varkeywords = s.varkeywords;
+    }
+}
+
 struct Unit {
     code: Code,
     index: usize,
@@ -382,6 +408,9 @@ impl<'a> Compiler<'a> {
                 lines: Vec::new(),
                 is_module: scope == Scope::Module,
                 library: false,
+                varargs: false,
+                varkeywords: false,
+                kwonlyargcount: 0,
             },
             index,
             flow: Flow::new(),
@@ -743,7 +772,7 @@ impl<'a> Compiler<'a> {
         // The statement's line is the `def` line (ruff's range starts at the decorators).
         let def_line = self.line_of(&f.name);
         self.unit().line = def_line;
-        let (params, defaults) = self.params(&f.parameters)?;
+        let (params, defaults, star) = self.params(&f.parameters)?;
         self.decorators(&f.decorator_list)?;
         let flags = self.default_arguments(&defaults)?;
         let mut locals: BTreeSet<String> = params.iter().cloned().collect();
@@ -766,6 +795,7 @@ impl<'a> Compiler<'a> {
             locals,
             globals,
         );
+        self.unit().star(star);
         self.unit().generator = is_generator;
         let body: &[Stmt] = &f.body;
         let doc = match body.first() {
@@ -923,44 +953,70 @@ impl<'a> Compiler<'a> {
         self.store_name(c.name.as_str(), c)
     }
 
-    /// The parameter names and the default values' expressions.
-    fn params<'p>(&self, p: &'p ast::Parameters) -> R<(Vec<String>, Vec<&'p Expr>)> {
+    /// The parameter names in 3.11's `co_varnames` order (the positional ones, then `*args`,
+    /// then `**kwargs`), the default values' expressions, and the code's star flags.
+    fn params<'p>(&self, p: &'p ast::Parameters) -> R<(Vec<String>, Params<'p>, Star)> {
         if let Some(x) = p.posonlyargs.first() {
             return unsupported("positional-only parameters", x);
         }
-        if let Some(v) = &p.vararg {
-            return unsupported("*args parameters", &**v);
-        }
-        if let Some(x) = p.kwonlyargs.first() {
-            return unsupported("keyword-only parameters", x);
-        }
-        if let Some(k) = &p.kwarg {
-            return unsupported("**kwargs parameters", &**k);
-        }
         let mut out = Vec::new();
-        let mut defaults = Vec::new();
+        let mut defaults = Params::default();
         for a in &p.args {
             if let Some(d) = &a.default {
-                defaults.push(&**d);
+                defaults.positional.push(&**d);
             }
             if let Some(an) = &a.parameter.annotation {
                 return unsupported("annotations", &**an);
             }
             out.push(a.parameter.name.to_string());
         }
-        Ok((out, defaults))
+        let argcount = out.len() as u32;
+        for a in &p.kwonlyargs {
+            if let Some(d) = &a.default {
+                defaults.keyword.push((a.parameter.name.to_string(), &**d));
+            }
+            if let Some(an) = &a.parameter.annotation {
+                return unsupported("annotations", &**an);
+            }
+            out.push(a.parameter.name.to_string());
+        }
+        let star = Star {
+            argcount,
+            kwonly: p.kwonlyargs.len() as u32,
+            varargs: p.vararg.is_some(),
+            varkeywords: p.kwarg.is_some(),
+        };
+        for extra in [&p.vararg, &p.kwarg].into_iter().flatten() {
+            if let Some(an) = &extra.annotation {
+                return unsupported("annotations", &**an);
+            }
+            out.push(extra.name.to_string());
+        }
+        Ok((out, defaults, star))
     }
 
-    /// 3.11's `compiler_default_arguments`: the defaults as a tuple, and MAKE_FUNCTION's flag.
-    fn default_arguments(&mut self, defaults: &[&Expr]) -> R<u32> {
-        if defaults.is_empty() {
-            return Ok(0);
+    /// 3.11's `compiler_default_arguments`: the positional defaults as a tuple (flag 1), then
+    /// the keyword-only ones as a dict (`compiler_visit_kwonlydefaults`, flag 2).
+    fn default_arguments(&mut self, defaults: &Params<'_>) -> R<u32> {
+        let mut flags = 0;
+        if !defaults.positional.is_empty() {
+            for d in &defaults.positional {
+                self.expr(d)?;
+            }
+            self.emit(Instr::BuildTuple(defaults.positional.len() as u32));
+            flags |= 1;
         }
-        for d in defaults {
-            self.expr(d)?;
+        if !defaults.keyword.is_empty() {
+            // The values, then the tuple of names: `BUILD_CONST_KEY_MAP`.
+            for (_, d) in &defaults.keyword {
+                self.expr(d)?;
+            }
+            let names = defaults.keyword.iter().map(|(n, _)| Const::Str(n.clone()));
+            self.load_const(Const::Tuple(names.collect()));
+            self.emit(Instr::BuildConstKeyMap(defaults.keyword.len() as u32));
+            flags |= 2;
         }
-        self.emit(Instr::BuildTuple(defaults.len() as u32));
-        Ok(1)
+        Ok(flags)
     }
 
     /// 3.11's `compiler_return`.
@@ -1853,9 +1909,9 @@ impl<'a> Compiler<'a> {
 
     /// 3.11's `compiler_lambda`.
     fn lambda(&mut self, l: &ast::ExprLambda) -> R<()> {
-        let (params, defaults) = match &l.parameters {
+        let (params, defaults, star) = match &l.parameters {
             Some(p) => self.params(p)?,
-            None => (Vec::new(), Vec::new()),
+            None => (Vec::new(), Params::default(), Star::default()),
         };
         let flags = self.default_arguments(&defaults)?;
         let locals: BTreeSet<String> = params.iter().cloned().collect();
@@ -1868,6 +1924,7 @@ impl<'a> Compiler<'a> {
             locals,
             BTreeSet::new(),
         );
+        self.unit().star(star);
         self.konst(Const::None);
         self.emit(Instr::Resume(0));
         self.expr(&l.body)?;

@@ -1500,8 +1500,15 @@ fn hash_object<C>(
             code,
             globals,
             defaults,
+            kwdefaults,
             ..
-        } => (code, id(c, *globals), defaults.map(|d| id(c, d))).hash(h),
+        } => (
+            code,
+            id(c, *globals),
+            defaults.map(|d| id(c, d)),
+            kwdefaults.map(|d| id(c, d)),
+        )
+            .hash(h),
         Object::BoundMethod { func, receiver } => (func, id(c, *receiver)).hash(h),
         Object::Range { start, stop, step } => (start, stop, step).hash(h),
         Object::Iter(IterObj::Range { next, stop, step }) => (next, stop, step).hash(h),

@@ -470,6 +470,14 @@ pub struct Code {
     /// Code of CPython's own library that the program runs (`Counter.__missing__`), not the
     /// user's: `dis` and the comparison with CPython's `dis` leave it out (VM-14).
     pub library: bool,
+    /// `def f(…, *args)`: the varname after the `argcount` positional ones takes the extra
+    /// positional arguments as a tuple (CPython's `CO_VARARGS`).
+    pub varargs: bool,
+    /// How many keyword-only parameters follow the positional ones (`co_kwonlyargcount`).
+    pub kwonlyargcount: u32,
+    /// `def f(…, **kwargs)`: the next varname takes the unknown keyword arguments as a dict
+    /// (`CO_VARKEYWORDS`).
+    pub varkeywords: bool,
 }
 
 impl Code {
@@ -713,6 +721,9 @@ impl CodeBuilder {
                 lines: Vec::new(),
                 is_module: false,
                 library: false,
+                varargs: false,
+                varkeywords: false,
+                kwonlyargcount: 0,
             },
             line,
             labels: Vec::new(),

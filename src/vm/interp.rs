@@ -141,6 +141,7 @@ impl Image {
                     globals: module,
                     name: code.name.as_str().into(),
                     defaults: None,
+                    kwdefaults: None,
                 },
             );
             library.push((i as u32, f));
@@ -829,6 +830,7 @@ fn push_function<P: Platform>(
         globals,
         name,
         defaults,
+        kwdefaults,
     } = heap.get(py, callable)?
     else {
         return Err(RtError::TypeError(format!(
@@ -845,14 +847,24 @@ fn push_function<P: Platform>(
     for (i, &a) in all.iter().take(argcount).enumerate() {
         locals[i] = Some(a);
     }
+    // `*args` and `**kwargs` (CO_VARARGS, CO_VARKEYWORDS): what the named parameters do not
+    // take, as a new tuple and a new dict in the varnames after them.
+    // Keyword-only parameters follow the positional ones (3.11's co_varnames order).
+    let named = argcount + c.kwonlyargcount as usize;
+    let extra_kw: Vec<(String, ObjRef)> = kwargs
+        .iter()
+        .filter(|(k, _)| !c.varnames[..named].contains(k))
+        .cloned()
+        .collect();
     for (k, v) in kwargs {
-        match c.varnames[..argcount].iter().position(|n| n == k) {
+        match c.varnames[..named].iter().position(|n| n == k) {
             Some(i) if locals[i].is_none() => locals[i] = Some(*v),
             Some(_) => {
                 return Err(RtError::TypeError(format!(
                     "{name}() got multiple values for argument '{k}'"
                 )));
             }
+            None if c.varkeywords => {}
             None => {
                 return Err(RtError::TypeError(format!(
                     "{name}() got an unexpected keyword argument '{k}'"
@@ -860,6 +872,32 @@ fn push_function<P: Platform>(
             }
         }
     }
+    let mut made = Vec::new();
+    if c.varargs {
+        let rest = all.get(argcount..).unwrap_or(&[]);
+        let tuple = heap.new_tuple(py, rest)?;
+        locals[named] = Some(tuple);
+        made.push(tuple);
+    }
+    if c.varkeywords {
+        let dict = heap.new_dict(py);
+        made.push(dict);
+        for (k, v) in &extra_kw {
+            if let Err(e) = heap.dict_set_str(py, dict, k, *v) {
+                for m in made {
+                    heap.decref(py, m)?;
+                }
+                return Err(e);
+            }
+        }
+        locals[named + usize::from(c.varargs)] = Some(dict);
+    }
+    let release_made = |made: Vec<ObjRef>| -> Result<(), RtError> {
+        for m in made {
+            heap.decref(py, m)?;
+        }
+        Ok(())
+    };
     let default_values = match defaults {
         Some(d) => match heap.get(py, d)? {
             Object::Tuple(v) => v,
@@ -867,7 +905,8 @@ fn push_function<P: Platform>(
         },
         None => Vec::new(),
     };
-    if all.len() > argcount {
+    if all.len() > argcount && !c.varargs {
+        release_made(made)?;
         let given = all.len();
         let least = argcount.saturating_sub(default_values.len());
         let takes = if least < argcount {
@@ -896,11 +935,45 @@ fn push_function<P: Platform>(
             }
         }
     }
+    // Keyword-only defaults, from the function's dict of them.
+    if let Some(kd) = kwdefaults {
+        for (slot, var) in locals[argcount..named]
+            .iter_mut()
+            .zip(&c.varnames[argcount..named])
+        {
+            if slot.is_none() {
+                *slot = heap.dict_get_str(py, kd, var)?;
+                if let Some(v) = *slot {
+                    heap.decref(py, v)?; // borrowed, like the other arguments
+                }
+            }
+        }
+    }
+    let missing_kw: Vec<String> = (argcount..named)
+        .filter(|&i| locals[i].is_none())
+        .map(|i| format!("'{}'", c.varnames[i]))
+        .collect();
     let missing: Vec<String> = (0..argcount)
         .filter(|&i| locals[i].is_none())
         .map(|i| format!("'{}'", c.varnames[i]))
         .collect();
+    if missing.is_empty()
+        && let Some((last, rest)) = missing_kw.split_last()
+    {
+        release_made(made)?;
+        let names = match rest {
+            [] => last.clone(),
+            [a] => format!("{a} and {last}"),
+            _ => format!("{}, and {last}", rest.join(", ")),
+        };
+        return Err(RtError::TypeError(format!(
+            "{name}() missing {} required keyword-only argument{}: {names}",
+            missing_kw.len(),
+            if missing_kw.len() == 1 { "" } else { "s" }
+        )));
+    }
     if let Some((last, rest)) = missing.split_last() {
+        release_made(made)?;
         let names = match rest {
             [] => last.clone(),
             [a] => format!("{a} and {last}"),
@@ -915,6 +988,8 @@ fn push_function<P: Platform>(
     for r in locals.iter().flatten().copied().chain([globals]) {
         heap.incref(py, r)?;
     }
+    // The frame's own references to the new tuple and dict replace the ones they were made with.
+    release_made(made)?;
     t.frames.push(Frame {
         code,
         pc: 0,
@@ -1637,17 +1712,22 @@ fn run_instruction<P: Platform>(t: &mut PyThread, cx: &mut Cx<'_, '_, P>) -> Res
             f.stack.push(Some(r));
         }
         MakeFunction(flags) => {
-            // Flag 1: a tuple of default values under the code object (3.11's order).
+            // Flag 1: a tuple of default values, flag 2: a dict of keyword-only defaults above
+            // it, under the code object (3.11's order).
             let c = peek(f, 1)?;
-            let defaults = (flags & 1 != 0).then(|| peek(f, 2)).transpose()?;
+            let kw = flags & 2 != 0;
+            let kwdefaults = kw.then(|| peek(f, 2)).transpose()?;
+            let defaults = (flags & 1 != 0)
+                .then(|| peek(f, 2 + usize::from(kw)))
+                .transpose()?;
             let Object::Code { index, name } = heap.get(py, c)? else {
                 return Err(RtError::TypeError(
                     "MAKE_FUNCTION needs a code object".into(),
                 ));
             };
             heap.incref(py, f.globals)?;
-            if let Some(d) = defaults {
-                heap.incref(py, d)?;
+            for d in defaults.iter().chain(&kwdefaults) {
+                heap.incref(py, *d)?;
             }
             let func = heap.new_object(
                 py,
@@ -1656,9 +1736,10 @@ fn run_instruction<P: Platform>(t: &mut PyThread, cx: &mut Cx<'_, '_, P>) -> Res
                     globals: f.globals,
                     name,
                     defaults,
+                    kwdefaults,
                 },
             );
-            pop_n(f, cx, 1 + usize::from(defaults.is_some()))?;
+            pop_n(f, cx, 1 + usize::from(defaults.is_some()) + usize::from(kw))?;
             f.stack.push(Some(func));
         }
         ImportName(n) => {

@@ -691,9 +691,14 @@ impl Copier {
                 globals,
                 name,
                 defaults,
+                kwdefaults,
             } => {
                 let g = self.copy(py, from, cpy, to, globals)?;
                 let d = match defaults {
+                    Some(d) => Some(self.copy(py, from, cpy, to, d)?),
+                    None => None,
+                };
+                let kd = match kwdefaults {
                     Some(d) => Some(self.copy(py, from, cpy, to, d)?),
                     None => None,
                 };
@@ -704,6 +709,7 @@ impl Copier {
                         globals: g,
                         name,
                         defaults: d,
+                        kwdefaults: kd,
                     },
                 )
             }
