@@ -138,7 +138,7 @@ fn ex13_cached_search_keeps_every_outcome_of_every_scenario() {
     assert_eq!(compared, SCENARIOS.len() * Policy::ALL.len());
 }
 
-/// EX-13, EX-7 for LOCK-5, LOCK-6, LOCK-7: the RLock, Condition, Semaphore and Event conformance
+/// EX-13, EX-7 for LOCK-5, LOCK-6, LOCK-7: the RLock, Condition, Semaphore, Event and Queue conformance
 /// programs at 2 threads × 1, up to one preemption: the cached search
 /// reaches exactly the endings of the full search (a waiter's queue, an RLock's owner and count,
 /// a wait under way are in the fingerprint), with the same verdict.
@@ -149,6 +149,7 @@ fn ex13_cached_search_keeps_every_outcome_of_the_sync_programs() {
         "condition_protected.py",
         "semaphore_protected.py",
         "event_start_gate.py",
+        "queue_workers.py",
     ] {
         let p = support::compile_file(
             std::path::Path::new(&format!("tests/conformance/{file}")),

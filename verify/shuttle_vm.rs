@@ -167,7 +167,8 @@ fn sync_program_runs(p: Arc<gilcheck::vm::Program>, sched: Sched, expected: &'st
 }
 
 /// LOCK-5, LOCK-6, LOCK-7 on real (shuttle) threads: RLock re-entry, a Condition's wait and
-/// notify_all, a BoundedSemaphore as a mutex and an Event gate, each at 2 threads × 1, end
+/// notify_all, a BoundedSemaphore as a mutex, an Event gate and queue.Queue workers with
+/// task_done and join, each at 2 threads × 1, end
 /// with the exact total under PCT and random scheduling, and every schedule replays in the model.
 #[test]
 fn shuttle_sync_primitives_on_real_threads() {
@@ -178,6 +179,7 @@ fn shuttle_sync_primitives_on_real_threads() {
             "condition_protected.py",
             "semaphore_protected.py",
             "event_start_gate.py",
+            "queue_workers.py",
         ] {
             sync_program_runs(conformance(file, keep), sched, "Got: 2\n");
         }
