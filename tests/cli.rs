@@ -1292,8 +1292,8 @@ fn temp_file(name: &str, contents: &[u8]) -> String {
     path.display().to_string()
 }
 
-/// CO-1: what only shows when the program runs — a Python `__hash__` in a dict display, a
-/// timed wait, a Python factory of a defaultdict — ends `check` and `run` with exit 2 and
+/// CO-1, CO-6: what only shows when the program runs — a Python `__hash__` in a dict display, a
+/// timed wait, an exception a `try` would handle, a Python factory of a defaultdict — ends `check` and `run` with exit 2 and
 /// `unsupported…`, never with a verdict (a refusal in the first schedule would otherwise be
 /// every schedule's outcome, and the check would pass).
 #[test]
@@ -1308,6 +1308,11 @@ fn co1_refusals_at_run_time_give_no_verdict() {
             "timed.py",
             b"import threading\nlock = threading.Lock()\nlock.acquire(timeout=1)\n",
             "timeout",
+        ),
+        (
+            "try_raise.py",
+            b"try:\n    x = {}[1]\nexcept KeyError:\n    x = 0\nprint(x)\n",
+            "exception handlers",
         ),
         (
             "factory.py",
@@ -1363,9 +1368,9 @@ fn co1_bad_input_is_refused_with_its_place() {
             "unsupported: super() and __class__ (a class cell) at ",
         ),
         (
-            "try.py",
-            b"try:\n    x = 1\nexcept Exception:\n    pass\n",
-            "unsupported: try statements at ",
+            "raise.py",
+            b"def f():\n    raise ValueError(1)\n",
+            "unsupported: raise at ",
         ),
         (
             "from.py",

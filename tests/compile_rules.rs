@@ -227,3 +227,38 @@ fn co5_a_scenario_at_its_run_size_is_its_file_as_written() {
     .expect("builds");
     assert!(changes.len() >= 2, "{changes:?}");
 }
+
+mod support;
+
+/// CO-6: `lock.acquire(); try: … finally: lock.release()` runs its ordinary path as CPython
+/// does: the conformance program loses no update on any version, every schedule at 2 threads
+/// × 1; its twin without the acquire and the release loses on 3.8/3.9. `return` out of a
+/// `try … finally` is refused at compile time.
+#[test]
+fn co6_try_finally_lock_is_mutual_exclusion() {
+    use gilcheck::explore::engine::Verdict;
+    use gilcheck::vm::Policy;
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/conformance/try_finally_lock.py");
+    let source = std::fs::read_to_string(&path).expect("readable");
+    let shrink = Shrink {
+        threads: Some(2),
+        iterations: Some(1),
+    };
+    let twin = source
+        .replace("        lock.acquire()", "        pass")
+        .replace("            lock.release()", "            pass");
+    assert_ne!(twin, source);
+    for (text, locked) in [(&source, true), (&twin, false)] {
+        let (p, _) = compile::compile(text, "try_finally_lock.py", "try", &shrink).unwrap();
+        for policy in Policy::ALL {
+            let v = support::verdict(&p, policy, &support::dfs(None));
+            let lost = matches!(v, Verdict::Fail(_));
+            let expected = !locked && matches!(policy, Policy::Py38 | Policy::Py39 | Policy::Every);
+            assert_eq!(lost, expected, "locked {locked} {policy}: {v:?}");
+        }
+    }
+    let ret = "def f():\n    try:\n        return 1\n    finally:\n        pass\n";
+    let e = compile::compile(ret, "ret.py", "ret", &Shrink::default()).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Unsupported);
+    assert!(e.message.contains("return inside try"), "{}", e.message);
+}

@@ -8,7 +8,8 @@
 //! dict methods print what CPython's do (VM-4), and that classes, properties and dunder methods
 //! print and lose updates as CPython does (VM-13), and that programs guarded by an RLock, a
 //! Condition, a Semaphore or an Event end as CPython's do (LOCK-5, LOCK-6, LOCK-7), and so do
-//! a key with a Python `__hash__`, a Counter and a defaultdict (VM-14).
+//! a key with a Python `__hash__`, a Counter and a defaultdict (VM-14), and the ordinary path of
+//! `try` statements (CO-6).
 //!
 //! When pyenv or a CPython version is missing (as on CI machines without pyenv), the parts that
 //! need it are skipped and the reason is printed; a test with nothing left to compare passes.

@@ -51,14 +51,29 @@ enum Scope {
 
 /// A frame block of 3.11's compiler (`fblockinfo`): what `break`, `continue` and `return` must
 /// unwind.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum FBlock {
-    For { start: usize, exit: usize },
-    While { start: usize, exit: usize },
-    With { line: i32 },
+    For {
+        start: usize,
+        exit: usize,
+    },
+    While {
+        start: usize,
+        exit: usize,
+    },
+    With {
+        line: i32,
+    },
+    /// The body of a `try` with `except` clauses (3.11's TRY_EXCEPT).
+    TryExcept,
+    /// The body of a `try` with a `finally` (FINALLY_TRY): gilcheck refuses to leave it by
+    /// `return`, `break` or `continue` (3.11 copies the finally body there).
+    FinallyTry,
+    /// Inside an exception handler (EXCEPTION_HANDLER, HANDLER_CLEANUP, FINALLY_END): code
+    /// only an exception reaches, which gilcheck lays out as CPython does and leaves out.
+    Handler,
 }
 
-/// One code object being compiled.
 /// The default values' expressions: the positional parameters', and the keyword-only ones'
 /// with their names.
 #[derive(Default)]
@@ -77,6 +92,7 @@ struct Star {
 }
 
 impl Unit {
+    /// Sets the code's parameter counts and star flags.
     fn star(&mut self, s: Star) {
         self.code.argcount = s.argcount;
         self.code.kwonlyargcount = s.kwonly;
@@ -85,6 +101,7 @@ impl Unit {
     }
 }
 
+/// One code object being compiled.
 struct Unit {
     code: Code,
     index: usize,
@@ -411,6 +428,7 @@ impl<'a> Compiler<'a> {
                 varargs: false,
                 varkeywords: false,
                 kwonlyargcount: 0,
+                handlers: false,
             },
             index,
             flow: Flow::new(),
@@ -664,7 +682,7 @@ impl<'a> Compiler<'a> {
             Stmt::ImportFrom(i) => self.import_from(i)?,
             Stmt::ClassDef(c) => self.class_def(c)?,
             Stmt::Delete(d) => return unsupported("del", d),
-            Stmt::Try(t) => return unsupported("try statements", t),
+            Stmt::Try(t) => self.try_stmt(t)?,
             Stmt::Raise(r) => return unsupported("raise", r),
             Stmt::Nonlocal(n) => return unsupported("nonlocal", n),
             Stmt::Match(m) => return unsupported("match statements", m),
@@ -1028,6 +1046,9 @@ impl<'a> Compiler<'a> {
         {
             return syntax("'return' outside function", r);
         }
+        if self.unit().fblocks.contains(&FBlock::FinallyTry) {
+            return unsupported("return inside try … finally", r);
+        }
         let value = r.value.as_deref();
         let preserve = value.is_some_and(|v| !is_constant(v));
         if preserve {
@@ -1056,6 +1077,7 @@ impl<'a> Compiler<'a> {
     /// Unwinds every frame block (for `return`).
     fn unwind_all(&mut self, preserve: bool) -> R<()> {
         let blocks: Vec<FBlock> = self.unit().fblocks.iter().rev().copied().collect();
+
         for b in blocks {
             self.unwind(b, preserve);
         }
@@ -1072,6 +1094,13 @@ impl<'a> Compiler<'a> {
                 self.emit(Instr::PopTop);
             }
             FBlock::While { .. } => {}
+            FBlock::TryExcept => self.emit_op(Op::PopBlock, None),
+            FBlock::FinallyTry => unreachable!("refused by the caller"),
+            FBlock::Handler => {
+                let h = |name| Op::Handler { name, exits: false };
+                self.emit_op(h("POP_BLOCK"), None);
+                self.emit_op(h("POP_EXCEPT"), None);
+            }
             FBlock::With { line } => {
                 // The `with` statement's line, then `UNSET_LOC` (what follows has none).
                 self.unit().line = line;
@@ -1110,12 +1139,22 @@ impl<'a> Compiler<'a> {
                 at,
             );
         };
+        if blocks[pos + 1..].contains(&FBlock::FinallyTry) {
+            return unsupported(
+                if is_break {
+                    "break inside try … finally"
+                } else {
+                    "continue inside try … finally"
+                },
+                at,
+            );
+        }
         for b in blocks[pos + 1..].iter().rev() {
             self.unwind(*b, false);
         }
         let (start, exit) = match blocks[pos] {
             FBlock::For { start, exit } | FBlock::While { start, exit } => (start, exit),
-            FBlock::With { .. } => unreachable!("a loop"),
+            _ => unreachable!("a loop"),
         };
         if is_break {
             self.unwind(blocks[pos], false);
@@ -1123,6 +1162,146 @@ impl<'a> Compiler<'a> {
         } else {
             self.emit_op(Op::Jump, Some(start));
         }
+        Ok(())
+    }
+
+    /// 3.11's `compiler_try`: `compiler_try_finally` with a `finally`, else
+    /// `compiler_try_except`. The ordinary path is compiled and run; the handlers are laid out
+    /// as CPython lays them out (their blocks shape the ordinary path's layout and line
+    /// numbers) and then left out, like the exception path of `with`. An exception raised in
+    /// a code object with a `try` is refused when it happens (`RtError::Unsupported`).
+    fn try_stmt(&mut self, t: &ast::StmtTry) -> R<()> {
+        if t.is_star {
+            return unsupported("except*", t);
+        }
+        self.unit().code.handlers = true;
+        if t.finalbody.is_empty() {
+            self.try_except(t)
+        } else {
+            self.try_finally(t)
+        }
+    }
+
+    fn handler_op(&mut self, name: &'static str, exits: bool) {
+        self.emit_op(Op::Handler { name, exits }, None);
+    }
+
+    /// `COPY 3; POP_EXCEPT; RERAISE 1`.
+    fn pop_except_and_reraise(&mut self) {
+        self.handler_op("COPY", false);
+        self.handler_op("POP_EXCEPT", false);
+        self.handler_op("RERAISE", true);
+    }
+
+    fn try_finally(&mut self, t: &ast::StmtTry) -> R<()> {
+        let body = self.new_block();
+        let end = self.new_block();
+        let exit = self.new_block();
+        let cleanup = self.new_block();
+        self.emit_op(Op::Setup, Some(end));
+        self.use_block(body);
+        self.unit().fblocks.push(FBlock::FinallyTry);
+        if t.handlers.is_empty() {
+            self.stmts(&t.body)?;
+        } else {
+            self.try_except(t)?;
+        }
+        self.emit_noline(Op::PopBlock, None);
+        self.unit().fblocks.pop();
+        self.stmts(&t.finalbody)?;
+        self.emit_noline(Op::Jump, Some(exit));
+        // The `finally` block of the exception path.
+        self.use_block(end);
+        self.unit().line = -1;
+        self.emit_op(Op::Setup, Some(cleanup));
+        self.handler_op("PUSH_EXC_INFO", false);
+        self.unit().fblocks.push(FBlock::Handler);
+        self.stmts(&t.finalbody)?;
+        self.unit().fblocks.pop();
+        self.handler_op("RERAISE", true);
+        self.use_block(cleanup);
+        self.pop_except_and_reraise();
+        self.use_block(exit);
+        Ok(())
+    }
+
+    fn try_except(&mut self, t: &ast::StmtTry) -> R<()> {
+        let body = self.new_block();
+        let mut except = self.new_block();
+        let end = self.new_block();
+        let cleanup = self.new_block();
+        self.emit_op(Op::Setup, Some(except));
+        self.use_block(body);
+        self.unit().fblocks.push(FBlock::TryExcept);
+        self.stmts(&t.body)?;
+        self.unit().fblocks.pop();
+        self.emit_noline(Op::PopBlock, None);
+        self.stmts(&t.orelse)?;
+        self.emit_noline(Op::Jump, Some(end));
+        self.use_block(except);
+        self.unit().line = -1;
+        self.emit_op(Op::Setup, Some(cleanup));
+        self.handler_op("PUSH_EXC_INFO", false);
+        self.unit().fblocks.push(FBlock::Handler);
+        let n = t.handlers.len();
+        for (i, h) in t.handlers.iter().enumerate() {
+            let ast::ExceptHandler::ExceptHandler(h) = h;
+            self.set_loc(h);
+            if h.type_.is_none() && i + 1 < n {
+                return syntax("default 'except:' must be last", h);
+            }
+            except = self.new_block();
+            if let Some(ty) = &h.type_ {
+                self.expr(ty)?;
+                self.handler_op("CHECK_EXC_MATCH", false);
+                self.emit_op(Op::PopJumpIf(false), Some(except));
+            }
+            match &h.name {
+                Some(name) => {
+                    let cleanup_end = self.new_block();
+                    let cleanup_body = self.new_block();
+                    self.store_name(name.as_str(), h)?;
+                    self.emit_op(Op::Setup, Some(cleanup_end));
+                    self.use_block(cleanup_body);
+                    self.unit().fblocks.push(FBlock::Handler);
+                    self.stmts(&h.body)?;
+                    self.unit().fblocks.pop();
+                    self.unit().line = -1;
+                    self.handler_op("POP_BLOCK", false);
+                    self.handler_op("POP_BLOCK", false);
+                    self.handler_op("POP_EXCEPT", false);
+                    self.handler_op("LOAD_CONST", false);
+                    self.handler_op("STORE_NAME", false);
+                    self.handler_op("DELETE_NAME", false);
+                    self.emit_op(Op::Jump, Some(end));
+                    self.use_block(cleanup_end);
+                    self.unit().line = -1;
+                    self.handler_op("LOAD_CONST", false);
+                    self.handler_op("STORE_NAME", false);
+                    self.handler_op("DELETE_NAME", false);
+                    self.handler_op("RERAISE", true);
+                }
+                None => {
+                    let cleanup_body = self.new_block();
+                    self.handler_op("POP_TOP", false);
+                    self.use_block(cleanup_body);
+                    self.unit().fblocks.push(FBlock::Handler);
+                    self.stmts(&h.body)?;
+                    self.unit().fblocks.pop();
+                    self.unit().line = -1;
+                    self.handler_op("POP_BLOCK", false);
+                    self.handler_op("POP_EXCEPT", false);
+                    self.emit_op(Op::Jump, Some(end));
+                }
+            }
+            self.use_block(except);
+        }
+        self.unit().fblocks.pop();
+        self.unit().line = -1;
+        self.handler_op("RERAISE", true);
+        self.use_block(cleanup);
+        self.pop_except_and_reraise();
+        self.use_block(end);
         Ok(())
     }
 

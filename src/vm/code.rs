@@ -475,6 +475,10 @@ pub struct Code {
     pub varargs: bool,
     /// How many keyword-only parameters follow the positional ones (`co_kwonlyargcount`).
     pub kwonlyargcount: u32,
+    /// It has a `try` statement, whose exception handlers gilcheck leaves out: an exception
+    /// raised while one of its frames runs is refused (`RtError::Unsupported`), never unwound
+    /// past a handler CPython would run.
+    pub handlers: bool,
     /// `def f(…, **kwargs)`: the next varname takes the unknown keyword arguments as a dict
     /// (`CO_VARKEYWORDS`).
     pub varkeywords: bool,
@@ -724,6 +728,7 @@ impl CodeBuilder {
                 varargs: false,
                 varkeywords: false,
                 kwonlyargcount: 0,
+                handlers: false,
             },
             line,
             labels: Vec::new(),

@@ -586,6 +586,15 @@ pub fn step<P: Platform>(t: &mut PyThread, cx: &mut Cx<'_, '_, P>) -> Result<Ste
             Ok(s)
         }
         Err(e) if e.ends_execution() => Err(Fault(e)),
+        Err(e)
+            if t.frames
+                .iter()
+                .any(|f| cx.program.codes[f.code as usize].handlers) =>
+        {
+            Err(Fault(RtError::Unsupported(format!(
+                "{e} raised where a try statement could handle it: gilcheck does not run exception handlers yet"
+            ))))
+        }
         Err(e) => {
             report_exception(t, cx, &e);
             unwind(t, cx).map_err(Fault)?;
