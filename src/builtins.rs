@@ -53,6 +53,13 @@ builtins! {
     Len = "len", "len", Polls;
     Repr = "repr", "repr", Polls;
     AssertionErrorClass = "AssertionError", "AssertionError", Polls;
+    // The exceptions a program can raise itself (`raise ValueError(…)`).
+    ExceptionClass = "Exception", "Exception", Polls;
+    ValueErrorClass = "ValueError", "ValueError", Polls;
+    RuntimeErrorClass = "RuntimeError", "RuntimeError", Polls;
+    TypeErrorClass = "TypeError", "TypeError", Polls;
+    KeyErrorClass = "KeyError", "KeyError", Polls;
+    IndexErrorClass = "IndexError", "IndexError", Polls;
     ModThreading = "threading", "threading", Polls;
     ModTime = "time", "time", Polls;
     ModSys = "sys", "sys", Polls;
@@ -258,6 +265,12 @@ impl Builtin {
             Repr,
             Sum,
             AssertionErrorClass,
+            ExceptionClass,
+            ValueErrorClass,
+            RuntimeErrorClass,
+            TypeErrorClass,
+            KeyErrorClass,
+            IndexErrorClass,
             ObjectClass,
             PropertyClass,
             StaticMethodClass,
@@ -348,6 +361,12 @@ impl Builtin {
                 | Range
                 | SimpleNamespace
                 | AssertionErrorClass
+                | ExceptionClass
+                | ValueErrorClass
+                | RuntimeErrorClass
+                | TypeErrorClass
+                | KeyErrorClass
+                | IndexErrorClass
                 | ObjectClass
                 | PropertyClass
                 | StaticMethodClass
@@ -369,6 +388,21 @@ impl Builtin {
                 | BoundedSemaphoreClass
                 | EventClass
                 | QueueClass
+        )
+    }
+
+    /// The exception classes a program can raise.
+    pub fn is_exception(self) -> bool {
+        use Builtin::*;
+        matches!(
+            self,
+            AssertionErrorClass
+                | ExceptionClass
+                | ValueErrorClass
+                | RuntimeErrorClass
+                | TypeErrorClass
+                | KeyErrorClass
+                | IndexErrorClass
         )
     }
 

@@ -38,6 +38,8 @@ pub enum RtError {
     /// a dict operation, a timed wait, …): not a Python exception but gilcheck refusing, so it
     /// ends the run or the check with an error (exit 2), never with a verdict.
     Unsupported(String),
+    /// `Exception(message)`, raised by the program itself.
+    Exception(String),
     /// `queue.Empty`, from `get(block=False)` on an empty Queue.
     QueueEmpty,
     /// `queue.Full`, from `put(block=False)` on a full Queue.
@@ -78,19 +80,30 @@ impl fmt::Display for RtError {
             RtError::DoubleFree { obj } => {
                 write!(f, "double free: {obj} deallocated twice (RC-5)")
             }
+            RtError::TypeError(m) if m.is_empty() => write!(f, "TypeError"),
             RtError::TypeError(m) => write!(f, "TypeError: {m}"),
+            RtError::IndexError(m) if m.is_empty() => write!(f, "IndexError"),
             RtError::IndexError(m) => write!(f, "IndexError: {m}"),
+            RtError::KeyError(m) if m.is_empty() => write!(f, "KeyError"),
             RtError::KeyError(m) => write!(f, "KeyError: {m}"),
+            RtError::ValueError(m) if m.is_empty() => write!(f, "ValueError"),
             RtError::ValueError(m) => write!(f, "ValueError: {m}"),
+            RtError::RuntimeError(m) if m.is_empty() => write!(f, "RuntimeError"),
             RtError::RuntimeError(m) => write!(f, "RuntimeError: {m}"),
+            RtError::OverflowError(m) if m.is_empty() => write!(f, "OverflowError"),
             RtError::OverflowError(m) => write!(f, "OverflowError: {m}"),
+            RtError::ZeroDivisionError(m) if m.is_empty() => write!(f, "ZeroDivisionError"),
             RtError::ZeroDivisionError(m) => write!(f, "ZeroDivisionError: {m}"),
+            RtError::NameError(m) if m.is_empty() => write!(f, "NameError"),
             RtError::NameError(m) => write!(f, "NameError: {m}"),
+            RtError::AttributeError(m) if m.is_empty() => write!(f, "AttributeError"),
             RtError::AttributeError(m) => write!(f, "AttributeError: {m}"),
             RtError::AssertionError(m) if m.is_empty() => write!(f, "AssertionError"),
             RtError::AssertionError(m) => write!(f, "AssertionError: {m}"),
             RtError::ImportError(m) => write!(f, "ModuleNotFoundError: {m}"),
             RtError::Unsupported(m) => write!(f, "unsupported: {m}"),
+            RtError::Exception(m) if m.is_empty() => write!(f, "Exception"),
+            RtError::Exception(m) => write!(f, "Exception: {m}"),
             RtError::QueueEmpty => write!(f, "_queue.Empty"),
             RtError::QueueFull => write!(f, "queue.Full"),
         }

@@ -290,7 +290,7 @@ fn vm2_exception_unwinds_every_reference() {
     assert!(
         e.outcome
             .output
-            .contains("Exception in thread Thread-1:\nTraceback"),
+            .contains("Exception in thread Thread-1 (work):\nTraceback"),
         "{}",
         e.outcome.output
     );
@@ -317,8 +317,9 @@ fn vm11_exception_in_thread_reported() {
         .unwrap()
         .output;
     for (how, out) in [("explorer", explored), ("real threads", real)] {
+        // Named as 3.10+ name a thread: `Thread-1 (work)`.
         assert!(
-            out.starts_with("Exception in thread Thread-1:\n"),
+            out.starts_with("Exception in thread Thread-1 (work):\n"),
             "{how}: {out}"
         );
         assert!(out.contains("line 4, in work"), "{how}: {out}");
@@ -1141,5 +1142,30 @@ fn vm14_python_hash_and_missing_keys_run_frames() {
                 every_version || matches!(policy, Policy::Py38 | Policy::Py39 | Policy::Every);
             assert_eq!(loses(&p, policy), expected, "{file} {edit:?} {policy}");
         }
+    }
+}
+
+/// VM-11: `raise` of a built-in exception ends the thread with CPython's report — the thread's
+/// name as each version gives it (`Thread-2 (check)` on 3.10+, `Thread-2` before), the line, the
+/// exception with its message, and a class raised bare prints without a colon — and the
+/// program goes on.
+#[test]
+fn vm11_raise_reports_as_cpython() {
+    let source = "import threading\n\ndone = []\n\n\ndef check(n):\n    if n < 0:\n        raise ValueError(f\"negative: {n}\")\n    done.append(n)\n\n\ndef fails():\n    raise KeyError\n\n\nfor n in [1, -2]:\n    t = threading.Thread(target=check, args=(n,))\n    t.start()\n    t.join()\nt = threading.Thread(target=fails)\nt.start()\nt.join()\nprint(done)\n";
+    let (p, _) = gilcheck::compile::compile(source, "raises.py", "raises", &Default::default())
+        .unwrap_or_else(|e| panic!("{e}"));
+    for (policy, name) in [
+        (Policy::Py39, "Thread-2"),
+        (Policy::Py311, "Thread-2 (check)"),
+    ] {
+        let out = first(&p, policy).outcome.output;
+        assert!(
+            out.contains(&format!(
+                "Exception in thread {name}:\nTraceback (most recent call last):\n  File \"raises.py\", line 8, in check\nValueError: negative: -2\n"
+            )),
+            "{policy}: {out}"
+        );
+        assert!(out.contains("\nKeyError\n"), "{policy}: {out}");
+        assert!(out.ends_with("[1]\n"), "{policy}: {out}");
     }
 }

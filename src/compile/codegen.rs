@@ -683,7 +683,20 @@ impl<'a> Compiler<'a> {
             Stmt::ClassDef(c) => self.class_def(c)?,
             Stmt::Delete(d) => return unsupported("del", d),
             Stmt::Try(t) => self.try_stmt(t)?,
-            Stmt::Raise(r) => return unsupported("raise", r),
+            // 3.11's `compiler_visit_stmt` for Raise: the exception, RAISE_VARARGS 1; a bare
+            // `raise`, RAISE_VARARGS 0.
+            Stmt::Raise(r) => {
+                if let Some(cause) = &r.cause {
+                    return unsupported("raise … from", &**cause);
+                }
+                match &r.exc {
+                    Some(e) => {
+                        self.expr(e)?;
+                        self.emit(Instr::RaiseVarargs(1));
+                    }
+                    None => self.emit(Instr::RaiseVarargs(0)),
+                }
+            }
             Stmt::Nonlocal(n) => return unsupported("nonlocal", n),
             Stmt::Match(m) => return unsupported("match statements", m),
             Stmt::TypeAlias(t) => return unsupported("type aliases", t),

@@ -585,7 +585,7 @@ fn validate_code(program: &Program, code: &Code) -> Result<(), String> {
     // (CPython 3.11 puts a `while True:` loop's exit before its back-edge).
     if !matches!(
         code.instrs.last(),
-        Some(ReturnValue | JumpBackward(_) | JumpForward(_))
+        Some(ReturnValue | JumpBackward(_) | JumpForward(_) | RaiseVarargs(_))
     ) {
         return Err("the last instruction must be RETURN_VALUE or an unconditional jump".into());
     }

@@ -706,7 +706,15 @@ fn drop_frame<P: Platform>(f: Frame, cx: &Cx<'_, '_, P>) -> Result<(), RtError> 
 fn report_exception<P: Platform>(t: &PyThread, cx: &mut Cx<'_, '_, P>, e: &RtError) {
     let mut text = String::new();
     if t.ident != 0 {
-        text.push_str(&format!("Exception in thread {}:\n", t.name));
+        // The thread object's name (`Thread-1 (work)` since 3.10), as `threading.excepthook`.
+        let name = t
+            .thread_obj
+            .and_then(|o| match cx.heap.get(cx.py, o) {
+                Ok(Object::Thread(th)) => Some(th.name.to_string()),
+                _ => None,
+            })
+            .unwrap_or_else(|| t.name.clone());
+        text.push_str(&format!("Exception in thread {name}:\n"));
     }
     text.push_str("Traceback (most recent call last):\n");
     for f in &t.frames {
@@ -1827,13 +1835,32 @@ fn run_instruction<P: Platform>(t: &mut PyThread, cx: &mut Cx<'_, '_, P>) -> Res
             .stack
             .push(Some(ObjRef::builtin(Builtin::AssertionErrorClass))),
         LoadBuildClass => f.stack.push(Some(ObjRef::builtin(Builtin::BuildClass))),
+        RaiseVarargs(0) => {
+            return Err(RtError::RuntimeError(
+                "No active exception to reraise".into(),
+            ));
+        }
         RaiseVarargs(_) => {
             let exc = peek(f, 1)?;
-            let message = match heap.get(py, exc)? {
-                Object::Exception { message, .. } => message.to_string(),
-                _ => String::new(),
+            let (class, message) = match heap.get(py, exc)? {
+                Object::Exception { class, message } => (class, message.to_string()),
+                Object::Builtin(b) if b.is_exception() => (b, String::new()),
+                other => {
+                    return Err(RtError::TypeError(format!(
+                        "exceptions must derive from BaseException (gilcheck: one of the built-in exceptions it models), not {}",
+                        other.type_name()
+                    )));
+                }
             };
-            return Err(RtError::AssertionError(message));
+            return Err(match class {
+                Builtin::ValueErrorClass => RtError::ValueError(message),
+                Builtin::RuntimeErrorClass => RtError::RuntimeError(message),
+                Builtin::TypeErrorClass => RtError::TypeError(message),
+                Builtin::KeyErrorClass => RtError::KeyError(message),
+                Builtin::IndexErrorClass => RtError::IndexError(message),
+                Builtin::ExceptionClass => RtError::Exception(message),
+                _ => RtError::AssertionError(message),
+            });
         }
         ReturnGenerator => {
             let mut done = t.frames.pop().expect("a frame");

@@ -213,9 +213,12 @@ pub fn call<P: Platform>(
             arity("repr", args, 1, 1)?;
             Ok(Outcome::Return(heap.new_str(py, &heap.repr(py, args[0])?)))
         }
-        AssertionErrorClass => {
-            arity("AssertionError", args, 0, 1)?;
+        AssertionErrorClass | ExceptionClass | ValueErrorClass | RuntimeErrorClass
+        | TypeErrorClass | KeyErrorClass | IndexErrorClass => {
+            arity(b.name(), args, 0, 1)?;
+            // `str(KeyError(k))` is `repr(k)`; the others show their argument as `str`.
             let message = match args.first() {
+                Some(&m) if b == KeyErrorClass => heap.repr(py, m)?,
                 Some(&m) => ops::to_str(heap, py, m)?,
                 None => String::new(),
             };
