@@ -497,7 +497,8 @@ fn spec_polls(p: Policy, e: &Executed) -> bool {
     // `and`/`or` as values: 3.8/3.9 fast-dispatch on an exact bool; 3.10 and 3.11+ never poll
     // there (no CHECK_EVAL_BREAKER in JUMP_IF_*_OR_POP; forward only in 3.11).
     let or_pop = matches!(e.instr, JumpIfTrueOrPop(_) | JumpIfFalseOrPop(_));
-    let native_call = matches!(e.callee, Some(Callee::Native(_))) && matches!(e.instr, Call(_));
+    let native_call = matches!(e.callee, Some(Callee::Native(_)))
+        && matches!(e.instr, Call(_) | CallFunctionEx(_));
     let none_jump = matches!(
         e.instr,
         PopJumpForwardIfNone(_)
@@ -540,7 +541,7 @@ fn spec_polls(p: Policy, e: &Executed) -> bool {
         Policy::Py310 => match e.instr {
             Resume(_) | JumpBackward(_) => true,
             _ if cond_jump || none_jump => e.taken,
-            Call(_) => native_call,
+            Call(_) | CallFunctionEx(_) => native_call,
             ReturnValue | ReturnGenerator => e.returned_to_caller,
             _ => false,
         },
@@ -551,7 +552,7 @@ fn spec_polls(p: Policy, e: &Executed) -> bool {
             | PopJumpBackwardIfTrue(_)
             | PopJumpBackwardIfNone(_)
             | PopJumpBackwardIfNotNone(_) => e.taken,
-            Call(_) => e.callee == Some(Callee::Native(CallPoll::Polls)),
+            Call(_) | CallFunctionEx(_) => e.callee == Some(Callee::Native(CallPoll::Polls)),
             _ => false,
         },
     }
@@ -598,7 +599,7 @@ fn vm5_dis_marks_agree_with_the_policies() {
         for i in instrs_and_every_resume() {
             for next in [Instr::Nop, Instr::BeforeWith] {
                 let m = p.mark(i, Some(next));
-                let call = matches!(i, Instr::Call(_));
+                let call = matches!(i, Instr::Call(_) | Instr::CallFunctionEx(_));
                 for e in cases(i) {
                     if e.next != Some(next) || e.callee.is_some() != call {
                         continue;

@@ -1934,15 +1934,10 @@ impl<'a> Compiler<'a> {
     /// 3.11's `compiler_call` (with `maybe_optimize_method_call`).
     fn call(&mut self, c: &ast::ExprCall) -> R<()> {
         let args = &c.arguments;
-        for a in args.args.iter() {
-            if let Expr::Starred(s) = a {
-                return unsupported("*args in a call (CALL_FUNCTION_EX)", s);
-            }
-        }
-        for k in args.keywords.iter() {
-            if k.arg.is_none() {
-                return unsupported("**kwargs in a call (CALL_FUNCTION_EX)", k);
-            }
+        let starred = args.args.iter().any(|a| matches!(a, Expr::Starred(_)))
+            || args.keywords.iter().any(|k| k.arg.is_none());
+        if starred {
+            return self.call_ex(c);
         }
         let nargs = args.args.len() + args.keywords.len();
         if let Expr::Attribute(meth) = &*c.func
@@ -1970,6 +1965,106 @@ impl<'a> Compiler<'a> {
         self.expr(&c.func)?;
         self.call_args(args)?;
         self.emit(Instr::Call(nargs as u32));
+        Ok(())
+    }
+
+    /// 3.11's `compiler_call` with `compiler_call_helper`'s `ex_call` path: a call with `*x`
+    /// or `**y` is `PUSH_NULL`, the callable, the positional arguments as one tuple
+    /// (`starunpack_helper`: `BUILD_LIST`, `LIST_APPEND`/`LIST_EXTEND`, `LIST_TO_TUPLE`; a lone
+    /// `*x` as it is), the keywords as one dict (`compiler_subkwargs`, `DICT_MERGE`), then
+    /// `CALL_FUNCTION_EX`.
+    fn call_ex(&mut self, c: &ast::ExprCall) -> R<()> {
+        let args = &c.arguments;
+        if args.args.len() + 2 * args.keywords.len() > 30 {
+            return unsupported("a call with * or ** and more than 30 arguments", c);
+        }
+        let old = self.unit().line;
+        self.set_loc(&*c.func);
+        self.emit(Instr::PushNull);
+        self.unit().line = old;
+        self.expr(&c.func)?;
+        match &args.args[..] {
+            [Expr::Starred(s)] => self.expr(&s.value)?,
+            elts => {
+                let mut built = false;
+                for (i, e) in elts.iter().enumerate() {
+                    if let Expr::Starred(s) = e {
+                        if !built {
+                            self.emit(Instr::BuildList(i as u32));
+                            built = true;
+                        }
+                        self.expr(&s.value)?;
+                        self.emit(Instr::ListExtend(1));
+                    } else {
+                        self.expr(e)?;
+                        if built {
+                            self.emit(Instr::ListAppend(1));
+                        }
+                    }
+                }
+                if elts.is_empty() {
+                    // `BUILD_TUPLE 0`, which 3.11's `fold_tuple_on_constants` makes `()`.
+                    self.load_const(Const::Tuple(Vec::new()));
+                } else if !built {
+                    // No star among them: only keywords are unpacked (`f(a, **k)`).
+                    self.emit(Instr::BuildTuple(elts.len() as u32));
+                } else {
+                    self.emit(Instr::ListToTuple);
+                }
+            }
+        }
+        let kws = &args.keywords;
+        if !kws.is_empty() {
+            let mut have_dict = false;
+            let mut seen = 0;
+            for (i, k) in kws.iter().enumerate() {
+                if k.arg.is_none() {
+                    if seen > 0 {
+                        self.subkwargs(&kws[i - seen..i])?;
+                        if have_dict {
+                            self.emit(Instr::DictMerge(1));
+                        }
+                        have_dict = true;
+                        seen = 0;
+                    }
+                    if !have_dict {
+                        self.emit(Instr::BuildMap(0));
+                        have_dict = true;
+                    }
+                    self.expr(&k.value)?;
+                    self.emit(Instr::DictMerge(1));
+                } else {
+                    seen += 1;
+                }
+            }
+            if seen > 0 {
+                self.subkwargs(&kws[kws.len() - seen..])?;
+                if have_dict {
+                    self.emit(Instr::DictMerge(1));
+                }
+            }
+        }
+        self.emit(Instr::CallFunctionEx(u32::from(!kws.is_empty())));
+        Ok(())
+    }
+
+    /// 3.11's `compiler_subkwargs`: named keywords as one dict.
+    fn subkwargs(&mut self, kws: &[ast::Keyword]) -> R<()> {
+        let name = |k: &ast::Keyword| k.arg.as_ref().expect("a named keyword").to_string();
+        if kws.len() > 1 {
+            for k in kws {
+                self.expr(&k.value)?;
+            }
+            let keys = kws.iter().map(|k| Const::Str(name(k))).collect();
+            self.load_const(Const::Tuple(keys));
+            self.emit(Instr::BuildConstKeyMap(kws.len() as u32));
+        } else {
+            for k in kws {
+                self.load_const(Const::Str(name(k)));
+                self.expr(&k.value)?;
+            }
+            self.emit(Instr::BuildMap(kws.len() as u32));
+        }
         Ok(())
     }
 

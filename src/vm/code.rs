@@ -193,6 +193,13 @@ pub enum Instr {
     BuildList(u32),
     /// `BUILD_SLICE n`: a slice of the n (2 or 3) values below it (`x[a:b]`, `x[a:b:c]`).
     BuildSlice(u32),
+    /// `LIST_TO_TUPLE`: the list on top becomes a tuple (`f(a, *b)`).
+    ListToTuple,
+    /// `DICT_MERGE i`: merges the mapping on top into the dict i deep, refusing a key twice
+    /// (`f(**kw)`).
+    DictMerge(u32),
+    /// `CALL_FUNCTION_EX flags`: stack `[NULL, callable, args tuple, (kwargs dict if flags & 1)]`.
+    CallFunctionEx(u32),
     /// Replaces a tuple or list of exactly n items by its items, the first on top.
     UnpackSequence(u32),
     BuildMap(u32),
@@ -269,6 +276,9 @@ impl Instr {
             StoreAttr(_) => "STORE_ATTR",
             BuildTuple(_) => "BUILD_TUPLE",
             BuildSlice(_) => "BUILD_SLICE",
+            ListToTuple => "LIST_TO_TUPLE",
+            DictMerge(_) => "DICT_MERGE",
+            CallFunctionEx(_) => "CALL_FUNCTION_EX",
             BuildList(_) => "BUILD_LIST",
             UnpackSequence(_) => "UNPACK_SEQUENCE",
             BuildMap(_) => "BUILD_MAP",
@@ -295,16 +305,17 @@ impl Instr {
         use Instr::*;
         Some(match *self {
             Nop | PushNull | PopTop | BinarySubscr | StoreSubscr | UnaryNot | GetIter
-            | BeforeWith | LoadAssertionError | LoadBuildClass | ReturnValue | ReturnGenerator
-            | YieldValue => {
+            | ListToTuple | BeforeWith | LoadAssertionError | LoadBuildClass | ReturnValue
+            | ReturnGenerator | YieldValue => {
                 return None;
             }
             Resume(a) | LoadConst(a) | LoadFast(a) | StoreFast(a) | StoreGlobal(a)
             | LoadName(a) | StoreName(a) | Copy(a) | Swap(a) | KwNames(a) | Call(a)
             | LoadMethod(a) | LoadAttr(a) | StoreAttr(a) | BuildTuple(a) | BuildList(a)
-            | BuildSlice(a) | UnpackSequence(a) | BuildMap(a) | BuildConstKeyMap(a)
-            | ListAppend(a) | ListExtend(a) | BuildString(a) | MakeFunction(a) | ImportName(a)
-            | ImportFrom(a) | RaiseVarargs(a) => a,
+            | BuildSlice(a) | DictMerge(a) | CallFunctionEx(a) | UnpackSequence(a)
+            | BuildMap(a) | BuildConstKeyMap(a) | ListAppend(a) | ListExtend(a)
+            | BuildString(a) | MakeFunction(a) | ImportName(a) | ImportFrom(a)
+            | RaiseVarargs(a) => a,
             LoadGlobal { name, null } => name * 2 + u32::from(null),
             BinaryOp { op, inplace } => op.number() + if inplace { 13 } else { 0 },
             CompareOp(c) => c.number(),
@@ -385,6 +396,9 @@ impl Instr {
             Call(n) => (n + 2, 1),
             StoreAttr(_) => (2, 0),
             BuildTuple(n) | BuildList(n) | BuildString(n) | BuildSlice(n) => (n, 1),
+            ListToTuple => (1, 1),
+            DictMerge(i) => (i + 1, i),
+            CallFunctionEx(f) => (3 + (f & 1), 1),
             UnpackSequence(n) => (1, n),
             BuildMap(n) => (2 * n, 1),
             BuildConstKeyMap(n) => (n + 1, 1),

@@ -1630,6 +1630,159 @@ fn run_instruction<P: Platform>(t: &mut PyThread, cx: &mut Cx<'_, '_, P>) -> Res
             pop_n(f, cx, n as usize)?;
             f.stack.push(Some(r));
         }
+        ListToTuple => {
+            let list = peek(f, 1)?;
+            let items = match heap.get(py, list)? {
+                Object::List(v) => v,
+                _ => return Err(RtError::TypeError("LIST_TO_TUPLE needs a list".into())),
+            };
+            let r = heap.new_tuple(py, &items)?;
+            pop_n(f, cx, 1)?;
+            f.stack.push(Some(r));
+        }
+        DictMerge(i) => {
+            // 3.11: the mapping on top merges into the dict `i` deep below it; the callable
+            // is `i + 2` deep, for the messages.
+            let update = peek(f, 1)?;
+            let dict = peek(f, 1 + i as usize)?;
+            let func = peek(f, 3 + i as usize)?;
+            let fname = match heap.get(py, func)? {
+                Object::Function { name, .. } => name.to_string(),
+                _ => heap.repr(py, func)?,
+            };
+            let entries = match heap.get(py, update)? {
+                Object::Dict(d) => d.items,
+                other => {
+                    return Err(RtError::TypeError(format!(
+                        "{fname}() argument after ** must be a mapping, not {}",
+                        other.type_name()
+                    )));
+                }
+            };
+            for (k, v) in entries {
+                if heap.dict_contains(py, dict, k)? {
+                    return Err(RtError::TypeError(format!(
+                        "{fname}() got multiple values for keyword argument '{}'",
+                        ops::to_str(heap, py, k)?
+                    )));
+                }
+                heap.dict_set(py, dict, k, v)?;
+            }
+            pop_n(f, cx, 1)?;
+        }
+        CallFunctionEx(flags) => {
+            let kw = flags & 1 != 0;
+            let depth = 3 + usize::from(kw);
+            let callable = peek(f, depth - 1)?;
+            let argsobj = peek(f, depth - 2)?;
+            let kwobj = if kw { Some(peek(f, 1)?) } else { None };
+            let items: Vec<ObjRef> = match heap.get(py, argsobj)? {
+                Object::Tuple(v) | Object::List(v) => v,
+                Object::Generator(_) => {
+                    return Err(RtError::Unsupported(
+                        "f(*generator): gilcheck does not run a generator from inside CALL_FUNCTION_EX yet".into(),
+                    ));
+                }
+                Object::Iter(_)
+                | Object::Range { .. }
+                | Object::Str(_)
+                | Object::Dict(_)
+                | Object::Deque { .. } => {
+                    let owned = crate::vm::library::collect(heap, py, argsobj)?;
+                    for &x in &owned {
+                        heap.decref(py, x)?; // the tuple below holds them while the call runs
+                    }
+                    owned
+                }
+                other => {
+                    return Err(RtError::TypeError(format!(
+                        "argument after * must be an iterable, not {}",
+                        other.type_name()
+                    )));
+                }
+            };
+            // Keep the items alive for the call (a collected iterable's items are borrowed
+            // from nothing else): a tuple of them, dropped after.
+            let held = heap.new_tuple(py, &items)?;
+            let mut kwargs = Vec::new();
+            if let Some(d) = kwobj {
+                for (k, v) in heap.dict_entries(py, d)? {
+                    match heap.get(py, k)? {
+                        Object::Str(s) => kwargs.push((s.to_string(), v)),
+                        _ => {
+                            heap.decref(py, held)?;
+                            return Err(RtError::TypeError("keywords must be strings".into()));
+                        }
+                    }
+                }
+            }
+            let f = frame(t);
+            f.pc = next_pc as u32; // a pushed frame returns here
+            // A Python function (or a method of one) is called from C (`do_call_core`): its
+            // return completes the call as a C call's, which polls after it (3.11's
+            // CHECK_EVAL_BREAKER at the end of CALL_FUNCTION_EX).
+            let outcome = match heap.get(py, callable)? {
+                Object::Function { .. } => push_function(
+                    t,
+                    cx,
+                    callable,
+                    None,
+                    &items,
+                    &kwargs,
+                    Ret::CCall { site: ins },
+                    None,
+                )
+                .map(|()| Invoked::Pushed),
+                Object::Method { func, receiver } => push_function(
+                    t,
+                    cx,
+                    func,
+                    Some(receiver),
+                    &items,
+                    &kwargs,
+                    Ret::CCall { site: ins },
+                    None,
+                )
+                .map(|()| Invoked::Pushed),
+                _ => invoke(t, cx, callable, None, &items, &kwargs, ins),
+            };
+            heap.decref(py, held)?;
+            let pushed = matches!(outcome, Ok(Invoked::Pushed));
+            let caller = if pushed {
+                t.frames.len() - 2
+            } else {
+                t.frames.len() - 1
+            };
+            let f = &mut t.frames[caller];
+            match outcome {
+                Err(e) => {
+                    f.pc = pc as u32;
+                    return Err(e);
+                }
+                Ok(Invoked::Blocked(w)) => {
+                    f.pc = pc as u32;
+                    return Ok(Step::Blocked(w));
+                }
+                Ok(Invoked::Pushed) => {
+                    pop_n(f, cx, depth)?;
+                    callee = Some(Callee::Python);
+                }
+                Ok(Invoked::Returned(r, _)) => {
+                    pop_n(f, cx, depth)?;
+                    f.stack.push(Some(r));
+                    // Not a specialized call: it polls after any C callee.
+                    callee = Some(Callee::Native(crate::builtins::CallPoll::Polls));
+                }
+                Ok(Invoked::Consume { acc, .. }) => {
+                    f.pc = pc as u32;
+                    heap.decref(py, acc)?;
+                    return Err(RtError::Unsupported(
+                        "sum(*…) of a generator through CALL_FUNCTION_EX".into(),
+                    ));
+                }
+            }
+            return Ok(finish_step(t, cx, ins, taken, exact_bool, callee, false));
+        }
         UnpackSequence(n) => {
             let seq = peek(f, 1)?;
             let items = match heap.get(py, seq)? {

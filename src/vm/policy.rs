@@ -160,7 +160,7 @@ impl Policy {
                 | PopJumpForwardIfNotNone(_)
                 | PopJumpBackwardIfNone(_)
                 | PopJumpBackwardIfNotNone(_) => e.taken.then_some("taken conditional jump"),
-                Call(_) if matches!(e.callee, Some(Callee::Native(_))) => {
+                Call(_) | CallFunctionEx(_) if matches!(e.callee, Some(Callee::Native(_))) => {
                     Some("after a call returns")
                 }
                 ReturnValue | ReturnGenerator if e.returned_to_caller => {
@@ -175,7 +175,9 @@ impl Policy {
                 | PopJumpBackwardIfTrue(_)
                 | PopJumpBackwardIfNone(_)
                 | PopJumpBackwardIfNotNone(_) => e.taken.then_some("taken backward jump"),
-                Call(_) if e.callee == Some(Callee::Native(CallPoll::Polls)) => {
+                Call(_) | CallFunctionEx(_)
+                    if e.callee == Some(Callee::Native(CallPoll::Polls)) =>
+                {
                     Some("after a call of a C function")
                 }
                 _ => None,
@@ -201,7 +203,7 @@ impl Policy {
         let probe = |e: Executed| self.polls(&e);
         let base = Executed::plain(i, next.or(Some(Nop)));
         match i {
-            Call(_) => {
+            Call(_) | CallFunctionEx(_) => {
                 let native = probe(Executed {
                     callee: Some(Callee::Native(CallPoll::Polls)),
                     ..base

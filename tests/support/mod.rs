@@ -305,6 +305,9 @@ pub fn one_of_each_instr() -> Vec<Instr> {
         BuildTuple(0),
         BuildList(0),
         BuildSlice(2),
+        ListToTuple,
+        DictMerge(1),
+        CallFunctionEx(0),
         BuildMap(0),
         UnpackSequence(2),
         BuildConstKeyMap(0),
@@ -330,6 +333,9 @@ pub fn one_of_each_instr() -> Vec<Instr> {
         match i {
             Nop
             | BuildSlice(_)
+            | ListToTuple
+            | DictMerge(_)
+            | CallFunctionEx(_)
             | Resume(_)
             | LoadConst(_)
             | LoadFast(_)
