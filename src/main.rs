@@ -539,7 +539,12 @@ fn smaller_instance_options(path: &str) -> String {
     let Ok(source) = std::fs::read_to_string(path) else {
         return String::new();
     };
-    let applies = |shrink: Shrink| compile::compile(&source, path, "probe", &shrink).is_ok();
+    // An option that applies and changes something: a file already at 2 threads (or 2
+    // iterations) has no smaller instance that way.
+    let applies = |shrink: Shrink| {
+        compile::compile(&source, path, "probe", &shrink)
+            .is_ok_and(|(_, changes)| changes.iter().any(|c| c.from != c.to.to_string()))
+    };
     let mut out = String::new();
     if applies(Shrink {
         threads: Some(2),
