@@ -1292,7 +1292,7 @@ fn temp_file(name: &str, contents: &[u8]) -> String {
     path.display().to_string()
 }
 
-/// CO-1, CO-6: what only shows when the program runs — a Python `__hash__` in a dict display, a
+/// CO-1, CO-6, EX-4: what only shows when the program runs — a Python `__hash__` in a dict display, a
 /// timed wait, an exception a `try` would handle, a Python factory of a defaultdict — ends `check` and `run` with exit 2 and
 /// `unsupported…`, never with a verdict (a refusal in the first schedule would otherwise be
 /// every schedule's outcome, and the check would pass).
