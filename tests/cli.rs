@@ -1350,7 +1350,7 @@ fn co1_bad_input_is_refused_with_its_place() {
         (
             "indent.py",
             b"def f():\nreturn 1\n",
-            "SyntaxError: expected an indented block",
+            "IndentationError: expected an indented block after function definition on line 1",
         ),
         (
             "ret.py",

@@ -151,7 +151,8 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
 
     /// CO-1: mutated example files (bytes deleted, inserted, lines swapped and duplicated, the
-    /// text cut short) compile or are refused with a SyntaxError or an `unsupported` message,
+    /// text cut short) compile or are refused with a SyntaxError (an IndentationError among them)
+    /// or an `unsupported` message,
     /// with or without a smaller instance asked for; the front end never panics. Whatever
     /// compiles also validates (`compile` validates every program it returns).
     #[test]
@@ -183,6 +184,7 @@ proptest! {
                 prop_assert!(e.line >= 1 && e.column >= 1, "{shown}");
                 prop_assert!(
                     shown.starts_with("SyntaxError: ")
+                        || shown.starts_with("IndentationError: ")
                         || shown.starts_with("unsupported: ")
                         || shown.contains("does not apply"),
                     "{shown}"
@@ -261,4 +263,51 @@ fn co6_try_finally_lock_is_mutual_exclusion() {
     let e = compile::compile(ret, "ret.py", "ret", &Shrink::default()).unwrap_err();
     assert_eq!(e.kind, ErrorKind::Unsupported);
     assert!(e.message.contains("return inside try"), "{}", e.message);
+}
+
+/// CO-1: the syntax errors users hit most, in CPython 3.11's words and at its place (line and
+/// column of the bracket left open, of the wrong closer, of the line that lacks its block).
+#[test]
+fn co1_syntax_errors_in_cpythons_words() {
+    let cases: &[(&str, &str, (u32, u32))] = &[
+        ("x = (1,\n", "SyntaxError: '(' was never closed", (1, 5)),
+        (
+            "x = [1, 2\ny = 3\n",
+            "SyntaxError: '[' was never closed",
+            (1, 5),
+        ),
+        ("print(\"a\"\n", "SyntaxError: '(' was never closed", (1, 6)),
+        (
+            "x = '(' + [1\n",
+            "SyntaxError: '[' was never closed",
+            (1, 11),
+        ),
+        (
+            "x = (1, 2]\n",
+            "SyntaxError: closing parenthesis ']' does not match opening parenthesis '('",
+            (1, 10),
+        ),
+        ("if x\n    pass\n", "SyntaxError: expected ':'", (1, 5)),
+        (
+            "for x in y:\npass\n",
+            "IndentationError: expected an indented block after 'for' statement on line 1",
+            (2, 1),
+        ),
+        (
+            "def f():\n# c\nreturn 1\n",
+            "IndentationError: expected an indented block after function definition on line 1",
+            (3, 1),
+        ),
+        (
+            "s = 'abc\n",
+            "SyntaxError: unterminated string literal (detected at line 1)",
+            (1, 5),
+        ),
+    ];
+    for (source, want, (line, column)) in cases {
+        let e = compile::compile(source, "e.py", "e", &Shrink::default()).unwrap_err();
+        let text = e.to_string();
+        assert!(text.starts_with(want), "{source:?}: {text}");
+        assert_eq!((e.line, e.column), (*line, *column), "{source:?}: {text}");
+    }
 }

@@ -1,5 +1,5 @@
 //! CO-1: arbitrary bytes as a Python file. The front end compiles them or refuses them with a
-//! SyntaxError, an `unsupported: …` message or an option error, at a line and column; it never
+//! SyntaxError (or IndentationError), an `unsupported: …` message or an option error, at a line and column; it never
 //! panics or hangs, and whatever it compiles validates. Each input is also tried with
 //! `--threads 2 --iterations 2`.
 #![no_main]

@@ -36,6 +36,9 @@ pub struct CompileError {
 pub enum ErrorKind {
     /// The source is not valid Python.
     Syntax,
+    /// Not valid Python because of its indentation (CPython's `IndentationError`, a kind of
+    /// `SyntaxError`).
+    Indentation,
     /// Valid Python that gilcheck's VM does not run yet.
     Unsupported,
     /// An option that asks for something the file does not have (`--threads` on a file that
@@ -48,6 +51,7 @@ impl fmt::Display for CompileError {
         let at = format!("{}:{}:{}", self.file, self.line, self.column);
         match self.kind {
             ErrorKind::Syntax => write!(f, "SyntaxError: {} at {at}", self.message),
+            ErrorKind::Indentation => write!(f, "IndentationError: {} at {at}", self.message),
             ErrorKind::Unsupported => write!(f, "unsupported: {} at {at}", self.message),
             ErrorKind::Option => write!(f, "{} ({at})", self.message),
         }
@@ -117,14 +121,56 @@ pub fn compile(
 ) -> Result<(Program, Vec<Change>), CompileError> {
     let lines = Lines::new(source);
     let parsed = ruff_python_parser::parse_module(source).map_err(|e| {
-        let (line, column) = lines.locate(source, e.location.start().to_usize());
-        CompileError {
-            kind: ErrorKind::Syntax,
-            message: syntax_message(&e.error.to_string()),
-            file: file.to_string(),
-            line,
-            column,
+        let offset = e.location.start().to_usize();
+        let error = |kind, message, at: usize| {
+            let (line, column) = lines.locate(source, at);
+            CompileError {
+                kind,
+                message,
+                file: file.to_string(),
+                line,
+                column,
+            }
+        };
+        // CPython's tokenizer speaks first about brackets: one closed by the wrong kind, or one
+        // still open at the end of the file.
+        match brackets(source) {
+            Some(Bracket::Mismatch {
+                open,
+                open_at,
+                close,
+                close_at,
+            }) => {
+                let (ol, _) = lines.locate(source, open_at);
+                let (cl, _) = lines.locate(source, close_at);
+                let on = if ol == cl {
+                    String::new()
+                } else {
+                    format!(" on line {ol}")
+                };
+                return error(
+                    ErrorKind::Syntax,
+                    format!(
+                        "closing parenthesis '{close}' does not match opening parenthesis '{open}'{on}"
+                    ),
+                    close_at,
+                );
+            }
+            Some(Bracket::Unclosed { open, at }) if at <= offset => {
+                return error(ErrorKind::Syntax, format!("'{open}' was never closed"), at);
+            }
+            _ => {}
         }
+        let ruff = e.error.to_string();
+        let (line, _) = lines.locate(source, offset);
+        if ruff.trim().starts_with("Expected an indented block") {
+            return error(
+                ErrorKind::Indentation,
+                expected_indent(source, line),
+                offset,
+            );
+        }
+        error(ErrorKind::Syntax, syntax_message(&ruff, line), offset)
     })?;
     let module = parsed.into_syntax();
     let plan = shrink::plan(&module, shrink, source, &lines, file)?;
@@ -153,11 +199,8 @@ pub fn compile(
 }
 
 /// ruff's message, in CPython's words where they differ only in wording.
-fn syntax_message(ruff: &str) -> String {
+fn syntax_message(ruff: &str, line: u32) -> String {
     let m = ruff.trim();
-    if m.starts_with("Expected an indented block") {
-        return "expected an indented block".into();
-    }
     if m.starts_with("Unexpected indentation") {
         return "unexpected indent".into();
     }
@@ -165,7 +208,121 @@ fn syntax_message(ruff: &str) -> String {
         return "unindent does not match any outer indentation level".into();
     }
     if m.starts_with("missing closing quote") || m.contains("unterminated string") {
-        return "unterminated string literal".into();
+        return format!("unterminated string literal (detected at line {line})");
+    }
+    if m.starts_with("Expected `:`") {
+        return "expected ':'".into();
     }
     format!("invalid syntax ({m})")
+}
+
+/// CPython 3.10+'s `expected an indented block after 'for' statement on line 1`: the block
+/// header is the last line with code before `line`.
+fn expected_indent(source: &str, line: u32) -> String {
+    let header = source
+        .lines()
+        .enumerate()
+        .take(line.saturating_sub(1) as usize)
+        .filter(|(_, l)| {
+            let t = l.trim_start();
+            !t.is_empty() && !t.starts_with('#')
+        })
+        .last();
+    let Some((n, text)) = header else {
+        return "expected an indented block".into();
+    };
+    let word: String = text
+        .trim_start()
+        .chars()
+        .take_while(|c| c.is_ascii_alphabetic())
+        .collect();
+    let what = match word.as_str() {
+        "def" | "async" => "function definition".to_string(),
+        "class" => "class definition".to_string(),
+        "if" | "elif" | "else" | "for" | "while" | "with" | "try" | "except" | "finally" => {
+            format!("'{word}' statement")
+        }
+        _ => return "expected an indented block".into(),
+    };
+    format!("expected an indented block after {what} on line {}", n + 1)
+}
+
+/// What the tokenizer finds wrong with the brackets of `source`, strings and comments left
+/// out: the first closer of the wrong kind, or else the innermost bracket left open.
+enum Bracket {
+    Mismatch {
+        open: char,
+        open_at: usize,
+        close: char,
+        close_at: usize,
+    },
+    Unclosed {
+        open: char,
+        at: usize,
+    },
+}
+
+fn brackets(source: &str) -> Option<Bracket> {
+    let mut stack: Vec<(char, usize)> = Vec::new();
+    let chars: Vec<(usize, char)> = source.char_indices().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        let (at, c) = chars[i];
+        match c {
+            '#' => {
+                while i < chars.len() && chars[i].1 != '\n' {
+                    i += 1;
+                }
+                continue;
+            }
+            '\'' | '"' => {
+                let triple = i + 2 < chars.len() && chars[i + 1].1 == c && chars[i + 2].1 == c;
+                i += if triple { 3 } else { 1 };
+                while i < chars.len() {
+                    let d = chars[i].1;
+                    if d == '\\' {
+                        i += 2;
+                        continue;
+                    }
+                    if !triple && d == '\n' {
+                        break;
+                    }
+                    if d == c
+                        && (!triple
+                            || (i + 2 < chars.len() && chars[i + 1].1 == c && chars[i + 2].1 == c))
+                    {
+                        i += if triple { 3 } else { 1 };
+                        break;
+                    }
+                    i += 1;
+                }
+                continue;
+            }
+            '(' | '[' | '{' => stack.push((c, at)),
+            ')' | ']' | '}' => {
+                let want = match c {
+                    ')' => '(',
+                    ']' => '[',
+                    _ => '{',
+                };
+                match stack.pop() {
+                    Some((open, _)) if open == want => {}
+                    Some((open, open_at)) => {
+                        return Some(Bracket::Mismatch {
+                            open,
+                            open_at,
+                            close: c,
+                            close_at: at,
+                        });
+                    }
+                    None => {}
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    stack
+        .last()
+        .map(|&(open, at)| Bracket::Unclosed { open, at })
 }
