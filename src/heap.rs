@@ -146,7 +146,11 @@ pub enum Object<P: Platform> {
         defaults: Option<ObjRef>,
         /// The keyword-only parameters' defaults, a dict (MAKE_FUNCTION flag 2).
         kwdefaults: Option<ObjRef>,
+        /// The cells of its free variables, a tuple (MAKE_FUNCTION flag 8, CO-7).
+        closure: Option<ObjRef>,
     },
+    /// A cell of a closure: a variable a nested function shares with the one around it.
+    Cell(Option<ObjRef>),
     /// A built-in method bound to its receiver (`lock.__exit__`, `thread.start`).
     BoundMethod {
         func: Builtin,
@@ -467,13 +471,16 @@ impl<P: Platform> Clone for Object<P> {
                 name,
                 defaults,
                 kwdefaults,
+                closure,
             } => Object::Function {
                 code: *code,
                 globals: *globals,
                 name: Arc::clone(name),
                 defaults: *defaults,
                 kwdefaults: *kwdefaults,
+                closure: *closure,
             },
+            Object::Cell(v) => Object::Cell(*v),
             Object::BoundMethod { func, receiver } => Object::BoundMethod {
                 func: *func,
                 receiver: *receiver,
@@ -562,6 +569,7 @@ impl<P: Platform> Object<P> {
             Object::Builtin(_) => "builtin_function_or_method",
             Object::Code { .. } => "code",
             Object::Function { .. } => "function",
+            Object::Cell(_) => "cell",
             Object::BoundMethod { .. } => "builtin_function_or_method",
             Object::Range { .. } => "range",
             Object::Iter(IterObj::Range { .. }) => "range_iterator",
@@ -610,12 +618,15 @@ impl<P: Platform> Object<P> {
                 globals,
                 defaults,
                 kwdefaults,
+                closure,
                 ..
             } => [*globals]
                 .into_iter()
                 .chain(*defaults)
                 .chain(*kwdefaults)
+                .chain(*closure)
                 .collect(),
+            Object::Cell(v) => v.iter().copied().collect(),
             Object::BoundMethod { receiver, .. } => vec![*receiver],
             Object::Iter(IterObj::Seq { seq, .. }) => vec![*seq],
             Object::Iter(IterObj::Dict { dict, .. }) | Object::DictView { dict, .. } => vec![*dict],
@@ -1448,6 +1459,7 @@ impl<P: Platform, R: RefcountField<P>> Heap<P, R> {
             Object::Builtin(b) => format!("<built-in function {}>", b.qualname()),
             Object::Code { name, .. } => format!("<code object {name}>"),
             Object::Function { name, .. } => format!("<function {name}>"),
+            Object::Cell(_) => "<cell>".into(),
             Object::BoundMethod { func, receiver } => format!(
                 "<built-in method {} of {} object>",
                 func.name(),

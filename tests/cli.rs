@@ -1379,7 +1379,7 @@ fn co1_bad_input_is_refused_with_its_place() {
         ),
         (
             "closure.py",
-            b"def f():\n    k = 1\n    return [k for _ in range(2)]\n",
+            b"def f():\n    k = 1\n\n    class C:\n        x = k\n",
             "unsupported: closure over 'k'",
         ),
         (

@@ -8,8 +8,8 @@
 //! dict methods print what CPython's do (VM-4), and that classes, properties and dunder methods
 //! print and lose updates as CPython does (VM-13), and that programs guarded by an RLock, a
 //! Condition, a Semaphore or an Event end as CPython's do (LOCK-5, LOCK-6, LOCK-7), and so do
-//! a key with a Python `__hash__`, a Counter and a defaultdict (VM-14), and the ordinary path of
-//! `try` statements (CO-6).
+//! a key with a Python `__hash__`, a Counter and a defaultdict (VM-14), the ordinary path of
+//! `try` statements (CO-6) and closures (CO-7).
 //!
 //! When pyenv or a CPython version is missing (as on CI machines without pyenv), the parts that
 //! need it are skipped and the reason is printed; a test with nothing left to compare passes.
@@ -304,6 +304,8 @@ fn normalized_arg(program: &Program, code: &Code, i: usize) -> String {
     match ins {
         LoadConst(k) | KwNames(k) => code.consts[k as usize].repr(program),
         LoadFast(v) | StoreFast(v) => code.varnames[v as usize].clone(),
+        // The harness prints their localsplus index, as 3.11's oparg is.
+        MakeCell(v) | LoadDeref(v) | StoreDeref(v) | LoadClosure(v) => v.to_string(),
         LoadGlobal { name: n, null } => {
             format!("{}{}", if null { "NULL + " } else { "" }, name(n))
         }

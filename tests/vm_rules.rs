@@ -526,6 +526,9 @@ fn spec_polls(p: Policy, e: &Executed) -> bool {
                     | JumpForward(_)
                     | PushNull
                     | KwNames(_)
+                    // 3.11's frame prologue: 3.8/3.9 make cells when they make the frame.
+                    | MakeCell(_)
+                    | CopyFreeVars(_)
             ) || (p == Policy::Py39
                 && matches!(e.instr, IsOp(_) | ContainsOp(_) | LoadAssertionError));
             let silent_return =

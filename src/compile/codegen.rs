@@ -6,6 +6,7 @@
 use super::ErrorKind;
 use super::Lines;
 use super::flow::{Flow, FlowError, Op};
+use super::scope;
 use crate::builtins::Builtin;
 use crate::vm::code::{BinOp, CmpOp, Code, Const, Conversion, Instr, Program, intern};
 use ruff_python_ast::{
@@ -116,6 +117,11 @@ struct Unit {
     fblocks: Vec<FBlock>,
     /// A generator's code (RETURN_GENERATOR first; `yield` allowed).
     generator: bool,
+    /// Locals that nested scopes take (`co_cellvars`, sorted) and the names this scope takes
+    /// from the functions around it (`co_freevars`, sorted); `LOAD_DEREF`/`STORE_DEREF` index
+    /// their concatenation until `leave` turns that into 3.11's localsplus index (CO-7).
+    cellvars: Vec<String>,
+    freevars: Vec<String>,
 }
 
 struct Compiler<'a> {
@@ -240,7 +246,11 @@ fn collect_imports(body: &[Stmt], out: &mut BTreeSet<String>) {
 /// The names a function body binds (its locals) and declares `global`, not looking into nested
 /// scopes (3.11's symtable: assignment, augmented assignment, `for`, `with … as`, import, `def`,
 /// `class`, `del`, `except … as`, `:=`).
-fn scan_body(body: &[Stmt], bound: &mut BTreeSet<String>, globals: &mut BTreeSet<String>) {
+pub(super) fn scan_body(
+    body: &[Stmt],
+    bound: &mut BTreeSet<String>,
+    globals: &mut BTreeSet<String>,
+) {
     for s in body {
         scan_stmt(s, bound, globals);
     }
@@ -429,6 +439,8 @@ impl<'a> Compiler<'a> {
                 varkeywords: false,
                 kwonlyargcount: 0,
                 handlers: false,
+                cellvars: Vec::new(),
+                freevars: Vec::new(),
             },
             index,
             flow: Flow::new(),
@@ -439,11 +451,99 @@ impl<'a> Compiler<'a> {
             globals,
             fblocks: Vec::new(),
             generator: false,
+            cellvars: Vec::new(),
+            freevars: Vec::new(),
         });
     }
 
     /// Ends the unit: the implicit `return None` (3.11's `assemble(c, addNone)`), the graph
     /// passes, and the finished code object.
+    /// CO-7: the unit just entered: its cells (locals its nested scopes `need`) and its free
+    /// variables (what it uses without binding, `free`, that a function around it has), then
+    /// 3.11's prefix: `COPY_FREE_VARS n` and a `MAKE_CELL` per cell, in localsplus order, with
+    /// no line (`insert_prefix_instructions`).
+    fn closure_vars(&mut self, need: &BTreeSet<String>, free: &BTreeSet<String>) {
+        let n = self.units.len();
+        let mut visible = BTreeSet::new();
+        // The functions directly around it: a class body or the module ends the chain.
+        for u in self.units[..n - 1].iter().rev() {
+            if !matches!(u.scope, Scope::Function | Scope::Comprehension) {
+                break;
+            }
+            visible.extend(u.locals.iter().cloned());
+            visible.extend(u.freevars.iter().cloned());
+        }
+        let u = self.unit();
+        u.cellvars = u
+            .locals
+            .iter()
+            .filter(|x| need.contains(*x) && !u.globals.contains(*x))
+            .cloned()
+            .collect();
+        u.freevars = free
+            .iter()
+            .filter(|x| visible.contains(*x) && !u.locals.contains(*x) && !u.globals.contains(*x))
+            .cloned()
+            .collect();
+        if u.cellvars.is_empty() && u.freevars.is_empty() {
+            return;
+        }
+        let old = std::mem::replace(&mut u.line, -1);
+        let nfree = u.freevars.len() as u32;
+        if nfree > 0 {
+            self.emit(Instr::CopyFreeVars(nfree));
+        }
+        // Argument cells first, by argument position, then the others in name order.
+        let u = self.unit();
+        let mut order: Vec<(usize, u32)> = u
+            .cellvars
+            .iter()
+            .enumerate()
+            .map(|(k, c)| {
+                let at = u
+                    .code
+                    .varnames
+                    .iter()
+                    .position(|v| v == c)
+                    .unwrap_or(usize::MAX);
+                (at, k as u32)
+            })
+            .collect();
+        order.sort();
+        for (_, k) in order {
+            self.emit(Instr::MakeCell(k));
+        }
+        self.unit().line = old;
+    }
+
+    /// 3.11's `compiler_make_closure`: for a code object with free variables, a
+    /// `LOAD_CLOSURE` of each from this unit and `BUILD_TUPLE`; MAKE_FUNCTION's flag 8.
+    fn make_closure(&mut self, index: usize, flags: u32) -> R<u32> {
+        let frees = self.codes[index]
+            .as_ref()
+            .map(|c| c.freevars.clone())
+            .unwrap_or_default();
+        if frees.is_empty() {
+            return Ok(flags);
+        }
+        for name in &frees {
+            let u = self.unit();
+            let k = u
+                .cellvars
+                .iter()
+                .chain(&u.freevars)
+                .position(|x| x == name)
+                .ok_or_else(|| GenError {
+                    kind: ErrorKind::Unsupported,
+                    message: format!("closure over '{name}' (a gilcheck compiler bug)"),
+                    offset: 0,
+                })?;
+            self.emit(Instr::LoadClosure(k as u32));
+        }
+        self.emit(Instr::BuildTuple(frees.len() as u32));
+        Ok(flags | 8)
+    }
+
     fn leave(&mut self, add_none: bool) -> R<Code> {
         self.unit().line = -1;
         if add_none {
@@ -453,20 +553,49 @@ impl<'a> Compiler<'a> {
         let mut u = self.units.pop().expect("a unit");
         let flow = std::mem::take(&mut u.flow);
         let first = u.first_line;
-        flow.assemble(&mut u.code, first)
-            .map_err(|FlowError { what, line }| {
-                let offset = self
-                    .source
-                    .lines()
-                    .take((line.max(1) - 1) as usize)
-                    .map(|l| l.len() + 1)
-                    .sum();
-                GenError {
-                    kind: ErrorKind::Unsupported,
-                    message: what,
-                    offset,
+        let assembled = flow.assemble(&mut u.code, first);
+        // Cells and frees: from their index among the unit's cells then frees to 3.11's
+        // localsplus index (an argument cell keeps its argument's slot; the other cells, then
+        // the frees, follow the varnames).
+        let nvar = u.code.varnames.len() as u32;
+        let mut slots = Vec::new();
+        let mut extra = 0;
+        for c in &u.cellvars {
+            match u.code.varnames.iter().position(|v| v == c) {
+                Some(i) => slots.push(i as u32),
+                None => {
+                    slots.push(nvar + extra);
+                    extra += 1;
                 }
-            })?;
+            }
+        }
+        for j in 0..u.freevars.len() as u32 {
+            slots.push(nvar + extra + j);
+        }
+        for ins in &mut u.code.instrs {
+            *ins = match *ins {
+                Instr::MakeCell(k) => Instr::MakeCell(slots[k as usize]),
+                Instr::LoadDeref(k) => Instr::LoadDeref(slots[k as usize]),
+                Instr::StoreDeref(k) => Instr::StoreDeref(slots[k as usize]),
+                Instr::LoadClosure(k) => Instr::LoadClosure(slots[k as usize]),
+                other => other,
+            };
+        }
+        u.code.cellvars = u.cellvars.clone();
+        u.code.freevars = u.freevars.clone();
+        assembled.map_err(|FlowError { what, line }| {
+            let offset = self
+                .source
+                .lines()
+                .take((line.max(1) - 1) as usize)
+                .map(|l| l.len() + 1)
+                .sum();
+            GenError {
+                kind: ErrorKind::Unsupported,
+                message: what,
+                offset,
+            }
+        })?;
         Ok(u.code)
     }
 
@@ -536,8 +665,21 @@ impl<'a> Compiler<'a> {
         let u = self.units.last().expect("a unit");
         match u.scope {
             Scope::Module | Scope::Class if u.globals.contains(name) => Resolved::Global,
+            // A class body inside a function reading one of the function's locals would be
+            // 3.11's LOAD_CLASSDEREF: refused (CO-7).
+            Scope::Class
+                if self.units[..self.units.len() - 1].iter().any(|e| {
+                    matches!(e.scope, Scope::Function | Scope::Comprehension)
+                        && e.locals.contains(name)
+                }) =>
+            {
+                Resolved::Free
+            }
             Scope::Module | Scope::Class => Resolved::Name,
             _ if u.globals.contains(name) => Resolved::Global,
+            _ if let Some(k) = u.cellvars.iter().chain(&u.freevars).position(|x| x == name) => {
+                Resolved::Deref(k as u32)
+            }
             _ if u.locals.contains(name) => Resolved::Fast,
             _ => {
                 // A local of an enclosing function would be a closure cell.
@@ -571,6 +713,7 @@ impl<'a> Compiler<'a> {
                 let k = self.var_index(name);
                 self.emit(Instr::LoadFast(k));
             }
+            Resolved::Deref(k) => self.emit(Instr::LoadDeref(k)),
             Resolved::Free => {
                 return unsupported(
                     format!(
@@ -597,6 +740,7 @@ impl<'a> Compiler<'a> {
                 let k = self.var_index(name);
                 self.emit(Instr::StoreFast(k));
             }
+            Resolved::Deref(k) => self.emit(Instr::StoreDeref(k)),
             Resolved::Free => {
                 return unsupported(format!("assignment to the closure variable '{name}'"), at);
             }
@@ -697,7 +841,12 @@ impl<'a> Compiler<'a> {
                     None => self.emit(Instr::RaiseVarargs(0)),
                 }
             }
-            Stmt::Nonlocal(n) => return unsupported("nonlocal", n),
+            // A declaration, resolved when the function is entered (`closure_vars`).
+            Stmt::Nonlocal(n) => {
+                if self.unit().scope != Scope::Function {
+                    return syntax("nonlocal declaration not allowed at module level", n);
+                }
+            }
             Stmt::Match(m) => return unsupported("match statements", m),
             Stmt::TypeAlias(t) => return unsupported("type aliases", t),
             Stmt::IpyEscapeCommand(i) => return syntax("invalid syntax", i),
@@ -812,6 +961,13 @@ impl<'a> Compiler<'a> {
         for g in &globals {
             locals.remove(g);
         }
+        // `nonlocal x`: x is the function's around it, never a local here (CO-7).
+        let declared = scope::nonlocals(&f.body);
+        for n in &declared {
+            locals.remove(n);
+        }
+        let need = scope::needed_by_nested(&f.body);
+        let free = scope::function_free(&f.parameters, &f.body);
         let is_generator = uses_yield(&f.body);
         // 3.11: a decorated function's first line is its first decorator's.
         let line = match f.decorator_list.first() {
@@ -827,6 +983,12 @@ impl<'a> Compiler<'a> {
             globals,
         );
         self.unit().star(star);
+        self.closure_vars(&need, &free);
+        for n in &declared {
+            if !self.unit().freevars.contains(n) {
+                return syntax(format!("no binding for nonlocal '{n}' found"), f);
+            }
+        }
         self.unit().generator = is_generator;
         let body: &[Stmt] = &f.body;
         let doc = match body.first() {
@@ -849,6 +1011,7 @@ impl<'a> Compiler<'a> {
         let code = self.leave(true)?;
         self.codes[index] = Some(code);
         self.unit().line = def_line;
+        let flags = self.make_closure(index, flags)?;
         self.load_const(Const::Code(index));
         self.emit(Instr::MakeFunction(flags));
         self.apply_decorators(&f.decorator_list);
@@ -2122,6 +2285,10 @@ impl<'a> Compiler<'a> {
             locals,
             BTreeSet::new(),
         );
+        self.closure_vars(
+            &scope::needed_by_nested_in_comprehension(generators, &[elt]),
+            &scope::comprehension_free(generators, &[elt]),
+        );
         if kind == Comp::Gen {
             self.unit().generator = true;
             self.generator_prefix();
@@ -2137,8 +2304,9 @@ impl<'a> Compiler<'a> {
         let index = self.units.last().expect("unit").index;
         let code = self.leave(kind == Comp::Gen)?;
         self.codes[index] = Some(code);
+        let flags = self.make_closure(index, 0)?;
         self.load_const(Const::Code(index));
-        self.emit(Instr::MakeFunction(0));
+        self.emit(Instr::MakeFunction(flags));
         self.iterable(&outer.iter)?;
         self.emit(Instr::GetIter);
         self.emit(Instr::Call(0));
@@ -2212,6 +2380,10 @@ impl<'a> Compiler<'a> {
             BTreeSet::new(),
         );
         self.unit().star(star);
+        self.closure_vars(
+            &scope::needed_by_nested_in_lambda(l),
+            &scope::lambda_free(l),
+        );
         self.konst(Const::None);
         self.emit(Instr::Resume(0));
         self.expr(&l.body)?;
@@ -2219,6 +2391,7 @@ impl<'a> Compiler<'a> {
         let index = self.units.last().expect("unit").index;
         let code = self.leave(false)?;
         self.codes[index] = Some(code);
+        let flags = self.make_closure(index, flags)?;
         self.load_const(Const::Code(index));
         self.emit(Instr::MakeFunction(flags));
         Ok(())
@@ -2235,6 +2408,8 @@ enum Resolved {
     Name,
     Global,
     Fast,
+    /// A cell or free variable: its index among the unit's cells then frees.
+    Deref(u32),
     Free,
 }
 

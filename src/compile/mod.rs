@@ -13,6 +13,7 @@
 
 mod codegen;
 mod flow;
+mod scope;
 mod shrink;
 
 use crate::vm::code::{CodeBuilder, Instr, Program};

@@ -1501,14 +1501,17 @@ fn hash_object<C>(
             globals,
             defaults,
             kwdefaults,
+            closure,
             ..
         } => (
             code,
             id(c, *globals),
             defaults.map(|d| id(c, d)),
             kwdefaults.map(|d| id(c, d)),
+            closure.map(|d| id(c, d)),
         )
             .hash(h),
+        Object::Cell(v) => v.map(|x| id(c, x)).hash(h),
         Object::BoundMethod { func, receiver } => (func, id(c, *receiver)).hash(h),
         Object::Range { start, stop, step } => (start, stop, step).hash(h),
         Object::Iter(IterObj::Range { next, stop, step }) => (next, stop, step).hash(h),

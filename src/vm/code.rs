@@ -200,6 +200,17 @@ pub enum Instr {
     DictMerge(u32),
     /// `CALL_FUNCTION_EX flags`: stack `[NULL, callable, args tuple, (kwargs dict if flags & 1)]`.
     CallFunctionEx(u32),
+    /// `MAKE_CELL i`: the slot's value (or nothing) goes into a new cell in the slot (CO-7).
+    MakeCell(u32),
+    /// `COPY_FREE_VARS n`: the function's closure cells fill the last n slots (done when the
+    /// frame is made, so a no-op here).
+    CopyFreeVars(u32),
+    /// `LOAD_DEREF i`: the value in the slot's cell.
+    LoadDeref(u32),
+    /// `STORE_DEREF i`: into the slot's cell.
+    StoreDeref(u32),
+    /// `LOAD_CLOSURE i`: the slot's cell itself (for a closure tuple).
+    LoadClosure(u32),
     /// Replaces a tuple or list of exactly n items by its items, the first on top.
     UnpackSequence(u32),
     BuildMap(u32),
@@ -279,6 +290,11 @@ impl Instr {
             ListToTuple => "LIST_TO_TUPLE",
             DictMerge(_) => "DICT_MERGE",
             CallFunctionEx(_) => "CALL_FUNCTION_EX",
+            MakeCell(_) => "MAKE_CELL",
+            CopyFreeVars(_) => "COPY_FREE_VARS",
+            LoadDeref(_) => "LOAD_DEREF",
+            StoreDeref(_) => "STORE_DEREF",
+            LoadClosure(_) => "LOAD_CLOSURE",
             BuildList(_) => "BUILD_LIST",
             UnpackSequence(_) => "UNPACK_SEQUENCE",
             BuildMap(_) => "BUILD_MAP",
@@ -312,10 +328,10 @@ impl Instr {
             Resume(a) | LoadConst(a) | LoadFast(a) | StoreFast(a) | StoreGlobal(a)
             | LoadName(a) | StoreName(a) | Copy(a) | Swap(a) | KwNames(a) | Call(a)
             | LoadMethod(a) | LoadAttr(a) | StoreAttr(a) | BuildTuple(a) | BuildList(a)
-            | BuildSlice(a) | DictMerge(a) | CallFunctionEx(a) | UnpackSequence(a)
-            | BuildMap(a) | BuildConstKeyMap(a) | ListAppend(a) | ListExtend(a)
-            | BuildString(a) | MakeFunction(a) | ImportName(a) | ImportFrom(a)
-            | RaiseVarargs(a) => a,
+            | BuildSlice(a) | DictMerge(a) | CallFunctionEx(a) | MakeCell(a) | CopyFreeVars(a)
+            | LoadDeref(a) | StoreDeref(a) | LoadClosure(a) | UnpackSequence(a) | BuildMap(a)
+            | BuildConstKeyMap(a) | ListAppend(a) | ListExtend(a) | BuildString(a)
+            | MakeFunction(a) | ImportName(a) | ImportFrom(a) | RaiseVarargs(a) => a,
             LoadGlobal { name, null } => name * 2 + u32::from(null),
             BinaryOp { op, inplace } => op.number() + if inplace { 13 } else { 0 },
             CompareOp(c) => c.number(),
@@ -391,7 +407,7 @@ impl Instr {
             BinarySubscr | BinaryOp { .. } | CompareOp(_) | IsOp(_) | ContainsOp(_) => (2, 1),
             StoreSubscr => (3, 0),
             UnaryNot | GetIter | LoadAttr(_) => (1, 1),
-            MakeFunction(flags) => (1 + (flags & 1), 1),
+            MakeFunction(flags) => (1 + (flags & 1) + ((flags >> 1) & 1) + ((flags >> 3) & 1), 1),
             ForIter(_) | LoadMethod(_) | BeforeWith => (1, 2),
             Call(n) => (n + 2, 1),
             StoreAttr(_) => (2, 0),
@@ -399,6 +415,9 @@ impl Instr {
             ListToTuple => (1, 1),
             DictMerge(i) => (i + 1, i),
             CallFunctionEx(f) => (3 + (f & 1), 1),
+            MakeCell(_) | CopyFreeVars(_) => (0, 0),
+            LoadDeref(_) | LoadClosure(_) => (0, 1),
+            StoreDeref(_) => (1, 0),
             UnpackSequence(n) => (1, n),
             BuildMap(n) => (2 * n, 1),
             BuildConstKeyMap(n) => (n + 1, 1),
@@ -493,12 +512,45 @@ pub struct Code {
     /// raised while one of its frames runs is refused (`RtError::Unsupported`), never unwound
     /// past a handler CPython would run.
     pub handlers: bool,
+    /// CO-7: locals nested scopes take (`co_cellvars`) and names taken from the functions
+    /// around (`co_freevars`). The frame's slots are the varnames, then the cells that are not
+    /// arguments, then the frees (3.11's localsplus).
+    pub cellvars: Vec<String>,
+    pub freevars: Vec<String>,
     /// `def f(…, **kwargs)`: the next varname takes the unknown keyword arguments as a dict
     /// (`CO_VARKEYWORDS`).
     pub varkeywords: bool,
 }
 
 impl Code {
+    /// The number of frame slots: varnames, cells that are not arguments, frees.
+    pub fn nlocalsplus(&self) -> usize {
+        self.varnames.len()
+            + self
+                .cellvars
+                .iter()
+                .filter(|c| !self.varnames.contains(c))
+                .count()
+            + self.freevars.len()
+    }
+
+    /// The name of frame slot `i` (CO-7).
+    pub fn slot_name(&self, i: u32) -> String {
+        let i = i as usize;
+        if let Some(v) = self.varnames.get(i) {
+            return v.clone();
+        }
+        let extra: Vec<&String> = self
+            .cellvars
+            .iter()
+            .filter(|c| !self.varnames.contains(c))
+            .chain(&self.freevars)
+            .collect();
+        extra
+            .get(i - self.varnames.len())
+            .map_or_else(|| format!("<slot {i}>"), |s| s.to_string())
+    }
+
     /// The argument of instruction `i` as `dis` explains it in parentheses.
     pub fn arg_repr(&self, program: &Program, i: usize) -> String {
         use Instr::*;
@@ -506,6 +558,7 @@ impl Code {
         match self.instrs[i] {
             LoadConst(c) | KwNames(c) => self.consts[c as usize].repr(program),
             LoadFast(v) | StoreFast(v) => self.varnames[v as usize].clone(),
+            MakeCell(v) | LoadDeref(v) | StoreDeref(v) | LoadClosure(v) => self.slot_name(v),
             LoadGlobal { name: n, null } => {
                 if null {
                     format!("NULL + {}", name(n))
@@ -743,6 +796,8 @@ impl CodeBuilder {
                 varkeywords: false,
                 kwonlyargcount: 0,
                 handlers: false,
+                cellvars: Vec::new(),
+                freevars: Vec::new(),
             },
             line,
             labels: Vec::new(),

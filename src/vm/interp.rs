@@ -142,6 +142,7 @@ impl Image {
                     name: code.name.as_str().into(),
                     defaults: None,
                     kwdefaults: None,
+                    closure: None,
                 },
             );
             library.push((i as u32, f));
@@ -848,6 +849,7 @@ fn push_function<P: Platform>(
         name,
         defaults,
         kwdefaults,
+        closure,
     } = heap.get(py, callable)?
     else {
         return Err(RtError::TypeError(format!(
@@ -860,9 +862,18 @@ fn push_function<P: Platform>(
     // the count of positionals, then the missing ones, each with CPython's message.
     let all: Vec<ObjRef> = receiver.into_iter().chain(args.iter().copied()).collect();
     let argcount = c.argcount as usize;
-    let mut locals = vec![None; c.varnames.len()];
+    let mut locals = vec![None; c.nlocalsplus()];
     for (i, &a) in all.iter().take(argcount).enumerate() {
         locals[i] = Some(a);
+    }
+    // CO-7: the closure's cells fill the last slots (3.11's COPY_FREE_VARS, done here).
+    if let Some(cl) = closure
+        && let Object::Tuple(cells) = heap.get(py, cl)?
+    {
+        let first = locals.len() - cells.len();
+        for (i, cell) in cells.into_iter().enumerate() {
+            locals[first + i] = Some(cell);
+        }
     }
     // `*args` and `**kwargs` (CO_VARARGS, CO_VARKEYWORDS): what the named parameters do not
     // take, as a new tuple and a new dict in the varnames after them.
@@ -1630,6 +1641,59 @@ fn run_instruction<P: Platform>(t: &mut PyThread, cx: &mut Cx<'_, '_, P>) -> Res
             pop_n(f, cx, n as usize)?;
             f.stack.push(Some(r));
         }
+        // CO-7: cells and free variables.
+        MakeCell(i) => {
+            let v = f.locals[i as usize].take();
+            let cell = heap.new_object(py, Object::Cell(v));
+            f.locals[i as usize] = Some(cell);
+        }
+        CopyFreeVars(_) => {} // the frame got its closure's cells when it was made
+        LoadDeref(i) | LoadClosure(i) => {
+            let cell = f.locals[i as usize]
+                .ok_or_else(|| RtError::RuntimeError("a closure slot without its cell".into()))?;
+            let v = if matches!(ins, LoadClosure(_)) {
+                cell
+            } else {
+                match heap.get(py, cell)? {
+                    Object::Cell(Some(v)) => v,
+                    _ => {
+                        let name = code.slot_name(i);
+                        return Err(RtError::NameError(if code.freevars.contains(&name) {
+                            format!(
+                                "cannot access free variable '{name}' where it is not associated with a value in enclosing scope"
+                            )
+                        } else {
+                            format!(
+                                "cannot access local variable '{name}' where it is not associated with a value"
+                            )
+                        }));
+                    }
+                }
+            };
+            heap.incref(py, v)?;
+            f.stack.push(Some(v));
+            if matches!(ins, LoadDeref(_)) {
+                note!(cx, format!("read {} → {}", code.slot_name(i), cx.show(v)));
+            }
+        }
+        StoreDeref(i) => {
+            let v = peek(f, 1)?;
+            let cell = f.locals[i as usize]
+                .ok_or_else(|| RtError::RuntimeError("a closure slot without its cell".into()))?;
+            heap.incref(py, v)?;
+            let mut old = None;
+            heap.update(py, cell, |o| {
+                if let Object::Cell(c) = o {
+                    old = c.replace(v);
+                }
+                Ok(())
+            })?;
+            if let Some(o) = old {
+                heap.decref(py, o)?;
+            }
+            note!(cx, format!("write {} ← {}", code.slot_name(i), cx.show(v)));
+            pop_n(frame(t), cx, 1)?;
+        }
         ListToTuple => {
             let list = peek(f, 1)?;
             let items = match heap.get(py, list)? {
@@ -1885,10 +1949,13 @@ fn run_instruction<P: Platform>(t: &mut PyThread, cx: &mut Cx<'_, '_, P>) -> Res
             // Flag 1: a tuple of default values, flag 2: a dict of keyword-only defaults above
             // it, under the code object (3.11's order).
             let c = peek(f, 1)?;
+            let has_closure = flags & 8 != 0;
+            let closure = has_closure.then(|| peek(f, 2)).transpose()?;
+            let at = 2 + usize::from(has_closure);
             let kw = flags & 2 != 0;
-            let kwdefaults = kw.then(|| peek(f, 2)).transpose()?;
+            let kwdefaults = kw.then(|| peek(f, at)).transpose()?;
             let defaults = (flags & 1 != 0)
-                .then(|| peek(f, 2 + usize::from(kw)))
+                .then(|| peek(f, at + usize::from(kw)))
                 .transpose()?;
             let Object::Code { index, name } = heap.get(py, c)? else {
                 return Err(RtError::TypeError(
@@ -1896,7 +1963,7 @@ fn run_instruction<P: Platform>(t: &mut PyThread, cx: &mut Cx<'_, '_, P>) -> Res
                 ));
             };
             heap.incref(py, f.globals)?;
-            for d in defaults.iter().chain(&kwdefaults) {
+            for d in defaults.iter().chain(&kwdefaults).chain(&closure) {
                 heap.incref(py, *d)?;
             }
             let func = heap.new_object(
@@ -1907,9 +1974,12 @@ fn run_instruction<P: Platform>(t: &mut PyThread, cx: &mut Cx<'_, '_, P>) -> Res
                     name,
                     defaults,
                     kwdefaults,
+                    closure,
                 },
             );
-            pop_n(f, cx, 1 + usize::from(defaults.is_some()) + usize::from(kw))?;
+            let popped =
+                1 + usize::from(defaults.is_some()) + usize::from(kw) + usize::from(has_closure);
+            pop_n(f, cx, popped)?;
             f.stack.push(Some(func));
         }
         ImportName(n) => {

@@ -191,7 +191,7 @@ impl Policy {
         use Instr::*;
         match i {
             Nop | LoadFast(_) | LoadConst(_) | StoreFast(_) | PopTop | Copy(_) | Swap(_)
-            | JumpForward(_) | PushNull | KwNames(_) => true,
+            | JumpForward(_) | PushNull | KwNames(_) | MakeCell(_) | CopyFreeVars(_) => true,
             IsOp(_) | ContainsOp(_) | LoadAssertionError => self == Policy::Py39,
             _ => false,
         }

@@ -692,6 +692,7 @@ impl Copier {
                 name,
                 defaults,
                 kwdefaults,
+                closure,
             } => {
                 let g = self.copy(py, from, cpy, to, globals)?;
                 let d = match defaults {
@@ -699,6 +700,10 @@ impl Copier {
                     None => None,
                 };
                 let kd = match kwdefaults {
+                    Some(d) => Some(self.copy(py, from, cpy, to, d)?),
+                    None => None,
+                };
+                let cl = match closure {
                     Some(d) => Some(self.copy(py, from, cpy, to, d)?),
                     None => None,
                 };
@@ -710,6 +715,7 @@ impl Copier {
                         name,
                         defaults: d,
                         kwdefaults: kd,
+                        closure: cl,
                     },
                 )
             }
@@ -735,6 +741,18 @@ impl Copier {
             }
             Object::Slice { start, stop, step } => {
                 to.new_object(cpy, Object::Slice { start, stop, step })
+            }
+            Object::Cell(v) => {
+                let c = to.new_object(cpy, Object::Cell(None));
+                self.memo.insert(o, c);
+                if let Some(v) = v {
+                    let x = self.copy(py, from, cpy, to, v)?;
+                    to.update(cpy, c, |obj| {
+                        *obj = Object::Cell(Some(x));
+                        Ok(())
+                    })?;
+                }
+                c
             }
             Object::Thread(t) => {
                 // The child has none of the parent's threads: copies are thread objects that

@@ -308,6 +308,11 @@ pub fn one_of_each_instr() -> Vec<Instr> {
         ListToTuple,
         DictMerge(1),
         CallFunctionEx(0),
+        MakeCell(0),
+        CopyFreeVars(0),
+        LoadDeref(0),
+        StoreDeref(0),
+        LoadClosure(0),
         BuildMap(0),
         UnpackSequence(2),
         BuildConstKeyMap(0),
@@ -336,6 +341,11 @@ pub fn one_of_each_instr() -> Vec<Instr> {
             | ListToTuple
             | DictMerge(_)
             | CallFunctionEx(_)
+            | MakeCell(_)
+            | CopyFreeVars(_)
+            | LoadDeref(_)
+            | StoreDeref(_)
+            | LoadClosure(_)
             | Resume(_)
             | LoadConst(_)
             | LoadFast(_)
