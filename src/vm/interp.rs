@@ -985,33 +985,21 @@ fn push_function<P: Platform>(
         .filter(|&i| locals[i].is_none())
         .map(|i| format!("'{}'", c.varnames[i]))
         .collect();
-    if missing.is_empty()
-        && let Some((last, rest)) = missing_kw.split_last()
-    {
-        release_made(made)?;
-        let names = match rest {
-            [] => last.clone(),
-            [a] => format!("{a} and {last}"),
-            _ => format!("{}, and {last}", rest.join(", ")),
-        };
-        return Err(RtError::TypeError(format!(
-            "{name}() missing {} required keyword-only argument{}: {names}",
-            missing_kw.len(),
-            if missing_kw.len() == 1 { "" } else { "s" }
-        )));
-    }
-    if let Some((last, rest)) = missing.split_last() {
-        release_made(made)?;
-        let names = match rest {
-            [] => last.clone(),
-            [a] => format!("{a} and {last}"),
-            _ => format!("{}, and {last}", rest.join(", ")),
-        };
-        return Err(RtError::TypeError(format!(
-            "{name}() missing {} required positional argument{}: {names}",
-            missing.len(),
-            if missing.len() == 1 { "" } else { "s" }
-        )));
+    // Positional ones first, as CPython's `missing_arguments` reports them.
+    for (names, kind) in [(&missing, "positional"), (&missing_kw, "keyword-only")] {
+        if let Some((last, rest)) = names.split_last() {
+            release_made(made)?;
+            let list = match rest {
+                [] => last.clone(),
+                [a] => format!("{a} and {last}"),
+                _ => format!("{}, and {last}", rest.join(", ")),
+            };
+            return Err(RtError::TypeError(format!(
+                "{name}() missing {} required {kind} argument{}: {list}",
+                names.len(),
+                if names.len() == 1 { "" } else { "s" }
+            )));
+        }
     }
     for r in locals.iter().flatten().copied().chain([globals]) {
         heap.incref(py, r)?;
@@ -2581,7 +2569,19 @@ fn missing_key<P: Platform>(
 type SliceParts = (Option<i64>, Option<i64>, Option<i64>);
 
 /// The indices a slice selects of a sequence of `len` items (CPython's `PySlice_AdjustIndices`).
-fn slice_indices(len: usize, (start, stop, step): SliceParts) -> Result<Vec<usize>, RtError> {
+fn slice_indices(len: usize, parts: SliceParts) -> Result<Vec<usize>, RtError> {
+    let (from, to, step) = slice_bounds(len, parts)?;
+    let mut out = Vec::new();
+    let mut i = from;
+    while (step > 0 && i < to) || (step < 0 && i > to) {
+        out.push(i as usize);
+        i += step;
+    }
+    Ok(out)
+}
+
+/// A slice's start, stop and step for `len` items, clamped (`PySlice_AdjustIndices`).
+fn slice_bounds(len: usize, (start, stop, step): SliceParts) -> Result<(i64, i64, i64), RtError> {
     let n = len as i64;
     let step = step.unwrap_or(1);
     if step == 0 {
@@ -2597,18 +2597,11 @@ fn slice_indices(len: usize, (start, stop, step): SliceParts) -> Result<Vec<usiz
             i.clamp(lower, upper)
         }
     };
-    let (from, to) = if step > 0 {
-        (clamp(start, lower), clamp(stop, upper))
+    Ok(if step > 0 {
+        (clamp(start, lower), clamp(stop, upper), step)
     } else {
-        (clamp(start, upper), clamp(stop, lower))
-    };
-    let mut out = Vec::new();
-    let mut i = from;
-    while (step > 0 && i < to) || (step < 0 && i > to) {
-        out.push(i as usize);
-        i += step;
-    }
-    Ok(out)
+        (clamp(start, upper), clamp(stop, lower), step)
+    })
 }
 
 /// `seq[a:b:c]` of a list, tuple or str: a new object of the same type.
@@ -2671,16 +2664,9 @@ fn slice_set<P: Platform>(
     };
     let picked = slice_indices(old.len(), parts)?;
     let mut new = old.clone();
-    let step = parts.2.unwrap_or(1);
+    let (from, to, step) = slice_bounds(old.len(), parts)?;
     if step == 1 {
-        let n = old.len() as i64;
-        let norm = |x: Option<i64>, d: i64| match x {
-            None => d,
-            Some(i) if i < 0 => (i + n).max(0),
-            Some(i) => i.min(n),
-        };
-        let from = norm(parts.0, 0) as usize;
-        let to = (norm(parts.1, n) as usize).max(from);
+        let (from, to) = (from as usize, (to as usize).max(from as usize));
         new.splice(from..to, items.iter().copied());
     } else {
         if picked.len() != items.len() {

@@ -363,8 +363,19 @@ fn new_dict<P: Platform>(
 ) -> Result<ObjRef, RtError> {
     arity(Builtin::DictClass, args, 0, 1)?;
     let d = heap.new_dict(py);
+    fill_dict(heap, py, d, args.first().copied(), kwargs)
+}
+
+/// `d` filled from a mapping or an iterable of pairs, then keyword items; released on error.
+fn fill_dict<P: Platform>(
+    heap: &Heap<P>,
+    py: Token<'_>,
+    d: ObjRef,
+    src: Option<ObjRef>,
+    kwargs: Kwargs<'_>,
+) -> Result<ObjRef, RtError> {
     let filled = (|| {
-        if let Some(&src) = args.first() {
+        if let Some(src) = src {
             update(heap, py, d, src)?;
         }
         for (k, v) in kwargs {
@@ -372,10 +383,20 @@ fn new_dict<P: Platform>(
         }
         Ok(())
     })();
+    kept_or_released(heap, py, d, filled)
+}
+
+/// `obj` if filling it went well; otherwise it is released and the error returned.
+fn kept_or_released<P: Platform>(
+    heap: &Heap<P>,
+    py: Token<'_>,
+    obj: ObjRef,
+    filled: Result<(), RtError>,
+) -> Result<ObjRef, RtError> {
     match filled {
-        Ok(()) => Ok(d),
+        Ok(()) => Ok(obj),
         Err(e) => {
-            heap.decref(py, d)?;
+            heap.decref(py, obj)?;
             Err(e)
         }
     }
@@ -939,13 +960,7 @@ fn new_counter<P: Platform>(
         }
         Ok(())
     })();
-    match filled {
-        Ok(()) => Ok(c),
-        Err(e) => {
-            heap.decref(py, c)?;
-            Err(e)
-        }
-    }
+    kept_or_released(heap, py, c, filled)
 }
 
 /// `c[key] = c.get(key, 0) + sign * by`, as one step.
@@ -1079,22 +1094,7 @@ fn new_defaultdict<P: Platform>(
     }
     heap.incref(py, factory)?;
     let d = heap.new_object(py, Object::Dict(DictObj::new(Missing::Default(factory))));
-    let filled = (|| {
-        if let Some(&src) = args.get(1) {
-            update(heap, py, d, src)?;
-        }
-        for (k, v) in kwargs {
-            heap.dict_set_str(py, d, k, *v)?;
-        }
-        Ok(())
-    })();
-    match filled {
-        Ok(()) => Ok(d),
-        Err(e) => {
-            heap.decref(py, d)?;
-            Err(e)
-        }
-    }
+    fill_dict(heap, py, d, args.get(1).copied(), kwargs)
 }
 
 /// What `defaultdict.__missing__` stores for a missing key: its factory called with no

@@ -54,7 +54,7 @@ fn no_kwargs(name: &str, kwargs: &[(String, ObjRef)]) -> Result<(), RtError> {
     }
 }
 
-fn kwarg(kwargs: &[(String, ObjRef)], key: &str) -> Option<ObjRef> {
+pub(crate) fn kwarg(kwargs: &[(String, ObjRef)], key: &str) -> Option<ObjRef> {
     kwargs.iter().find(|(k, _)| k == key).map(|&(_, v)| v)
 }
 

@@ -15,12 +15,8 @@ use crate::builtins::Builtin;
 use crate::heap::{ObjRef, Object, SyncObj, WaitOn};
 use crate::platform::Platform;
 use crate::vm::interp::{Acquire, Cx, PyThread, SyncWait, note};
-use crate::vm::native::Outcome;
+use crate::vm::native::{Outcome, kwarg};
 use crate::vm::ops;
-
-fn kwarg(kwargs: &[(String, ObjRef)], key: &str) -> Option<ObjRef> {
-    kwargs.iter().find(|(k, _)| k == key).map(|&(_, v)| v)
-}
 
 /// The argument at `pos` or under `key`, if given.
 fn arg(args: &[ObjRef], kwargs: &[(String, ObjRef)], pos: usize, key: &str) -> Option<ObjRef> {
@@ -186,21 +182,46 @@ fn sem_acquire<P: Platform>(
     blocking: bool,
 ) -> Result<Outcome, RtError> {
     let name = cx.name_of_lock(sem);
+    if blocking {
+        let has_unit = |cx: &Cx<'_, '_, P>| {
+            Ok(matches!(
+                sync_obj(cx, sem, "Semaphore")?,
+                SyncObj::Semaphore { value, .. } if value > 0
+            ))
+        };
+        if let Some(out) = wait_until(t, cx, sem, WaitOn::Main, has_unit)? {
+            return Ok(out);
+        }
+    }
+    if sem_take(cx, sem)? {
+        note!(cx, format!("acquire {name}"));
+        Ok(Outcome::Return(ObjRef::TRUE))
+    } else {
+        note!(cx, format!("acquire {name}: no units left"));
+        Ok(Outcome::Return(ObjRef::FALSE))
+    }
+}
+
+/// Waits (a waiter queued on `on`, the GIL released) until `ready`; a woken waiter checks
+/// again, as CPython's `while` loops around each `Condition.wait` do (another thread may have
+/// taken what the wake-up was for). `Ok(None)`: ready now, in this step.
+fn wait_until<P: Platform>(
+    t: &mut PyThread,
+    cx: &mut Cx<'_, '_, P>,
+    obj: ObjRef,
+    on: WaitOn,
+    ready: impl Fn(&Cx<'_, '_, P>) -> Result<bool, RtError>,
+) -> Result<Option<Outcome>, RtError> {
     loop {
         if let Some(w) = t.sync.take()
             && let Some(out) = block_on_waiter(t, cx, w)?
         {
-            return Ok(out);
+            return Ok(Some(out));
         }
-        if sem_take(cx, sem)? {
-            note!(cx, format!("acquire {name}"));
-            return Ok(Outcome::Return(ObjRef::TRUE));
+        if ready(cx)? {
+            return Ok(None);
         }
-        if !blocking {
-            note!(cx, format!("acquire {name}: no units left"));
-            return Ok(Outcome::Return(ObjRef::FALSE));
-        }
-        let waiter = enqueue_waiter(cx, t.ident, sem)?;
+        let waiter = enqueue_on(cx, t.ident, obj, on)?;
         t.sync = Some(SyncWait {
             waiter,
             saved: 0,
@@ -354,30 +375,14 @@ fn queue_ready<P: Platform>(cx: &Cx<'_, '_, P>, q: ObjRef, on: WaitOn) -> Result
     })
 }
 
-/// Waits (a waiter queued on `on`, the GIL released) until `queue_ready(q, on)`; a woken waiter
-/// checks again, as CPython's `while` loops around each `Condition.wait` do. `Ok(None)`: ready.
+/// Waits until `queue_ready(q, on)` ([`wait_until`]).
 fn queue_wait<P: Platform>(
     t: &mut PyThread,
     cx: &mut Cx<'_, '_, P>,
     q: ObjRef,
     on: WaitOn,
 ) -> Result<Option<Outcome>, RtError> {
-    loop {
-        if let Some(w) = t.sync.take()
-            && let Some(out) = block_on_waiter(t, cx, w)?
-        {
-            return Ok(Some(out));
-        }
-        if queue_ready(cx, q, on)? {
-            return Ok(None);
-        }
-        let waiter = enqueue_on(cx, t.ident, q, on)?;
-        t.sync = Some(SyncWait {
-            waiter,
-            saved: 0,
-            reacquiring: false,
-        });
-    }
+    wait_until(t, cx, q, on, |cx| queue_ready(cx, q, on))
 }
 
 /// `Queue.put(item, block)` and `get(block)`, `task_done()`, `join()` (LOCK-7).
