@@ -60,6 +60,19 @@ builtins! {
     TypeErrorClass = "TypeError", "TypeError", Polls;
     KeyErrorClass = "KeyError", "KeyError", Polls;
     IndexErrorClass = "IndexError", "IndexError", Polls;
+    // The rest of the hierarchy an `except` clause can name (CO-6); the runtime raises them.
+    BaseExceptionClass = "BaseException", "BaseException", Polls;
+    ArithmeticErrorClass = "ArithmeticError", "ArithmeticError", Polls;
+    LookupErrorClass = "LookupError", "LookupError", Polls;
+    ZeroDivisionErrorClass = "ZeroDivisionError", "ZeroDivisionError", Polls;
+    OverflowErrorClass = "OverflowError", "OverflowError", Polls;
+    NameErrorClass = "NameError", "NameError", Polls;
+    UnboundLocalErrorClass = "UnboundLocalError", "UnboundLocalError", Polls;
+    AttributeErrorClass = "AttributeError", "AttributeError", Polls;
+    ImportErrorClass = "ImportError", "ImportError", Polls;
+    ModuleNotFoundErrorClass = "ModuleNotFoundError", "ModuleNotFoundError", Polls;
+    QueueEmptyClass = "Empty", "_queue.Empty", Polls;
+    QueueFullClass = "Full", "queue.Full", Polls;
     ModThreading = "threading", "threading", Polls;
     ModTime = "time", "time", Polls;
     ModSys = "sys", "sys", Polls;
@@ -82,6 +95,7 @@ builtins! {
     GetIdent = "get_ident", "threading.get_ident", Polls;
     LockAcquire = "acquire", "lock.acquire", Polls;
     LockRelease = "release", "lock.release", Polls;
+    LockLocked = "locked", "lock.locked", Polls;
     LockEnter = "__enter__", "lock.__enter__", Polls;
     LockExit = "__exit__", "lock.__exit__", Polls;
     ListAppend = "append", "list.append", Polls;
@@ -136,7 +150,25 @@ builtins! {
     StrReplace = "replace", "str.replace", Polls;
     StrCount = "count", "str.count", Polls;
     StrFind = "find", "str.find", Polls;
+    StrEncode = "encode", "str.encode", Polls;
+    BytesClass = "bytes", "bytes", Polls;
+    BytesDecode = "decode", "bytes.decode", Polls;
     ModCollections = "collections", "collections", Polls;
+    SetClass = "set", "set", Polls;
+    FrozenSetClass = "frozenset", "frozenset", Polls;
+    SetAddMethod = "add", "set.add", Polls;
+    SetDiscard = "discard", "set.discard", Polls;
+    SetRemove = "remove", "set.remove", Polls;
+    SetPop = "pop", "set.pop", Polls;
+    SetClear = "clear", "set.clear", Polls;
+    SetUpdateMethod = "update", "set.update", Polls;
+    SetCopy = "copy", "set.copy", Polls;
+    SetUnion = "union", "set.union", Polls;
+    SetIntersection = "intersection", "set.intersection", Polls;
+    SetDifference = "difference", "set.difference", Polls;
+    SetIssubset = "issubset", "set.issubset", Polls;
+    SetIssuperset = "issuperset", "set.issuperset", Polls;
+    SetIsdisjoint = "isdisjoint", "set.isdisjoint", Polls;
     DequeClass = "deque", "collections.deque", Polls;
     DequeAppend = "append", "deque.append", Polls;
     DequeAppendleft = "appendleft", "deque.appendleft", Polls;
@@ -197,6 +229,7 @@ impl Builtin {
                 | ThreadIsAlive
                 | LockAcquire
                 | LockRelease
+                | LockLocked
                 | LockEnter
                 | LockExit
                 | ListAppend
@@ -246,11 +279,15 @@ impl Builtin {
             DictGet | DictKeys | DictValues | DictItems | DictSetdefault | DictUpdate
             | DictCopy => "dict",
             StrJoin | StrSplit | StrStrip | StrLower | StrUpper | StrStartswith | StrEndswith
-            | StrReplace | StrCount | StrFind => "str",
+            | StrReplace | StrCount | StrFind | StrEncode => "str",
+            BytesDecode => "bytes",
             DequeAppend | DequeAppendleft | DequePop | DequePopleft | DequeExtend | DequeClear => {
                 "collections.deque"
             }
             CounterUpdate | CounterSubtract | CounterMostCommon => "Counter",
+            SetAddMethod | SetDiscard | SetRemove | SetPop | SetClear | SetUpdateMethod
+            | SetCopy | SetUnion | SetIntersection | SetDifference | SetIssubset
+            | SetIssuperset | SetIsdisjoint => "set",
             _ => return None,
         })
     }
@@ -271,6 +308,16 @@ impl Builtin {
             TypeErrorClass,
             KeyErrorClass,
             IndexErrorClass,
+            BaseExceptionClass,
+            ArithmeticErrorClass,
+            LookupErrorClass,
+            ZeroDivisionErrorClass,
+            OverflowErrorClass,
+            NameErrorClass,
+            UnboundLocalErrorClass,
+            AttributeErrorClass,
+            ImportErrorClass,
+            ModuleNotFoundErrorClass,
             ObjectClass,
             PropertyClass,
             StaticMethodClass,
@@ -286,6 +333,9 @@ impl Builtin {
             ListClass,
             TupleClass,
             DictClass,
+            SetClass,
+            FrozenSetClass,
+            BytesClass,
             Enumerate,
             Zip,
             Sorted,
@@ -331,7 +381,7 @@ impl Builtin {
             ModMultiprocessing => &[ProcessClass],
             ModTypes => &[SimpleNamespace],
             ModCollections => &[DequeClass, CounterClass, DefaultDictClass],
-            ModQueue => &[QueueClass],
+            ModQueue => &[QueueClass, QueueEmptyClass, QueueFullClass],
             _ => &[],
         };
         attrs.iter().copied().find(|b| b.name() == name)
@@ -367,6 +417,18 @@ impl Builtin {
                 | TypeErrorClass
                 | KeyErrorClass
                 | IndexErrorClass
+                | BaseExceptionClass
+                | ArithmeticErrorClass
+                | LookupErrorClass
+                | ZeroDivisionErrorClass
+                | OverflowErrorClass
+                | NameErrorClass
+                | UnboundLocalErrorClass
+                | AttributeErrorClass
+                | ImportErrorClass
+                | ModuleNotFoundErrorClass
+                | QueueEmptyClass
+                | QueueFullClass
                 | ObjectClass
                 | PropertyClass
                 | StaticMethodClass
@@ -378,6 +440,9 @@ impl Builtin {
                 | ListClass
                 | TupleClass
                 | DictClass
+                | SetClass
+                | FrozenSetClass
+                | BytesClass
                 | Enumerate
                 | Zip
                 | DequeClass
@@ -393,17 +458,35 @@ impl Builtin {
 
     /// The exception classes a program can raise.
     pub fn is_exception(self) -> bool {
+        self == Builtin::BaseExceptionClass || self.exception_base().is_some()
+    }
+
+    /// The base class of an exception class (CPython's hierarchy, the part modelled).
+    pub fn exception_base(self) -> Option<Builtin> {
         use Builtin::*;
-        matches!(
-            self,
-            AssertionErrorClass
-                | ExceptionClass
-                | ValueErrorClass
-                | RuntimeErrorClass
-                | TypeErrorClass
-                | KeyErrorClass
-                | IndexErrorClass
-        )
+        Some(match self {
+            ExceptionClass => BaseExceptionClass,
+            ArithmeticErrorClass | LookupErrorClass | AssertionErrorClass | ValueErrorClass
+            | RuntimeErrorClass | TypeErrorClass | NameErrorClass | AttributeErrorClass
+            | ImportErrorClass | QueueEmptyClass | QueueFullClass => ExceptionClass,
+            ZeroDivisionErrorClass | OverflowErrorClass => ArithmeticErrorClass,
+            KeyErrorClass | IndexErrorClass => LookupErrorClass,
+            UnboundLocalErrorClass => NameErrorClass,
+            ModuleNotFoundErrorClass => ImportErrorClass,
+            _ => return None,
+        })
+    }
+
+    /// Whether exception class `self` is `other` or derives from it.
+    pub fn is_exception_subclass(self, other: Builtin) -> bool {
+        let mut c = Some(self);
+        while let Some(k) = c {
+            if k == other {
+                return true;
+            }
+            c = k.exception_base();
+        }
+        false
     }
 
     /// The immortal handle index of this object (see `ObjRef::builtin`).

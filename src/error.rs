@@ -1,5 +1,6 @@
 //! Errors the runtime reports instead of misbehaving.
 
+use crate::builtins::Builtin;
 use crate::heap::ObjRef;
 use std::fmt;
 
@@ -44,6 +45,8 @@ pub enum RtError {
     QueueEmpty,
     /// `queue.Full`, from `put(block=False)` on a full Queue.
     QueueFull,
+    /// An exception of a class without a variant of its own (`raise LookupError(…)`).
+    Raised { class: Builtin, message: String },
 }
 
 impl RtError {
@@ -61,6 +64,60 @@ impl RtError {
     /// or something gilcheck does not model.
     pub fn ends_execution(&self) -> bool {
         self.is_rule_violation() || matches!(self, RtError::Unsupported(_))
+    }
+
+    /// The class and message of the Python exception this is (CO-6), or None for what ends
+    /// the execution.
+    pub fn exception(&self) -> Option<(Builtin, String)> {
+        use Builtin::*;
+        let (class, m) = match self {
+            RtError::TypeError(m) => (TypeErrorClass, m),
+            RtError::IndexError(m) => (IndexErrorClass, m),
+            RtError::KeyError(m) => (KeyErrorClass, m),
+            RtError::ValueError(m) => (ValueErrorClass, m),
+            RtError::RuntimeError(m) => (RuntimeErrorClass, m),
+            RtError::OverflowError(m) => (OverflowErrorClass, m),
+            RtError::ZeroDivisionError(m) => (ZeroDivisionErrorClass, m),
+            // CPython's UnboundLocalError is a NameError with this wording.
+            RtError::NameError(m) if m.starts_with("cannot access local variable") => {
+                (UnboundLocalErrorClass, m)
+            }
+            RtError::NameError(m) => (NameErrorClass, m),
+            RtError::AttributeError(m) => (AttributeErrorClass, m),
+            RtError::AssertionError(m) => (AssertionErrorClass, m),
+            RtError::ImportError(m) => (ModuleNotFoundErrorClass, m),
+            RtError::Exception(m) => (ExceptionClass, m),
+            RtError::QueueEmpty => return Some((QueueEmptyClass, String::new())),
+            RtError::QueueFull => return Some((QueueFullClass, String::new())),
+            RtError::Raised { class, message } => (*class, message),
+            RtError::UseAfterFree { .. }
+            | RtError::NegativeRefcount { .. }
+            | RtError::DoubleFree { .. }
+            | RtError::Unsupported(_) => return None,
+        };
+        Some((class, m.clone()))
+    }
+
+    /// The error that raising an exception of `class` with `message` is.
+    pub fn raised(class: Builtin, message: String) -> RtError {
+        use Builtin::*;
+        match class {
+            TypeErrorClass => RtError::TypeError(message),
+            IndexErrorClass => RtError::IndexError(message),
+            KeyErrorClass => RtError::KeyError(message),
+            ValueErrorClass => RtError::ValueError(message),
+            RuntimeErrorClass => RtError::RuntimeError(message),
+            OverflowErrorClass => RtError::OverflowError(message),
+            ZeroDivisionErrorClass => RtError::ZeroDivisionError(message),
+            NameErrorClass => RtError::NameError(message),
+            AttributeErrorClass => RtError::AttributeError(message),
+            AssertionErrorClass => RtError::AssertionError(message),
+            ModuleNotFoundErrorClass => RtError::ImportError(message),
+            ExceptionClass => RtError::Exception(message),
+            QueueEmptyClass if message.is_empty() => RtError::QueueEmpty,
+            QueueFullClass if message.is_empty() => RtError::QueueFull,
+            _ => RtError::Raised { class, message },
+        }
     }
 }
 
@@ -95,6 +152,9 @@ impl fmt::Display for RtError {
             RtError::ZeroDivisionError(m) if m.is_empty() => write!(f, "ZeroDivisionError"),
             RtError::ZeroDivisionError(m) => write!(f, "ZeroDivisionError: {m}"),
             RtError::NameError(m) if m.is_empty() => write!(f, "NameError"),
+            RtError::NameError(m) if m.starts_with("cannot access local variable") => {
+                write!(f, "UnboundLocalError: {m}")
+            }
             RtError::NameError(m) => write!(f, "NameError: {m}"),
             RtError::AttributeError(m) if m.is_empty() => write!(f, "AttributeError"),
             RtError::AttributeError(m) => write!(f, "AttributeError: {m}"),
@@ -106,6 +166,10 @@ impl fmt::Display for RtError {
             RtError::Exception(m) => write!(f, "Exception: {m}"),
             RtError::QueueEmpty => write!(f, "_queue.Empty"),
             RtError::QueueFull => write!(f, "queue.Full"),
+            RtError::Raised { class, message } if message.is_empty() => {
+                write!(f, "{}", class.qualname())
+            }
+            RtError::Raised { class, message } => write!(f, "{}: {message}", class.qualname()),
         }
     }
 }

@@ -11,6 +11,7 @@ use crate::lock::LockCore;
 use crate::platform::Platform;
 use crate::refcount::{PlainRefcount, RefcountField};
 use crate::runtime::Token;
+use crate::setobj::{self, SetTable};
 use std::fmt;
 use std::sync::Arc;
 
@@ -124,6 +125,8 @@ pub enum Object<P: Platform> {
     Int(i64),
     Float(f64),
     Str(Arc<str>),
+    /// A `bytes` object.
+    Bytes(Arc<[u8]>),
     Tuple(Vec<ObjRef>),
     List(Vec<ObjRef>),
     /// Insertion-ordered pairs; keys compare by value like Python's (RC-8 does not depend on this).
@@ -205,6 +208,11 @@ pub enum Object<P: Platform> {
         items: std::collections::VecDeque<ObjRef>,
         maxlen: Option<usize>,
         state: u64,
+    },
+    /// A `set` or a `frozenset`: its keys in CPython's table layout (see `setobj`).
+    Set {
+        table: SetTable<ObjRef>,
+        frozen: bool,
     },
     /// `d.keys()`, `d.values()`, `d.items()`: a live view of the dict it holds.
     DictView {
@@ -399,6 +407,13 @@ pub enum IterObj {
     Zip {
         iters: Vec<ObjRef>,
     },
+    /// Over a set, which it holds: the next slot, and the set's size when it began (a change
+    /// is CPython's "Set changed size during iteration").
+    Set {
+        set: ObjRef,
+        slot: usize,
+        size: usize,
+    },
     /// Over a deque, which it holds, with the deque's mutation counter when it began.
     Deque {
         deque: ObjRef,
@@ -456,6 +471,7 @@ impl<P: Platform> Clone for Object<P> {
             Object::Int(i) => Object::Int(*i),
             Object::Float(x) => Object::Float(*x),
             Object::Str(s) => Object::Str(Arc::clone(s)),
+            Object::Bytes(b) => Object::Bytes(Arc::clone(b)),
             Object::Tuple(v) => Object::Tuple(v.clone()),
             Object::List(v) => Object::List(v.clone()),
             Object::Dict(v) => Object::Dict(v.clone()),
@@ -530,6 +546,10 @@ impl<P: Platform> Clone for Object<P> {
                 maxlen: *maxlen,
                 state: *state,
             },
+            Object::Set { table, frozen } => Object::Set {
+                table: table.clone(),
+                frozen: *frozen,
+            },
             Object::DictView { dict, kind } => Object::DictView {
                 dict: *dict,
                 kind: *kind,
@@ -549,8 +569,12 @@ impl<P: Platform> Object<P> {
             Object::Int(_) => "int",
             Object::Float(_) => "float",
             Object::Str(_) => "str",
+            Object::Bytes(_) => "bytes",
             Object::Tuple(_) => "tuple",
             Object::List(_) => "list",
+            Object::Set { frozen: false, .. } => "set",
+            Object::Set { frozen: true, .. } => "frozenset",
+            Object::Iter(IterObj::Set { .. }) => "set_iterator",
             Object::Dict(d) => match d.missing {
                 Missing::KeyError => "dict",
                 Missing::Counter => "Counter",
@@ -634,6 +658,8 @@ impl<P: Platform> Object<P> {
             Object::Iter(IterObj::Zip { iters }) => iters.clone(),
             Object::Iter(IterObj::Deque { deque, .. }) => vec![*deque],
             Object::Deque { items, .. } => items.iter().copied().collect(),
+            Object::Set { table, .. } => table.keys().collect(),
+            Object::Iter(IterObj::Set { set, .. }) => vec![*set],
             Object::Thread(t) => t
                 .target
                 .iter()
@@ -825,6 +851,10 @@ impl<P: Platform, R: RefcountField<P>> Heap<P, R> {
 
     pub fn new_str(&self, py: Token<'_>, value: &str) -> ObjRef {
         self.alloc(py, Object::Str(value.into()))
+    }
+
+    pub fn new_bytes(&self, py: Token<'_>, value: &[u8]) -> ObjRef {
+        self.alloc(py, Object::Bytes(value.into()))
     }
 
     /// A tuple holding new references to `items` (the caller keeps its own).
@@ -1025,6 +1055,7 @@ impl<P: Platform, R: RefcountField<P>> Heap<P, R> {
         let (x, y) = (self.get(py, a)?, self.get(py, b)?);
         Ok(match (&x, &y) {
             (Object::Str(s), Object::Str(t)) => s == t,
+            (Object::Bytes(s), Object::Bytes(t)) => s == t,
             (Object::Deque { items: s, .. }, Object::Deque { items: t, .. }) => {
                 s.len() == t.len() && {
                     for (&p, &q) in s.iter().zip(t) {
@@ -1039,6 +1070,16 @@ impl<P: Platform, R: RefcountField<P>> Heap<P, R> {
                 s.len() == t.len() && {
                     for (&p, &q) in s.iter().zip(t) {
                         if !self.eq(py, p, q)? {
+                            return Ok(false);
+                        }
+                    }
+                    true
+                }
+            }
+            (Object::Set { table: s, .. }, Object::Set { table: t, .. }) => {
+                s.len() == t.len() && {
+                    for k in s.keys() {
+                        if self.set_find(py, b, k)?.is_none() {
                             return Ok(false);
                         }
                     }
@@ -1063,6 +1104,147 @@ impl<P: Platform, R: RefcountField<P>> Heap<P, R> {
                 _ => false,
             },
         })
+    }
+
+    /// The hash a set files `key` under (see `setobj`): CPython's for numbers and tuples of
+    /// them, a fixed one for strs and None (CPython's vary by process), the object's identity
+    /// for objects compared by identity.
+    pub fn hash_of(&self, py: Token<'_>, key: ObjRef) -> Result<i64, RtError> {
+        self.require_hashable(py, key)?;
+        Ok(match self.get(py, key)? {
+            Object::Int(i) => setobj::hash_int(i),
+            Object::Bool(b) => i64::from(b),
+            Object::Float(x) => setobj::hash_float(x),
+            Object::Str(s) => setobj::hash_str(&s),
+            Object::Bytes(b) => setobj::hash_bytes(&b),
+            Object::None => setobj::hash_str("None"),
+            Object::Tuple(items) => {
+                let hashes = items
+                    .iter()
+                    .map(|&i| self.hash_of(py, i))
+                    .collect::<Result<Vec<_>, _>>()?;
+                setobj::hash_tuple(&hashes)
+            }
+            Object::Set { .. } => {
+                return Err(RtError::Unsupported(
+                    "a frozenset inside a set or as a dict key".into(),
+                ));
+            }
+            _ => i64::from(key.index) << 4 | i64::from(key.generation & 0xf),
+        })
+    }
+
+    /// The slot of `key` in set `set`, if it is there (`==` among the keys of the same hash).
+    pub fn set_find(
+        &self,
+        py: Token<'_>,
+        set: ObjRef,
+        key: ObjRef,
+    ) -> Result<Option<usize>, RtError> {
+        let h = self.hash_of(py, key)?;
+        let entries: Vec<(usize, ObjRef)> = match self.get(py, set)? {
+            Object::Set { table, .. } => table
+                .table
+                .iter()
+                .enumerate()
+                .filter_map(|(j, s)| match *s {
+                    setobj::Slot::Active(kh, k) if kh == h => Some((j, k)),
+                    _ => None,
+                })
+                .collect(),
+            other => {
+                return Err(RtError::TypeError(format!(
+                    "'{}' object is not a set",
+                    other.type_name()
+                )));
+            }
+        };
+        for (j, k) in entries {
+            if self.eq(py, k, key)? {
+                return Ok(Some(j));
+            }
+        }
+        Ok(None)
+    }
+
+    /// RC-6: `s.add(key)`: the set takes a reference to a key it did not have; true if added.
+    pub fn set_add(&self, py: Token<'_>, set: ObjRef, key: ObjRef) -> Result<bool, RtError> {
+        if self.set_find(py, set, key)?.is_some() {
+            return Ok(false);
+        }
+        let h = self.hash_of(py, key)?;
+        self.incref(py, key)?;
+        self.update(py, set, |o| match o {
+            Object::Set { table, .. } => {
+                table.insert(h, key);
+                Ok(())
+            }
+            _ => unreachable!("set_find checked the kind"),
+        })?;
+        Ok(true)
+    }
+
+    /// RC-6: `s.discard(key)`: drops the set's reference; true if it was there.
+    pub fn set_discard(&self, py: Token<'_>, set: ObjRef, key: ObjRef) -> Result<bool, RtError> {
+        let Some(j) = self.set_find(py, set, key)? else {
+            return Ok(false);
+        };
+        let k = self.update(py, set, |o| match o {
+            Object::Set { table, .. } => Ok(table.remove_slot(j)),
+            _ => unreachable!("set_find checked the kind"),
+        })?;
+        if let Some(k) = k {
+            self.decref(py, k)?;
+        }
+        Ok(true)
+    }
+
+    /// A new set (or frozenset) of `items`, added in order (new references).
+    pub fn new_set(
+        &self,
+        py: Token<'_>,
+        items: &[ObjRef],
+        frozen: bool,
+    ) -> Result<ObjRef, RtError> {
+        let set = self.alloc(
+            py,
+            Object::Set {
+                table: SetTable::default(),
+                frozen,
+            },
+        );
+        for &i in items {
+            if let Err(e) = self.set_add(py, set, i) {
+                self.decref(py, set)?;
+                return Err(e);
+            }
+        }
+        Ok(set)
+    }
+
+    /// A new set (or frozenset) with the table of set `other` (`set(s)`, `s.copy()`: CPython's
+    /// `set_merge` into an empty set).
+    pub fn copy_set(&self, py: Token<'_>, other: ObjRef, frozen: bool) -> Result<ObjRef, RtError> {
+        let Object::Set { table: src, .. } = self.get(py, other)? else {
+            return Err(RtError::TypeError("not a set".into()));
+        };
+        let mut table = SetTable::default();
+        table.merge_into_empty(&src);
+        for k in table.keys() {
+            self.incref(py, k)?;
+        }
+        Ok(self.alloc(py, Object::Set { table, frozen }))
+    }
+
+    /// The keys of a set in iteration order (borrowed).
+    pub fn set_keys(&self, py: Token<'_>, set: ObjRef) -> Result<Vec<ObjRef>, RtError> {
+        match self.get(py, set)? {
+            Object::Set { table, .. } => Ok(table.keys().collect()),
+            other => Err(RtError::TypeError(format!(
+                "'{}' object is not a set",
+                other.type_name()
+            ))),
+        }
     }
 
     /// VM-14: the interpreter has called `key`'s Python `__hash__` for the dict operation under
@@ -1093,9 +1275,13 @@ impl<P: Platform, R: RefcountField<P>> Heap<P, R> {
             }
         }
         match self.get(py, key)? {
-            Object::List(_) | Object::Dict(_) | Object::Slice { .. } => Err(RtError::TypeError(
-                format!("unhashable type: '{}'", self.get(py, key)?.type_name()),
-            )),
+            Object::List(_)
+            | Object::Dict(_)
+            | Object::Slice { .. }
+            | Object::Set { frozen: false, .. } => Err(RtError::TypeError(format!(
+                "unhashable type: '{}'",
+                self.get(py, key)?.type_name()
+            ))),
             _ => Ok(()),
         }
     }
@@ -1106,8 +1292,10 @@ impl<P: Platform, R: RefcountField<P>> Heap<P, R> {
             Object::List(v) | Object::Tuple(v) => Ok(v.len()),
             Object::Dict(d) => Ok(d.len()),
             Object::Str(s) => Ok(s.chars().count()),
+            Object::Bytes(b) => Ok(b.len()),
             Object::DictView { dict, .. } => self.len(py, dict),
             Object::Deque { items, .. } => Ok(items.len()),
+            Object::Set { table, .. } => Ok(table.len()),
             other => Err(RtError::TypeError(format!(
                 "object of type '{}' has no len()",
                 other.type_name()
@@ -1384,9 +1572,19 @@ impl<P: Platform, R: RefcountField<P>> Heap<P, R> {
             Object::Int(i) => i.to_string(),
             Object::Float(x) => format_float(x),
             Object::Str(s) => repr_str(&s),
+            Object::Bytes(b) => repr_bytes(&b),
             Object::Tuple(v) if v.len() == 1 => format!("({},)", join(&v)?),
             Object::Tuple(v) => format!("({})", join(&v)?),
             Object::List(v) => format!("[{}]", join(&v)?),
+            Object::Set { table, frozen } => {
+                let keys: Vec<ObjRef> = table.keys().collect();
+                match (keys.is_empty(), frozen) {
+                    (true, false) => "set()".into(),
+                    (true, true) => "frozenset()".into(),
+                    (false, false) => format!("{{{}}}", join(&keys)?),
+                    (false, true) => format!("frozenset({{{}}})", join(&keys)?),
+                }
+            }
             Object::Dict(d) => {
                 let mut items = d.items.clone();
                 if d.missing == Missing::Counter {
@@ -1721,6 +1919,35 @@ pub fn repr_str(s: &str) -> String {
         }
     }
     out.push(quote);
+    out
+}
+
+/// Python's `repr` of a bytes object (`bytes_repr`): single quotes unless it holds a `'` and
+/// no `"`; `\\`, the quote, `\t`, `\n`, `\r` escaped, other bytes outside 32–126 as `\xhh`.
+pub fn repr_bytes(b: &[u8]) -> String {
+    let quote = if b.contains(&b'\'') && !b.contains(&b'"') {
+        b'"'
+    } else {
+        b'\''
+    };
+    let mut out = String::with_capacity(b.len() + 3);
+    out.push('b');
+    out.push(quote as char);
+    for &c in b {
+        match c {
+            b'\\' => out.push_str("\\\\"),
+            b'\t' => out.push_str("\\t"),
+            b'\n' => out.push_str("\\n"),
+            b'\r' => out.push_str("\\r"),
+            c if c == quote => {
+                out.push('\\');
+                out.push(c as char);
+            }
+            32..=126 => out.push(c as char),
+            c => out.push_str(&format!("\\x{c:02x}")),
+        }
+    }
+    out.push(quote as char);
     out
 }
 

@@ -37,6 +37,7 @@ pub mod platform;
 pub mod refcount;
 pub mod runtime;
 pub mod scenarios;
+pub mod setobj;
 pub mod vm;
 
 pub use error::RtError;

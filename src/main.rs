@@ -920,11 +920,17 @@ fn dis(shape: &Shape) -> Result<(), Failure> {
     for code in program.codes.iter().filter(|c| !c.library) {
         out!();
         out!("Disassembly of <code object {}>:", code.name);
-        let targets: Vec<usize> = code.instrs.iter().filter_map(|i| i.target()).collect();
+        let targets: Vec<usize> = code
+            .instrs
+            .iter()
+            .filter_map(|i| i.target())
+            .chain(code.exceptions.iter().map(|e| e.target as usize))
+            .collect();
         let mut last_line = 0;
         for (i, ins) in code.instrs.iter().enumerate() {
             let line = code.lines[i];
-            let line_col = if line != last_line {
+            // Line 0: an artificial instruction, which CPython's `dis` shows without a line.
+            let line_col = if line != last_line && line != 0 {
                 line.to_string()
             } else {
                 String::new()
@@ -944,6 +950,8 @@ fn dis(shape: &Shape) -> Result<(), Failure> {
             // Module code returns to no caller: its RETURN_VALUE ends the thread.
             let mark = if code.is_module && *ins == gilcheck::vm::Instr::ReturnValue {
                 Mark::Never
+            } else if code.leaves_handler(i) && policy.polls_leaving_handler() {
+                Mark::LeavingHandler
             } else {
                 policy.mark(*ins, code.instrs.get(i + 1).copied())
             };
@@ -956,6 +964,19 @@ fn dis(shape: &Shape) -> Result<(), Failure> {
                 i * 2,
                 ins.name()
             );
+        }
+        if !code.exceptions.is_empty() {
+            out!("ExceptionTable:");
+            for e in &code.exceptions {
+                out!(
+                    "  {} to {} -> {} [{}]{}",
+                    e.start * 2,
+                    e.end * 2 - 2,
+                    e.target * 2,
+                    e.depth,
+                    if e.lasti { " lasti" } else { "" }
+                );
+            }
         }
     }
     Ok(())

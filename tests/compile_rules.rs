@@ -265,6 +265,77 @@ fn co6_try_finally_lock_is_mutual_exclusion() {
     assert!(e.message.contains("return inside try"), "{}", e.message);
 }
 
+/// CO-6, VM-15: exceptions go to the handlers CPython's exception table names. An exception
+/// leaving a `with lock:` block runs the lock's `__exit__`, so no schedule deadlocks or loses an
+/// update (every schedule at 2 threads × 1, where each thread's one increment raises); its twin
+/// with `acquire()`/`release()`, whose release the exception skips, deadlocks in every version.
+/// A caught exception between the read and the write of a counter loses updates exactly where
+/// CPython does (measured, tests/conformance/README.md): 3.8–3.10 poll when the handler starts,
+/// 3.12 polls on the jump back from it, 3.11 and 3.13 never poll there.
+#[test]
+fn co6_exceptions_unwind_to_their_handlers() {
+    use gilcheck::explore::engine::Verdict;
+    use gilcheck::vm::Policy;
+    let read = |name: &str| {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/conformance")
+            .join(name);
+        std::fs::read_to_string(&path).expect("readable")
+    };
+    let shrink = Shrink {
+        threads: Some(2),
+        iterations: Some(1),
+    };
+    let with_lock = read("exception_in_with.py");
+    let skips_release = read("exception_skips_release.py");
+    for policy in [Policy::Py39, Policy::Py311] {
+        let (p, _) = compile::compile(&with_lock, "exception_in_with.py", "w", &shrink).unwrap();
+        let v = support::verdict(&p, policy, &support::dfs(None));
+        assert!(matches!(v, Verdict::Pass { .. }), "with, {policy}: {v:?}");
+        let (p, _) =
+            compile::compile(&skips_release, "exception_skips_release.py", "s", &shrink).unwrap();
+        match support::verdict(&p, policy, &support::dfs(None)) {
+            Verdict::Fail(c) => assert!(c.what.contains("deadlock"), "{policy}: {}", c.what),
+            v => panic!("the twin without with must deadlock under {policy}: {v:?}"),
+        }
+    }
+    let between = read("except_between.py");
+    let (p, _) = compile::compile(&between, "except_between.py", "b", &shrink).unwrap();
+    for policy in Policy::ALL {
+        let v = support::verdict(&p, policy, &support::dfs(None));
+        let lost = matches!(v, Verdict::Fail(_));
+        let expected = !matches!(policy, Policy::Py311 | Policy::Py313);
+        assert_eq!(lost, expected, "except between, {policy}: {v:?}");
+    }
+}
+
+/// VM-3: `+=` on a list and `|=`, `&=`, `-=`, `^=` on a set change the object in place and
+/// store it back, as CPython's `list_inplace_concat` and `set_ior` … do, so threads that `+=`
+/// onto one shared list lose nothing (every schedule at 2 × 2 under 3.9 and every); the twin
+/// `items = items + [1]`, which builds a new list, loses items under 3.9. The set forms give
+/// CPython's sets (tests/compile/sets.py prints as CPython 3.11).
+#[test]
+fn vm3_inplace_operators_change_their_operand() {
+    use gilcheck::explore::engine::Verdict;
+    use gilcheck::vm::Policy;
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/conformance/list_iadd_global.py");
+    let source = std::fs::read_to_string(&path).expect("readable");
+    let twin = source.replace("items += [1]", "items = items + [1]");
+    assert_ne!(twin, source);
+    let shrink = Shrink {
+        threads: Some(2),
+        iterations: Some(2),
+    };
+    for (text, in_place) in [(&source, true), (&twin, false)] {
+        let (p, _) = compile::compile(text, "list_iadd_global.py", "l", &shrink).unwrap();
+        for policy in [Policy::Py39, Policy::Every] {
+            let v = support::verdict(&p, policy, &support::dfs(None));
+            let lost = matches!(v, Verdict::Fail(_));
+            assert_eq!(lost, !in_place, "in place {in_place}, {policy}: {v:?}");
+        }
+    }
+}
+
 /// CO-1: the syntax errors users hit most, in CPython 3.11's words and at its place (line and
 /// column of the bracket left open, of the wrong closer, of the line that lacks its block).
 #[test]

@@ -88,6 +88,8 @@ fn run_python(python: &Path, args: &[&str]) -> Output {
         .args(args)
         .env("PYTHONIOENCODING", "utf-8")
         .env("PYTHONDONTWRITEBYTECODE", "1")
+        // Str hashes without randomization: the ones gilcheck's sets use (VM-3).
+        .env("PYTHONHASHSEED", "0")
         .env_remove("PYTHONPATH")
         .env_remove("PYTHONSTARTUP")
         .output()
@@ -172,9 +174,10 @@ fn label(name: &str, p: Params) -> String {
 /// Compiles the source in `argv[1]` and prints every code object, recursively: a `CODE` line
 /// (name, argcount, locals), then one `I` line per instruction (opname, kind, normalized
 /// argument, line). `CACHE` entries are not yielded by `dis.get_instructions`; `PRECALL` and
-/// `EXTENDED_ARG` are dropped (gilcheck folds `PRECALL` into `CALL`), and so is code that only
-/// the exception table reaches (`DROP` lines, kind `handler`), or that nothing reaches (`dead`).
-/// Jump targets are indices among the instructions kept.
+/// `EXTENDED_ARG` are dropped (gilcheck folds `PRECALL` into `CALL`), and so is code that
+/// nothing reaches (`DROP` lines, kind `dead`); code reached from the exception table is kept.
+/// Jump targets are indices among the instructions kept, and so are the `X` lines of the
+/// exception table (start, end exclusive, target, depth, lasti).
 const DIS_SCRIPT: &str = r#"
 import dis, sys, types
 
@@ -205,9 +208,8 @@ def reach(instrs, starts):
 
 def walk(co):
     instrs = list(dis.get_instructions(co))
-    normal = reach(instrs, [0])
-    table = getattr(dis, "_parse_exception_table", None)
-    handlers = reach(instrs, [e.target for e in table(co)]) if table else set()
+    table = dis._parse_exception_table(co)
+    normal = reach(instrs, [0] + [e.target for e in table])
     kept = [i for n, i in enumerate(instrs) if n in normal and i.opname not in SKIP]
     index_of, k = {}, 0
     for i in instrs:
@@ -217,7 +219,10 @@ def walk(co):
     print("CODE", co.co_name, co.co_argcount, ",".join(co.co_varnames), sep="\t")
     for n, i in enumerate(instrs):
         if n not in normal and i.opname != "CACHE":
-            print("DROP", i.opname, i.offset, "handler" if n in handlers else "dead", sep="\t")
+            print("DROP", i.opname, i.offset, "dead", sep="\t")
+    for e in table:
+        end = index_of.get(e.end, len(kept))
+        print("X", index_of[e.start], end, index_of[e.target], e.depth, int(e.lasti), sep="\t")
     for i in kept:
         kind, arg = "arg", ""
         if i.opcode in JUMPS:
@@ -260,8 +265,10 @@ struct DisCode {
     argcount: u32,
     varnames: Vec<String>,
     instrs: Vec<DisInstr>,
-    /// CPython only: instructions left out (opname, offset, `handler` or `dead`).
+    /// CPython only: instructions left out (opname, offset, `dead`).
     dropped: Vec<(String, String, String)>,
+    /// The exception table: (start, end, target, depth, lasti) in instruction indices.
+    exceptions: Vec<[u32; 5]>,
 }
 
 fn parse_dis(text: &str) -> Vec<DisCode> {
@@ -284,6 +291,17 @@ fn parse_dis(text: &str) -> Vec<DisCode> {
                 f[2].into(),
                 f[3].into(),
             )),
+            "X" => {
+                let v: Vec<u32> = f[1..6]
+                    .iter()
+                    .map(|x| x.parse().expect("a number"))
+                    .collect();
+                codes
+                    .last_mut()
+                    .expect("CODE first")
+                    .exceptions
+                    .push([v[0], v[1], v[2], v[3], v[4]]);
+            }
             "I" => codes.last_mut().expect("CODE first").instrs.push(DisInstr {
                 name: f[1].into(),
                 jump: f[2] == "jump",
@@ -303,14 +321,17 @@ fn normalized_arg(program: &Program, code: &Code, i: usize) -> String {
     let name = |n: u32| code.names[n as usize].clone();
     match ins {
         LoadConst(k) | KwNames(k) => code.consts[k as usize].repr(program),
-        LoadFast(v) | StoreFast(v) => code.varnames[v as usize].clone(),
+        LoadFast(v) | StoreFast(v) | DeleteFast(v) => code.varnames[v as usize].clone(),
         // The harness prints their localsplus index, as 3.11's oparg is.
-        MakeCell(v) | LoadDeref(v) | StoreDeref(v) | LoadClosure(v) => v.to_string(),
+        MakeCell(v) | LoadDeref(v) | StoreDeref(v) | LoadClosure(v) | DeleteDeref(v) => {
+            v.to_string()
+        }
         LoadGlobal { name: n, null } => {
             format!("{}{}", if null { "NULL + " } else { "" }, name(n))
         }
         StoreGlobal(n) | LoadName(n) | StoreName(n) | LoadMethod(n) | LoadAttr(n)
-        | StoreAttr(n) | ImportName(n) | ImportFrom(n) => name(n),
+        | StoreAttr(n) | ImportName(n) | ImportFrom(n) | DeleteName(n) | DeleteGlobal(n)
+        | DeleteAttr(n) => name(n),
         _ => match ins.target() {
             Some(t) => t.to_string(),
             None => ins.arg().map(|a| a.to_string()).unwrap_or_default(),
@@ -336,6 +357,11 @@ fn gilcheck_dis(program: &Program) -> Vec<DisCode> {
                 })
                 .collect(),
             dropped: Vec::new(),
+            exceptions: code
+                .exceptions
+                .iter()
+                .map(|e| [e.start, e.end, e.target, e.depth, u32::from(e.lasti)])
+                .collect(),
         })
         .collect()
 }
@@ -396,18 +422,32 @@ fn compare_code(
     notes: &mut Vec<String>,
 ) {
     let at = format!("{what}, code object {}", ours.name);
-    for (op, offset, kind) in &theirs.dropped {
-        if kind == "handler" {
-            // spec/bytecode.md: "The exception path (PUSH_EXC_INFO, WITH_EXCEPT_START, …) is
-            // not modelled."
-            notes.push(format!(
-                "{at}: CPython's exception-handler {op} at offset {offset} left out (documented: the exception path is not modelled)"
-            ));
-        } else {
-            problems.push(format!(
-                "{at}: CPython has unreachable {op} at offset {offset}"
-            ));
-        }
+    for (op, offset, _) in &theirs.dropped {
+        problems.push(format!(
+            "{at}: CPython has unreachable {op} at offset {offset}"
+        ));
+    }
+    if theirs.exceptions != ours.exceptions {
+        let show = |t: &[[u32; 5]]| {
+            t.iter()
+                .map(|e| {
+                    format!(
+                        "{} to {} -> {} [{}]{}",
+                        e[0],
+                        e[1],
+                        e[2],
+                        e[3],
+                        if e[4] == 1 { " lasti" } else { "" }
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("; ")
+        };
+        problems.push(format!(
+            "{at}: exception tables differ (instruction indices, end exclusive): CPython {}, gilcheck {}",
+            show(&theirs.exceptions),
+            show(&ours.exceptions)
+        ));
     }
     if theirs.argcount != ours.argcount || theirs.varnames != ours.varnames {
         problems.push(format!(
@@ -507,8 +547,8 @@ fn compare_code(
 /// targets as instruction indices), and each instruction's source line where CPython gives one
 /// (it gives none for the module's `RESUME` and for some artificial jumps; those are printed).
 /// Allowed, because spec/bytecode.md documents them: CPython's `CACHE` entries and `PRECALL`
-/// (folded into `CALL`) are dropped, and so is code reached only from the exception table (the
-/// exception path of `with` is not modelled); each is printed. Every mismatch is listed before
+/// (folded into `CALL`) are dropped; the exception tables are compared too, in instruction
+/// indices. Every mismatch is listed before
 /// the test fails. Skipped, with the reason printed, when CPython 3.11 is absent.
 #[test]
 fn vm1_scenario_bytecode_matches_cpython_311() {
@@ -1275,6 +1315,8 @@ fn run_python_within(python: &Path, args: &[&str], limit: std::time::Duration) -
         .args(args)
         .env("PYTHONIOENCODING", "utf-8")
         .env("PYTHONDONTWRITEBYTECODE", "1")
+        // Str hashes without randomization: the ones gilcheck's sets use (VM-3).
+        .env("PYTHONHASHSEED", "0")
         .env_remove("PYTHONPATH")
         .env_remove("PYTHONSTARTUP")
         .stdout(Stdio::piped())
@@ -1369,8 +1411,8 @@ fn conformance_verdict(path: &Path, source: &str, policy: Policy) -> (bool, Stri
     }
 }
 
-/// CO-2, LU-1, LU-3, LOCK-6, LOCK-7: each program of `tests/conformance/` (a read–modify–write
-/// of shared state in one of 33 ways, a deadlock among them), on each CPython 3.8–3.13 that is
+/// CO-2, CO-6, VM-15, LU-1, LU-3, LOCK-6, LOCK-7: each program of `tests/conformance/` (a read–modify–write
+/// of shared state in one of 47 ways, two deadlocks among them), on each CPython 3.8–3.13 that is
 /// installed, run at the file's size (4 threads × 10 000, `sys.setswitchinterval(1e-6)` put
 /// first; a run still going after 5 s is a deadlock) and compared with gilcheck's verdict for that version (every
 /// schedule at 2 threads × 2 iterations): a CPython run that ends differently where gilcheck

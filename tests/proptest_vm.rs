@@ -850,6 +850,9 @@ impl<'p> Reference<'p> {
             Const::Str(s) => Val::Str(s.clone()),
             Const::Tuple(items) => Val::Tuple(items.iter().map(|c| self.konst(c)).collect()),
             Const::Code(i) => Val::Code(*i),
+            Const::FrozenSet(_) | Const::Bytes(_) => {
+                unreachable!("generated programs have no frozenset or bytes constant")
+            }
         }
     }
 

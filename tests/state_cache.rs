@@ -167,6 +167,38 @@ fn ex13_cached_search_keeps_every_outcome_of_the_sync_programs() {
     }
 }
 
+/// EX-13, EX-7 for CO-6, VM-15 and the sets of VM-3: the conformance programs with exception
+/// handlers, sets, `+=` on a list and `del`, at 2 threads × 1, up to one preemption: the cached
+/// search reaches exactly the endings of the full search (the exception a thread is handling,
+/// a set's table layout and a frame's stack under a handler are in the fingerprint), with the
+/// same verdict.
+#[test]
+fn ex13_cached_search_keeps_every_outcome_of_the_exception_and_set_programs() {
+    for file in [
+        "except_between.py",
+        "exception_in_with.py",
+        "exception_skips_release.py",
+        "set_check_then_add.py",
+        "set_add_from_threads.py",
+        "list_iadd_global.py",
+        "check_then_delete.py",
+    ] {
+        let p = support::compile_file(
+            std::path::Path::new(&format!("tests/conformance/{file}")),
+            gilcheck::compile::Shrink {
+                threads: Some(2),
+                iterations: Some(1),
+            },
+        );
+        for policy in [Policy::Py39, Policy::Py312, Policy::Py313] {
+            let endings = agree(&p, policy, Some(1)).unwrap_or_else(|e| panic!("{file}: {e}"));
+            let verdict =
+                same_verdict(&p, policy, Some(1)).unwrap_or_else(|e| panic!("{file}: {e}"));
+            println!("{file} {policy}: {} endings, {verdict}", endings.len());
+        }
+    }
+}
+
 /// A program whose schedules differ only in `what`, the policies where they do, and the twin
 /// fingerprint that leaves that part out.
 struct Differs {

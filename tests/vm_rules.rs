@@ -455,7 +455,8 @@ fn vm4_getrefcount_counts_the_argument() {
 // VM-5 … VM-8: the policy tables, transcribed again from spec/bytecode.md
 
 /// The dynamic cases of an instruction: taken or not, exact bool or not, what a call called,
-/// whether a return went to a caller, and whether `BEFORE_WITH` follows.
+/// whether a return went to a caller, whether it left an exception handler, and whether
+/// `BEFORE_WITH` follows.
 fn cases(i: Instr) -> Vec<Executed> {
     let mut out = Vec::new();
     for next in [Instr::Nop, Instr::BeforeWith] {
@@ -468,14 +469,17 @@ fn cases(i: Instr) -> Vec<Executed> {
                     Some(Callee::Native(CallPoll::Fast)),
                 ] {
                     for returned_to_caller in [false, true] {
-                        out.push(Executed {
-                            instr: i,
-                            next: Some(next),
-                            taken,
-                            exact_bool,
-                            callee,
-                            returned_to_caller,
-                        });
+                        for leaves_handler in [false, true] {
+                            out.push(Executed {
+                                instr: i,
+                                next: Some(next),
+                                taken,
+                                exact_bool,
+                                callee,
+                                returned_to_caller,
+                                leaves_handler,
+                            });
+                        }
                     }
                 }
             }
@@ -508,6 +512,8 @@ fn spec_polls(p: Policy, e: &Executed) -> bool {
     );
     match p {
         Policy::Every => true,
+        // VM-15: 3.12 puts handlers after the code and jumps back from them (JUMP_BACKWARD).
+        Policy::Py312 if e.leaves_handler => true,
         // 3.8/3.9 compile `x is None` to LOAD_CONST, COMPARE_OP (3.8, polls) or IS_OP (3.9,
         // fast), and a jump on an exact bool (fast).
         // A Python frame was pushed (by a CALL or from inside the instruction, VM-13): the
@@ -592,7 +598,7 @@ fn check_table(policies: &[Policy]) {
     println!("{checked} cases agree with the spec's table");
 }
 
-/// VM-5 … VM-8: the mark `dis` prints for an instruction says exactly in which of its run-time
+/// VM-5 … VM-8, VM-15: the mark `dis` prints for an instruction says exactly in which of its run-time
 /// cases the policy polls after it.
 #[test]
 fn vm5_dis_marks_agree_with_the_policies() {
@@ -604,7 +610,9 @@ fn vm5_dis_marks_agree_with_the_policies() {
                 let m = p.mark(i, Some(next));
                 let call = matches!(i, Instr::Call(_) | Instr::CallFunctionEx(_));
                 for e in cases(i) {
-                    if e.next != Some(next) || e.callee.is_some() != call {
+                    // Leaving a handler is marked from the code object (`Code::leaves_handler`,
+                    // `Policy::polls_leaving_handler`), checked below.
+                    if e.next != Some(next) || e.callee.is_some() != call || e.leaves_handler {
                         continue;
                     }
                     let said = match m {
@@ -617,12 +625,16 @@ fn vm5_dis_marks_agree_with_the_policies() {
                             e.callee == Some(Callee::Native(CallPoll::Polls))
                         }
                         Mark::AfterReturnToCaller => e.returned_to_caller,
+                        Mark::LeavingHandler => e.leaves_handler,
                     };
                     assert_eq!(said, p.polls(&e), "{p}: {m:?} after {} in {e:?}", i.name());
                     checked += 1;
                 }
             }
         }
+    }
+    for p in Policy::ALL {
+        assert_eq!(p.polls_leaving_handler(), p == Policy::Py312, "{p}");
     }
     println!("{checked} cases agree with their marks");
 }
@@ -649,7 +661,8 @@ fn vm6_policy_310_table() {
     check_table(&[Policy::Py310]);
 }
 
-/// VM-7: 3.11–3.13 poll at RESUME, JUMP_BACKWARD and after C calls other than the fast ones.
+/// VM-7: 3.11–3.13 poll at RESUME, JUMP_BACKWARD and after C calls other than the fast ones;
+/// VM-15: 3.12 also where a handler jumps back to ordinary code (the shared table, `cases`).
 #[test]
 fn vm7_policy_311_313_table() {
     check_table(&[Policy::Py311, Policy::Py312, Policy::Py313]);

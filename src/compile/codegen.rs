@@ -5,7 +5,7 @@
 
 use super::ErrorKind;
 use super::Lines;
-use super::flow::{Flow, FlowError, Op};
+use super::flow::{Flow, FlowError, Op, SetupKind};
 use super::scope;
 use crate::builtins::Builtin;
 use crate::vm::code::{BinOp, CmpOp, Code, Const, Conversion, Instr, Program, intern};
@@ -70,9 +70,15 @@ enum FBlock {
     /// The body of a `try` with a `finally` (FINALLY_TRY): gilcheck refuses to leave it by
     /// `return`, `break` or `continue` (3.11 copies the finally body there).
     FinallyTry,
-    /// Inside an exception handler (EXCEPTION_HANDLER, HANDLER_CLEANUP, FINALLY_END): code
-    /// only an exception reaches, which gilcheck lays out as CPython does and leaves out.
-    Handler,
+    /// Around the `except` clauses' tests (EXCEPTION_HANDLER): nothing to unwind.
+    ExceptionHandler,
+    /// The body of an `except` clause (HANDLER_CLEANUP), with the index of its `as` name in
+    /// the compiler's `except_names`.
+    HandlerCleanup {
+        name: Option<usize>,
+    },
+    /// The `finally` body on the exception path (FINALLY_END).
+    FinallyEnd,
 }
 
 /// The default values' expressions: the positional parameters', and the keyword-only ones'
@@ -132,6 +138,9 @@ struct Compiler<'a> {
     /// Names bound by an import at module level (3.11's `is_import_originated`).
     imports: BTreeSet<String>,
     replace: &'a BTreeMap<usize, u64>,
+    /// The `as` names of `except` clauses, for `FBlock::HandlerCleanup`, and where each is.
+    except_names: Vec<String>,
+    except_at: Vec<ruff_text_size::TextRange>,
 }
 
 pub(crate) fn compile_module(
@@ -146,6 +155,8 @@ pub(crate) fn compile_module(
         lines: Lines::new(source),
         codes: Vec::new(),
         units: Vec::new(),
+        except_names: Vec::new(),
+        except_at: Vec::new(),
         imports: BTreeSet::new(),
         replace,
     };
@@ -363,7 +374,7 @@ fn scan_stmt(s: &Stmt, bound: &mut BTreeSet<String>, globals: &mut BTreeSet<Stri
 fn same_const(a: &Const, b: &Const) -> bool {
     match (a, b) {
         (Const::Float(x), Const::Float(y)) => x.to_bits() == y.to_bits(),
-        (Const::Tuple(x), Const::Tuple(y)) => {
+        (Const::Tuple(x), Const::Tuple(y)) | (Const::FrozenSet(x), Const::FrozenSet(y)) => {
             x.len() == y.len() && x.iter().zip(y).all(|(a, b)| same_const(a, b))
         }
         _ => a == b,
@@ -379,6 +390,9 @@ fn binop_of(op: Operator) -> Option<BinOp> {
         Operator::FloorDiv => BinOp::FloorDiv,
         Operator::Mod => BinOp::Mod,
         Operator::Pow => BinOp::Pow,
+        Operator::BitAnd => BinOp::And,
+        Operator::BitOr => BinOp::Or,
+        Operator::BitXor => BinOp::Xor,
         _ => return None,
     })
 }
@@ -438,7 +452,8 @@ impl<'a> Compiler<'a> {
                 varargs: false,
                 varkeywords: false,
                 kwonlyargcount: 0,
-                handlers: false,
+                exceptions: Vec::new(),
+                cold: Vec::new(),
                 cellvars: Vec::new(),
                 freevars: Vec::new(),
             },
@@ -577,6 +592,7 @@ impl<'a> Compiler<'a> {
                 Instr::MakeCell(k) => Instr::MakeCell(slots[k as usize]),
                 Instr::LoadDeref(k) => Instr::LoadDeref(slots[k as usize]),
                 Instr::StoreDeref(k) => Instr::StoreDeref(slots[k as usize]),
+                Instr::DeleteDeref(k) => Instr::DeleteDeref(slots[k as usize]),
                 Instr::LoadClosure(k) => Instr::LoadClosure(slots[k as usize]),
                 other => other,
             };
@@ -748,6 +764,40 @@ impl<'a> Compiler<'a> {
         Ok(())
     }
 
+    /// `del name` (3.11's `compiler_nameop` with `Del`).
+    fn delete_name(&mut self, name: &str, at: &impl Ranged) -> R<()> {
+        match self.resolve(name) {
+            Resolved::Name => {
+                let k = self.name_index(name);
+                self.emit(Instr::DeleteName(k));
+            }
+            Resolved::Global => {
+                let k = self.name_index(name);
+                self.emit(Instr::DeleteGlobal(k));
+            }
+            Resolved::Fast => {
+                let k = self.var_index(name);
+                self.emit(Instr::DeleteFast(k));
+            }
+            Resolved::Deref(k) => self.emit(Instr::DeleteDeref(k)),
+            Resolved::Free => {
+                return unsupported(format!("deletion of the closure variable '{name}'"), at);
+            }
+        }
+        Ok(())
+    }
+
+    /// `name = None; del name` at the end of an `except … as name:` clause (artificial: no
+    /// line of its own).
+    fn clear_except_name(&mut self, name: usize) {
+        let n = self.except_names[name].clone();
+        let at = self.except_at[name];
+        self.load_const(Const::None);
+        // The name was stored by the same clause, so it resolves without a refusal.
+        let _ = self.store_name(&n, &at);
+        let _ = self.delete_name(&n, &at);
+    }
+
     // ----- statements -----
 
     fn stmts(&mut self, body: &[Stmt]) -> R<()> {
@@ -825,7 +875,11 @@ impl<'a> Compiler<'a> {
             }
             Stmt::ImportFrom(i) => self.import_from(i)?,
             Stmt::ClassDef(c) => self.class_def(c)?,
-            Stmt::Delete(d) => return unsupported("del", d),
+            Stmt::Delete(d) => {
+                for t in &d.targets {
+                    self.delete(t)?;
+                }
+            }
             Stmt::Try(t) => self.try_stmt(t)?,
             // 3.11's `compiler_visit_stmt` for Raise: the exception, RAISE_VARARGS 1; a bare
             // `raise`, RAISE_VARARGS 0.
@@ -902,6 +956,33 @@ impl<'a> Compiler<'a> {
             Expr::Name(n) => self.store_name(n.id.as_str(), n)?,
             _ => unreachable!("refused above"),
         }
+        Ok(())
+    }
+
+    /// `del target` (3.11's visit of a target in `Del` context).
+    fn delete(&mut self, t: &Expr) -> R<()> {
+        let old = self.unit().line;
+        self.set_loc(t);
+        match t {
+            Expr::Name(n) => self.delete_name(n.id.as_str(), n)?,
+            Expr::Attribute(a) => {
+                self.expr(&a.value)?;
+                let k = self.name_index(a.attr.as_str());
+                self.emit(Instr::DeleteAttr(k));
+            }
+            Expr::Subscript(s) => {
+                self.expr(&s.value)?;
+                self.expr(&s.slice)?;
+                self.emit(Instr::DeleteSubscr);
+            }
+            Expr::Tuple(ast::ExprTuple { elts, .. }) | Expr::List(ast::ExprList { elts, .. }) => {
+                for e in elts {
+                    self.delete(e)?;
+                }
+            }
+            other => return syntax("cannot delete expression", other),
+        }
+        self.unit().line = old;
         Ok(())
     }
 
@@ -1272,10 +1353,30 @@ impl<'a> Compiler<'a> {
             FBlock::While { .. } => {}
             FBlock::TryExcept => self.emit_op(Op::PopBlock, None),
             FBlock::FinallyTry => unreachable!("refused by the caller"),
-            FBlock::Handler => {
-                let h = |name| Op::Handler { name, exits: false };
-                self.emit_op(h("POP_BLOCK"), None);
-                self.emit_op(h("POP_EXCEPT"), None);
+            FBlock::ExceptionHandler => {}
+            FBlock::HandlerCleanup { name } => {
+                if name.is_some() {
+                    self.emit_op(Op::PopBlock, None);
+                }
+                if preserve {
+                    self.emit(Instr::Swap(2));
+                }
+                self.emit_op(Op::PopBlock, None);
+                self.emit(Instr::PopExcept);
+                if let Some(n) = name {
+                    self.clear_except_name(n);
+                }
+            }
+            FBlock::FinallyEnd => {
+                if preserve {
+                    self.emit(Instr::Swap(2));
+                }
+                self.emit(Instr::PopTop);
+                if preserve {
+                    self.emit(Instr::Swap(2));
+                }
+                self.emit_op(Op::PopBlock, None);
+                self.emit(Instr::PopExcept);
             }
             FBlock::With { line } => {
                 // The `with` statement's line, then `UNSET_LOC` (what follows has none).
@@ -1342,15 +1443,12 @@ impl<'a> Compiler<'a> {
     }
 
     /// 3.11's `compiler_try`: `compiler_try_finally` with a `finally`, else
-    /// `compiler_try_except`. The ordinary path is compiled and run; the handlers are laid out
-    /// as CPython lays them out (their blocks shape the ordinary path's layout and line
-    /// numbers) and then left out, like the exception path of `with`. An exception raised in
-    /// a code object with a `try` is refused when it happens (`RtError::Unsupported`).
+    /// `compiler_try_except`. The handlers are entered through the exception table that
+    /// `Op::Setup` and `Op::PopBlock` delimit (CO-6).
     fn try_stmt(&mut self, t: &ast::StmtTry) -> R<()> {
         if t.is_star {
             return unsupported("except*", t);
         }
-        self.unit().code.handlers = true;
         if t.finalbody.is_empty() {
             self.try_except(t)
         } else {
@@ -1358,15 +1456,11 @@ impl<'a> Compiler<'a> {
         }
     }
 
-    fn handler_op(&mut self, name: &'static str, exits: bool) {
-        self.emit_op(Op::Handler { name, exits }, None);
-    }
-
     /// `COPY 3; POP_EXCEPT; RERAISE 1`.
     fn pop_except_and_reraise(&mut self) {
-        self.handler_op("COPY", false);
-        self.handler_op("POP_EXCEPT", false);
-        self.handler_op("RERAISE", true);
+        self.emit(Instr::Copy(3));
+        self.emit(Instr::PopExcept);
+        self.emit(Instr::Reraise(1));
     }
 
     fn try_finally(&mut self, t: &ast::StmtTry) -> R<()> {
@@ -1374,7 +1468,7 @@ impl<'a> Compiler<'a> {
         let end = self.new_block();
         let exit = self.new_block();
         let cleanup = self.new_block();
-        self.emit_op(Op::Setup, Some(end));
+        self.emit_op(Op::Setup(SetupKind::Finally), Some(end));
         self.use_block(body);
         self.unit().fblocks.push(FBlock::FinallyTry);
         if t.handlers.is_empty() {
@@ -1389,12 +1483,12 @@ impl<'a> Compiler<'a> {
         // The `finally` block of the exception path.
         self.use_block(end);
         self.unit().line = -1;
-        self.emit_op(Op::Setup, Some(cleanup));
-        self.handler_op("PUSH_EXC_INFO", false);
-        self.unit().fblocks.push(FBlock::Handler);
+        self.emit_op(Op::Setup(SetupKind::Cleanup), Some(cleanup));
+        self.emit(Instr::PushExcInfo);
+        self.unit().fblocks.push(FBlock::FinallyEnd);
         self.stmts(&t.finalbody)?;
         self.unit().fblocks.pop();
-        self.handler_op("RERAISE", true);
+        self.emit(Instr::Reraise(0));
         self.use_block(cleanup);
         self.pop_except_and_reraise();
         self.use_block(exit);
@@ -1406,7 +1500,7 @@ impl<'a> Compiler<'a> {
         let mut except = self.new_block();
         let end = self.new_block();
         let cleanup = self.new_block();
-        self.emit_op(Op::Setup, Some(except));
+        self.emit_op(Op::Setup(SetupKind::Finally), Some(except));
         self.use_block(body);
         self.unit().fblocks.push(FBlock::TryExcept);
         self.stmts(&t.body)?;
@@ -1416,9 +1510,9 @@ impl<'a> Compiler<'a> {
         self.emit_noline(Op::Jump, Some(end));
         self.use_block(except);
         self.unit().line = -1;
-        self.emit_op(Op::Setup, Some(cleanup));
-        self.handler_op("PUSH_EXC_INFO", false);
-        self.unit().fblocks.push(FBlock::Handler);
+        self.emit_op(Op::Setup(SetupKind::Cleanup), Some(cleanup));
+        self.emit(Instr::PushExcInfo);
+        self.unit().fblocks.push(FBlock::ExceptionHandler);
         let n = t.handlers.len();
         for (i, h) in t.handlers.iter().enumerate() {
             let ast::ExceptHandler::ExceptHandler(h) = h;
@@ -1429,7 +1523,7 @@ impl<'a> Compiler<'a> {
             except = self.new_block();
             if let Some(ty) = &h.type_ {
                 self.expr(ty)?;
-                self.handler_op("CHECK_EXC_MATCH", false);
+                self.emit(Instr::CheckExcMatch);
                 self.emit_op(Op::PopJumpIf(false), Some(except));
             }
             match &h.name {
@@ -1437,36 +1531,39 @@ impl<'a> Compiler<'a> {
                     let cleanup_end = self.new_block();
                     let cleanup_body = self.new_block();
                     self.store_name(name.as_str(), h)?;
-                    self.emit_op(Op::Setup, Some(cleanup_end));
+                    self.emit_op(Op::Setup(SetupKind::Cleanup), Some(cleanup_end));
                     self.use_block(cleanup_body);
-                    self.unit().fblocks.push(FBlock::Handler);
+                    self.except_names.push(name.to_string());
+                    self.except_at.push(h.range);
+                    let k = self.except_names.len() - 1;
+                    self.unit()
+                        .fblocks
+                        .push(FBlock::HandlerCleanup { name: Some(k) });
                     self.stmts(&h.body)?;
                     self.unit().fblocks.pop();
                     self.unit().line = -1;
-                    self.handler_op("POP_BLOCK", false);
-                    self.handler_op("POP_BLOCK", false);
-                    self.handler_op("POP_EXCEPT", false);
-                    self.handler_op("LOAD_CONST", false);
-                    self.handler_op("STORE_NAME", false);
-                    self.handler_op("DELETE_NAME", false);
+                    self.emit_op(Op::PopBlock, None);
+                    self.emit_op(Op::PopBlock, None);
+                    self.emit(Instr::PopExcept);
+                    self.clear_except_name(k);
                     self.emit_op(Op::Jump, Some(end));
                     self.use_block(cleanup_end);
                     self.unit().line = -1;
-                    self.handler_op("LOAD_CONST", false);
-                    self.handler_op("STORE_NAME", false);
-                    self.handler_op("DELETE_NAME", false);
-                    self.handler_op("RERAISE", true);
+                    self.clear_except_name(k);
+                    self.emit(Instr::Reraise(1));
                 }
                 None => {
                     let cleanup_body = self.new_block();
-                    self.handler_op("POP_TOP", false);
+                    self.emit(Instr::PopTop);
                     self.use_block(cleanup_body);
-                    self.unit().fblocks.push(FBlock::Handler);
+                    self.unit()
+                        .fblocks
+                        .push(FBlock::HandlerCleanup { name: None });
                     self.stmts(&h.body)?;
                     self.unit().fblocks.pop();
                     self.unit().line = -1;
-                    self.handler_op("POP_BLOCK", false);
-                    self.handler_op("POP_EXCEPT", false);
+                    self.emit_op(Op::PopBlock, None);
+                    self.emit(Instr::PopExcept);
                     self.emit_op(Op::Jump, Some(end));
                 }
             }
@@ -1474,7 +1571,7 @@ impl<'a> Compiler<'a> {
         }
         self.unit().fblocks.pop();
         self.unit().line = -1;
-        self.handler_op("RERAISE", true);
+        self.emit(Instr::Reraise(0));
         self.use_block(cleanup);
         self.pop_except_and_reraise();
         self.use_block(end);
@@ -1572,7 +1669,7 @@ impl<'a> Compiler<'a> {
         let cleanup = self.new_block();
         self.expr(&item.context_expr)?;
         self.emit(Instr::BeforeWith);
-        self.emit_op(Op::Setup, Some(final_));
+        self.emit_op(Op::Setup(SetupKind::With), Some(final_));
         self.use_block(block);
         let line = self.line_of(w);
         self.unit().fblocks.push(FBlock::With { line });
@@ -1593,35 +1690,20 @@ impl<'a> Compiler<'a> {
         self.emit_op(Op::Jump, Some(exit));
         // The exception path (3.11's `compiler_with_except_finish`).
         self.use_block(final_);
-        self.emit_op(Op::Setup, Some(cleanup));
-        let h = |name| Op::Handler { name, exits: false };
-        self.emit_op(h("PUSH_EXC_INFO"), None);
-        self.emit_op(h("WITH_EXCEPT_START"), None);
+        self.emit_op(Op::Setup(SetupKind::Cleanup), Some(cleanup));
+        self.emit(Instr::PushExcInfo);
+        self.emit(Instr::WithExceptStart);
         let inner_exit = self.new_block();
         self.emit_op(Op::PopJumpIf(true), Some(inner_exit));
-        self.emit_op(
-            Op::Handler {
-                name: "RERAISE",
-                exits: true,
-            },
-            None,
-        );
+        self.emit(Instr::Reraise(2));
         self.use_block(cleanup);
-        self.emit_op(h("COPY"), None);
-        self.emit_op(h("POP_EXCEPT"), None);
-        self.emit_op(
-            Op::Handler {
-                name: "RERAISE",
-                exits: true,
-            },
-            None,
-        );
+        self.pop_except_and_reraise();
         self.use_block(inner_exit);
-        self.emit_op(h("POP_TOP"), None);
+        self.emit(Instr::PopTop);
         self.emit_op(Op::PopBlock, None);
-        self.emit_op(h("POP_EXCEPT"), None);
-        self.emit_op(h("POP_TOP"), None);
-        self.emit_op(h("POP_TOP"), None);
+        self.emit(Instr::PopExcept);
+        self.emit(Instr::PopTop);
+        self.emit(Instr::PopTop);
         self.use_block(exit);
         Ok(())
     }
@@ -1734,6 +1816,7 @@ impl<'a> Compiler<'a> {
                 Number::Complex { .. } => return None,
             },
             Expr::StringLiteral(s) => Const::Str(s.value.to_str().to_string()),
+            Expr::BytesLiteral(b) => Const::Bytes(b.value.bytes().collect()),
             Expr::Tuple(t) if t.ctx == ExprContext::Load => Const::Tuple(
                 t.elts
                     .iter()
@@ -1882,8 +1965,8 @@ impl<'a> Compiler<'a> {
             }
             Expr::Dict(d) => self.dict(d)?,
             Expr::FString(f) => self.fstring(f)?,
-            Expr::ListComp(lc) => self.comprehension(Comp::List, &lc.generators, &lc.elt, lc)?,
-            Expr::Generator(g) => self.comprehension(Comp::Gen, &g.generators, &g.elt, g)?,
+            Expr::ListComp(lc) => self.comprehension(Comp::List, &lc.generators, &[&lc.elt], lc)?,
+            Expr::Generator(g) => self.comprehension(Comp::Gen, &g.generators, &[&g.elt], g)?,
             Expr::Yield(y) => {
                 if !self.units.last().is_some_and(|u| u.generator) {
                     return syntax("'yield' outside function", y);
@@ -1896,14 +1979,37 @@ impl<'a> Compiler<'a> {
                 self.emit(Instr::Resume(1));
             }
             Expr::Lambda(l) => self.lambda(l)?,
-            Expr::Set(s) => return unsupported("set displays", s),
-            Expr::SetComp(s) => return unsupported("set comprehensions", s),
-            Expr::DictComp(d) => return unsupported("dict comprehensions", d),
+            Expr::Set(st) => {
+                if st.elts.iter().any(|x| matches!(x, Expr::Starred(_))) {
+                    return unsupported("a starred item in a set display", st);
+                }
+                if st.elts.len() > 2 && st.elts.iter().all(|x| self.constant_of(x).is_some()) {
+                    // 3.11's `starunpack_helper`: the constants as one frozenset, merged into
+                    // an empty set.
+                    let items = st.elts.iter().filter_map(|x| self.constant_of(x)).collect();
+                    self.emit(Instr::BuildSet(0));
+                    self.load_const(Const::frozenset(items));
+                    self.emit(Instr::SetUpdate(1));
+                    return Ok(());
+                }
+                self.sequence_items(&st.elts)?;
+                self.emit(Instr::BuildSet(st.elts.len() as u32));
+            }
+            Expr::SetComp(sc) => self.comprehension(Comp::Set, &sc.generators, &[&sc.elt], sc)?,
+            Expr::DictComp(dc) => {
+                let Some(key) = dc.key.as_deref() else {
+                    return unsupported("a dict comprehension without a key", dc);
+                };
+                self.comprehension(Comp::Dict, &dc.generators, &[key, &dc.value], dc)?
+            }
 
             Expr::Named(n) => return unsupported("assignment expressions (:=)", n),
             Expr::Await(a) => return unsupported("await", a),
             Expr::YieldFrom(y) => return unsupported("yield from", y),
-            Expr::BytesLiteral(b) => return unsupported("bytes", b),
+            Expr::BytesLiteral(b) => {
+                let bytes: Vec<u8> = b.value.bytes().collect();
+                self.load_const(Const::Bytes(bytes));
+            }
             Expr::EllipsisLiteral(x) => return unsupported("Ellipsis", x),
             Expr::Starred(s) => return unsupported("starred expressions", s),
             Expr::Slice(s) => {
@@ -1931,6 +2037,20 @@ impl<'a> Compiler<'a> {
     /// An iterable of `for` or a comprehension, or the right side of `in`: 3.11's `fold_iter`
     /// makes a list display a tuple (a constant one when every item is constant).
     fn iterable(&mut self, e: &Expr) -> R<()> {
+        // `fold_iter`: a set display of constants is a frozenset constant.
+        if let Expr::Set(st) = e
+            && let Some(items) = st
+                .elts
+                .iter()
+                .map(|x| self.constant_of(x))
+                .collect::<Option<Vec<_>>>()
+        {
+            let old = self.unit().line;
+            self.set_loc(e);
+            self.load_const(Const::frozenset(items));
+            self.unit().line = old;
+            return Ok(());
+        }
         let Expr::List(l) = e else {
             return self.expr(e);
         };
@@ -2254,12 +2374,13 @@ impl<'a> Compiler<'a> {
         matches!(e, Expr::Name(n) if self.imports.contains(n.id.as_str()))
     }
 
-    /// 3.11's `compiler_comprehension`: a list comprehension or a generator expression.
+    /// 3.11's `compiler_comprehension`: a list, set or dict comprehension or a generator
+    /// expression (`elt`: the element, or a dict comprehension's key and value).
     fn comprehension(
         &mut self,
         kind: Comp,
         generators: &[ast::Comprehension],
-        elt: &Expr,
+        elt: &[&Expr],
         at: &impl Ranged,
     ) -> R<()> {
         let outer = &generators[0];
@@ -2275,6 +2396,8 @@ impl<'a> Compiler<'a> {
         locals.insert(".0".into());
         let name = match kind {
             Comp::List => "<listcomp>",
+            Comp::Set => "<setcomp>",
+            Comp::Dict => "<dictcomp>",
             Comp::Gen => "<genexpr>",
         };
         self.enter(
@@ -2286,19 +2409,22 @@ impl<'a> Compiler<'a> {
             BTreeSet::new(),
         );
         self.closure_vars(
-            &scope::needed_by_nested_in_comprehension(generators, &[elt]),
-            &scope::comprehension_free(generators, &[elt]),
+            &scope::needed_by_nested_in_comprehension(generators, elt),
+            &scope::comprehension_free(generators, elt),
         );
         if kind == Comp::Gen {
             self.unit().generator = true;
             self.generator_prefix();
         }
         self.emit(Instr::Resume(0));
-        if kind == Comp::List {
-            self.emit(Instr::BuildList(0));
+        match kind {
+            Comp::List => self.emit(Instr::BuildList(0)),
+            Comp::Set => self.emit(Instr::BuildSet(0)),
+            Comp::Dict => self.emit(Instr::BuildMap(0)),
+            Comp::Gen => {}
         }
         self.comprehension_generator(kind, generators, 0, 0, elt)?;
-        if kind == Comp::List {
+        if kind != Comp::Gen {
             self.emit(Instr::ReturnValue);
         }
         let index = self.units.last().expect("unit").index;
@@ -2320,7 +2446,7 @@ impl<'a> Compiler<'a> {
         gens: &[ast::Comprehension],
         index: usize,
         depth: u32,
-        elt: &Expr,
+        elt: &[&Expr],
     ) -> R<()> {
         let g = &gens[index];
         if g.is_async {
@@ -2346,9 +2472,13 @@ impl<'a> Compiler<'a> {
         if index + 1 < gens.len() {
             self.comprehension_generator(kind, gens, index + 1, depth, elt)?;
         } else {
-            self.expr(elt)?;
+            for e in elt {
+                self.expr(e)?;
+            }
             match kind {
                 Comp::List => self.emit(Instr::ListAppend(depth + 1)),
+                Comp::Set => self.emit(Instr::SetAdd(depth + 1)),
+                Comp::Dict => self.emit(Instr::MapAdd(depth + 1)),
                 Comp::Gen => {
                     self.emit(Instr::YieldValue);
                     self.emit(Instr::Resume(1));
@@ -2401,6 +2531,8 @@ impl<'a> Compiler<'a> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Comp {
     List,
+    Set,
+    Dict,
     Gen,
 }
 
@@ -2430,6 +2562,23 @@ fn is_constant(e: &Expr) -> bool {
 /// float `+ - * /`, and `str + str` (CPython's limit: 4096 characters).
 fn fold_binop(op: Operator, l: &Const, r: &Const) -> Option<Const> {
     use Const::*;
+    if matches!(op, Operator::BitAnd | Operator::BitOr | Operator::BitXor) {
+        let int = |c: &Const| match c {
+            Bool(b) => Some(i64::from(*b)),
+            Int(i) => Some(*i),
+            _ => Option::None,
+        };
+        let (a, b) = (int(l)?, int(r)?);
+        let v = match op {
+            Operator::BitAnd => a & b,
+            Operator::BitOr => a | b,
+            _ => a ^ b,
+        };
+        return Some(match (l, r) {
+            (Bool(_), Bool(_)) => Bool(v != 0),
+            _ => Int(v),
+        });
+    }
     Some(match (l, r) {
         // Exact for ints below 2^53, where int and float division agree.
         (Int(a), Int(b)) if op == Operator::Div => {
@@ -2482,6 +2631,9 @@ fn fold_binop(op: Operator, l: &Const, r: &Const) -> Option<Const> {
             if op == Operator::Add && a.chars().count() + b.chars().count() <= 4096 =>
         {
             Str(format!("{a}{b}"))
+        }
+        (Bytes(a), Bytes(b)) if op == Operator::Add && a.len() + b.len() <= 4096 => {
+            Bytes([&a[..], &b[..]].concat())
         }
         _ => return Option::None,
     })

@@ -8,12 +8,13 @@
 //! (`normalize_jumps`). Getting these right is what makes gilcheck's bytecode CPython's, line
 //! numbers included, so that each version's switch points fall where CPython's do.
 //!
-//! Exception handlers (the cleanup path of `with`) are kept in the graph while the passes run,
-//! because they change what the passes do to the ordinary path (a jump over a handler is not a
-//! jump to the next block); they are dropped when the code is assembled, as the VM runs only the
-//! ordinary path (VM-1).
+//! Exception handlers are blocks of the graph like any other, entered through the `SETUP_*`
+//! pseudo-instructions (`Op::Setup`) that push them and the `POP_BLOCK`s that pop them. After
+//! the passes, 3.11's `stackdepth` and `label_exception_targets` give every instruction its
+//! handler, the pseudo-instructions become NOPs, and `assemble_exception_table` writes the
+//! ranges into the code's exception table (CO-6).
 
-use crate::vm::code::{Code, Const, Instr};
+use crate::vm::code::{Code, Const, ExcEntry, Instr};
 
 /// An operation of the graph: a finished instruction, or one whose target or form is decided
 /// when the code is assembled.
@@ -31,15 +32,34 @@ pub enum Op {
     /// comparisons used as values. Forward only.
     JumpIfOrPop(bool),
     ForIter,
-    /// Pushes an exception handler (`SETUP_WITH`, `SETUP_CLEANUP`): a NOP once assembled.
-    Setup,
+    /// Pushes an exception handler (`SETUP_FINALLY`, `SETUP_CLEANUP`, `SETUP_WITH`): a NOP once
+    /// assembled.
+    Setup(SetupKind),
     /// Pops an exception handler: a NOP once assembled.
     PopBlock,
-    /// An instruction only an exception handler runs; `exits` for `RERAISE`.
-    Handler {
-        name: &'static str,
-        exits: bool,
-    },
+}
+
+/// Which `SETUP_*` pushed a handler: how deep the stack is where it starts, and whether the
+/// raising instruction's index is pushed below the exception (`lasti`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SetupKind {
+    Finally,
+    Cleanup,
+    With,
+}
+
+impl SetupKind {
+    /// The stack effect of the jump to the handler (3.11's `stack_effect` with `jump`).
+    fn jump_effect(self) -> i32 {
+        match self {
+            SetupKind::Finally | SetupKind::With => 1,
+            SetupKind::Cleanup => 2,
+        }
+    }
+
+    fn lasti(self) -> bool {
+        self != SetupKind::Finally
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -48,6 +68,9 @@ pub struct Ins {
     pub target: Option<usize>,
     /// Source line, or -1 for none yet (CPython's artificial instructions).
     pub line: i32,
+    /// The block of the handler an exception raised here goes to (`i_except`), set by
+    /// `label_exception_targets` when the code is assembled.
+    pub handler: Option<usize>,
 }
 
 impl Ins {
@@ -64,8 +87,8 @@ impl Ins {
     fn exits(&self) -> bool {
         matches!(
             self.op,
-            Op::Real(Instr::ReturnValue) | Op::Real(Instr::RaiseVarargs(_))
-        ) || matches!(self.op, Op::Handler { exits: true, .. })
+            Op::Real(Instr::ReturnValue | Instr::RaiseVarargs(_) | Instr::Reraise(_))
+        )
     }
     fn ends_block(&self) -> bool {
         self.exits() || self.op == Op::Jump
@@ -75,6 +98,7 @@ impl Ins {
             op: Op::Real(Instr::Nop),
             target: None,
             line,
+            handler: None,
         }
     }
     fn is_nop(&self) -> bool {
@@ -125,18 +149,21 @@ impl Flow {
     }
 
     pub fn emit(&mut self, op: Op, target: Option<usize>, line: i32) {
-        self.blocks[self.current]
-            .instrs
-            .push(Ins { op, target, line });
+        self.blocks[self.current].instrs.push(Ins {
+            op,
+            target,
+            line,
+            handler: None,
+        });
         // A block ends at every jump, return or raise (3.11's `NEXT_BLOCK` after a
         // conditional jump, and the blocks `normalize_basic_block` insists on); what follows
         // goes to a new block.
         if target.is_some()
             || matches!(
                 op,
-                Op::Jump | Op::Real(Instr::ReturnValue | Instr::RaiseVarargs(_))
+                Op::Jump
+                    | Op::Real(Instr::ReturnValue | Instr::RaiseVarargs(_) | Instr::Reraise(_))
             )
-            || matches!(op, Op::Handler { exits: true, .. })
         {
             let b = self.new_block();
             self.use_block(b);
@@ -642,24 +669,27 @@ impl Flow {
         self.duplicate_exits();
         self.propagate_lines();
         self.guarantee_exit_lines(first_line);
+        let depths = self.stack_depths()?;
+        let handlers = self.label_exception_targets();
         for b in &mut self.blocks {
             for ins in &mut b.instrs {
-                if matches!(ins.op, Op::Setup | Op::PopBlock) {
+                if matches!(ins.op, Op::Setup(_) | Op::PopBlock) {
                     *ins = Ins::nop(ins.line);
                 }
             }
         }
         self.clean_all();
 
-        // The ordinary path: what is reached from the entry without an exception edge.
         let pos_of = self.positions();
-        let mut normal = vec![false; self.blocks.len()];
+        // Warm code: what the entry reaches without an exception edge; the rest is the
+        // handlers' (cold) code, which 3.12 lays out at the end (`push_cold_blocks_to_end`).
+        let mut warm = vec![false; self.blocks.len()];
         let mut work = vec![self.order[0]];
         while let Some(b) = work.pop() {
-            if normal[b] {
+            if warm[b] {
                 continue;
             }
-            normal[b] = true;
+            warm[b] = true;
             if self.falls_through(b)
                 && let Some(n) = self.next_in_layout(pos_of[b])
             {
@@ -675,7 +705,7 @@ impl Flow {
             .order
             .iter()
             .copied()
-            .filter(|&b| normal[b] && !self.blocks[b].instrs.is_empty())
+            .filter(|&b| !self.blocks[b].instrs.is_empty())
             .collect();
         let mut start = vec![usize::MAX; self.blocks.len()];
         let mut at = 0;
@@ -691,6 +721,7 @@ impl Flow {
                 .find_map(|&x| (start[x] != usize::MAX).then_some(start[x]))
                 .unwrap_or(at)
         };
+        let mut handler_of: Vec<Option<usize>> = Vec::new();
         for &b in &kept {
             for ins in &self.blocks[b].instrs {
                 let here = code.instrs.len();
@@ -739,17 +770,152 @@ impl Flow {
                         }
                     }
                     Op::ForIter => Instr::ForIter(target.expect("a jump has a target") as u32),
-                    Op::Setup | Op::PopBlock | Op::Handler { .. } => {
+                    Op::Setup(_) | Op::PopBlock => {
                         return Err(FlowError {
-                            what: "an exception handler on the ordinary path (a gilcheck compiler bug)".into(),
+                            what:
+                                "a SETUP or POP_BLOCK left after assembly (a gilcheck compiler bug)"
+                                    .into(),
                             line: ins.line,
                         });
                     }
                 };
                 code.instrs.push(instr);
                 code.lines.push(ins.line.max(0) as u32);
+                code.cold.push(!warm[b]);
+                handler_of.push(ins.handler);
             }
         }
+        // 3.11's `assemble_exception_table`: one entry per run of instructions with the same
+        // handler.
+        let mut run: Option<(usize, usize)> = None; // (start, handler block)
+        let entry = |start: usize, end: usize, h: usize| -> Result<ExcEntry, FlowError> {
+            let (kind, d) = handlers[h].zip(depths[h]).ok_or_else(|| FlowError {
+                what: "an exception handler without a depth (a gilcheck compiler bug)".into(),
+                line: -1,
+            })?;
+            let depth = d - 1 - i32::from(kind.lasti());
+            Ok(ExcEntry {
+                start: start as u32,
+                end: end as u32,
+                target: resolve(h) as u32,
+                depth: depth.max(0) as u32,
+                lasti: kind.lasti(),
+            })
+        };
+        for (i, &h) in handler_of.iter().enumerate() {
+            if run.map(|r| r.1) != h {
+                if let Some((start, hb)) = run {
+                    code.exceptions.push(entry(start, i, hb)?);
+                }
+                run = h.map(|hb| (i, hb));
+            }
+        }
+        if let Some((start, hb)) = run {
+            code.exceptions.push(entry(start, handler_of.len(), hb)?);
+        }
         Ok(())
+    }
+
+    /// 3.11's `stackdepth`: the stack depth where each reachable block starts, with a handler
+    /// starting as deep as its `SETUP_*`'s jump leaves the stack.
+    fn stack_depths(&self) -> Result<Vec<Option<i32>>, FlowError> {
+        let pos_of = self.positions();
+        let mut depth: Vec<Option<i32>> = vec![None; self.blocks.len()];
+        let mut work = vec![(self.order[0], 0i32)];
+        let bug = |line: i32| FlowError {
+            what: "the stack depth goes below zero (a gilcheck compiler bug)".into(),
+            line,
+        };
+        while let Some((b, d)) = work.pop() {
+            if depth[b].is_some() {
+                continue;
+            }
+            depth[b] = Some(d);
+            let mut d = d;
+            let mut falls = true;
+            for ins in &self.blocks[b].instrs {
+                let (next, jump) = match ins.op {
+                    Op::Real(i) => (d + i.stack_effect(), None),
+                    Op::Jump => (d, Some(d)),
+                    Op::PopJumpIf(_) | Op::PopJumpIfNone(_) => (d - 1, Some(d - 1)),
+                    Op::JumpIfOrPop(_) => (d - 1, Some(d)),
+                    Op::ForIter => (d + 1, Some(d - 1)),
+                    Op::Setup(kind) => (d, Some(d + kind.jump_effect())),
+                    Op::PopBlock => (d, None),
+                };
+                if next < 0 || jump.is_some_and(|j| j < 0) {
+                    return Err(bug(ins.line));
+                }
+                if let (Some(j), Some(t)) = (jump, ins.target) {
+                    work.push((t, j));
+                }
+                d = next;
+                if ins.ends_block() {
+                    falls = false;
+                    break;
+                }
+            }
+            if falls && let Some(n) = self.next_in_layout(pos_of[b]) {
+                work.push((n, d));
+            }
+        }
+        Ok(depth)
+    }
+
+    /// 3.11's `label_exception_targets`: walks the graph with the stack of handlers the
+    /// `SETUP_*`s push and the `POP_BLOCK`s pop, giving each instruction the handler on top
+    /// (the pseudo-instructions themselves get none). Returns, per block, the kind of `SETUP_*`
+    /// that made it a handler.
+    fn label_exception_targets(&mut self) -> Vec<Option<SetupKind>> {
+        let pos_of = self.positions();
+        let n = self.blocks.len();
+        let mut kinds: Vec<Option<SetupKind>> = vec![None; n];
+        let mut stacks: Vec<Option<Vec<usize>>> = vec![None; n];
+        let mut visited = vec![false; n];
+        let entry = self.order[0];
+        visited[entry] = true;
+        stacks[entry] = Some(Vec::new());
+        let mut todo = vec![entry];
+        while let Some(b) = todo.pop() {
+            let mut stack = stacks[b].take().expect("set when first reached");
+            for k in 0..self.blocks[b].instrs.len() {
+                let ins = self.blocks[b].instrs[k];
+                match ins.op {
+                    Op::Setup(kind) => {
+                        let t = ins.target.expect("a SETUP has a target");
+                        if !visited[t] {
+                            visited[t] = true;
+                            stacks[t] = Some(stack.clone());
+                            todo.push(t);
+                        }
+                        kinds[t] = Some(kind);
+                        stack.push(t);
+                    }
+                    Op::PopBlock => {
+                        stack.pop();
+                    }
+                    _ => {
+                        self.blocks[b].instrs[k].handler = stack.last().copied();
+                        if ins.is_jump() {
+                            let t = ins.target.expect("a jump has a target");
+                            if !visited[t] {
+                                visited[t] = true;
+                                stacks[t] = Some(stack.clone());
+                                todo.push(t);
+                            }
+                        }
+                    }
+                }
+            }
+            if self.falls_through(b)
+                && let Some(next) = self.next_in_layout(pos_of[b])
+                && !visited[next]
+            {
+                visited[next] = true;
+                stacks[next] = Some(stack);
+                todo.push(next);
+            }
+        }
+        kinds
     }
 }

@@ -571,9 +571,10 @@ impl Host<Std> for XHost<'_> {
         0.0 // time is not modelled (GIL-5): every clock reads 0
     }
 
-    fn print(&mut self, text: &str, _stderr: bool) {
+    fn print(&mut self, text: &str, stderr: bool) {
         self.output.push_str(text);
-        if !text.ends_with('\n') {
+        // A traceback ends its last line; `print(…, end="")` leaves the line open.
+        if stderr && !text.ends_with('\n') {
             self.output.push('\n');
         }
     }
@@ -1416,6 +1417,7 @@ fn fingerprint(
             (c.id(w.waiter), w.saved, w.reacquiring).hash(&mut h);
         }
         t.hash_done.hash(&mut h);
+        c.opt(t.exc_info).hash(&mut h);
     }
     for r in image.roots() {
         c.id(r).hash(&mut h);
@@ -1451,10 +1453,29 @@ fn hash_object<C>(
         Object::Int(i) => i.hash(h),
         Object::Float(x) => x.to_bits().hash(h),
         Object::Str(s) => s.hash(h),
+        Object::Bytes(b) => b.hash(h),
         Object::Tuple(v) | Object::List(v) => {
             v.len().hash(h);
             for &x in v {
                 id(c, x).hash(h);
+            }
+        }
+        // The layout decides the order the set iterates in, so it is part of the state.
+        Object::Set { table, frozen } => {
+            (
+                frozen,
+                table.used,
+                table.fill,
+                table.finger,
+                table.table.len(),
+            )
+                .hash(h);
+            for slot in &table.table {
+                match *slot {
+                    crate::setobj::Slot::Unused => 0u8.hash(h),
+                    crate::setobj::Slot::Dummy => 1u8.hash(h),
+                    crate::setobj::Slot::Active(kh, k) => (2u8, kh, id(c, k)).hash(h),
+                }
             }
         }
         Object::Dict(d) => {
@@ -1545,6 +1566,7 @@ fn hash_object<C>(
             index,
             state,
         }) => (id(c, *deque), index, state).hash(h),
+        Object::Iter(IterObj::Set { set, slot, size }) => (id(c, *set), slot, size).hash(h),
         Object::Thread(t) => {
             (&t.name, t.ident, t.run as u8, t.process).hash(h);
             let (a, b) = (t.target.map(|o| id(c, o)), t.args.map(|o| id(c, o)));

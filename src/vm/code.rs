@@ -18,10 +18,15 @@ pub enum BinOp {
     FloorDiv,
     Mod,
     Pow,
+    /// `&`, `|`, `^`: of ints and bools bitwise, of sets their intersection, union and
+    /// symmetric difference.
+    And,
+    Or,
+    Xor,
 }
 
 impl BinOp {
-    pub const ALL: [BinOp; 7] = [
+    pub const ALL: [BinOp; 10] = [
         BinOp::Add,
         BinOp::Sub,
         BinOp::Mul,
@@ -29,6 +34,9 @@ impl BinOp {
         BinOp::FloorDiv,
         BinOp::Mod,
         BinOp::Pow,
+        BinOp::And,
+        BinOp::Or,
+        BinOp::Xor,
     ];
 
     /// CPython's `NB_*` number of the plain form.
@@ -41,6 +49,9 @@ impl BinOp {
             BinOp::Pow => 8,
             BinOp::Sub => 10,
             BinOp::TrueDiv => 11,
+            BinOp::And => 1,
+            BinOp::Or => 7,
+            BinOp::Xor => 12,
         }
     }
 
@@ -54,6 +65,9 @@ impl BinOp {
             BinOp::FloorDiv => "floordiv",
             BinOp::Mod => "mod",
             BinOp::Pow => "pow",
+            BinOp::And => "and",
+            BinOp::Or => "or",
+            BinOp::Xor => "xor",
         }
     }
 
@@ -66,6 +80,9 @@ impl BinOp {
             BinOp::FloorDiv => "//",
             BinOp::Mod => "%",
             BinOp::Pow => "**",
+            BinOp::And => "&",
+            BinOp::Or => "|",
+            BinOp::Xor => "^",
         }
     }
 }
@@ -218,6 +235,15 @@ pub enum Instr {
     ListAppend(u32),
     /// Extends the list i deep with the items of the iterable on top (popped).
     ListExtend(u32),
+    /// `BUILD_SET n`: a set of the n values on top, added in order.
+    BuildSet(u32),
+    /// `SET_ADD i`: adds the value on top (popped) to the set i deep (a set comprehension).
+    SetAdd(u32),
+    /// `SET_UPDATE i`: adds the items of the iterable on top (popped) to the set i deep.
+    SetUpdate(u32),
+    /// `MAP_ADD i`: `[dict … key value]`: stores the pair (popped) in the dict i deep below
+    /// them (a dict comprehension).
+    MapAdd(u32),
     FormatValue {
         conversion: Conversion,
         spec: bool,
@@ -239,6 +265,29 @@ pub enum Instr {
     ReturnGenerator,
     /// Suspends the generator, handing the top of its stack to whoever resumed it.
     YieldValue,
+    /// First instruction of an exception handler: the exception on top goes below the one
+    /// being handled before (or None) and becomes the thread's current one (CO-6).
+    PushExcInfo,
+    /// Pops the exception saved by `PUSH_EXC_INFO` back into the thread's current one.
+    PopExcept,
+    /// `[exc, type]` → `[exc, bool]`: whether the exception is an instance of the type (or of
+    /// one in a tuple of types).
+    CheckExcMatch,
+    /// Raises the exception on top again (n > 0: the n-th value below it is the `lasti` of
+    /// the instruction that raised first).
+    Reraise(u32),
+    /// The exception path of `with`: calls the `__exit__` four deep with the exception on
+    /// top, pushing its result.
+    WithExceptStart,
+    /// `del` of a local, a name, a global, a cell (`except … as name:` ends with one).
+    DeleteFast(u32),
+    DeleteName(u32),
+    DeleteGlobal(u32),
+    DeleteDeref(u32),
+    /// `del container[key]` (a slice too).
+    DeleteSubscr,
+    /// `del obj.name`.
+    DeleteAttr(u32),
 }
 
 impl Instr {
@@ -296,6 +345,10 @@ impl Instr {
             StoreDeref(_) => "STORE_DEREF",
             LoadClosure(_) => "LOAD_CLOSURE",
             BuildList(_) => "BUILD_LIST",
+            BuildSet(_) => "BUILD_SET",
+            SetAdd(_) => "SET_ADD",
+            SetUpdate(_) => "SET_UPDATE",
+            MapAdd(_) => "MAP_ADD",
             UnpackSequence(_) => "UNPACK_SEQUENCE",
             BuildMap(_) => "BUILD_MAP",
             BuildConstKeyMap(_) => "BUILD_CONST_KEY_MAP",
@@ -313,6 +366,17 @@ impl Instr {
             ReturnValue => "RETURN_VALUE",
             ReturnGenerator => "RETURN_GENERATOR",
             YieldValue => "YIELD_VALUE",
+            PushExcInfo => "PUSH_EXC_INFO",
+            PopExcept => "POP_EXCEPT",
+            CheckExcMatch => "CHECK_EXC_MATCH",
+            Reraise(_) => "RERAISE",
+            WithExceptStart => "WITH_EXCEPT_START",
+            DeleteFast(_) => "DELETE_FAST",
+            DeleteName(_) => "DELETE_NAME",
+            DeleteGlobal(_) => "DELETE_GLOBAL",
+            DeleteDeref(_) => "DELETE_DEREF",
+            DeleteSubscr => "DELETE_SUBSCR",
+            DeleteAttr(_) => "DELETE_ATTR",
         }
     }
 
@@ -322,7 +386,8 @@ impl Instr {
         Some(match *self {
             Nop | PushNull | PopTop | BinarySubscr | StoreSubscr | UnaryNot | GetIter
             | ListToTuple | BeforeWith | LoadAssertionError | LoadBuildClass | ReturnValue
-            | ReturnGenerator | YieldValue => {
+            | ReturnGenerator | YieldValue | PushExcInfo | PopExcept | CheckExcMatch
+            | WithExceptStart | DeleteSubscr => {
                 return None;
             }
             Resume(a) | LoadConst(a) | LoadFast(a) | StoreFast(a) | StoreGlobal(a)
@@ -331,7 +396,9 @@ impl Instr {
             | BuildSlice(a) | DictMerge(a) | CallFunctionEx(a) | MakeCell(a) | CopyFreeVars(a)
             | LoadDeref(a) | StoreDeref(a) | LoadClosure(a) | UnpackSequence(a) | BuildMap(a)
             | BuildConstKeyMap(a) | ListAppend(a) | ListExtend(a) | BuildString(a)
-            | MakeFunction(a) | ImportName(a) | ImportFrom(a) | RaiseVarargs(a) => a,
+            | MakeFunction(a) | ImportName(a) | ImportFrom(a) | RaiseVarargs(a) | Reraise(a)
+            | BuildSet(a) | SetAdd(a) | SetUpdate(a) | MapAdd(a) | DeleteAttr(a)
+            | DeleteFast(a) | DeleteName(a) | DeleteGlobal(a) | DeleteDeref(a) => a,
             LoadGlobal { name, null } => name * 2 + u32::from(null),
             BinaryOp { op, inplace } => op.number() + if inplace { 13 } else { 0 },
             CompareOp(c) => c.number(),
@@ -421,7 +488,9 @@ impl Instr {
             UnpackSequence(n) => (1, n),
             BuildMap(n) => (2 * n, 1),
             BuildConstKeyMap(n) => (n + 1, 1),
-            ListAppend(i) | ListExtend(i) => (i + 1, i),
+            ListAppend(i) | ListExtend(i) | SetAdd(i) | SetUpdate(i) => (i + 1, i),
+            BuildSet(n) => (n, 1),
+            MapAdd(i) => (i + 2, i),
             FormatValue { spec, .. } => (1 + u32::from(spec), 1),
             ImportName(_) => (2, 1),
             ImportFrom(_) => (1, 2),
@@ -430,6 +499,14 @@ impl Instr {
             // On resumption the generator's frame is handed the value sent in (None).
             ReturnGenerator => (0, 1),
             YieldValue => (1, 1),
+            PushExcInfo => (1, 2),
+            PopExcept => (1, 0),
+            CheckExcMatch => (2, 2),
+            Reraise(n) => (n + 1, n),
+            WithExceptStart => (4, 5),
+            DeleteFast(_) | DeleteName(_) | DeleteGlobal(_) | DeleteDeref(_) => (0, 0),
+            DeleteSubscr => (2, 0),
+            DeleteAttr(_) => (1, 0),
         }
     }
 
@@ -448,7 +525,11 @@ pub enum Const {
     Int(i64),
     Float(f64),
     Str(String),
+    Bytes(Vec<u8>),
     Tuple(Vec<Const>),
+    /// A frozenset constant (`x in {1, 2, 3}`, a set display of constants): its items in the
+    /// order they were added, each once.
+    FrozenSet(Vec<Const>),
     Code(usize),
 }
 
@@ -461,7 +542,8 @@ impl Const {
             Const::Int(i) => *i != 0,
             Const::Float(x) => *x != 0.0,
             Const::Str(s) => !s.is_empty(),
-            Const::Tuple(t) => !t.is_empty(),
+            Const::Bytes(b) => !b.is_empty(),
+            Const::Tuple(t) | Const::FrozenSet(t) => !t.is_empty(),
             Const::Code(_) => true,
         }
     }
@@ -474,6 +556,7 @@ impl Const {
             Const::Int(i) => i.to_string(),
             Const::Float(x) => crate::heap::format_float(*x),
             Const::Str(s) => crate::heap::repr_str(s),
+            Const::Bytes(b) => crate::heap::repr_bytes(b),
             Const::Tuple(v) => {
                 let items: Vec<_> = v.iter().map(|c| c.repr(program)).collect();
                 if items.len() == 1 {
@@ -482,8 +565,81 @@ impl Const {
                     format!("({})", items.join(", "))
                 }
             }
+            Const::FrozenSet(v) if v.is_empty() => "frozenset()".into(),
+            Const::FrozenSet(v) => {
+                let items: Vec<_> = Const::set_order(v)
+                    .into_iter()
+                    .map(|c| c.repr(program))
+                    .collect();
+                format!("frozenset({{{}}})", items.join(", "))
+            }
             Const::Code(i) => format!("<code object {}>", program.codes[*i].name),
         }
+    }
+
+    /// The hash CPython files the constant under in a set (see `crate::setobj`).
+    fn set_hash(&self) -> i64 {
+        use crate::setobj::*;
+        match self {
+            Const::None => hash_str("None"),
+            Const::Bool(b) => i64::from(*b),
+            Const::Int(i) => hash_int(*i),
+            Const::Float(x) => hash_float(*x),
+            Const::Str(s) => hash_str(s),
+            Const::Bytes(b) => hash_bytes(b),
+            Const::Tuple(v) => hash_tuple(&v.iter().map(Const::set_hash).collect::<Vec<_>>()),
+            Const::FrozenSet(_) | Const::Code(_) => 0,
+        }
+    }
+
+    /// Python's `==` between constants (numbers by value, so `1`, `1.0` and `True` are one
+    /// key).
+    fn same_key(&self, other: &Const) -> bool {
+        let num = |c: &Const| match c {
+            Const::Bool(b) => Some(f64::from(u8::from(*b))),
+            Const::Int(i) => Some(*i as f64),
+            Const::Float(x) => Some(*x),
+            _ => None,
+        };
+        match (self, other) {
+            (Const::Tuple(a), Const::Tuple(b)) => {
+                a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.same_key(y))
+            }
+            _ => match (num(self), num(other)) {
+                (Some(x), Some(y)) => x == y,
+                _ => self == other,
+            },
+        }
+    }
+
+    /// The frozenset constant CPython 3.11 makes of a display's constant `items`:
+    /// `PyFrozenSet_New` adds them in order, and `merge_consts_recursive` then builds the
+    /// constant again from that frozenset's iteration order; the items are kept in the order
+    /// of that second build.
+    pub fn frozenset(items: Vec<Const>) -> Const {
+        let first = Const::set_items(items);
+        Const::FrozenSet(Const::set_order(&first).into_iter().cloned().collect())
+    }
+
+    /// The distinct items of a set built by adding `items` in order.
+    pub fn set_items(items: Vec<Const>) -> Vec<Const> {
+        let mut out: Vec<Const> = Vec::new();
+        for c in items {
+            if !out.iter().any(|o| o.same_key(&c)) {
+                out.push(c);
+            }
+        }
+        out
+    }
+
+    /// The items of a set built by adding `items` (distinct) in order, in the order CPython's
+    /// set iterates them.
+    pub fn set_order(items: &[Const]) -> Vec<&Const> {
+        let mut t = crate::setobj::SetTable::default();
+        for (i, c) in items.iter().enumerate() {
+            t.insert(c.set_hash(), i);
+        }
+        t.keys().map(|i| &items[i]).collect()
     }
 }
 
@@ -508,10 +664,12 @@ pub struct Code {
     pub varargs: bool,
     /// How many keyword-only parameters follow the positional ones (`co_kwonlyargcount`).
     pub kwonlyargcount: u32,
-    /// It has a `try` statement, whose exception handlers gilcheck leaves out: an exception
-    /// raised while one of its frames runs is refused (`RtError::Unsupported`), never unwound
-    /// past a handler CPython would run.
-    pub handlers: bool,
+    /// The exception table (3.11's `co_exceptiontable`, CO-6): where an exception raised by
+    /// each instruction goes, in instruction order.
+    pub exceptions: Vec<ExcEntry>,
+    /// Per instruction: it is an exception handler's code, reached only through the exception
+    /// table (3.12's cold blocks). Empty for code without handlers.
+    pub cold: Vec<bool>,
     /// CO-7: locals nested scopes take (`co_cellvars`) and names taken from the functions
     /// around (`co_freevars`). The frame's slots are the varnames, then the cells that are not
     /// arguments, then the frees (3.11's localsplus).
@@ -522,7 +680,48 @@ pub struct Code {
     pub varkeywords: bool,
 }
 
+/// One entry of a code object's exception table: an exception raised by an instruction in
+/// `start..end` cuts the stack to `depth` values, pushes the raising instruction's index if
+/// `lasti`, then the exception, and jumps to `target`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExcEntry {
+    pub start: u32,
+    pub end: u32,
+    pub target: u32,
+    pub depth: u32,
+    pub lasti: bool,
+}
+
 impl Code {
+    /// The handler of an exception raised by instruction `pc` (3.11's `get_exception_handler`).
+    pub fn handler_at(&self, pc: u32) -> Option<ExcEntry> {
+        self.exceptions
+            .iter()
+            .find(|e| e.start <= pc && pc < e.end)
+            .copied()
+    }
+
+    /// Whether instruction `i` is an exception handler's (cold) code.
+    pub fn is_cold(&self, i: usize) -> bool {
+        self.cold.get(i).copied().unwrap_or(false)
+    }
+
+    /// Whether instruction `i` goes from an exception handler's code to ordinary code, by its
+    /// jump or by falling through (3.12 makes that a `JUMP_BACKWARD`, VM-15).
+    pub fn leaves_handler(&self, i: usize) -> bool {
+        use Instr::*;
+        if !self.is_cold(i) {
+            return false;
+        }
+        let warm = |j: usize| j < self.instrs.len() && !self.is_cold(j);
+        let ins = self.instrs[i];
+        let falls = !matches!(
+            ins,
+            ReturnValue | RaiseVarargs(_) | Reraise(_) | JumpForward(_) | JumpBackward(_)
+        );
+        ins.target().is_some_and(warm) || (falls && warm(i + 1))
+    }
+
     /// The number of frame slots: varnames, cells that are not arguments, frees.
     pub fn nlocalsplus(&self) -> usize {
         self.varnames.len()
@@ -557,8 +756,10 @@ impl Code {
         let name = |n: u32| self.names[n as usize].clone();
         match self.instrs[i] {
             LoadConst(c) | KwNames(c) => self.consts[c as usize].repr(program),
-            LoadFast(v) | StoreFast(v) => self.varnames[v as usize].clone(),
-            MakeCell(v) | LoadDeref(v) | StoreDeref(v) | LoadClosure(v) => self.slot_name(v),
+            LoadFast(v) | StoreFast(v) | DeleteFast(v) => self.varnames[v as usize].clone(),
+            MakeCell(v) | LoadDeref(v) | StoreDeref(v) | LoadClosure(v) | DeleteDeref(v) => {
+                self.slot_name(v)
+            }
             LoadGlobal { name: n, null } => {
                 if null {
                     format!("NULL + {}", name(n))
@@ -567,7 +768,8 @@ impl Code {
                 }
             }
             StoreGlobal(n) | LoadName(n) | StoreName(n) | LoadMethod(n) | LoadAttr(n)
-            | StoreAttr(n) | ImportName(n) | ImportFrom(n) => name(n),
+            | StoreAttr(n) | ImportName(n) | ImportFrom(n) | DeleteName(n) | DeleteGlobal(n)
+            | DeleteAttr(n) => name(n),
             BinaryOp { op, inplace } => {
                 format!("{}{}", op.symbol(), if inplace { "=" } else { "" })
             }
@@ -652,7 +854,7 @@ fn validate_code(program: &Program, code: &Code) -> Result<(), String> {
     // (CPython 3.11 puts a `while True:` loop's exit before its back-edge).
     if !matches!(
         code.instrs.last(),
-        Some(ReturnValue | JumpBackward(_) | JumpForward(_) | RaiseVarargs(_))
+        Some(ReturnValue | JumpBackward(_) | JumpForward(_) | RaiseVarargs(_) | Reraise(_))
     ) {
         return Err("the last instruction must be RETURN_VALUE or an unconditional jump".into());
     }
@@ -663,12 +865,13 @@ fn validate_code(program: &Program, code: &Code) -> Result<(), String> {
             LoadConst(k) | KwNames(k) if k as usize >= code.consts.len() => {
                 return bad("no such constant");
             }
-            LoadFast(k) | StoreFast(k) if k as usize >= code.varnames.len() => {
+            LoadFast(k) | StoreFast(k) | DeleteFast(k) if k as usize >= code.varnames.len() => {
                 return bad("no such local");
             }
             LoadGlobal { name, .. } if !in_names(name) => return bad("no such name"),
             StoreGlobal(k) | LoadName(k) | StoreName(k) | LoadMethod(k) | LoadAttr(k)
-            | StoreAttr(k) | ImportName(k) | ImportFrom(k)
+            | StoreAttr(k) | ImportName(k) | ImportFrom(k) | DeleteName(k) | DeleteGlobal(k)
+            | DeleteAttr(k)
                 if !in_names(k) =>
             {
                 return bad("no such name");
@@ -714,6 +917,12 @@ fn check_depths(code: &Code) -> Result<(), String> {
     let n = code.instrs.len();
     let mut depth: Vec<Option<i32>> = vec![None; n];
     let mut work = vec![(0usize, 0i32)];
+    for e in &code.exceptions {
+        if e.start >= e.end || e.end as usize > n || e.target as usize >= n {
+            return Err(format!("exception table entry {e:?} out of place"));
+        }
+        work.push((e.target as usize, (e.depth + u32::from(e.lasti) + 1) as i32));
+    }
     while let Some((i, d)) = work.pop() {
         if i >= n {
             return Err(format!("falls off the end after instruction {}", n - 1));
@@ -736,8 +945,16 @@ fn check_depths(code: &Code) -> Result<(), String> {
             ));
         }
         let after = d + ins.stack_effect();
+        if let Some(e) = code.handler_at(i as u32)
+            && (d as u32) < e.depth
+        {
+            return Err(format!(
+                "instruction {i}: stack depth {d} below its handler's {}",
+                e.depth
+            ));
+        }
         match ins {
-            ReturnValue | RaiseVarargs(_) => {}
+            ReturnValue | RaiseVarargs(_) | Reraise(_) => {}
             JumpForward(t) | JumpBackward(t) => work.push((t as usize, after)),
             ForIter(t) => {
                 work.push((i + 1, after));
@@ -795,7 +1012,8 @@ impl CodeBuilder {
                 varargs: false,
                 varkeywords: false,
                 kwonlyargcount: 0,
-                handlers: false,
+                exceptions: Vec::new(),
+                cold: Vec::new(),
                 cellvars: Vec::new(),
                 freevars: Vec::new(),
             },

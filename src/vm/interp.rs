@@ -18,7 +18,7 @@ use crate::builtins::{Builtin, CallPoll};
 use crate::heap::{GenFrame, GenObj, Heap, IterObj, ObjRef, Object, ThreadRun, View};
 use crate::platform::Platform;
 use crate::runtime::Token;
-use crate::vm::code::{BinOp, CmpOp, Const, Instr, Program};
+use crate::vm::code::{BinOp, CmpOp, Const, ExcEntry, Instr, Program};
 use crate::vm::native;
 use crate::vm::ops;
 use crate::vm::policy::{Callee, Executed, Policy};
@@ -201,12 +201,25 @@ fn load_const<P: Platform>(
         Const::Int(i) => heap.new_int(py, *i),
         Const::Float(x) => heap.new_float(py, *x),
         Const::Str(s) => heap.new_str(py, s),
+        Const::Bytes(b) => heap.new_bytes(py, b),
         Const::Tuple(items) => {
             let refs = items
                 .iter()
                 .map(|c| load_const(program, py, heap, c))
                 .collect::<Result<Vec<_>, _>>()?;
             let t = heap.new_tuple(py, &refs)?;
+            for r in refs {
+                heap.decref(py, r)?;
+            }
+            t
+        }
+        // Built as the compiler builds it, adding the items in order (the same layout).
+        Const::FrozenSet(items) => {
+            let refs = items
+                .iter()
+                .map(|c| load_const(program, py, heap, c))
+                .collect::<Result<Vec<_>, _>>()?;
+            let t = heap.new_set(py, &refs, true)?;
             for r in refs {
                 heap.decref(py, r)?;
             }
@@ -332,6 +345,9 @@ pub struct PyThread {
     /// The instruction of the top frame has called its key's Python `__hash__`, which has
     /// returned: when it runs again it goes on with the dict operation (VM-14).
     pub hash_done: bool,
+    /// The exception being handled (`sys.exception()`, owned), set by `PUSH_EXC_INFO` and
+    /// restored by `POP_EXCEPT` (CO-6).
+    pub exc_info: Option<ObjRef>,
 }
 
 /// Where a thread is in a wait on a `threading.Condition`, `Semaphore` or `Event` (LOCK-6).
@@ -376,6 +392,7 @@ impl PyThread {
             thread_obj: None,
             sync: None,
             hash_done: false,
+            exc_info: None,
         })
     }
 
@@ -405,6 +422,7 @@ impl PyThread {
             thread_obj: Some(thread_obj),
             sync: None,
             hash_done: false,
+            exc_info: None,
         })
     }
 
@@ -419,6 +437,7 @@ impl PyThread {
             thread_obj: None,
             sync: None,
             hash_done: false,
+            exc_info: None,
         }
     }
 
@@ -430,6 +449,7 @@ impl PyThread {
         }
         r.extend(self.thread_obj);
         r.extend(self.sync.map(|w| w.waiter));
+        r.extend(self.exc_info);
         r
     }
 
@@ -587,14 +607,28 @@ pub fn step<P: Platform>(t: &mut PyThread, cx: &mut Cx<'_, '_, P>) -> Result<Ste
             Ok(s)
         }
         Err(e) if e.ends_execution() => Err(Fault(e)),
-        Err(e)
-            if t.frames
-                .iter()
-                .any(|f| cx.program.codes[f.code as usize].handlers) =>
-        {
-            Err(Fault(RtError::Unsupported(format!(
-                "{e} raised where a try statement could handle it: gilcheck does not run exception handlers yet"
-            ))))
+        Err(e) if let Some((k, entry, pc)) = handler_frame(t, cx.program) => {
+            let (class, message) = e.exception().expect("a Python exception");
+            let exc = cx.heap.new_object(
+                cx.py,
+                Object::Exception {
+                    class,
+                    message: message.into(),
+                },
+            );
+            unwind_to_handler(t, cx, k, entry, pc, exc).map_err(Fault)?;
+            let code = &cx.program.codes[t.frames[k].code as usize];
+            note!(
+                cx,
+                format!(
+                    "raises {e}; handler at {} in {}",
+                    entry.target * 2,
+                    code.name
+                )
+            );
+            Ok(Step::Ran {
+                poll: cx.policy.after_unwind(),
+            })
         }
         Err(e) => {
             report_exception(t, cx, &e);
@@ -689,9 +723,143 @@ fn finish<P: Platform>(t: &mut PyThread, cx: &mut Cx<'_, '_, P>) -> Result<(), R
 /// Releases every reference held by the thread's frames, innermost first.
 fn unwind<P: Platform>(t: &mut PyThread, cx: &mut Cx<'_, '_, P>) -> Result<(), RtError> {
     while let Some(f) = t.frames.pop() {
-        drop_frame(f, cx)?;
+        discard_frame(f, cx)?;
+    }
+    t.hash_done = false;
+    if let Some(e) = t.exc_info.take() {
+        cx.heap.decref(cx.py, e)?;
     }
     Ok(())
+}
+
+/// A frame an exception leaves: its references go, a generator it ran is finished, and a
+/// built-in consuming a generator for it drops its running result.
+fn discard_frame<P: Platform>(mut f: Frame, cx: &Cx<'_, '_, P>) -> Result<(), RtError> {
+    if let Some(g) = f.generator {
+        cx.heap.update(cx.py, g, |o| {
+            if let Object::Generator(g) = o {
+                g.running = false;
+                g.frame = None;
+            }
+            Ok(())
+        })?;
+    }
+    if let Some(p) = f.pending.take() {
+        cx.heap.decref(cx.py, p.acc)?;
+    }
+    drop_frame(f, cx)
+}
+
+/// The instruction frame `k` of `t` is running: the top frame's own, or for a frame below
+/// another the instruction that made the frame above (`f.pc - 1` once a `CALL` or an
+/// instruction calling a Python function from inside has moved on; `f.pc` itself where the
+/// instruction runs again or stays in progress: a generator it resumes, a consuming
+/// built-in, a key's `__hash__`).
+fn running_pc(t: &PyThread, k: usize) -> u32 {
+    let f = &t.frames[k];
+    match t.frames.get(k + 1) {
+        None => f.pc,
+        Some(above)
+            if above.generator.is_some()
+                || f.pending.is_some()
+                || matches!(above.ret, Ret::Hashed(_)) =>
+        {
+            f.pc
+        }
+        Some(_) => f.pc.saturating_sub(1),
+    }
+}
+
+/// CO-6: the innermost frame whose exception table has a handler for the instruction it is
+/// running, with the entry and that instruction.
+fn handler_frame(t: &PyThread, program: &Program) -> Option<(usize, ExcEntry, u32)> {
+    (0..t.frames.len()).rev().find_map(|k| {
+        let pc = running_pc(t, k);
+        program.codes[t.frames[k].code as usize]
+            .handler_at(pc)
+            .map(|e| (k, e, pc))
+    })
+}
+
+/// CO-6: 3.11's `exception_unwind`: the frames above `k` go, frame `k`'s stack is cut to the
+/// entry's depth, the raising instruction's index (with `lasti`) and the exception `exc`
+/// (owned) are pushed, and the frame goes on at the handler.
+fn unwind_to_handler<P: Platform>(
+    t: &mut PyThread,
+    cx: &mut Cx<'_, '_, P>,
+    k: usize,
+    entry: ExcEntry,
+    pc: u32,
+    exc: ObjRef,
+) -> Result<(), RtError> {
+    while t.frames.len() > k + 1 {
+        let f = t.frames.pop().expect("above k");
+        discard_frame(f, cx)?;
+    }
+    t.hash_done = false;
+    let f = &mut t.frames[k];
+    if let Some(p) = f.pending.take() {
+        cx.heap.decref(cx.py, p.acc)?;
+    }
+    while f.stack.len() > entry.depth as usize {
+        if let Some(r) = f.stack.pop().flatten() {
+            cx.heap.decref(cx.py, r)?;
+        }
+    }
+    if entry.lasti {
+        let lasti = cx.heap.new_int(cx.py, i64::from(pc));
+        f.stack.push(Some(lasti));
+    }
+    f.stack.push(Some(exc));
+    f.pc = entry.target;
+    f.kw_names = None;
+    Ok(())
+}
+
+/// The error that raising exception object `exc` again is (`RERAISE`, a bare `raise`).
+fn reraised<P: Platform>(cx: &Cx<'_, '_, P>, exc: ObjRef) -> Result<RtError, RtError> {
+    match cx.heap.get(cx.py, exc)? {
+        Object::Exception { class, message } => Ok(RtError::raised(class, message.to_string())),
+        Object::Builtin(b) if b.is_exception() => Ok(RtError::raised(b, String::new())),
+        other => Err(RtError::TypeError(format!(
+            "exceptions must derive from BaseException, not {}",
+            other.type_name()
+        ))),
+    }
+}
+
+/// Whether exception `exc` matches `except` clause type `ty` (a class or a tuple of classes).
+fn exception_matches<P: Platform>(
+    cx: &Cx<'_, '_, P>,
+    exc: ObjRef,
+    ty: ObjRef,
+) -> Result<bool, RtError> {
+    let (py, heap) = (cx.py, cx.heap);
+    let class = match heap.get(py, exc)? {
+        Object::Exception { class, .. } => class,
+        _ => return Ok(false),
+    };
+    let classes = match heap.get(py, ty)? {
+        Object::Tuple(items) => items,
+        _ => vec![ty],
+    };
+    let mut found = false;
+    for c in classes {
+        match heap.get(py, c)? {
+            Object::Builtin(b) if b.is_exception() => found |= class.is_exception_subclass(b),
+            Object::Class { .. } => {
+                return Err(RtError::Unsupported(
+                    "an except clause naming a class statement's class (gilcheck models the built-in exceptions only)".into(),
+                ));
+            }
+            _ => {
+                return Err(RtError::TypeError(
+                    "catching classes that do not inherit from BaseException is not allowed".into(),
+                ));
+            }
+        }
+    }
+    Ok(found)
 }
 
 fn drop_frame<P: Platform>(f: Frame, cx: &Cx<'_, '_, P>) -> Result<(), RtError> {
@@ -1309,7 +1477,13 @@ fn run_instruction<P: Platform>(t: &mut PyThread, cx: &mut Cx<'_, '_, P>) -> Res
             if let Some((d, args)) = binary_dunder(cx, op, inplace, a, b)? {
                 return call_inside(t, cx, ins, d, &args, 2, next_pc, Ret::Inside(ins));
             }
-            let r = ops::binary(heap, py, op, a, b)?;
+            let r = match inplace {
+                true => match crate::vm::library::inplace(heap, py, op, a, b)? {
+                    Some(r) => r,
+                    None => ops::binary(heap, py, op, a, b)?,
+                },
+                false => ops::binary(heap, py, op, a, b)?,
+            };
             note!(
                 cx,
                 format!(
@@ -1903,6 +2077,34 @@ fn run_instruction<P: Platform>(t: &mut PyThread, cx: &mut Cx<'_, '_, P>) -> Res
             heap.list_append(py, list, v)?;
             pop_n(f, cx, 1)?;
         }
+        BuildSet(n) => {
+            let items: Vec<ObjRef> = f.stack[f.stack.len() - n as usize..]
+                .iter()
+                .map(|x| x.expect("validated stack"))
+                .collect();
+            let set = heap.new_set(py, &items, false)?;
+            pop_n(f, cx, n as usize)?;
+            f.stack.push(Some(set));
+        }
+        SetAdd(i) => {
+            let v = peek(f, 1)?;
+            let set = peek(f, i as usize + 1)?;
+            heap.set_add(py, set, v)?;
+            pop_n(f, cx, 1)?;
+        }
+        SetUpdate(i) => {
+            let v = peek(f, 1)?;
+            let set = peek(f, i as usize + 1)?;
+            crate::vm::library::set_update(heap, py, set, v)?;
+            pop_n(f, cx, 1)?;
+        }
+        MapAdd(i) => {
+            let value = peek(f, 1)?;
+            let key = peek(f, 2)?;
+            let dict = peek(f, i as usize + 2)?;
+            heap.dict_set(py, dict, key, value)?;
+            pop_n(f, cx, 2)?;
+        }
         ListExtend(i) => {
             let v = peek(f, 1)?;
             let list = peek(f, i as usize + 1)?;
@@ -2047,9 +2249,132 @@ fn run_instruction<P: Platform>(t: &mut PyThread, cx: &mut Cx<'_, '_, P>) -> Res
             .push(Some(ObjRef::builtin(Builtin::AssertionErrorClass))),
         LoadBuildClass => f.stack.push(Some(ObjRef::builtin(Builtin::BuildClass))),
         RaiseVarargs(0) => {
-            return Err(RtError::RuntimeError(
-                "No active exception to reraise".into(),
-            ));
+            return Err(match t.exc_info {
+                Some(e) => reraised(cx, e)?,
+                None => RtError::RuntimeError("No active exception to reraise".into()),
+            });
+        }
+        PushExcInfo => {
+            let v = f.stack.pop().flatten().expect("validated stack");
+            heap.incref(py, v)?;
+            let prev = t.exc_info.replace(v).unwrap_or(ObjRef::NONE);
+            let f = frame(t);
+            f.stack.push(Some(prev));
+            f.stack.push(Some(v));
+        }
+        PopExcept => {
+            let v = f.stack.pop().flatten().expect("validated stack");
+            let restored = (v != ObjRef::NONE).then_some(v);
+            if let Some(old) = std::mem::replace(&mut t.exc_info, restored) {
+                heap.decref(py, old)?;
+            }
+        }
+        CheckExcMatch => {
+            let ty = f.stack.pop().flatten().expect("validated stack");
+            let exc = peek(f, 1)?;
+            let r = exception_matches(cx, exc, ty);
+            heap.decref(py, ty)?;
+            let m = r?;
+            frame(t).stack.push(Some(ObjRef::from_bool(m)));
+        }
+        Reraise(_) => {
+            let exc = f.stack.pop().flatten().expect("validated stack");
+            let e = reraised(cx, exc);
+            heap.decref(py, exc)?;
+            return Err(e?);
+        }
+        WithExceptStart => {
+            // [exit, lasti, prev, exc]: `exit(type(exc), exc, None)`.
+            let exit = peek(f, 4)?;
+            let exc = peek(f, 1)?;
+            let ty = match heap.get(py, exc)? {
+                Object::Exception { class, .. } => ObjRef::builtin(class),
+                _ => ObjRef::NONE,
+            };
+            f.pc = next_pc as u32; // a pushed frame returns here
+            let outcome = invoke(t, cx, exit, None, &[ty, exc, ObjRef::NONE], &[], ins);
+            let pushed = matches!(outcome, Ok(Invoked::Pushed));
+            let f = if pushed {
+                let n = t.frames.len();
+                &mut t.frames[n - 2]
+            } else {
+                frame(t)
+            };
+            match outcome {
+                Err(e) => {
+                    f.pc = pc as u32;
+                    return Err(e);
+                }
+                Ok(Invoked::Blocked(_)) | Ok(Invoked::Consume { .. }) => {
+                    f.pc = pc as u32;
+                    return Err(RtError::Unsupported(
+                        "an __exit__ that blocks or consumes a generator on the exception path"
+                            .into(),
+                    ));
+                }
+                Ok(Invoked::Pushed) => callee = Some(Callee::Python),
+                Ok(Invoked::Returned(r, poll)) => {
+                    f.stack.push(Some(r));
+                    callee = Some(Callee::Native(poll));
+                }
+            }
+            note!(cx, "call __exit__ with the exception".into());
+            return Ok(finish_step(t, cx, ins, false, false, callee, false));
+        }
+        DeleteFast(i) => {
+            let old = f.locals[i as usize].take().ok_or_else(|| {
+                RtError::NameError(format!(
+                    "cannot access local variable '{}' where it is not associated with a value",
+                    code.varnames[i as usize]
+                ))
+            })?;
+            heap.decref(py, old)?;
+        }
+        DeleteDeref(i) => {
+            let cell = f.locals[i as usize].expect("MAKE_CELL made it");
+            let old = heap.update(py, cell, |o| match o {
+                Object::Cell(v) => Ok(v.take()),
+                _ => Ok(None),
+            })?;
+            let old = old.ok_or_else(|| {
+                RtError::NameError(format!(
+                    "cannot access free variable '{}' where it is not associated with a value in enclosing scope",
+                    code.slot_name(i)
+                ))
+            })?;
+            heap.decref(py, old)?;
+        }
+        DeleteSubscr => {
+            let (container, key) = (peek(f, 2)?, peek(f, 1)?);
+            if let Some(step) = python_hash_first(t, cx, ins, container, key)? {
+                return Ok(step);
+            }
+            delete_subscr(heap, py, container, key)?;
+            note!(
+                cx,
+                format!("delete {}[{}]", cx.show(container), cx.show(key))
+            );
+            pop_n(frame(t), cx, 2)?;
+        }
+        DeleteAttr(n) => {
+            let obj = peek(f, 1)?;
+            native::delete_attribute(heap, py, obj, name(n))?;
+            pop_n(f, cx, 1)?;
+        }
+        DeleteName(n) | DeleteGlobal(n) => {
+            let dict = match (ins, f.namespace) {
+                (DeleteName(_), Some(ns)) => ns,
+                _ => f.globals,
+            };
+            let key = heap.new_str(py, name(n));
+            let r = heap.dict_del(py, dict, key);
+            heap.decref(py, key)?;
+            r.map_err(|e| match e {
+                RtError::KeyError(_) => {
+                    RtError::NameError(format!("name '{}' is not defined", name(n)))
+                }
+                e => e,
+            })?;
         }
         RaiseVarargs(_) => {
             let exc = peek(f, 1)?;
@@ -2165,7 +2490,16 @@ fn run_instruction<P: Platform>(t: &mut PyThread, cx: &mut Cx<'_, '_, P>) -> Res
         }
     }
     frame(t).pc = next_pc as u32;
-    Ok(finish_step(t, cx, ins, taken, exact_bool, callee, false))
+    let e = Executed {
+        instr: ins,
+        next: None,
+        taken,
+        exact_bool,
+        callee,
+        returned_to_caller: false,
+        leaves_handler: code.is_cold(pc) && !code.is_cold(next_pc),
+    };
+    Ok(finish_executed(t, cx, e))
 }
 
 /// A frame whose return completes `ret` returned `v` (owned) by `ins` and was popped;
@@ -2456,6 +2790,7 @@ fn finish_step<P: Platform>(
         exact_bool,
         callee,
         returned_to_caller,
+        leaves_handler: false,
     };
     finish_executed(t, cx, e)
 }
@@ -2631,6 +2966,13 @@ fn slice_get<P: Platform>(
                 .collect();
             Ok(heap.new_str(py, &text))
         }
+        Object::Bytes(b) => {
+            let picked: Vec<u8> = slice_indices(b.len(), parts)?
+                .into_iter()
+                .map(|i| b[i])
+                .collect();
+            Ok(heap.new_bytes(py, &picked))
+        }
         other => Err(RtError::TypeError(match other.type_name() {
             "collections.deque" => "sequence index must be integer, not 'slice'".to_string(),
             _ if matches!(other, Object::Dict(_)) => "unhashable type: 'slice'".to_string(),
@@ -2708,6 +3050,31 @@ fn subscr<P: Platform>(
     match heap.with_object(py, container, |o| o.type_name())? {
         "dict" | "Counter" | "collections.defaultdict" => heap.dict_get(py, container, key),
         "list" | "tuple" => heap.seq_get(py, container, heap.int_value(py, key)?),
+        "str" | "bytes" => {
+            let i = heap.int_value(py, key)?;
+            match heap.get(py, container)? {
+                Object::Str(s) => {
+                    let chars: Vec<char> = s.chars().collect();
+                    let n = chars.len() as i64;
+                    let at = if i < 0 { i + n } else { i };
+                    let c = (0..n)
+                        .contains(&at)
+                        .then(|| chars[at as usize])
+                        .ok_or_else(|| RtError::IndexError("string index out of range".into()))?;
+                    Ok(heap.new_str(py, c.encode_utf8(&mut [0; 4])))
+                }
+                Object::Bytes(b) => {
+                    let n = b.len() as i64;
+                    let at = if i < 0 { i + n } else { i };
+                    let c = (0..n)
+                        .contains(&at)
+                        .then(|| b[at as usize])
+                        .ok_or_else(|| RtError::IndexError("index out of range".into()))?;
+                    Ok(heap.new_int(py, i64::from(c)))
+                }
+                _ => unreachable!("the type name says"),
+            }
+        }
         "collections.deque" => {
             let i = heap.int_value(py, key)?;
             let item = heap.with_object(py, container, |o| match o {
@@ -2727,6 +3094,56 @@ fn subscr<P: Platform>(
             "'{other}' object is not subscriptable"
         ))),
     }
+}
+
+/// `del container[key]`: a dict's key (`KeyError`), a list's item or slice.
+fn delete_subscr<P: Platform>(
+    heap: &Heap<P>,
+    py: Token<'_>,
+    container: ObjRef,
+    key: ObjRef,
+) -> Result<(), RtError> {
+    if heap.with_object(py, container, |o| matches!(o, Object::Dict(_)))? {
+        return heap.dict_del(py, container, key);
+    }
+    let len = match heap.get(py, container)? {
+        Object::List(v) => v.len(),
+        other => {
+            return Err(RtError::TypeError(format!(
+                "'{}' object doesn't support item deletion",
+                other.type_name()
+            )));
+        }
+    };
+    let picked: Vec<usize> = match heap.get(py, key)? {
+        Object::Slice { start, stop, step } => slice_indices(len, (start, stop, step))?,
+        _ => {
+            let i = heap.int_value(py, key)?;
+            let at = if i < 0 { i + len as i64 } else { i };
+            if !(0..len as i64).contains(&at) {
+                return Err(RtError::IndexError(
+                    "list assignment index out of range".into(),
+                ));
+            }
+            vec![at as usize]
+        }
+    };
+    let gone = heap.update(py, container, |o| match o {
+        Object::List(v) => {
+            let mut gone = Vec::new();
+            let mut sorted = picked.clone();
+            sorted.sort_unstable();
+            for &i in sorted.iter().rev() {
+                gone.push(v.remove(i));
+            }
+            Ok(gone)
+        }
+        _ => Ok(Vec::new()),
+    })?;
+    for r in gone {
+        heap.decref(py, r)?;
+    }
+    Ok(())
 }
 
 /// `container[key] = value`.
@@ -2763,7 +3180,7 @@ pub(crate) fn get_iter<P: Platform>(
             stop,
             step,
         },
-        Object::List(_) | Object::Tuple(_) | Object::Str(_) => {
+        Object::List(_) | Object::Tuple(_) | Object::Str(_) | Object::Bytes(_) => {
             heap.incref(py, v)?;
             IterObj::Seq { seq: v, index: 0 }
         }
@@ -2773,6 +3190,14 @@ pub(crate) fn get_iter<P: Platform>(
                 deque: v,
                 index: 0,
                 state,
+            }
+        }
+        Object::Set { table, .. } => {
+            heap.incref(py, v)?;
+            IterObj::Set {
+                set: v,
+                slot: 0,
+                size: table.len(),
             }
         }
         // A dict iterates over its keys; a view over what it shows.
@@ -2840,14 +3265,16 @@ pub(crate) fn iter_next<P: Platform>(
             Ok(Some(heap.new_int(py, next)))
         }
         IterObj::Seq { seq, index } => {
-            // A str's items are new one-character strs.
+            // A str's items are new one-character strs; a bytes object's, ints.
             let ch = heap.with_object(py, seq, |o| match o {
-                Object::Str(s) => Some(s.chars().nth(index)),
+                Object::Str(s) => Some(s.chars().nth(index).map(Ok)),
+                Object::Bytes(b) => Some(b.get(index).map(|&c| Err(c))),
                 _ => None,
             })?;
             let item = match ch {
                 Some(None) => return Ok(None),
-                Some(Some(c)) => heap.new_str(py, c.encode_utf8(&mut [0; 4])),
+                Some(Some(Ok(c))) => heap.new_str(py, c.encode_utf8(&mut [0; 4])),
+                Some(Some(Err(c))) => heap.new_int(py, i64::from(c)),
                 None => {
                     let item = heap.with_object(py, seq, |o| match o {
                         Object::List(v) | Object::Tuple(v) => v.get(index).copied(),
@@ -2898,6 +3325,37 @@ pub(crate) fn iter_next<P: Platform>(
                 }
                 View::Items => heap.new_tuple(py, &[k, v])?,
             }))
+        }
+        IterObj::Set { set, slot, size } => {
+            let next = heap.with_object(py, set, |o| match o {
+                Object::Set { table, .. } => (
+                    table.len(),
+                    table.table[slot.min(table.table.len())..]
+                        .iter()
+                        .enumerate()
+                        .find_map(|(j, s)| match *s {
+                            crate::setobj::Slot::Active(_, k) => Some((slot + j, k)),
+                            _ => None,
+                        }),
+                ),
+                _ => (size, None),
+            })?;
+            if next.0 != size {
+                return Err(RtError::RuntimeError(
+                    "Set changed size during iteration".into(),
+                ));
+            }
+            let Some((j, item)) = next.1 else {
+                return Ok(None);
+            };
+            heap.update(py, it, |o| {
+                if let Object::Iter(IterObj::Set { slot, .. }) = o {
+                    *slot = j + 1;
+                }
+                Ok(())
+            })?;
+            heap.incref(py, item)?;
+            Ok(Some(item))
         }
         IterObj::Deque {
             deque,

@@ -13,7 +13,7 @@ use crate::builtins::Builtin;
 use crate::heap::{DictObj, Heap, IterObj, Missing, ObjRef, Object, View};
 use crate::platform::Platform;
 use crate::runtime::Token;
-use crate::vm::code::CmpOp;
+use crate::vm::code::{BinOp, CmpOp};
 use crate::vm::interp::{get_iter, iter_next};
 use crate::vm::ops;
 
@@ -55,6 +55,18 @@ pub fn call<P: Platform>(
         Sorted => sorted(heap, py, args, kwargs),
         Id => one(b, args, kwargs).map(|x| heap.new_int(py, i64::from(x.index()))),
         DequeClass => new_deque(heap, py, args, kwargs),
+        BytesClass => new_bytes(heap, py, args, kwargs),
+        SetClass | FrozenSetClass => at_most_one(b, args, kwargs).and_then(|x| {
+            let frozen = b == FrozenSetClass;
+            let set = heap.new_set(py, &[], frozen)?;
+            if let Some(x) = x
+                && let Err(e) = set_update(heap, py, set, x)
+            {
+                heap.decref(py, set)?;
+                return Err(e);
+            }
+            Ok(set)
+        }),
         CounterClass => new_counter(heap, py, args, kwargs),
         DefaultDictClass => new_defaultdict(heap, py, args, kwargs),
         _ if b.methods_of().is_some() => {
@@ -64,9 +76,11 @@ pub fn call<P: Platform>(
                     b.qualname()
                 ))));
             };
-            // A Counter and a defaultdict have dict's methods too.
+            // A Counter and a defaultdict have dict's methods too; a frozenset, the set
+            // methods that leave it as it is.
             let kind = match heap.with_object(py, this, |o| match o {
                 Object::Dict(_) if b.methods_of() == Some("dict") => "dict",
+                Object::Set { .. } if b.methods_of() == Some("set") => "set",
                 o => o.type_name(),
             }) {
                 Ok(k) => k,
@@ -690,6 +704,9 @@ fn method<P: Platform>(
     if b.methods_of() == Some("Counter") {
         return counter_method(heap, py, b, this, args);
     }
+    if b.methods_of() == Some("set") {
+        return set_method(heap, py, b, this, args);
+    }
     let items = || -> Result<Vec<ObjRef>, RtError> {
         match heap.get(py, this)? {
             Object::List(v) => Ok(v),
@@ -906,6 +923,32 @@ fn method<P: Platform>(
             };
             Ok(heap.new_str(py, &r))
         }
+        StrEncode | BytesDecode => {
+            arity(b, args, 0, 1)?;
+            if let Some(&enc) = args.first() {
+                let enc = str_arg(heap, py, b, enc)?.to_lowercase().replace('_', "-");
+                if enc != "utf-8" && enc != "utf8" {
+                    return Err(RtError::Unsupported(format!(
+                        "the '{enc}' codec (gilcheck has UTF-8 only)"
+                    )));
+                }
+            }
+            match heap.get(py, this)? {
+                Object::Str(s) => Ok(heap.new_bytes(py, s.as_bytes())),
+                Object::Bytes(v) => match std::str::from_utf8(&v) {
+                    Ok(s) => Ok(heap.new_str(py, s)),
+                    Err(e) => Err(RtError::Raised {
+                        class: Builtin::ValueErrorClass,
+                        message: format!(
+                            "'utf-8' codec can't decode byte 0x{:02x} in position {}: invalid start byte",
+                            v[e.valid_up_to()],
+                            e.valid_up_to()
+                        ),
+                    }),
+                },
+                _ => unreachable!("a str or bytes method"),
+            }
+        }
         StrStartswith | StrEndswith | StrCount | StrFind => {
             arity(b, args, 1, 1)?;
             let s = text()?;
@@ -1119,5 +1162,371 @@ pub fn default_value<P: Platform>(
             "gilcheck runs a defaultdict's factory only when it is int, float, str, bool, list, tuple, dict, deque or Counter (a Python factory would be a frame inside the read)"
                 .into(),
         )),
+    }
+}
+
+/// `set |= x`, `s.update(x)`, `SET_UPDATE`: another set's keys in its table order (into an
+/// empty set, its table as it is: CPython's `set_merge`), a dict's keys, or an iterable's items.
+pub fn set_update<P: Platform>(
+    heap: &Heap<P>,
+    py: Token<'_>,
+    set: ObjRef,
+    other: ObjRef,
+) -> Result<(), RtError> {
+    if let Object::Set { table, .. } = heap.get(py, other)? {
+        let empty = matches!(heap.get(py, set)?, Object::Set { table: t, .. } if t.fill == 0);
+        if empty {
+            let mut fresh = crate::setobj::SetTable::default();
+            fresh.merge_into_empty(&table);
+            for k in fresh.keys() {
+                heap.incref(py, k)?;
+            }
+            return heap.update(py, set, |o| {
+                if let Object::Set { table, .. } = o {
+                    *table = fresh;
+                }
+                Ok(())
+            });
+        }
+        if table.used == 0 {
+            return Ok(());
+        }
+        heap.update(py, set, |o| {
+            if let Object::Set { table: t, .. } = o {
+                t.prepare_merge(table.used);
+            }
+            Ok(())
+        })?;
+        for k in table.keys() {
+            heap.set_add(py, set, k)?;
+        }
+        return Ok(());
+    }
+    // A dict: one resize first, as for a set (`set_update_internal`).
+    if let Object::Dict(d) = heap.get(py, other)? {
+        let n = d.len();
+        heap.update(py, set, |o| {
+            if let Object::Set { table, .. } = o {
+                table.prepare_merge(n);
+            }
+            Ok(())
+        })?;
+    }
+    let items = collect(heap, py, other)?;
+    let mut result = Ok(());
+    for &x in &items {
+        if result.is_ok() {
+            result = heap.set_add(py, set, x).map(|_| ());
+        }
+    }
+    for x in items {
+        heap.decref(py, x)?;
+    }
+    result
+}
+
+/// The keys of `x` as a set would see them (borrowed for a set, new references otherwise),
+/// and whether they are owned.
+fn set_operand<P: Platform>(heap: &Heap<P>, py: Token<'_>, x: ObjRef) -> Result<ObjRef, RtError> {
+    match heap.get(py, x)? {
+        Object::Set { .. } => {
+            heap.incref(py, x)?;
+            Ok(x)
+        }
+        _ => {
+            let s = heap.new_set(py, &[], true)?;
+            if let Err(e) = set_update(heap, py, s, x) {
+                heap.decref(py, s)?;
+                return Err(e);
+            }
+            Ok(s)
+        }
+    }
+}
+
+/// `a | b`, `a & b`, `a - b`, `a ^ b` of two sets, with the left operand's kind, in the order
+/// CPython's `set_or`, `set_intersection`, `set_difference` and `set_symmetric_difference`
+/// build them.
+pub fn set_binary<P: Platform>(
+    heap: &Heap<P>,
+    py: Token<'_>,
+    op: BinOp,
+    a: ObjRef,
+    b: ObjRef,
+) -> Result<ObjRef, RtError> {
+    let frozen = matches!(heap.get(py, a)?, Object::Set { frozen: true, .. });
+    match op {
+        BinOp::Or => {
+            let r = heap.copy_set(py, a, frozen)?;
+            set_update(heap, py, r, b).map(|_| r)
+        }
+        BinOp::Sub => {
+            let r = heap.new_set(py, &[], frozen)?;
+            let mut out = Ok(r);
+            for k in heap.set_keys(py, a)? {
+                if heap.set_find(py, b, k)?.is_none()
+                    && let Err(e) = heap.set_add(py, r, k)
+                {
+                    out = Err(e);
+                    break;
+                }
+            }
+            out
+        }
+        BinOp::And => {
+            // CPython iterates the smaller set and keeps what the larger one has.
+            let (small, large) = if heap.len(py, b)? > heap.len(py, a)? {
+                (a, b)
+            } else {
+                (b, a)
+            };
+            let r = heap.new_set(py, &[], frozen)?;
+            for k in heap.set_keys(py, small)? {
+                if heap.set_find(py, large, k)?.is_some() {
+                    heap.set_add(py, r, k)?;
+                }
+            }
+            Ok(r)
+        }
+        BinOp::Xor => {
+            let r = heap.copy_set(py, b, frozen)?;
+            for k in heap.set_keys(py, a)? {
+                if !heap.set_discard(py, r, k)? {
+                    heap.set_add(py, r, k)?;
+                }
+            }
+            Ok(r)
+        }
+        _ => unreachable!("the caller passes a set operator"),
+    }
+}
+
+/// A method of set (or, for those that do not change it, of frozenset): one C call.
+fn set_method<P: Platform>(
+    heap: &Heap<P>,
+    py: Token<'_>,
+    b: Builtin,
+    this: ObjRef,
+    args: &[ObjRef],
+) -> Result<ObjRef, RtError> {
+    use Builtin::*;
+    let none = || Ok(ObjRef::NONE);
+    match b {
+        SetAddMethod => {
+            arity(b, args, 1, 1)?;
+            heap.set_add(py, this, args[0])?;
+            none()
+        }
+        SetDiscard | SetRemove => {
+            arity(b, args, 1, 1)?;
+            if !heap.set_discard(py, this, args[0])? && b == SetRemove {
+                return Err(RtError::KeyError(heap.repr(py, args[0])?));
+            }
+            none()
+        }
+        SetPop => {
+            arity(b, args, 0, 0)?;
+            let k = heap.update(py, this, |o| match o {
+                Object::Set { table, .. } => Ok(table.pop()),
+                _ => Ok(None),
+            })?;
+            k.ok_or_else(|| RtError::KeyError("'pop from an empty set'".into()))
+        }
+        SetClear => {
+            arity(b, args, 0, 0)?;
+            let keys = heap.update(py, this, |o| match o {
+                Object::Set { table, .. } => Ok(table.clear()),
+                _ => Ok(Vec::new()),
+            })?;
+            for k in keys {
+                heap.decref(py, k)?;
+            }
+            none()
+        }
+        SetUpdateMethod => {
+            for &x in args {
+                set_update(heap, py, this, x)?;
+            }
+            none()
+        }
+        SetCopy => {
+            arity(b, args, 0, 0)?;
+            let frozen = matches!(heap.get(py, this)?, Object::Set { frozen: true, .. });
+            heap.copy_set(py, this, frozen)
+        }
+        SetUnion => {
+            let frozen = matches!(heap.get(py, this)?, Object::Set { frozen: true, .. });
+            let r = heap.copy_set(py, this, frozen)?;
+            for &x in args {
+                if let Err(e) = set_update(heap, py, r, x) {
+                    heap.decref(py, r)?;
+                    return Err(e);
+                }
+            }
+            Ok(r)
+        }
+        SetIntersection | SetDifference => {
+            arity(b, args, 1, 1)?;
+            let other = set_operand(heap, py, args[0])?;
+            let op = if b == SetIntersection {
+                BinOp::And
+            } else {
+                BinOp::Sub
+            };
+            let r = set_binary(heap, py, op, this, other);
+            heap.decref(py, other)?;
+            r
+        }
+        SetIssubset | SetIssuperset | SetIsdisjoint => {
+            arity(b, args, 1, 1)?;
+            let other = set_operand(heap, py, args[0])?;
+            let (from, to) = if b == SetIssuperset {
+                (other, this)
+            } else {
+                (this, other)
+            };
+            let mut answer = true;
+            for k in heap.set_keys(py, from)? {
+                let found = heap.set_find(py, to, k)?.is_some();
+                if (b == SetIsdisjoint && found) || (b != SetIsdisjoint && !found) {
+                    answer = false;
+                    break;
+                }
+            }
+            heap.decref(py, other)?;
+            Ok(ObjRef::from_bool(answer))
+        }
+        _ => unreachable!("a set method"),
+    }
+}
+
+/// The in-place forms that change their left operand (`list_inplace_concat`, `set_ior`,
+/// `set_iand`, `set_isub`, `set_ixor`): the operand itself, changed, as a new reference; None
+/// where `+=`, `|=`, … make a new object as the plain operator does.
+pub fn inplace<P: Platform>(
+    heap: &Heap<P>,
+    py: Token<'_>,
+    op: BinOp,
+    a: ObjRef,
+    b: ObjRef,
+) -> Result<Option<ObjRef>, RtError> {
+    let (left, right) = (heap.get(py, a)?, heap.get(py, b)?);
+    match (op, &left, &right) {
+        (BinOp::Add, Object::List(_), _) => {
+            let items = collect(heap, py, b)?;
+            let mut r = Ok(());
+            for &x in &items {
+                if r.is_ok() {
+                    r = heap.list_append(py, a, x);
+                }
+            }
+            for x in items {
+                heap.decref(py, x)?;
+            }
+            r?;
+        }
+        (
+            BinOp::Or | BinOp::And | BinOp::Sub | BinOp::Xor,
+            Object::Set { frozen: false, .. },
+            Object::Set { .. },
+        ) => match op {
+            BinOp::Or => set_update(heap, py, a, b)?,
+            BinOp::Sub => {
+                for k in heap.set_keys(py, b)? {
+                    heap.set_discard(py, a, k)?;
+                }
+            }
+            BinOp::Xor => {
+                for k in heap.set_keys(py, b)? {
+                    if !heap.set_discard(py, a, k)? {
+                        heap.set_add(py, a, k)?;
+                    }
+                }
+            }
+            _ => {
+                // `set_intersection_update`: the intersection's table replaces the set's.
+                let tmp = set_binary(heap, py, BinOp::And, a, b)?;
+                let fresh = match heap.get(py, tmp)? {
+                    Object::Set { table, .. } => table,
+                    _ => unreachable!("a set"),
+                };
+                for k in fresh.keys() {
+                    heap.incref(py, k)?;
+                }
+                let old = heap.update(py, a, |o| match o {
+                    Object::Set { table, .. } => Ok(std::mem::replace(table, fresh)),
+                    _ => unreachable!("a set"),
+                })?;
+                for k in old.keys() {
+                    heap.decref(py, k)?;
+                }
+                heap.decref(py, tmp)?;
+            }
+        },
+        _ => return Ok(None),
+    }
+    heap.incref(py, a)?;
+    Ok(Some(a))
+}
+
+/// `bytes()`, `bytes(n)` (n zero bytes), `bytes(s, "utf-8")`, `bytes(iterable of ints)`.
+fn new_bytes<P: Platform>(
+    heap: &Heap<P>,
+    py: Token<'_>,
+    args: &[ObjRef],
+    kwargs: Kwargs<'_>,
+) -> Result<ObjRef, RtError> {
+    no_kwargs(Builtin::BytesClass, kwargs, &[])?;
+    arity(Builtin::BytesClass, args, 0, 2)?;
+    let Some(&x) = args.first() else {
+        return Ok(heap.new_bytes(py, &[]));
+    };
+    match heap.get(py, x)? {
+        Object::Str(s) => {
+            if args.len() < 2 {
+                return Err(RtError::TypeError(
+                    "string argument without an encoding".into(),
+                ));
+            }
+            let enc = str_arg(heap, py, Builtin::BytesClass, args[1])?.to_lowercase();
+            if enc != "utf-8" && enc != "utf8" {
+                return Err(RtError::Unsupported(format!(
+                    "the '{enc}' codec (gilcheck has UTF-8 only)"
+                )));
+            }
+            Ok(heap.new_bytes(py, s.as_bytes()))
+        }
+        Object::Int(n) if n < 0 => Err(RtError::ValueError("negative count".into())),
+        Object::Int(n) if n > 1 << 20 => Err(RtError::OverflowError(
+            "bytes too large for gilcheck".into(),
+        )),
+        Object::Int(n) => Ok(heap.new_bytes(py, &vec![0; n as usize])),
+        Object::Bytes(b) => Ok(heap.new_bytes(py, &b)),
+        _ => {
+            let items = collect(heap, py, x)?;
+            let mut out = Vec::with_capacity(items.len());
+            let mut bad = None;
+            for &i in &items {
+                match heap.get(py, i)? {
+                    Object::Int(v) if (0..256).contains(&v) => out.push(v as u8),
+                    Object::Int(_) => {
+                        bad = Some(RtError::ValueError("bytes must be in range(0, 256)".into()));
+                        break;
+                    }
+                    other => {
+                        bad = Some(RtError::TypeError(format!(
+                            "'{}' object cannot be interpreted as an integer",
+                            other.type_name()
+                        )));
+                        break;
+                    }
+                }
+            }
+            release(heap, py, items)?;
+            match bad {
+                Some(e) => Err(e),
+                None => Ok(heap.new_bytes(py, &out)),
+            }
+        }
     }
 }

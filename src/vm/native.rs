@@ -213,8 +213,7 @@ pub fn call<P: Platform>(
             arity("repr", args, 1, 1)?;
             Ok(Outcome::Return(heap.new_str(py, &heap.repr(py, args[0])?)))
         }
-        AssertionErrorClass | ExceptionClass | ValueErrorClass | RuntimeErrorClass
-        | TypeErrorClass | KeyErrorClass | IndexErrorClass => {
+        _ if b.is_exception() => {
             arity(b.name(), args, 0, 1)?;
             // `str(KeyError(k))` is `repr(k)`; the others show their argument as `str`.
             let message = match args.first() {
@@ -389,6 +388,23 @@ pub fn call<P: Platform>(
             let name = cx.name_of_lock(lock);
             note!(cx, format!("release {name}"));
             none()
+        }
+        LockLocked => {
+            arity("locked", args, 0, 0)?;
+            let lock = this()?;
+            let held = match heap.get(py, lock)? {
+                Object::Lock(l) => l.is_locked(),
+                _ => return Err(RtError::TypeError("locked() needs a lock".into())),
+            };
+            note!(
+                cx,
+                format!(
+                    "{} is {}",
+                    cx.name_of_lock(lock),
+                    if held { "held" } else { "free" }
+                )
+            );
+            Ok(Outcome::Return(ObjRef::from_bool(held)))
         }
         ListAppend => {
             arity("append", args, 1, 1)?;
@@ -682,7 +698,8 @@ pub fn method<P: Platform>(
     use Builtin::*;
     let methods: &[Builtin] = match heap.with_object(py, obj, |o| o.type_name())? {
         "Thread" | "Process" => &[ThreadStart, ThreadJoin, ThreadIsAlive],
-        "lock" | "RLock" => &[LockAcquire, LockRelease, LockEnter, LockExit],
+        "lock" => &[LockAcquire, LockRelease, LockLocked, LockEnter, LockExit],
+        "RLock" => &[LockAcquire, LockRelease, LockEnter, LockExit],
         "Condition" => &[
             CondAcquire,
             CondRelease,
@@ -750,8 +767,35 @@ pub fn method<P: Platform>(
             StrReplace,
             StrCount,
             StrFind,
+            StrEncode,
         ],
+        "bytes" => &[BytesDecode],
         "property" => &[PropertySetter],
+        "set" => &[
+            SetAddMethod,
+            SetDiscard,
+            SetRemove,
+            SetPop,
+            SetClear,
+            SetUpdateMethod,
+            SetCopy,
+            SetUnion,
+            SetIntersection,
+            SetDifference,
+            SetIssubset,
+            SetIssuperset,
+            SetIsdisjoint,
+        ],
+        // A frozenset has the methods that do not change it.
+        "frozenset" => &[
+            SetCopy,
+            SetUnion,
+            SetIntersection,
+            SetDifference,
+            SetIssubset,
+            SetIssuperset,
+            SetIsdisjoint,
+        ],
         _ => &[],
     };
     Ok(methods.iter().copied().find(|m| m.name() == name))
@@ -929,6 +973,31 @@ pub fn store_attribute<P: Platform>(
         }
         _ => setattr(heap, py, obj, name, value).map(|()| Store::Done),
     }
+}
+
+/// `del obj.name` (`DELETE_ATTR`): from an instance's or a class's dict.
+pub fn delete_attribute<P: Platform>(
+    heap: &Heap<P>,
+    py: Token<'_>,
+    obj: ObjRef,
+    name: &str,
+) -> Result<(), RtError> {
+    let dict = match heap.get(py, obj)? {
+        Object::Instance { dict, .. } | Object::Class { dict, .. } => dict,
+        other => {
+            return Err(RtError::AttributeError(format!(
+                "'{}' object attribute '{name}' is read-only",
+                other.type_name()
+            )));
+        }
+    };
+    let key = heap.new_str(py, name);
+    let r = heap.dict_del(py, dict, key);
+    heap.decref(py, key)?;
+    r.map_err(|e| match e {
+        RtError::KeyError(_) => RtError::AttributeError(name.to_string()),
+        e => e,
+    })
 }
 
 /// `obj.name` (`LOAD_ATTR`): a new reference.

@@ -45,12 +45,41 @@ pub fn binary<P: Platform>(
     lhs: ObjRef,
     rhs: ObjRef,
 ) -> Result<ObjRef, RtError> {
+    let bitwise = matches!(op, BinOp::And | BinOp::Or | BinOp::Xor);
+    if bitwise && let (Object::Bool(x), Object::Bool(y)) = (heap.get(py, lhs)?, heap.get(py, rhs)?)
+    {
+        return Ok(ObjRef::from_bool(match op {
+            BinOp::And => x & y,
+            BinOp::Or => x | y,
+            _ => x ^ y,
+        }));
+    }
     if let (Some(a), Some(b)) = (number(heap, py, lhs)?, number(heap, py, rhs)?) {
-        return Ok(new_num(heap, py, arith(op, a, b)?));
+        if let (true, Num::Int(x), Num::Int(y)) = (bitwise, a, b) {
+            return Ok(heap.new_int(
+                py,
+                match op {
+                    BinOp::And => x & y,
+                    BinOp::Or => x | y,
+                    _ => x ^ y,
+                },
+            ));
+        }
+        if !bitwise {
+            return Ok(new_num(heap, py, arith(op, a, b)?));
+        }
     }
     let (a, b) = (heap.get(py, lhs)?, heap.get(py, rhs)?);
     match (op, &a, &b) {
+        (
+            BinOp::Sub | BinOp::And | BinOp::Or | BinOp::Xor,
+            Object::Set { .. },
+            Object::Set { .. },
+        ) => crate::vm::library::set_binary(heap, py, op, lhs, rhs),
         (BinOp::Add, Object::Str(x), Object::Str(y)) => Ok(heap.new_str(py, &format!("{x}{y}"))),
+        (BinOp::Add, Object::Bytes(x), Object::Bytes(y)) => {
+            Ok(heap.new_bytes(py, &[&x[..], &y[..]].concat()))
+        }
         (BinOp::Add, Object::List(x), Object::List(y)) => {
             heap.new_list(py, &[x.as_slice(), y.as_slice()].concat())
         }
@@ -106,6 +135,9 @@ fn arith(op: BinOp, a: Num, b: Num) -> Result<Num, RtError> {
                 .ok()
                 .and_then(|e| x.checked_pow(e))
                 .ok_or_else(overflow)?),
+            BinOp::And => Int(x & y),
+            BinOp::Or => Int(x | y),
+            BinOp::Xor => Int(x ^ y),
         },
         _ => {
             let (x, y) = (as_f64(a), as_f64(b));
@@ -126,6 +158,12 @@ fn arith(op: BinOp, a: Num, b: Num) -> Result<Num, RtError> {
                     return Err(RtError::ValueError("a negative number to a fractional power is complex; gilcheck has no complex numbers".into()));
                 }
                 BinOp::Pow => Float(x.powf(y)),
+                BinOp::And | BinOp::Or | BinOp::Xor => {
+                    return Err(RtError::TypeError(format!(
+                        "unsupported operand type(s) for {}: 'float'",
+                        op.symbol()
+                    )));
+                }
             }
         }
     })
@@ -237,7 +275,18 @@ pub fn contains<P: Platform>(
     let items: Vec<ObjRef> = match heap.get(py, container)? {
         Object::List(v) | Object::Tuple(v) => v,
         Object::Dict(_) => return heap.dict_contains(py, container, item),
+        Object::Set { .. } => return Ok(heap.set_find(py, container, item)?.is_some()),
         Object::Deque { items, .. } => items.into_iter().collect(),
+        Object::Bytes(b) => {
+            return match heap.get(py, item)? {
+                Object::Int(i) => Ok(u8::try_from(i).is_ok_and(|i| b.contains(&i))),
+                Object::Bytes(t) => Ok(t.is_empty() || b.windows(t.len()).any(|w| w == &t[..])),
+                other => Err(RtError::TypeError(format!(
+                    "a bytes-like object is required, not '{}'",
+                    other.type_name()
+                ))),
+            };
+        }
         Object::Str(s) => {
             return match heap.get(py, item)? {
                 Object::Str(t) => Ok(s.contains(&*t)),
@@ -279,9 +328,11 @@ pub fn truthy<P: Platform>(heap: &Heap<P>, py: Token<'_>, o: ObjRef) -> Result<b
         Object::Int(i) => *i != 0,
         Object::Float(x) => *x != 0.0,
         Object::Str(s) => !s.is_empty(),
+        Object::Bytes(b) => !b.is_empty(),
         Object::Tuple(v) | Object::List(v) => !v.is_empty(),
         Object::Dict(d) => !d.is_empty(),
         Object::Deque { items, .. } => !items.is_empty(),
+        Object::Set { table, .. } => !table.is_empty(),
         Object::Range { start, stop, step } => range_len(*start, *stop, *step) > 0,
         _ => true,
     })

@@ -46,6 +46,9 @@ pub struct Executed {
     pub callee: Option<Callee>,
     /// A `RETURN_VALUE` returned into a calling frame of the same thread.
     pub returned_to_caller: bool,
+    /// It went from an exception handler's code to the code an exception does not reach (the
+    /// end of an `except` clause), which 3.12 lays out before the handler: a backward jump.
+    pub leaves_handler: bool,
 }
 
 impl Executed {
@@ -57,6 +60,7 @@ impl Executed {
             exact_bool: false,
             callee: None,
             returned_to_caller: false,
+            leaves_handler: false,
         }
     }
 }
@@ -76,6 +80,8 @@ pub enum Mark {
     AfterSlowNativeCall,
     /// When it returns into a calling frame (the caller's call completes).
     AfterReturnToCaller,
+    /// When it goes from an exception handler back to ordinary code (3.12).
+    LeavingHandler,
 }
 
 impl Policy {
@@ -169,6 +175,12 @@ impl Policy {
                 _ => None,
             },
             Policy::Py311 | Policy::Py312 | Policy::Py313 => match e.instr {
+                // 3.12 moves handlers to the end of the code (`push_cold_blocks_to_end`), so
+                // leaving one is a JUMP_BACKWARD, which polls; 3.13 makes it
+                // JUMP_BACKWARD_NO_INTERRUPT.
+                _ if e.leaves_handler && self == Policy::Py312 => {
+                    Some("3.12's jump back from an exception handler is a JUMP_BACKWARD")
+                }
                 Resume(a) if a < 2 => Some("RESUME at function entry"),
                 JumpBackward(_) => Some("JUMP_BACKWARD"),
                 PopJumpBackwardIfFalse(_)
@@ -185,6 +197,19 @@ impl Policy {
         }
     }
 
+    /// Why the policy polls when an exception has been caught, before the handler's first
+    /// instruction (CO-6): 3.8–3.10 resume at `main_loop`, which checks the eval breaker; 3.11+
+    /// resume with `DISPATCH()`, which does not.
+    pub fn after_unwind(self) -> Option<&'static str> {
+        match self {
+            Policy::Every => Some("every instruction boundary is a switch point"),
+            Policy::Py38 | Policy::Py39 | Policy::Py310 => {
+                Some("an exception was caught: the handler starts at main_loop, which polls")
+            }
+            Policy::Py311 | Policy::Py312 | Policy::Py313 => None,
+        }
+    }
+
     /// 3.8/3.9: the instructions whose CPython counterparts end with `FAST_DISPATCH()` (no poll
     /// before the next instruction).
     fn fast_dispatch(self, i: Instr) -> bool {
@@ -195,6 +220,15 @@ impl Policy {
             IsOp(_) | ContainsOp(_) | LoadAssertionError => self == Policy::Py39,
             _ => false,
         }
+    }
+
+    /// Whether leaving an exception handler for ordinary code polls (3.12, see `reason`).
+    pub fn polls_leaving_handler(self) -> bool {
+        let e = Executed {
+            leaves_handler: true,
+            ..Executed::plain(Instr::Nop, Some(Instr::Nop))
+        };
+        self == Policy::Py312 && self.polls(&e)
     }
 
     /// When the policy polls after `i` (followed by `next`), independent of run-time values.
@@ -302,6 +336,7 @@ impl Mark {
                 "poll after a C call but len/list.append (a Python callee polls at its RESUME)"
             }
             Mark::AfterReturnToCaller => "poll when returning into a caller",
+            Mark::LeavingHandler => "poll: 3.12 jumps back from the handler (JUMP_BACKWARD)",
         }
     }
 }

@@ -148,7 +148,8 @@ impl<P: Platform> Shared<P> {
 
     fn write(&self, text: &str, stderr: bool) {
         let mut text = text.to_string();
-        if !text.ends_with('\n') {
+        // A traceback ends its last line; `print(…, end="")` leaves the line open.
+        if stderr && !text.ends_with('\n') {
             text.push('\n');
         }
         if self.opts.echo {
@@ -640,6 +641,7 @@ impl Copier {
             Object::Int(i) => to.new_int(cpy, i),
             Object::Float(x) => to.new_float(cpy, x),
             Object::Str(s) => to.new_str(cpy, &s),
+            Object::Bytes(b) => to.new_bytes(cpy, &b),
             Object::Tuple(items) | Object::List(items) => {
                 let is_list = matches!(from.get(py, o)?, Object::List(_));
                 let shell = if is_list {
@@ -783,6 +785,7 @@ impl Copier {
             Object::Iter(_)
             | Object::DictView { .. }
             | Object::Deque { .. }
+            | Object::Set { .. }
             | Object::Sync(_)
             | Object::Class { .. }
             | Object::Instance { .. }

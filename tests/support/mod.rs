@@ -333,6 +333,21 @@ pub fn one_of_each_instr() -> Vec<Instr> {
         ReturnValue,
         ReturnGenerator,
         YieldValue,
+        PushExcInfo,
+        PopExcept,
+        CheckExcMatch,
+        Reraise(0),
+        WithExceptStart,
+        DeleteFast(0),
+        DeleteName(0),
+        DeleteGlobal(0),
+        DeleteDeref(0),
+        BuildSet(0),
+        SetAdd(1),
+        SetUpdate(1),
+        MapAdd(1),
+        DeleteSubscr,
+        DeleteAttr(0),
     ];
     for i in &all {
         match i {
@@ -402,7 +417,22 @@ pub fn one_of_each_instr() -> Vec<Instr> {
             | RaiseVarargs(_)
             | ReturnValue
             | ReturnGenerator
-            | YieldValue => {}
+            | YieldValue
+            | PushExcInfo
+            | PopExcept
+            | CheckExcMatch
+            | Reraise(_)
+            | WithExceptStart
+            | DeleteFast(_)
+            | DeleteName(_)
+            | DeleteGlobal(_)
+            | DeleteDeref(_)
+            | BuildSet(_)
+            | SetAdd(_)
+            | SetUpdate(_)
+            | MapAdd(_)
+            | DeleteSubscr
+            | DeleteAttr(_) => {}
         }
     }
     all
