@@ -461,6 +461,8 @@ pub struct ThreadObj {
     pub ident: Option<u32>,
     pub run: ThreadRun,
     pub process: bool,
+    /// `daemon=True`: the program does not wait for it at exit.
+    pub daemon: bool,
 }
 
 impl<P: Platform> Clone for Object<P> {

@@ -633,7 +633,14 @@ fn run(shape: &Shape, interval: f64, processes: bool) -> Result<(), Failure> {
         r.stats.allocated,
         r.stats.freed
     );
-    out!("{}", r.leaks.to_string().trim_end());
+    if r.daemons_left.is_empty() {
+        out!("{}", r.leaks.to_string().trim_end());
+    } else {
+        out!(
+            "daemon thread(s) still going at exit, left behind as CPython leaves them: {} (what they hold is not audited)",
+            r.daemons_left.join(", ")
+        );
+    }
     if let Some(f) = &r.failure {
         if f.starts_with("unsupported") {
             return Err(Failure::BadInput(format!(

@@ -336,6 +336,45 @@ fn vm3_inplace_operators_change_their_operand() {
     }
 }
 
+/// VM-11, EX-2: a program ends when its main thread and every thread that is not a daemon have
+/// finished: daemon workers blocked in `Queue.get()` are left behind, with no deadlock, and the
+/// count is exact on 3.11 and lost on 3.9 (every schedule at 2 × 1); the twin whose workers
+/// are not daemons deadlocks (the main thread waits for them at exit, as CPython's
+/// `threading._shutdown` does). On real threads the run ends and names the workers left.
+#[test]
+fn vm11_daemon_threads_are_left_behind() {
+    use gilcheck::explore::engine::Verdict;
+    use gilcheck::vm::Policy;
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/conformance/daemon_queue_workers.py");
+    let source = std::fs::read_to_string(&path).expect("readable");
+    let twin = source.replace("daemon=True", "daemon=False");
+    assert_ne!(twin, source);
+    let shrink = Shrink {
+        threads: Some(2),
+        iterations: Some(1),
+    };
+    let (p, _) = compile::compile(&source, "daemon_queue_workers.py", "d", &shrink).unwrap();
+    let v = support::verdict(&p, Policy::Py311, &support::dfs(None));
+    assert!(matches!(v, Verdict::Pass { .. }), "3.11: {v:?}");
+    match support::verdict(&p, Policy::Py39, &support::dfs(None)) {
+        Verdict::Fail(c) => assert!(c.what.contains("differs"), "3.9: {}", c.what),
+        v => panic!("3.9 must lose a count: {v:?}"),
+    }
+    let (t, _) = compile::compile(&twin, "daemon_queue_workers.py", "d", &shrink).unwrap();
+    match support::verdict(&t, Policy::Py311, &support::dfs(None)) {
+        Verdict::Fail(c) => assert!(c.what.contains("deadlock"), "twin: {}", c.what),
+        v => panic!("the twin without daemons must deadlock: {v:?}"),
+    }
+    let report = gilcheck::vm::threaded::run::<gilcheck::platform::Std>(
+        std::sync::Arc::new(p),
+        gilcheck::vm::threaded::RunOptions::default(),
+    )
+    .expect("runs");
+    assert_eq!(report.output, "Got: 2\n");
+    assert_eq!(report.daemons_left.len(), 2, "{:?}", report.daemons_left);
+}
+
 /// CO-1: the syntax errors users hit most, in CPython 3.11's words and at its place (line and
 /// column of the bracket left open, of the wrong closer, of the line that lacks its block).
 #[test]

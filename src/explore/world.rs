@@ -770,11 +770,19 @@ impl Machine<'_, '_> {
                     return End::Fail(Failure::Rule(e));
                 }
             }
-            let all_done = self.host.status.iter().all(|s| *s == Status::Finished);
-            if self.steps >= self.opts.max_steps && !all_done {
+            if self.steps >= self.opts.max_steps && !self.program_over() {
                 return End::Stopped(Stop::Budget);
             }
         }
+    }
+
+    /// The program has ended: the main thread and every thread that is not a daemon have
+    /// finished (CPython's `threading._shutdown` waits for those only); a daemon thread still
+    /// going is left where it is (VM-11).
+    fn program_over(&self) -> bool {
+        self.host.status.iter().enumerate().all(|(i, s)| {
+            *s == Status::Finished || (i != 0 && self.threads.get(i).is_some_and(|t| t.daemon))
+        })
     }
 
     fn roots(&self) -> Vec<ObjRef> {
@@ -995,11 +1003,11 @@ impl Machine<'_, '_> {
     /// thread has finished.
     fn next_holder(&mut self) -> Result<Option<u32>, End> {
         let (heap, py) = (self.heap, self.py);
+        if self.program_over() {
+            return Ok(None);
+        }
         let cands = self.host.candidates(heap, py, None);
         if cands.is_empty() {
-            if self.host.status.iter().all(|s| *s == Status::Finished) {
-                return Ok(None);
-            }
             let why = deadlock_text(&self.host, heap, py, self.image.globals);
             return Err(End::Fail(Failure::Deadlock(why)));
         }
@@ -1568,7 +1576,7 @@ fn hash_object<C>(
         }) => (id(c, *deque), index, state).hash(h),
         Object::Iter(IterObj::Set { set, slot, size }) => (id(c, *set), slot, size).hash(h),
         Object::Thread(t) => {
-            (&t.name, t.ident, t.run as u8, t.process).hash(h);
+            (&t.name, t.ident, t.run as u8, t.process, t.daemon).hash(h);
             let (a, b) = (t.target.map(|o| id(c, o)), t.args.map(|o| id(c, o)));
             (a, b, t.kwargs.map(|o| id(c, o))).hash(h);
         }

@@ -98,6 +98,11 @@ pub trait Host<P: Platform> {
     fn set_switch_interval(&mut self, seconds: f64) -> Result<(), RtError>;
     /// The name of the next `Thread-N` / `Process-N`.
     fn next_thread_name(&mut self, process: bool) -> String;
+    /// Whether a daemon thread can be left behind when the program ends (not under loom or
+    /// shuttle, whose executions end when every thread has).
+    fn daemons(&self) -> bool {
+        true
+    }
 }
 
 /// The constants of every code object and the module's globals, loaded into one runtime's heap.
@@ -345,6 +350,9 @@ pub struct PyThread {
     /// The instruction of the top frame has called its key's Python `__hash__`, which has
     /// returned: when it runs again it goes on with the dict operation (VM-14).
     pub hash_done: bool,
+    /// A daemon thread (`Thread(daemon=True)`): the program ends without waiting for it
+    /// (VM-11).
+    pub daemon: bool,
     /// The exception being handled (`sys.exception()`, owned), set by `PUSH_EXC_INFO` and
     /// restored by `POP_EXCEPT` (CO-6).
     pub exc_info: Option<ObjRef>,
@@ -392,6 +400,7 @@ impl PyThread {
             thread_obj: None,
             sync: None,
             hash_done: false,
+            daemon: false,
             exc_info: None,
         })
     }
@@ -414,6 +423,7 @@ impl PyThread {
         }
         // The step tables' name: `Thread-1`, without 3.10's ` (target)`.
         let short = t.name.split(" (").next().unwrap_or(&t.name).to_string();
+        let daemon = t.daemon;
         Ok(PyThread {
             ident,
             name: short,
@@ -422,6 +432,7 @@ impl PyThread {
             thread_obj: Some(thread_obj),
             sync: None,
             hash_done: false,
+            daemon,
             exc_info: None,
         })
     }
@@ -437,6 +448,7 @@ impl PyThread {
             thread_obj: None,
             sync: None,
             hash_done: false,
+            daemon: false,
             exc_info: None,
         }
     }

@@ -314,6 +314,7 @@ pub fn call<P: Platform>(
                             ident: Some(t.ident),
                             run: ThreadRun::Started,
                             process: false,
+                            daemon: false,
                         }),
                     );
                     t.thread_obj = Some(o);
@@ -605,12 +606,18 @@ fn new_thread<P: Platform>(
                 "{class}() needs a target (gilcheck models threads that run a function)"
             ))
         })?;
-    if let Some(d) = kwarg(kwargs, "daemon")
-        && d != ObjRef::NONE
-        && ops::truthy(heap, py, d)?
-    {
+    let daemon = match kwarg(kwargs, "daemon") {
+        Some(d) if d != ObjRef::NONE => ops::truthy(heap, py, d)?,
+        _ => false,
+    };
+    if daemon && (process || !cx.host.daemons()) {
         return Err(RtError::Unsupported(format!(
-            "{class}(daemon=True): gilcheck waits for every thread at exit and does not model daemon threads yet"
+            "{class}(daemon=True) {}",
+            if process {
+                "(a daemon process)"
+            } else {
+                "under loom or shuttle, whose model checks need every thread to end"
+            }
         )));
     }
     let name = match kwarg(kwargs, "name") {
@@ -673,6 +680,7 @@ fn new_thread<P: Platform>(
             ident: None,
             run: ThreadRun::Initial,
             process,
+            daemon,
         }),
     );
     Ok(Outcome::Return(obj))
@@ -1027,7 +1035,7 @@ pub fn getattr<P: Platform>(
         }
         Object::Thread(t) => match name {
             "name" => Ok(heap.new_str(py, &t.name)),
-            "daemon" => Ok(ObjRef::FALSE),
+            "daemon" => Ok(ObjRef::from_bool(t.daemon)),
             "ident" => Ok(t
                 .ident
                 .map_or(ObjRef::NONE, |i| heap.new_int(py, i64::from(i)))),

@@ -72,6 +72,9 @@ pub struct RunReport {
     pub failure: Option<String>,
     /// Runtimes started by `multiprocessing.Process` (each with its own GIL and heap).
     pub processes: usize,
+    /// Daemon threads still going when the program ended (left behind, as CPython leaves
+    /// them; what they hold is not audited).
+    pub daemons_left: Vec<String>,
 }
 
 /// Signalled when a runtime thread ends (CPython's `_tstate_lock`).
@@ -113,6 +116,8 @@ struct Interp<P: Platform> {
 struct Slot<P: Platform> {
     done: Arc<Done<P>>,
     handle: Option<P::JoinHandle<()>>,
+    /// A daemon thread (not waited for at exit), with its name.
+    daemon: Option<String>,
 }
 
 /// What every thread of a run shares.
@@ -191,6 +196,7 @@ impl<P: Platform> Host<P> for THost<'_, '_, P> {
         let mut slots = P::lock(&self.interp.threads);
         let ident = slots.len() as u32;
         let t = PyThread::for_thread_object(ident, py, heap, thread)?;
+        let daemon = t.daemon.then(|| t.name.clone());
         let done = Arc::new(Done::new());
         let (shared, interp, d) = (
             Arc::clone(self.shared),
@@ -202,6 +208,7 @@ impl<P: Platform> Host<P> for THost<'_, '_, P> {
         slots.push(Slot {
             done,
             handle: Some(handle),
+            daemon,
         });
         Ok(ident)
     }
@@ -283,6 +290,10 @@ impl<P: Platform> Host<P> for THost<'_, '_, P> {
 
     fn set_switch_interval(&mut self, seconds: f64) -> Result<(), RtError> {
         self.interp.rt.gil().set_switch_interval(seconds)
+    }
+
+    fn daemons(&self) -> bool {
+        P::MODELS_TIME
     }
 
     fn next_thread_name(&mut self, process: bool) -> String {
@@ -391,6 +402,7 @@ pub fn run<P: Platform>(program: Arc<Program>, opts: RunOptions) -> Result<RunRe
         threads: P::mutex(vec![Slot {
             done: Arc::clone(&main_done),
             handle: None,
+            daemon: None,
         }]),
         names: [AtomicU32::new(0), AtomicU32::new(0)],
     });
@@ -420,7 +432,18 @@ pub fn run<P: Platform>(program: Arc<Program>, opts: RunOptions) -> Result<RunRe
     let g = main_ts.attach();
     let state = interp::module_state(g.heap(), g.token(), interp.image.globals);
     let switches = rt.gil().switch_number();
-    let leaks = shut_down(&g, &interp, |e| shared.fail(e))?;
+    // The main thread keeps the GIL from here on: a daemon thread left behind never runs
+    // again (CPython's finalization stops them when they ask for the GIL).
+    let daemons_left: Vec<String> = P::lock(&interp.threads)
+        .iter()
+        .filter(|s| !s.done.is_set())
+        .filter_map(|s| s.daemon.clone())
+        .collect();
+    let leaks = if daemons_left.is_empty() {
+        shut_down(&g, &interp, |e| shared.fail(e))?
+    } else {
+        LeakReport { leaks: Vec::new() }
+    };
     let stats = g.heap().stats(g.token());
     drop(g);
     let processes = P::lock(&shared.processes).len();
@@ -438,6 +461,7 @@ pub fn run<P: Platform>(program: Arc<Program>, opts: RunOptions) -> Result<RunRe
             .unwrap_or_else(|p| p.into_inner())
             .clone(),
         processes,
+        daemons_left,
     })
 }
 
@@ -498,9 +522,11 @@ fn progress_line<P: Platform>(shared: &Shared<P>, interp: &Interp<P>) -> String 
 
 /// Waits for every thread of `interp`, and with `processes`, for every process.
 fn join_all<P: Platform>(interp: &Interp<P>, shared: &Shared<P>, processes: bool) {
+    // Daemon threads are not waited for (CPython's `threading._shutdown`).
     join_each::<P>(shared, "a runtime thread", || {
         P::lock(&interp.threads)
             .iter_mut()
+            .filter(|s| s.daemon.is_none())
             .find_map(|s| s.handle.take())
     });
     if processes {
@@ -576,6 +602,7 @@ fn start_process<P: Platform>(
         threads: P::mutex(vec![Slot {
             done: Arc::clone(&done),
             handle: None,
+            daemon: None,
         }]),
         names: [AtomicU32::new(0), AtomicU32::new(0)],
     });
