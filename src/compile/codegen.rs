@@ -881,20 +881,18 @@ impl<'a> Compiler<'a> {
                 }
             }
             Stmt::Try(t) => self.try_stmt(t)?,
-            // 3.11's `compiler_visit_stmt` for Raise: the exception, RAISE_VARARGS 1; a bare
-            // `raise`, RAISE_VARARGS 0.
-            Stmt::Raise(r) => {
-                if let Some(cause) = &r.cause {
-                    return unsupported("raise … from", &**cause);
-                }
-                match &r.exc {
-                    Some(e) => {
-                        self.expr(e)?;
-                        self.emit(Instr::RaiseVarargs(1));
+            // 3.11's `compiler_visit_stmt` for Raise: the exception (and the cause of `raise …
+            // from …`), RAISE_VARARGS 1 (2); a bare `raise`, RAISE_VARARGS 0.
+            Stmt::Raise(r) => match (&r.exc, &r.cause) {
+                (Some(e), cause) => {
+                    self.expr(e)?;
+                    if let Some(c) = cause {
+                        self.expr(c)?;
                     }
-                    None => self.emit(Instr::RaiseVarargs(0)),
+                    self.emit(Instr::RaiseVarargs(1 + u32::from(cause.is_some())));
                 }
-            }
+                (None, _) => self.emit(Instr::RaiseVarargs(0)),
+            },
             // A declaration, resolved when the function is entered (`closure_vars`).
             Stmt::Nonlocal(n) => {
                 if self.unit().scope != Scope::Function {

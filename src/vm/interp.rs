@@ -1301,10 +1301,19 @@ fn build_class<P: Platform>(
         Some(b) => match heap.get(py, b)? {
             Object::Class { .. } => Some(b),
             Object::Builtin(Builtin::ObjectClass) => None,
+            Object::Builtin(c) if c.is_exception() => {
+                return Err(RtError::Unsupported(format!(
+                    "a class deriving from {} (gilcheck models the built-in exceptions only)",
+                    c.name()
+                )));
+            }
             other => {
                 return Err(RtError::Unsupported(format!(
                     "gilcheck models bases that are classes of class statements, not {}",
-                    other.type_name()
+                    match other {
+                        Object::Builtin(c) => c.qualname().to_string(),
+                        o => o.type_name().to_string(),
+                    }
                 )));
             }
         },
@@ -2388,7 +2397,24 @@ fn run_instruction<P: Platform>(t: &mut PyThread, cx: &mut Cx<'_, '_, P>) -> Res
                 e => e,
             })?;
         }
-        RaiseVarargs(_) => {
+        RaiseVarargs(n) => {
+            // `raise e from c`: the cause must be an exception, a class of one, or None; it is
+            // not kept (the report does not chain it).
+            if n == 2 {
+                let cause = f.stack.pop().flatten().expect("validated stack");
+                let ok = match heap.get(py, cause)? {
+                    Object::None | Object::Exception { .. } => true,
+                    Object::Builtin(b) => b.is_exception(),
+                    _ => false,
+                };
+                heap.decref(py, cause)?;
+                if !ok {
+                    return Err(RtError::TypeError(
+                        "exception causes must derive from BaseException".into(),
+                    ));
+                }
+            }
+            let f = frame(t);
             let exc = peek(f, 1)?;
             let (class, message) = match heap.get(py, exc)? {
                 Object::Exception { class, message } => (class, message.to_string()),

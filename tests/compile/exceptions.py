@@ -56,3 +56,14 @@ except RuntimeError:
     except RuntimeError as e:
         print("reraised", e)
 print(counts["ok"] + counts["failed"])
+try:
+    try:
+        {}[1]
+    except KeyError as e:
+        raise ValueError("no such key") from e
+except ValueError as e:
+    print("from", e)
+try:
+    raise RuntimeError("plain") from None
+except RuntimeError as e:
+    print(e)
