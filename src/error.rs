@@ -47,6 +47,14 @@ pub enum RtError {
     QueueFull,
     /// An exception of a class without a variant of its own (`raise LookupError(…)`).
     Raised { class: Builtin, message: String },
+    /// An instance of a class statement's exception class (`class E(Exception)`), which the
+    /// raising thread holds (`PyThread::raised`) until a handler takes it: `name` as a report
+    /// shows it (`E`: a report leaves out `__main__`), `base` the built-in class it derives from.
+    Instance {
+        base: Builtin,
+        name: String,
+        message: String,
+    },
 }
 
 impl RtError {
@@ -90,6 +98,7 @@ impl RtError {
             RtError::QueueEmpty => return Some((QueueEmptyClass, String::new())),
             RtError::QueueFull => return Some((QueueFullClass, String::new())),
             RtError::Raised { class, message } => (*class, message),
+            RtError::Instance { base, message, .. } => (*base, message),
             RtError::UseAfterFree { .. }
             | RtError::NegativeRefcount { .. }
             | RtError::DoubleFree { .. }
@@ -170,6 +179,8 @@ impl fmt::Display for RtError {
                 write!(f, "{}", class.qualname())
             }
             RtError::Raised { class, message } => write!(f, "{}: {message}", class.qualname()),
+            RtError::Instance { name, message, .. } if message.is_empty() => write!(f, "{name}"),
+            RtError::Instance { name, message, .. } => write!(f, "{name}: {message}"),
         }
     }
 }

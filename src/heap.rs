@@ -1801,6 +1801,46 @@ impl<P: Platform, R: RefcountField<P>> Heap<P, R> {
         Ok(None)
     }
 
+    /// The built-in exception class a class statement's class derives from (`class E(Exception)`),
+    /// if any (CO-6).
+    pub fn exception_base(&self, py: Token<'_>, class: ObjRef) -> Result<Option<Builtin>, RtError> {
+        let mut c = Some(class);
+        while let Some(k) = c {
+            match self.get(py, k)? {
+                Object::Class { base, .. } => c = base,
+                Object::Builtin(b) if b.is_exception() => return Ok(Some(b)),
+                _ => return Ok(None),
+            }
+        }
+        Ok(None)
+    }
+
+    /// `str(e)` of an instance of an exception class statement: its `args` as
+    /// `BaseException.__str__` shows them (none: empty; one: `str` of it; more: the tuple).
+    pub fn exception_text(&self, py: Token<'_>, obj: ObjRef) -> Result<Option<String>, RtError> {
+        let Object::Instance { class, dict } = self.get(py, obj)? else {
+            return Ok(None);
+        };
+        if self.exception_base(py, class)?.is_none() {
+            return Ok(None);
+        }
+        let args = match self.dict_get_str(py, dict, "args")? {
+            Some(a) => {
+                self.decref(py, a)?;
+                a
+            }
+            None => return Ok(Some(String::new())),
+        };
+        Ok(Some(match self.get(py, args)? {
+            Object::Tuple(v) if v.is_empty() => String::new(),
+            Object::Tuple(v) if v.len() == 1 => match self.get(py, v[0])? {
+                Object::Str(s) => s.to_string(),
+                _ => self.repr(py, v[0])?,
+            },
+            _ => self.repr(py, args)?,
+        }))
+    }
+
     /// How many non-immortal objects are alive.
     pub fn live_count(&self, py: Token<'_>) -> usize {
         self.with_table(py, |t| (t.stats.allocated - t.stats.freed) as usize)

@@ -1293,7 +1293,7 @@ fn temp_file(name: &str, contents: &[u8]) -> String {
 }
 
 /// CO-1, CO-6, EX-4: what only shows when the program runs — a Python `__hash__` in a dict display, a
-/// timed wait, an `except` naming a class statement's class, a Python factory of a defaultdict — ends `check` and `run` with exit 2 and
+/// timed wait, `raise E` of an exception class statement's class uncalled, a Python factory of a defaultdict — ends `check` and `run` with exit 2 and
 /// `unsupported…`, never with a verdict (a refusal in the first schedule would otherwise be
 /// every schedule's outcome, and the check would pass).
 #[test]
@@ -1310,9 +1310,9 @@ fn co1_refusals_at_run_time_give_no_verdict() {
             "timeout",
         ),
         (
-            "except_class.py",
-            b"class K:\n    pass\n\ntry:\n    x = {}[1]\nexcept K:\n    x = 0\n",
-            "class statement's class",
+            "raise_class.py",
+            b"class E(Exception):\n    pass\n\nraise E\n",
+            "without calling it",
         ),
         (
             "factory.py",

@@ -356,6 +356,13 @@ pub struct PyThread {
     /// The exception being handled (`sys.exception()`, owned), set by `PUSH_EXC_INFO` and
     /// restored by `POP_EXCEPT` (CO-6).
     pub exc_info: Option<ObjRef>,
+    /// An instance of an exception class statement being raised (owned), from the raising
+    /// instruction to its handler, which gets this very object (`RtError::Instance`).
+    pub raised: Option<ObjRef>,
+    /// `RERAISE n`: the instruction that first raised (its `lasti`), which CPython restores as
+    /// the frame's last instruction: the next handler gets it as its `lasti`, and a report
+    /// names its line. Set and used within one step.
+    pub reraise_lasti: Option<u32>,
 }
 
 /// Where a thread is in a wait on a `threading.Condition`, `Semaphore` or `Event` (LOCK-6).
@@ -402,6 +409,8 @@ impl PyThread {
             hash_done: false,
             daemon: false,
             exc_info: None,
+            raised: None,
+            reraise_lasti: None,
         })
     }
 
@@ -434,6 +443,8 @@ impl PyThread {
             hash_done: false,
             daemon,
             exc_info: None,
+            raised: None,
+            reraise_lasti: None,
         })
     }
 
@@ -450,6 +461,8 @@ impl PyThread {
             hash_done: false,
             daemon: false,
             exc_info: None,
+            raised: None,
+            reraise_lasti: None,
         }
     }
 
@@ -462,6 +475,7 @@ impl PyThread {
         r.extend(self.thread_obj);
         r.extend(self.sync.map(|w| w.waiter));
         r.extend(self.exc_info);
+        r.extend(self.raised);
         r
     }
 
@@ -621,14 +635,28 @@ pub fn step<P: Platform>(t: &mut PyThread, cx: &mut Cx<'_, '_, P>) -> Result<Ste
         Err(e) if e.ends_execution() => Err(Fault(e)),
         Err(e) if let Some((k, entry, pc)) = handler_frame(t, cx.program) => {
             let (class, message) = e.exception().expect("a Python exception");
-            let exc = cx.heap.new_object(
-                cx.py,
-                Object::Exception {
-                    class,
-                    message: message.into(),
-                },
-            );
-            unwind_to_handler(t, cx, k, entry, pc, exc).map_err(Fault)?;
+            let exc = match (&e, t.raised.take()) {
+                (RtError::Instance { .. }, Some(obj)) => obj,
+                (_, stale) => {
+                    if let Some(s) = stale {
+                        cx.heap.decref(cx.py, s).map_err(Fault)?;
+                    }
+                    cx.heap.new_object(
+                        cx.py,
+                        Object::Exception {
+                            class,
+                            message: message.into(),
+                        },
+                    )
+                }
+            };
+            // The raising instruction, as the handler's `lasti`: after `RERAISE n`, the one it
+            // restored (only for the frame that re-raised).
+            let lasti = match t.reraise_lasti.take() {
+                Some(l) if k + 1 == t.frames.len() => l,
+                _ => pc,
+            };
+            unwind_to_handler(t, cx, k, entry, lasti, exc).map_err(Fault)?;
             let code = &cx.program.codes[t.frames[k].code as usize];
             note!(
                 cx,
@@ -738,7 +766,8 @@ fn unwind<P: Platform>(t: &mut PyThread, cx: &mut Cx<'_, '_, P>) -> Result<(), R
         discard_frame(f, cx)?;
     }
     t.hash_done = false;
-    if let Some(e) = t.exc_info.take() {
+    t.reraise_lasti = None;
+    for e in [t.exc_info.take(), t.raised.take()].into_iter().flatten() {
         cx.heap.decref(cx.py, e)?;
     }
     Ok(())
@@ -828,11 +857,36 @@ fn unwind_to_handler<P: Platform>(
     Ok(())
 }
 
-/// The error that raising exception object `exc` again is (`RERAISE`, a bare `raise`).
-fn reraised<P: Platform>(cx: &Cx<'_, '_, P>, exc: ObjRef) -> Result<RtError, RtError> {
-    match cx.heap.get(cx.py, exc)? {
+/// The error that raising exception object `exc` (borrowed) is (`RAISE_VARARGS`, `RERAISE`, a
+/// bare `raise`); an instance of an exception class statement is kept in `t.raised` for its
+/// handler.
+fn reraised<P: Platform>(
+    t: &mut PyThread,
+    cx: &Cx<'_, '_, P>,
+    exc: ObjRef,
+) -> Result<RtError, RtError> {
+    let (py, heap) = (cx.py, cx.heap);
+    match heap.get(py, exc)? {
         Object::Exception { class, message } => Ok(RtError::raised(class, message.to_string())),
         Object::Builtin(b) if b.is_exception() => Ok(RtError::raised(b, String::new())),
+        Object::Instance { class, .. } if let Some(base) = heap.exception_base(py, class)? => {
+            let message = heap.exception_text(py, exc)?.unwrap_or_default();
+            heap.incref(py, exc)?;
+            if let Some(old) = t.raised.replace(exc) {
+                heap.decref(py, old)?;
+            }
+            Ok(RtError::Instance {
+                base,
+                name: class_name(heap, py, class)?,
+                message,
+            })
+        }
+        Object::Class { .. } if heap.exception_base(py, exc)?.is_some() => {
+            Err(RtError::Unsupported(
+                "raise of an exception class statement's class without calling it (write E())"
+                    .into(),
+            ))
+        }
         other => Err(RtError::TypeError(format!(
             "exceptions must derive from BaseException, not {}",
             other.type_name()
@@ -847,10 +901,27 @@ fn exception_matches<P: Platform>(
     ty: ObjRef,
 ) -> Result<bool, RtError> {
     let (py, heap) = (cx.py, cx.heap);
-    let class = match heap.get(py, exc)? {
-        Object::Exception { class, .. } => class,
+    // The exception's built-in class, and for an instance of a class statement its classes.
+    let (class, mut chain) = match heap.get(py, exc)? {
+        Object::Exception { class, .. } => (class, Vec::new()),
+        Object::Instance { class, .. } => match heap.exception_base(py, class)? {
+            Some(base) => {
+                let mut chain = Vec::new();
+                let mut c = Some(class);
+                while let Some(k) = c {
+                    chain.push(k);
+                    c = match heap.get(py, k)? {
+                        Object::Class { base, .. } => base,
+                        _ => None,
+                    };
+                }
+                (base, chain)
+            }
+            None => return Ok(false),
+        },
         _ => return Ok(false),
     };
+    chain.shrink_to_fit();
     let classes = match heap.get(py, ty)? {
         Object::Tuple(items) => items,
         _ => vec![ty],
@@ -859,10 +930,8 @@ fn exception_matches<P: Platform>(
     for c in classes {
         match heap.get(py, c)? {
             Object::Builtin(b) if b.is_exception() => found |= class.is_exception_subclass(b),
-            Object::Class { .. } => {
-                return Err(RtError::Unsupported(
-                    "an except clause naming a class statement's class (gilcheck models the built-in exceptions only)".into(),
-                ));
+            Object::Class { .. } if heap.exception_base(py, c)?.is_some() => {
+                found |= chain.contains(&c);
             }
             _ => {
                 return Err(RtError::TypeError(
@@ -898,9 +967,15 @@ fn report_exception<P: Platform>(t: &PyThread, cx: &mut Cx<'_, '_, P>, e: &RtErr
         text.push_str(&format!("Exception in thread {name}:\n"));
     }
     text.push_str("Traceback (most recent call last):\n");
-    for f in &t.frames {
+    let top = t.frames.len().saturating_sub(1);
+    for (k, f) in t.frames.iter().enumerate() {
         let code = &cx.program.codes[f.code as usize];
-        let line = code.lines.get(f.pc as usize).copied().unwrap_or(0);
+        // A re-raise reports where the exception was first raised (CPython's `lasti`).
+        let pc = match t.reraise_lasti {
+            Some(l) if k == top => l,
+            _ => f.pc,
+        };
+        let line = code.lines.get(pc as usize).copied().unwrap_or(0);
         text.push_str(&format!(
             "  File \"{}.py\", line {line}, in {}\n",
             cx.program.name, code.name
@@ -1238,7 +1313,28 @@ fn instantiate<P: Platform>(
     let dict = heap.new_dict(py);
     heap.incref(py, class)?;
     let instance = heap.new_object(py, Object::Instance { class, dict });
+    let exception = heap.exception_base(py, class)?.is_some();
+    if exception {
+        // `BaseException.__new__` keeps the call's arguments as `args`, whatever `__init__` does.
+        let args = heap.new_tuple(py, args)?;
+        let r = heap.dict_set_str(py, dict, "args", args);
+        heap.decref(py, args)?;
+        r?;
+    }
     let Some(init) = init else {
+        if exception {
+            if !kwargs.is_empty() {
+                heap.decref(py, instance)?;
+                return Err(RtError::TypeError(format!(
+                    "{}() takes no keyword arguments",
+                    class_name(heap, py, class)?
+                )));
+            }
+            return Ok(Invoked::Returned(
+                instance,
+                crate::builtins::CallPoll::Polls,
+            ));
+        }
         if !all.is_empty() || !kwargs.is_empty() {
             heap.decref(py, instance)?;
             return Err(RtError::TypeError(format!(
@@ -1301,12 +1397,8 @@ fn build_class<P: Platform>(
         Some(b) => match heap.get(py, b)? {
             Object::Class { .. } => Some(b),
             Object::Builtin(Builtin::ObjectClass) => None,
-            Object::Builtin(c) if c.is_exception() => {
-                return Err(RtError::Unsupported(format!(
-                    "a class deriving from {} (gilcheck models the built-in exceptions only)",
-                    c.name()
-                )));
-            }
+            // `class E(Exception)`: the built-in class is the end of its chain of bases.
+            Object::Builtin(c) if c.is_exception() => Some(b),
             other => {
                 return Err(RtError::Unsupported(format!(
                     "gilcheck models bases that are classes of class statements, not {}",
@@ -2271,7 +2363,7 @@ fn run_instruction<P: Platform>(t: &mut PyThread, cx: &mut Cx<'_, '_, P>) -> Res
         LoadBuildClass => f.stack.push(Some(ObjRef::builtin(Builtin::BuildClass))),
         RaiseVarargs(0) => {
             return Err(match t.exc_info {
-                Some(e) => reraised(cx, e)?,
+                Some(e) => reraised(t, cx, e)?,
                 None => RtError::RuntimeError("No active exception to reraise".into()),
             });
         }
@@ -2298,9 +2390,18 @@ fn run_instruction<P: Platform>(t: &mut PyThread, cx: &mut Cx<'_, '_, P>) -> Res
             let m = r?;
             frame(t).stack.push(Some(ObjRef::from_bool(m)));
         }
-        Reraise(_) => {
+        Reraise(n) => {
+            if n > 0 {
+                let at = f.stack.len() - 1 - n as usize;
+                if let Some(Some(l)) = f.stack.get(at).copied()
+                    && let Object::Int(i) = heap.get(py, l)?
+                {
+                    t.reraise_lasti = u32::try_from(i).ok();
+                }
+            }
+            let f = frame(t);
             let exc = f.stack.pop().flatten().expect("validated stack");
-            let e = reraised(cx, exc);
+            let e = reraised(t, cx, exc);
             heap.decref(py, exc)?;
             return Err(e?);
         }
@@ -2310,6 +2411,7 @@ fn run_instruction<P: Platform>(t: &mut PyThread, cx: &mut Cx<'_, '_, P>) -> Res
             let exc = peek(f, 1)?;
             let ty = match heap.get(py, exc)? {
                 Object::Exception { class, .. } => ObjRef::builtin(class),
+                Object::Instance { class, .. } => class,
                 _ => ObjRef::NONE,
             };
             f.pc = next_pc as u32; // a pushed frame returns here
@@ -2416,25 +2518,7 @@ fn run_instruction<P: Platform>(t: &mut PyThread, cx: &mut Cx<'_, '_, P>) -> Res
             }
             let f = frame(t);
             let exc = peek(f, 1)?;
-            let (class, message) = match heap.get(py, exc)? {
-                Object::Exception { class, message } => (class, message.to_string()),
-                Object::Builtin(b) if b.is_exception() => (b, String::new()),
-                other => {
-                    return Err(RtError::TypeError(format!(
-                        "exceptions must derive from BaseException (gilcheck: one of the built-in exceptions it models), not {}",
-                        other.type_name()
-                    )));
-                }
-            };
-            return Err(match class {
-                Builtin::ValueErrorClass => RtError::ValueError(message),
-                Builtin::RuntimeErrorClass => RtError::RuntimeError(message),
-                Builtin::TypeErrorClass => RtError::TypeError(message),
-                Builtin::KeyErrorClass => RtError::KeyError(message),
-                Builtin::IndexErrorClass => RtError::IndexError(message),
-                Builtin::ExceptionClass => RtError::Exception(message),
-                _ => RtError::AssertionError(message),
-            });
+            return Err(reraised(t, cx, exc)?);
         }
         ReturnGenerator => {
             let mut done = t.frames.pop().expect("a frame");

@@ -512,6 +512,14 @@ fn is_instance<P: Platform>(
             Ok(false)
         }
         Object::Builtin(Builtin::ObjectClass) => Ok(true),
+        // An instance of `class E(Exception)` is an instance of the built-in classes above it.
+        Object::Builtin(b)
+            if b.is_exception()
+                && let Some(c) = heap.class_of(py, obj)?
+                && let Some(base) = heap.exception_base(py, c)? =>
+        {
+            Ok(base.is_exception_subclass(b))
+        }
         Object::Builtin(b) if b.is_class() => {
             let t = heap.with_object(py, obj, |o| o.type_name())?;
             // bool is a subclass of int; Counter and defaultdict of dict.

@@ -353,6 +353,7 @@ pub fn to_str<P: Platform>(heap: &Heap<P>, py: Token<'_>, o: ObjRef) -> Result<S
     match heap.get(py, o)? {
         Object::Str(s) => Ok(s.to_string()),
         Object::Exception { message, .. } => Ok(message.to_string()),
+        Object::Instance { .. } if let Some(text) = heap.exception_text(py, o)? => Ok(text),
         _ => heap.repr(py, o),
     }
 }
