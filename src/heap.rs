@@ -1144,6 +1144,17 @@ impl<P: Platform, R: RefcountField<P>> Heap<P, R> {
         key: ObjRef,
     ) -> Result<Option<usize>, RtError> {
         let h = self.hash_of(py, key)?;
+        self.set_find_hashed(py, set, key, h)
+    }
+
+    /// [`Heap::set_find`] for a key whose hash is known.
+    fn set_find_hashed(
+        &self,
+        py: Token<'_>,
+        set: ObjRef,
+        key: ObjRef,
+        h: i64,
+    ) -> Result<Option<usize>, RtError> {
         let entries: Vec<(usize, ObjRef)> = match self.get(py, set)? {
             Object::Set { table, .. } => table
                 .table
@@ -1171,10 +1182,10 @@ impl<P: Platform, R: RefcountField<P>> Heap<P, R> {
 
     /// RC-6: `s.add(key)`: the set takes a reference to a key it did not have; true if added.
     pub fn set_add(&self, py: Token<'_>, set: ObjRef, key: ObjRef) -> Result<bool, RtError> {
-        if self.set_find(py, set, key)?.is_some() {
+        let h = self.hash_of(py, key)?;
+        if self.set_find_hashed(py, set, key, h)?.is_some() {
             return Ok(false);
         }
-        let h = self.hash_of(py, key)?;
         self.incref(py, key)?;
         self.update(py, set, |o| match o {
             Object::Set { table, .. } => {
@@ -1322,12 +1333,13 @@ impl<P: Platform, R: RefcountField<P>> Heap<P, R> {
     }
 
     fn index(len: usize, i: i64) -> Result<usize, RtError> {
+        Self::position(len, i).ok_or_else(|| RtError::IndexError("index out of range".into()))
+    }
+
+    /// Python's index `i` (negative from the end) into a sequence of `len` items, if inside.
+    pub fn position(len: usize, i: i64) -> Option<usize> {
         let j = if i < 0 { i + len as i64 } else { i };
-        if (0..len as i64).contains(&j) {
-            Ok(j as usize)
-        } else {
-            Err(RtError::IndexError("index out of range".into()))
-        }
+        (0..len as i64).contains(&j).then_some(j as usize)
     }
 
     /// RC-6: `seq[i]` on a list or tuple: a new reference to the item.
@@ -1799,6 +1811,26 @@ impl<P: Platform, R: RefcountField<P>> Heap<P, R> {
             c = base;
         }
         Ok(None)
+    }
+
+    /// Whether class statement `class` is `ancestor` or derives from it (its chain of bases).
+    pub fn derives_from(
+        &self,
+        py: Token<'_>,
+        class: ObjRef,
+        ancestor: ObjRef,
+    ) -> Result<bool, RtError> {
+        let mut c = Some(class);
+        while let Some(k) = c {
+            if k == ancestor {
+                return Ok(true);
+            }
+            c = match self.get(py, k)? {
+                Object::Class { base, .. } => base,
+                _ => None,
+            };
+        }
+        Ok(false)
     }
 
     /// The built-in exception class a class statement's class derives from (`class E(Exception)`),

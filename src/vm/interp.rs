@@ -857,6 +857,13 @@ fn unwind_to_handler<P: Platform>(
     Ok(())
 }
 
+/// CPython's `UnboundLocalError` for local `name` (gilcheck's NameError with its wording).
+fn unbound_local(name: &str) -> RtError {
+    RtError::NameError(format!(
+        "cannot access local variable '{name}' where it is not associated with a value"
+    ))
+}
+
 /// The error that raising exception object `exc` (borrowed) is (`RAISE_VARARGS`, `RERAISE`, a
 /// bare `raise`); an instance of an exception class statement is kept in `t.raised` for its
 /// handler.
@@ -901,27 +908,15 @@ fn exception_matches<P: Platform>(
     ty: ObjRef,
 ) -> Result<bool, RtError> {
     let (py, heap) = (cx.py, cx.heap);
-    // The exception's built-in class, and for an instance of a class statement its classes.
-    let (class, mut chain) = match heap.get(py, exc)? {
-        Object::Exception { class, .. } => (class, Vec::new()),
+    // The exception's built-in class, and for an instance of a class statement its class.
+    let (class, own) = match heap.get(py, exc)? {
+        Object::Exception { class, .. } => (class, None),
         Object::Instance { class, .. } => match heap.exception_base(py, class)? {
-            Some(base) => {
-                let mut chain = Vec::new();
-                let mut c = Some(class);
-                while let Some(k) = c {
-                    chain.push(k);
-                    c = match heap.get(py, k)? {
-                        Object::Class { base, .. } => base,
-                        _ => None,
-                    };
-                }
-                (base, chain)
-            }
+            Some(base) => (base, Some(class)),
             None => return Ok(false),
         },
         _ => return Ok(false),
     };
-    chain.shrink_to_fit();
     let classes = match heap.get(py, ty)? {
         Object::Tuple(items) => items,
         _ => vec![ty],
@@ -931,7 +926,9 @@ fn exception_matches<P: Platform>(
         match heap.get(py, c)? {
             Object::Builtin(b) if b.is_exception() => found |= class.is_exception_subclass(b),
             Object::Class { .. } if heap.exception_base(py, c)?.is_some() => {
-                found |= chain.contains(&c);
+                if let Some(own) = own {
+                    found |= heap.derives_from(py, own, c)?;
+                }
             }
             _ => {
                 return Err(RtError::TypeError(
@@ -1470,12 +1467,8 @@ fn run_instruction<P: Platform>(t: &mut PyThread, cx: &mut Cx<'_, '_, P>) -> Res
             f.stack.push(Some(v));
         }
         LoadFast(i) => {
-            let v = f.locals[i as usize].ok_or_else(|| {
-                RtError::NameError(format!(
-                    "cannot access local variable '{}' where it is not associated with a value",
-                    code.varnames[i as usize]
-                ))
-            })?;
+            let v =
+                f.locals[i as usize].ok_or_else(|| unbound_local(&code.varnames[i as usize]))?;
             if !cx.faults.load_fast_without_incref {
                 heap.incref(py, v)?;
             }
@@ -1933,15 +1926,13 @@ fn run_instruction<P: Platform>(t: &mut PyThread, cx: &mut Cx<'_, '_, P>) -> Res
                     Object::Cell(Some(v)) => v,
                     _ => {
                         let name = code.slot_name(i);
-                        return Err(RtError::NameError(if code.freevars.contains(&name) {
-                            format!(
+                        return Err(if code.freevars.contains(&name) {
+                            RtError::NameError(format!(
                                 "cannot access free variable '{name}' where it is not associated with a value in enclosing scope"
-                            )
+                            ))
                         } else {
-                            format!(
-                                "cannot access local variable '{name}' where it is not associated with a value"
-                            )
-                        }));
+                            unbound_local(&name)
+                        });
                     }
                 }
             };
@@ -2445,12 +2436,9 @@ fn run_instruction<P: Platform>(t: &mut PyThread, cx: &mut Cx<'_, '_, P>) -> Res
             return Ok(finish_step(t, cx, ins, false, false, callee, false));
         }
         DeleteFast(i) => {
-            let old = f.locals[i as usize].take().ok_or_else(|| {
-                RtError::NameError(format!(
-                    "cannot access local variable '{}' where it is not associated with a value",
-                    code.varnames[i as usize]
-                ))
-            })?;
+            let old = f.locals[i as usize]
+                .take()
+                .ok_or_else(|| unbound_local(&code.varnames[i as usize]))?;
             heap.decref(py, old)?;
         }
         DeleteDeref(i) => {
@@ -3177,20 +3165,14 @@ fn subscr<P: Platform>(
             match heap.get(py, container)? {
                 Object::Str(s) => {
                     let chars: Vec<char> = s.chars().collect();
-                    let n = chars.len() as i64;
-                    let at = if i < 0 { i + n } else { i };
-                    let c = (0..n)
-                        .contains(&at)
-                        .then(|| chars[at as usize])
+                    let c = Heap::<P>::position(chars.len(), i)
+                        .map(|at| chars[at])
                         .ok_or_else(|| RtError::IndexError("string index out of range".into()))?;
                     Ok(heap.new_str(py, c.encode_utf8(&mut [0; 4])))
                 }
                 Object::Bytes(b) => {
-                    let n = b.len() as i64;
-                    let at = if i < 0 { i + n } else { i };
-                    let c = (0..n)
-                        .contains(&at)
-                        .then(|| b[at as usize])
+                    let c = Heap::<P>::position(b.len(), i)
+                        .map(|at| b[at])
                         .ok_or_else(|| RtError::IndexError("index out of range".into()))?;
                     Ok(heap.new_int(py, i64::from(c)))
                 }
@@ -3201,9 +3183,7 @@ fn subscr<P: Platform>(
             let i = heap.int_value(py, key)?;
             let item = heap.with_object(py, container, |o| match o {
                 Object::Deque { items, .. } => {
-                    let n = items.len() as i64;
-                    let at = if i < 0 { i + n } else { i };
-                    (0..n).contains(&at).then(|| items[at as usize])
+                    Heap::<P>::position(items.len(), i).map(|at| items[at])
                 }
                 _ => None,
             })?;
@@ -3241,13 +3221,9 @@ fn delete_subscr<P: Platform>(
         Object::Slice { start, stop, step } => slice_indices(len, (start, stop, step))?,
         _ => {
             let i = heap.int_value(py, key)?;
-            let at = if i < 0 { i + len as i64 } else { i };
-            if !(0..len as i64).contains(&at) {
-                return Err(RtError::IndexError(
-                    "list assignment index out of range".into(),
-                ));
-            }
-            vec![at as usize]
+            let at = Heap::<P>::position(len, i)
+                .ok_or_else(|| RtError::IndexError("list assignment index out of range".into()))?;
+            vec![at]
         }
     };
     let gone = heap.update(py, container, |o| match o {

@@ -926,12 +926,7 @@ fn method<P: Platform>(
         StrEncode | BytesDecode => {
             arity(b, args, 0, 1)?;
             if let Some(&enc) = args.first() {
-                let enc = str_arg(heap, py, b, enc)?.to_lowercase().replace('_', "-");
-                if enc != "utf-8" && enc != "utf8" {
-                    return Err(RtError::Unsupported(format!(
-                        "the '{enc}' codec (gilcheck has UTF-8 only)"
-                    )));
-                }
+                utf8_only(heap, py, b, enc)?;
             }
             match heap.get(py, this)? {
                 Object::Str(s) => Ok(heap.new_bytes(py, s.as_bytes())),
@@ -1173,6 +1168,15 @@ pub fn set_update<P: Platform>(
     set: ObjRef,
     other: ObjRef,
 ) -> Result<(), RtError> {
+    // A set or a dict: one resize first (`set_merge`, `set_update_internal`).
+    let reserve = |n: usize| {
+        heap.update(py, set, |o| {
+            if let Object::Set { table, .. } = o {
+                table.prepare_merge(n);
+            }
+            Ok(())
+        })
+    };
     if let Object::Set { table, .. } = heap.get(py, other)? {
         let empty = matches!(heap.get(py, set)?, Object::Set { table: t, .. } if t.fill == 0);
         if empty {
@@ -1191,26 +1195,14 @@ pub fn set_update<P: Platform>(
         if table.used == 0 {
             return Ok(());
         }
-        heap.update(py, set, |o| {
-            if let Object::Set { table: t, .. } = o {
-                t.prepare_merge(table.used);
-            }
-            Ok(())
-        })?;
+        reserve(table.used)?;
         for k in table.keys() {
             heap.set_add(py, set, k)?;
         }
         return Ok(());
     }
-    // A dict: one resize first, as for a set (`set_update_internal`).
     if let Object::Dict(d) = heap.get(py, other)? {
-        let n = d.len();
-        heap.update(py, set, |o| {
-            if let Object::Set { table, .. } = o {
-                table.prepare_merge(n);
-            }
-            Ok(())
-        })?;
+        reserve(d.len())?;
     }
     let items = collect(heap, py, other)?;
     let mut result = Ok(());
@@ -1469,6 +1461,23 @@ pub fn inplace<P: Platform>(
     Ok(Some(a))
 }
 
+/// An encoding argument: UTF-8 under any of its names, else refused (the one codec modelled).
+fn utf8_only<P: Platform>(
+    heap: &Heap<P>,
+    py: Token<'_>,
+    b: Builtin,
+    enc: ObjRef,
+) -> Result<(), RtError> {
+    let enc = str_arg(heap, py, b, enc)?.to_lowercase().replace('_', "-");
+    if enc == "utf-8" || enc == "utf8" {
+        Ok(())
+    } else {
+        Err(RtError::Unsupported(format!(
+            "the '{enc}' codec (gilcheck has UTF-8 only)"
+        )))
+    }
+}
+
 /// `bytes()`, `bytes(n)` (n zero bytes), `bytes(s, "utf-8")`, `bytes(iterable of ints)`.
 fn new_bytes<P: Platform>(
     heap: &Heap<P>,
@@ -1488,12 +1497,7 @@ fn new_bytes<P: Platform>(
                     "string argument without an encoding".into(),
                 ));
             }
-            let enc = str_arg(heap, py, Builtin::BytesClass, args[1])?.to_lowercase();
-            if enc != "utf-8" && enc != "utf8" {
-                return Err(RtError::Unsupported(format!(
-                    "the '{enc}' codec (gilcheck has UTF-8 only)"
-                )));
-            }
+            utf8_only(heap, py, Builtin::BytesClass, args[1])?;
             Ok(heap.new_bytes(py, s.as_bytes()))
         }
         Object::Int(n) if n < 0 => Err(RtError::ValueError("negative count".into())),

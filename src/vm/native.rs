@@ -498,19 +498,10 @@ fn is_instance<P: Platform>(
     class: ObjRef,
 ) -> Result<bool, RtError> {
     match heap.get(py, class)? {
-        Object::Class { .. } => {
-            let mut c = heap.class_of(py, obj)?;
-            while let Some(k) = c {
-                if k == class {
-                    return Ok(true);
-                }
-                c = match heap.get(py, k)? {
-                    Object::Class { base, .. } => base,
-                    _ => None,
-                };
-            }
-            Ok(false)
-        }
+        Object::Class { .. } => match heap.class_of(py, obj)? {
+            Some(c) => heap.derives_from(py, c, class),
+            None => Ok(false),
+        },
         Object::Builtin(Builtin::ObjectClass) => Ok(true),
         // An instance of `class E(Exception)` is an instance of the built-in classes above it.
         Object::Builtin(b)
