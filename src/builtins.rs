@@ -91,6 +91,9 @@ builtins! {
     ThreadStart = "start", "Thread.start", Polls;
     ThreadJoin = "join", "Thread.join", Polls;
     ThreadIsAlive = "is_alive", "Thread.is_alive", Polls;
+    // `Thread.__init__`, as `super().__init__(…)` or `threading.Thread.__init__(self, …)`
+    // call it from a subclass (CO-8).
+    ThreadInit = "__init__", "Thread.__init__", Polls;
     CurrentThread = "current_thread", "threading.current_thread", Polls;
     GetIdent = "get_ident", "threading.get_ident", Polls;
     LockAcquire = "acquire", "lock.acquire", Polls;
@@ -101,6 +104,10 @@ builtins! {
     ListAppend = "append", "list.append", Polls;
     Sum = "sum", "sum", Polls;
     ObjectClass = "object", "object", Polls;
+    // `super()` and the `__init__` of the built-in bases it can reach (CO-8).
+    Super = "super", "super", Polls;
+    ObjectInit = "__init__", "object.__init__", Polls;
+    ExceptionInit = "__init__", "BaseException.__init__", Polls;
     PropertyClass = "property", "property", Polls;
     PropertySetter = "setter", "property.setter", Polls;
     StaticMethodClass = "staticmethod", "staticmethod", Polls;
@@ -108,6 +115,7 @@ builtins! {
     // What `LOAD_BUILD_CLASS` pushes; it runs the class body in a frame of its own.
     BuildClass = "__build_class__", "__build_class__", Polls;
     Isinstance = "isinstance", "isinstance", Polls;
+    TypeBuiltin = "type", "type", Polls;
     // The common built-ins and the methods of str, list and dict (`vm::library`).
     Min = "min", "min", Polls;
     Max = "max", "max", Polls;
@@ -151,6 +159,8 @@ builtins! {
     StrCount = "count", "str.count", Polls;
     StrFind = "find", "str.find", Polls;
     StrEncode = "encode", "str.encode", Polls;
+    StrFormat = "format", "str.format", Polls;
+    Format = "format", "format", Polls;
     BytesClass = "bytes", "bytes", Polls;
     BytesDecode = "decode", "bytes.decode", Polls;
     ModCollections = "collections", "collections", Polls;
@@ -227,6 +237,9 @@ impl Builtin {
             ThreadStart
                 | ThreadJoin
                 | ThreadIsAlive
+                | ThreadInit
+                | ObjectInit
+                | ExceptionInit
                 | LockAcquire
                 | LockRelease
                 | LockLocked
@@ -279,7 +292,7 @@ impl Builtin {
             DictGet | DictKeys | DictValues | DictItems | DictSetdefault | DictUpdate
             | DictCopy => "dict",
             StrJoin | StrSplit | StrStrip | StrLower | StrUpper | StrStartswith | StrEndswith
-            | StrReplace | StrCount | StrFind | StrEncode => "str",
+            | StrReplace | StrCount | StrFind | StrEncode | StrFormat => "str",
             BytesDecode => "bytes",
             DequeAppend | DequeAppendleft | DequePop | DequePopleft | DequeExtend | DequeClear => {
                 "collections.deque"
@@ -319,10 +332,12 @@ impl Builtin {
             ImportErrorClass,
             ModuleNotFoundErrorClass,
             ObjectClass,
+            Super,
             PropertyClass,
             StaticMethodClass,
             ClassMethodClass,
             Isinstance,
+            TypeBuiltin,
             Min,
             Max,
             Abs,
@@ -340,6 +355,7 @@ impl Builtin {
             Zip,
             Sorted,
             Id,
+            Format,
         ]
         .into_iter()
         .find(|b| b.name() == name)

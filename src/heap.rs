@@ -223,6 +223,12 @@ pub enum Object<P: Platform> {
     StaticMethod(ObjRef),
     /// `classmethod(f)`.
     ClassMethod(ObjRef),
+    /// `super()` or `super(class, receiver)`: looks names up past `class` in the receiver's
+    /// chain of bases (strong references; CO-8).
+    Super {
+        class: ObjRef,
+        receiver: ObjRef,
+    },
     /// `threading.Condition`, `Semaphore`, `BoundedSemaphore`, `Event` (LOCK-6, LOCK-7).
     Sync(SyncObj),
     /// `slice(start, stop, step)` of ints or None (`BUILD_SLICE`).
@@ -463,6 +469,31 @@ pub struct ThreadObj {
     pub process: bool,
     /// `daemon=True`: the program does not wait for it at exit.
     pub daemon: bool,
+    /// For an instance of a class statement deriving from `threading.Thread`: its class and
+    /// the dict of its attributes (owned; CO-8).
+    pub class: Option<ObjRef>,
+    pub dict: Option<ObjRef>,
+    /// Whether `Thread.__init__` has run (a subclass's `__init__` may not call it).
+    pub initialized: bool,
+}
+
+impl ThreadObj {
+    /// A thread object `Thread.__init__` has not yet filled.
+    pub fn blank(process: bool) -> ThreadObj {
+        ThreadObj {
+            target: None,
+            args: None,
+            kwargs: None,
+            name: "".into(),
+            ident: None,
+            run: ThreadRun::Initial,
+            process,
+            daemon: false,
+            class: None,
+            dict: None,
+            initialized: false,
+        }
+    }
 }
 
 impl<P: Platform> Clone for Object<P> {
@@ -558,6 +589,10 @@ impl<P: Platform> Clone for Object<P> {
             },
             Object::StaticMethod(f) => Object::StaticMethod(*f),
             Object::ClassMethod(f) => Object::ClassMethod(*f),
+            Object::Super { class, receiver } => Object::Super {
+                class: *class,
+                receiver: *receiver,
+            },
         }
     }
 }
@@ -626,6 +661,7 @@ impl<P: Platform> Object<P> {
             Object::Property { .. } => "property",
             Object::StaticMethod(_) => "staticmethod",
             Object::ClassMethod(_) => "classmethod",
+            Object::Super { .. } => "super",
         }
     }
 
@@ -667,6 +703,8 @@ impl<P: Platform> Object<P> {
                 .iter()
                 .chain(&t.args)
                 .chain(&t.kwargs)
+                .chain(&t.class)
+                .chain(&t.dict)
                 .copied()
                 .collect(),
             Object::Namespace { dict } => vec![*dict],
@@ -686,6 +724,7 @@ impl<P: Platform> Object<P> {
             Object::Method { func, receiver } => vec![*func, *receiver],
             Object::Property { fget, fset } => fget.iter().chain(fset).copied().collect(),
             Object::StaticMethod(f) | Object::ClassMethod(f) => vec![*f],
+            Object::Super { class, receiver } => vec![*class, *receiver],
             Object::Generator(GenObj { frame: Some(f), .. }) => f
                 .stack
                 .iter()
@@ -1716,7 +1755,7 @@ impl<P: Platform, R: RefcountField<P>> Heap<P, R> {
             Object::Generator(g) => format!("<generator object {}>", g.name),
             Object::Thread(t) => format!(
                 "<{}({}, {})>",
-                if t.process { "Process" } else { "Thread" },
+                self.type_name_of(py, obj)?,
                 t.name,
                 match t.run {
                     ThreadRun::Initial => "initial",
@@ -1762,18 +1801,44 @@ impl<P: Platform, R: RefcountField<P>> Heap<P, R> {
             Object::Property { .. } => "<property object>".into(),
             Object::StaticMethod(f) => format!("<staticmethod({})>", self.repr(py, f)?),
             Object::ClassMethod(f) => format!("<classmethod({})>", self.repr(py, f)?),
+            Object::Super { class, receiver } => format!(
+                "<super: {}, <{} object>>",
+                self.repr(py, class)?,
+                self.type_name_of(py, receiver)?
+            ),
         })
     }
 
     /// The name of `obj`'s type: the class's own name for an instance of a `class` statement.
     pub fn type_name_of(&self, py: Token<'_>, obj: ObjRef) -> Result<String, RtError> {
         match self.get(py, obj)? {
-            Object::Instance { class, .. } => match self.get(py, class)? {
+            Object::Instance { class, .. }
+            | Object::Thread(ThreadObj {
+                class: Some(class), ..
+            }) => match self.get(py, class)? {
                 Object::Class { name, .. } => Ok(name.to_string()),
                 other => Ok(other.type_name().to_string()),
             },
             other => Ok(other.type_name().to_string()),
         }
+    }
+
+    /// The class and the attribute dict (borrowed) of an instance of a class statement,
+    /// including one deriving from `threading.Thread`.
+    pub fn instance_parts(
+        &self,
+        py: Token<'_>,
+        obj: ObjRef,
+    ) -> Result<Option<(ObjRef, ObjRef)>, RtError> {
+        self.with_object(py, obj, |o| match o {
+            Object::Instance { class, dict } => Some((*class, *dict)),
+            Object::Thread(ThreadObj {
+                class: Some(class),
+                dict: Some(dict),
+                ..
+            }) => Some((*class, *dict)),
+            _ => None,
+        })
     }
 
     fn function_name(&self, py: Token<'_>, f: ObjRef) -> Result<String, RtError> {
@@ -1787,6 +1852,7 @@ impl<P: Platform, R: RefcountField<P>> Heap<P, R> {
     pub fn class_of(&self, py: Token<'_>, obj: ObjRef) -> Result<Option<ObjRef>, RtError> {
         self.with_object(py, obj, |o| match o {
             Object::Instance { class, .. } => Some(*class),
+            Object::Thread(ThreadObj { class, .. }) => *class,
             _ => None,
         })
     }
@@ -1831,6 +1897,20 @@ impl<P: Platform, R: RefcountField<P>> Heap<P, R> {
             };
         }
         Ok(false)
+    }
+
+    /// The built-in class at the end of a class statement's chain of bases (`Exception`,
+    /// `threading.Thread`), if any.
+    pub fn native_base(&self, py: Token<'_>, class: ObjRef) -> Result<Option<Builtin>, RtError> {
+        let mut c = Some(class);
+        while let Some(k) = c {
+            match self.get(py, k)? {
+                Object::Class { base, .. } => c = base,
+                Object::Builtin(b) => return Ok(Some(b)),
+                _ => return Ok(None),
+            }
+        }
+        Ok(None)
     }
 
     /// The built-in exception class a class statement's class derives from (`class E(Exception)`),

@@ -375,6 +375,126 @@ fn vm11_daemon_threads_are_left_behind() {
     assert_eq!(report.daemons_left.len(), 2, "{:?}", report.daemons_left);
 }
 
+/// CO-8: a class deriving from threading.Thread runs its own `run` on the new thread, with the
+/// attributes its `__init__` set after `super().__init__()`: its read–modify–write of a shared
+/// attribute loses updates under 3.9 and never under 3.11 (every schedule at 2 × 2), and the
+/// twin whose `run` takes a lock loses nothing under 3.9. `super()` outside a method, and a
+/// subclass whose `__init__` forgets `Thread.__init__`, fail as in CPython.
+#[test]
+fn co8_thread_subclasses_run_their_own_run() {
+    use gilcheck::explore::engine::Verdict;
+    use gilcheck::vm::Policy;
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/conformance/thread_subclass_run.py");
+    let source = std::fs::read_to_string(&path).expect("readable");
+    let locked = source
+        .replace(
+            "import threading\n",
+            "import threading\n\nlock = threading.Lock()\n",
+        )
+        .replace(
+            "            stats.total += 1",
+            "            with lock:\n                stats.total += 1",
+        );
+    assert_ne!(locked, source);
+    let shrink = Shrink {
+        threads: Some(2),
+        iterations: Some(2),
+    };
+    let (p, changes) = compile::compile(&source, "thread_subclass_run.py", "t", &shrink).unwrap();
+    // `Worker(10000)` is what feeds the thread: --iterations found it.
+    assert!(
+        changes
+            .iter()
+            .any(|c| c.what == "iterations" && c.from == "10000"),
+        "{changes:?}"
+    );
+    match support::verdict(&p, Policy::Py39, &support::dfs(None)) {
+        Verdict::Fail(c) => assert!(c.what.contains("differs"), "3.9: {}", c.what),
+        v => panic!("3.9 must lose an update: {v:?}"),
+    }
+    let v = support::verdict(&p, Policy::Py311, &support::dfs(None));
+    assert!(matches!(v, Verdict::Pass { .. }), "3.11: {v:?}");
+    let (l, _) = compile::compile(&locked, "thread_subclass_run.py", "l", &shrink).unwrap();
+    let v = support::verdict(&l, Policy::Py39, &support::dfs(None));
+    assert!(matches!(v, Verdict::Pass { .. }), "locked, 3.9: {v:?}");
+    let run = |text: &str| {
+        let (p, _) = compile::compile(text, "t.py", "t", &Shrink::default()).unwrap();
+        gilcheck::vm::threaded::run::<gilcheck::platform::Std>(
+            std::sync::Arc::new(p),
+            gilcheck::vm::threaded::RunOptions::default(),
+        )
+        .expect("runs")
+    };
+    let full = run(&source);
+    assert_eq!(full.output, "Got: 40000\n");
+    let errors = run(concat!(
+        "import threading\n",
+        "class Forgot(threading.Thread):\n",
+        "    def __init__(self):\n",
+        "        self.x = 1\n",
+        "try:\n",
+        "    Forgot().start()\n",
+        "except RuntimeError as e:\n",
+        "    print(e)\n",
+        "def f():\n",
+        "    return super()\n",
+        "try:\n",
+        "    f()\n",
+        "except RuntimeError as e:\n",
+        "    print(e)\n",
+    ));
+    assert_eq!(
+        errors.output,
+        "thread.__init__() not called\nsuper(): no arguments\n"
+    );
+}
+
+/// VM-16: `%` on a str, `str.format`, `format()` and f-string specs format as CPython's
+/// formatter does (tests/compile/formatting.py prints as CPython 3.11, in
+/// `co2_compiled_programs_print_what_cpython_prints`); what gilcheck does not model is
+/// refused, never formatted differently, and CPython's errors keep their type.
+#[test]
+fn vm16_formatting_is_cpythons_or_refused() {
+    let run = |text: &str| {
+        let (p, _) = compile::compile(text, "f.py", "f", &Shrink::default()).unwrap();
+        gilcheck::vm::threaded::run::<gilcheck::platform::Std>(
+            std::sync::Arc::new(p),
+            gilcheck::vm::threaded::RunOptions::default(),
+        )
+        .expect("runs")
+    };
+    let ok = run(concat!(
+        "x = 7\n",
+        "print('%d|%5.2f|%-4s|%r' % (x, x / 3, 'a', 'b'), '{:>4}|{!r}'.format(x, 'q'), f'{x:#06b}', format(x, '+'))\n",
+        "try:\n",
+        "    print('%d %d' % (1,))\n",
+        "except TypeError as e:\n",
+        "    print(e)\n",
+        "try:\n",
+        "    print(format('s', 'd'))\n",
+        "except ValueError as e:\n",
+        "    print(e)\n",
+    ));
+    assert_eq!(
+        ok.output,
+        "7| 2.33|a   |'b'    7|'q' 0b0111 +7\nnot enough arguments for format string\nUnknown format code 'd' for object of type 'str'\n"
+    );
+    for refused in [
+        "print('%(a)s' % {'a': 1})",
+        "print(b'%d' % 1)",
+        "print('%*d' % (3, 1))",
+    ] {
+        let r = run(refused);
+        let failure = r.failure.unwrap_or_default();
+        assert!(
+            failure.starts_with("unsupported"),
+            "{refused}: {failure:?} {:?}",
+            r.output
+        );
+    }
+}
+
 /// CO-1: the syntax errors users hit most, in CPython 3.11's words and at its place (line and
 /// column of the bracket left open, of the wrong closer, of the line that lacks its block).
 #[test]

@@ -9,7 +9,8 @@
 //! print and lose updates as CPython does (VM-13), and that programs guarded by an RLock, a
 //! Condition, a Semaphore or an Event end as CPython's do (LOCK-5, LOCK-6, LOCK-7), and so do
 //! a key with a Python `__hash__`, a Counter and a defaultdict (VM-14), the ordinary path of
-//! `try` statements (CO-6) and closures (CO-7).
+//! `try` statements (CO-6), closures (CO-7), `super()` and subclasses of `threading.Thread`
+//! (CO-8), and text formatting (VM-16).
 //!
 //! When pyenv or a CPython version is missing (as on CI machines without pyenv), the parts that
 //! need it are skipped and the reason is printed; a test with nothing left to compare passes.
@@ -1412,7 +1413,7 @@ fn conformance_verdict(path: &Path, source: &str, policy: Policy) -> (bool, Stri
 }
 
 /// CO-2, CO-6, VM-15, LU-1, LU-3, LOCK-6, LOCK-7: each program of `tests/conformance/` (a read–modify–write
-/// of shared state in one of 47 ways, two deadlocks among them), on each CPython 3.8–3.13 that is
+/// of shared state in one of 49 ways, two deadlocks among them), on each CPython 3.8–3.13 that is
 /// installed, run at the file's size (4 threads × 10 000, `sys.setswitchinterval(1e-6)` put
 /// first; a run still going after 5 s is a deadlock) and compared with gilcheck's verdict for that version (every
 /// schedule at 2 threads × 2 iterations): a CPython run that ends differently where gilcheck
@@ -1530,4 +1531,178 @@ fn conf_cpython_agrees_with_gilcheck_on_every_conformance_program() {
         problems.len(),
         problems.join("\n")
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// VM-16: the formatter against CPython's
+
+/// VM-16: `format(value, spec)` for every value of a small set and a few thousand specs of the
+/// mini-language (fill, align, sign, `#`, `0`, width, grouping, precision, type, drawn by a
+/// fixed generator), and printf-style `%` for the same values: gilcheck's text, or the type
+/// of CPython's error, equals CPython 3.11's wherever gilcheck does not refuse; the refusals
+/// are counted and must stay rare.
+#[test]
+fn vm16_format_specs_agree_with_cpython() {
+    use gilcheck::vm::format::{Value, apply};
+    let _serial = serial();
+    let Some(python) = cpython_or_skip(11, "vm16_format_specs_agree_with_cpython") else {
+        return;
+    };
+    let values = [
+        ("0", Value::Int(0)),
+        ("42", Value::Int(42)),
+        ("-1234567", Value::Int(-1234567)),
+        ("255", Value::Int(255)),
+        ("1.23456", Value::Float(1.23456)),
+        ("-0.5", Value::Float(-0.5)),
+        ("1e16", Value::Float(1e16)),
+        ("1.5e-05", Value::Float(1.5e-05)),
+        ("0.0", Value::Float(0.0)),
+        ("123456.789", Value::Float(123456.789)),
+        ("99.995", Value::Float(99.995)),
+        ("'ab'", Value::Str("ab".into())),
+        ("''", Value::Str(String::new())),
+    ];
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut pick = |n: usize| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        (seed % n as u64) as usize
+    };
+    let aligns = ["", "", "<", ">", "^", "=", "*<", "0=", "x^"];
+    let signs = ["", "", "+", "-", " "];
+    let widths = ["", "", "1", "5", "8", "12"];
+    let groups = ["", "", "", ",", "_"];
+    let precs = ["", "", ".0", ".1", ".2", ".3", ".6"];
+    let types = [
+        "", "", "d", "x", "X", "o", "b", "f", "F", "e", "E", "g", "G", "%", "s", "c",
+    ];
+    let mut specs = Vec::new();
+    for _ in 0..400 {
+        specs.push(format!(
+            "{}{}{}{}{}{}{}{}",
+            aligns[pick(aligns.len())],
+            signs[pick(signs.len())],
+            ["", "", "#"][pick(3)],
+            ["", "", "0"][pick(3)],
+            widths[pick(widths.len())],
+            groups[pick(groups.len())],
+            precs[pick(precs.len())],
+            types[pick(types.len())],
+        ));
+    }
+    let mut script = String::from("import sys\nvalues = [");
+    for (text, _) in &values {
+        script.push_str(text);
+        script.push_str(", ");
+    }
+    script.push_str("]\nspecs = [");
+    for s in &specs {
+        script.push_str(&format!("{s:?}, "));
+    }
+    script.push_str(concat!(
+        "]\nfor v in values:\n",
+        "    for s in specs:\n",
+        "        try:\n",
+        "            print('=' + format(v, s))\n",
+        "        except Exception as e:\n",
+        "            print('!' + type(e).__name__)\n",
+    ));
+    let out = run_script(&python, &script, &[]);
+    let stdout = stdout_of(&out, "CPython 3.11 formatting");
+    let mut lines = stdout.lines();
+    let (mut compared, mut refused, mut wrong) = (0, 0, Vec::new());
+    for (text, v) in &values {
+        for s in &specs {
+            let want = lines.next().expect("a line per value and spec");
+            let got = match apply(v, s) {
+                Ok(t) => format!("={t}"),
+                Err(gilcheck::RtError::Unsupported(_)) => {
+                    refused += 1;
+                    continue;
+                }
+                Err(e) => format!("!{}", e.exception().map_or("?", |(c, _)| c.name())),
+            };
+            compared += 1;
+            if got != want {
+                wrong.push(format!(
+                    "format({text}, {s:?}): CPython {want:?}, gilcheck {got:?}"
+                ));
+            }
+        }
+    }
+    // printf-style: `'%<flags><width><.precision><type>' % value`.
+    let mut units = Vec::new();
+    for _ in 0..150 {
+        let mut flags = String::new();
+        for _ in 0..pick(3) {
+            flags.push(['-', '+', ' ', '0', '#'][pick(5)]);
+        }
+        units.push(format!(
+            "%{flags}{}{}{}",
+            ["", "", "3", "7", "10"][pick(5)],
+            ["", "", ".0", ".2", ".4"][pick(5)],
+            [
+                "s", "r", "d", "i", "x", "X", "o", "e", "E", "f", "F", "g", "G", "c"
+            ][pick(14)],
+        ));
+    }
+    let mut script = String::from("values = [");
+    for (text, _) in &values {
+        script.push_str(text);
+        script.push_str(", ");
+    }
+    script.push_str("]\nunits = [");
+    for u in &units {
+        script.push_str(&format!("{u:?}, "));
+    }
+    script.push_str(concat!(
+        "]\nfor v in values:\n",
+        "    for u in units:\n",
+        "        try:\n",
+        "            print('=' + ('<' + u + '>') % v)\n",
+        "        except Exception as e:\n",
+        "            print('!' + type(e).__name__)\n",
+    ));
+    let out = run_script(&python, &script, &[]);
+    let stdout = stdout_of(&out, "CPython 3.11 printf-style formatting");
+    let mut lines = stdout.lines();
+    let rt = gilcheck::Runtime::<gilcheck::platform::Std>::new();
+    let mut ts = rt.thread_state();
+    let g = ts.attach();
+    let (py, heap) = (g.token(), g.heap());
+    for (text, v) in &values {
+        let obj = match v {
+            Value::Int(i) => heap.new_int(py, *i),
+            Value::Float(x) => heap.new_float(py, *x),
+            Value::Str(t) => heap.new_str(py, t),
+        };
+        for u in &units {
+            let want = lines.next().expect("a line per value and unit");
+            let got = match gilcheck::vm::format::percent(heap, py, &format!("<{u}>"), obj) {
+                Ok(t) => format!("={t}"),
+                Err(gilcheck::RtError::Unsupported(_)) => {
+                    refused += 1;
+                    continue;
+                }
+                Err(e) => format!("!{}", e.exception().map_or("?", |(c, _)| c.name())),
+            };
+            compared += 1;
+            if got != want {
+                wrong.push(format!(
+                    "'<{u}>' % {text}: CPython {want:?}, gilcheck {got:?}"
+                ));
+            }
+        }
+        heap.decref(py, obj).expect("a live value");
+    }
+    println!("vm16: {compared} compared, {refused} refused");
+    assert!(
+        wrong.is_empty(),
+        "{} differ:\n{}",
+        wrong.len(),
+        wrong.join("\n")
+    );
+    assert!(refused * 20 < compared, "{refused} refused of {compared}");
 }

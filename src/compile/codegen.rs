@@ -483,6 +483,10 @@ impl<'a> Compiler<'a> {
         // The functions directly around it: a class body or the module ends the chain.
         for u in self.units[..n - 1].iter().rev() {
             if !matches!(u.scope, Scope::Function | Scope::Comprehension) {
+                // A class body's `__class__` cell reaches its methods (CO-8).
+                if u.scope == Scope::Class && u.cellvars.iter().any(|c| c == "__class__") {
+                    visible.insert("__class__".to_string());
+                }
                 break;
             }
             visible.extend(u.locals.iter().cloned());
@@ -1171,9 +1175,12 @@ impl<'a> Compiler<'a> {
                 return unsupported("starred bases", s);
             }
         }
-        if let Some(at) = uses_class_cell(&c.body) {
-            return unsupported("super() and __class__ (a class cell)", &at);
+        // CO-8: `super` or `__class__` in a function of the body makes `__class__` a cell of
+        // the class body; used by the body's own statements it would be a LOAD_CLASSDEREF.
+        if let Some(at) = class_body_uses_class_cell(&c.body) {
+            return unsupported("super() or __class__ outside a method", &at);
         }
+        let class_cell = methods_use_class_cell(&c.body);
         let class_line = self.line_of(&c.name);
         self.unit().line = class_line;
         self.decorators(&c.decorator_list)?;
@@ -1192,6 +1199,12 @@ impl<'a> Compiler<'a> {
             BTreeSet::new(),
             globals,
         );
+        if class_cell {
+            self.unit().cellvars = vec!["__class__".to_string()];
+            let old = std::mem::replace(&mut self.unit().line, -1);
+            self.emit(Instr::MakeCell(0));
+            self.unit().line = old;
+        }
         self.emit(Instr::Resume(0));
         self.load_name("__name__", c)?;
         self.store_name("__module__", c)?;
@@ -1209,7 +1222,17 @@ impl<'a> Compiler<'a> {
         };
         self.stmts(rest)?;
         let index = self.units.last().expect("unit").index;
-        let code = self.leave(true)?;
+        // 3.11 returns the cell (stored as `__classcell__`, which `type.__new__` fills with
+        // the new class) or None.
+        let code = if class_cell {
+            self.unit().line = -1;
+            self.emit(Instr::LoadClosure(0));
+            self.emit(Instr::Copy(1));
+            self.store_name("__classcell__", c)?;
+            self.leave(false)?
+        } else {
+            self.leave(true)?
+        };
         self.codes[index] = Some(code);
         self.unit().line = class_line;
         self.emit(Instr::PushNull);
@@ -1828,6 +1851,8 @@ impl<'a> Compiler<'a> {
                     (UnaryOp::USub, Const::Float(x)) => Const::Float(-x),
                     (UnaryOp::UAdd, Const::Int(i)) => Const::Int(i),
                     (UnaryOp::UAdd, Const::Float(x)) => Const::Float(x),
+                    (UnaryOp::Invert, Const::Int(i)) => Const::Int(!i),
+                    (UnaryOp::Invert, Const::Bool(b)) => Const::Int(!i64::from(b)),
                     (UnaryOp::Not, c) => Const::Bool(!c.truth()),
                     _ => return None,
                 }
@@ -1874,6 +1899,12 @@ impl<'a> Compiler<'a> {
                 self.expr(&s.slice)?;
                 self.emit(Instr::BinarySubscr);
             }
+            Expr::BinOp(b)
+                if b.op == Operator::Mod
+                    && let Some(p) = self.percent_pieces(b)? =>
+            {
+                self.joined(&p)?;
+            }
             Expr::BinOp(b) => {
                 let Some(op) = binop_of(b.op) else {
                     return unsupported(format!("the operator {}", operator_text(b.op)), b);
@@ -1887,9 +1918,14 @@ impl<'a> Compiler<'a> {
                     self.expr(&u.operand)?;
                     self.emit(Instr::UnaryNot);
                 }
-                UnaryOp::USub => return unsupported("unary minus on a non-constant", u),
-                UnaryOp::UAdd => return unsupported("unary plus on a non-constant", u),
-                UnaryOp::Invert => return unsupported("the operator ~", u),
+                UnaryOp::USub | UnaryOp::UAdd | UnaryOp::Invert => {
+                    self.expr(&u.operand)?;
+                    self.emit(match u.op {
+                        UnaryOp::USub => Instr::UnaryNegative,
+                        UnaryOp::UAdd => Instr::UnaryPositive,
+                        _ => Instr::UnaryInvert,
+                    });
+                }
             },
             Expr::Compare(c) => {
                 if c.ops.len() > 1 {
@@ -2123,21 +2159,7 @@ impl<'a> Compiler<'a> {
 
     /// 3.11's `compiler_joined_str` and `compiler_formatted_value`.
     fn fstring(&mut self, f: &ast::ExprFString) -> R<()> {
-        enum Piece<'e> {
-            Lit(String),
-            Value(&'e ast::InterpolatedElement),
-        }
         let mut pieces: Vec<Piece<'_>> = Vec::new();
-        let push_lit = |pieces: &mut Vec<Piece<'_>>, s: &str| {
-            if s.is_empty() {
-                return;
-            }
-            if let Some(Piece::Lit(prev)) = pieces.last_mut() {
-                prev.push_str(s);
-            } else {
-                pieces.push(Piece::Lit(s.to_string()));
-            }
-        };
         for part in f.value.iter() {
             match part {
                 FStringPart::Literal(l) => push_lit(&mut pieces, &l.value),
@@ -2154,62 +2176,180 @@ impl<'a> Compiler<'a> {
                                         format!("{}{}{}", d.leading(), expr_text, d.trailing());
                                     push_lit(&mut pieces, &text);
                                 }
-                                pieces.push(Piece::Value(i));
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        let n = pieces.len();
-        for p in &pieces {
-            match p {
-                Piece::Lit(s) => self.load_const(Const::Str(s.clone())),
-                Piece::Value(i) => {
-                    self.expr(&i.expression)?;
-                    let mut conversion = match i.conversion {
-                        ast::ConversionFlag::None => Conversion::None,
-                        ast::ConversionFlag::Str => Conversion::Str,
-                        ast::ConversionFlag::Repr => Conversion::Repr,
-                        ast::ConversionFlag::Ascii => {
-                            return unsupported("the !a conversion", &**i);
-                        }
-                    };
-                    if i.debug_text.is_some()
-                        && conversion == Conversion::None
-                        && i.format_spec.is_none()
-                    {
-                        conversion = Conversion::Repr;
-                    }
-                    let spec = match &i.format_spec {
-                        None => false,
-                        Some(s) => {
-                            let mut text = String::new();
-                            for el in s.elements.iter() {
-                                match el {
-                                    InterpolatedStringElement::Literal(l) => {
-                                        text.push_str(&l.value)
+                                let mut conversion = match i.conversion {
+                                    ast::ConversionFlag::None => Conversion::None,
+                                    ast::ConversionFlag::Str => Conversion::Str,
+                                    ast::ConversionFlag::Repr => Conversion::Repr,
+                                    ast::ConversionFlag::Ascii => {
+                                        return unsupported("the !a conversion", i);
                                     }
-                                    InterpolatedStringElement::Interpolation(x) => {
-                                        return unsupported(
-                                            "a nested replacement field in a format spec",
-                                            x,
-                                        );
-                                    }
+                                };
+                                if i.debug_text.is_some()
+                                    && conversion == Conversion::None
+                                    && i.format_spec.is_none()
+                                {
+                                    conversion = Conversion::Repr;
                                 }
+                                let spec = match &i.format_spec {
+                                    None => None,
+                                    Some(s) => {
+                                        let mut text = String::new();
+                                        for el in s.elements.iter() {
+                                            match el {
+                                                InterpolatedStringElement::Literal(l) => {
+                                                    text.push_str(&l.value)
+                                                }
+                                                InterpolatedStringElement::Interpolation(x) => {
+                                                    return unsupported(
+                                                        "a nested replacement field in a format spec",
+                                                        x,
+                                                    );
+                                                }
+                                            }
+                                        }
+                                        Some(text)
+                                    }
+                                };
+                                pieces.push(Piece::Value {
+                                    expr: &i.expression,
+                                    conversion,
+                                    spec,
+                                    own_line: false,
+                                });
                             }
-                            self.load_const(Const::Str(text));
-                            true
                         }
-                    };
-                    self.emit(Instr::FormatValue { conversion, spec });
+                    }
                 }
             }
         }
-        if n != 1 {
-            self.emit(Instr::BuildString(n as u32));
+        self.joined(&pieces)
+    }
+
+    /// A JoinedStr's pieces: a constant per literal, each value formatted, `BUILD_STRING`
+    /// unless there is exactly one piece.
+    fn joined(&mut self, pieces: &[Piece<'_>]) -> R<()> {
+        for p in pieces {
+            match p {
+                Piece::Lit {
+                    text,
+                    own_line: true,
+                } => {
+                    // ast_opt.c's constants have no location.
+                    let old = std::mem::replace(&mut self.unit().line, -1);
+                    self.load_const(Const::Str(text.clone()));
+                    self.unit().line = old;
+                }
+                Piece::Lit { text, .. } => self.load_const(Const::Str(text.clone())),
+                Piece::Value {
+                    expr,
+                    conversion,
+                    spec,
+                    own_line,
+                } => {
+                    let old = self.unit().line;
+                    self.expr(expr)?;
+                    if *own_line {
+                        self.set_loc(*expr);
+                    }
+                    if let Some(text) = spec {
+                        let at = self.unit().line;
+                        if *own_line {
+                            self.unit().line = -1;
+                        }
+                        self.load_const(Const::Str(text.clone()));
+                        self.unit().line = at;
+                    }
+                    self.emit(Instr::FormatValue {
+                        conversion: *conversion,
+                        spec: spec.is_some(),
+                    });
+                    self.unit().line = old;
+                }
+            }
+        }
+        if pieces.len() != 1 {
+            self.emit(Instr::BuildString(pieces.len() as u32));
         }
         Ok(())
+    }
+
+    /// 3.11's `optimize_format` (Python/ast_opt.c): `'…%s…%r…' % (a, b)`, with a literal
+    /// tuple that is not all constants, is the f-string `f'…{a!s}…{b!r}…'` when every unit is
+    /// `%s`, `%r` or `%a` with at most a `-` flag, a width and a precision of two digits.
+    /// `None`: the `%` stays a BINARY_OP.
+    fn percent_pieces<'e>(&self, b: &'e ast::ExprBinOp) -> R<Option<Vec<Piece<'e>>>> {
+        let Some(Const::Str(fmt)) = self.constant_of(&b.left) else {
+            return Ok(None);
+        };
+        let Expr::Tuple(t) = &*b.right else {
+            return Ok(None);
+        };
+        if t.ctx != ExprContext::Load
+            || t.elts.iter().any(|e| matches!(e, Expr::Starred(_)))
+            || self.constant_of(&b.right).is_some()
+        {
+            return Ok(None);
+        }
+        let chars: Vec<char> = fmt.chars().collect();
+        let (mut pos, mut cnt) = (0, 0);
+        let mut pieces = Vec::new();
+        loop {
+            let mut lit = String::new();
+            while pos < chars.len() {
+                if chars[pos] != '%' {
+                    lit.push(chars[pos]);
+                    pos += 1;
+                } else if chars.get(pos + 1) == Some(&'%') {
+                    lit.push('%');
+                    pos += 2;
+                } else {
+                    break;
+                }
+            }
+            if !lit.is_empty() {
+                pieces.push(Piece::Lit {
+                    text: lit,
+                    own_line: true,
+                });
+            }
+            if pos >= chars.len() {
+                break;
+            }
+            let Some(arg) = t.elts.get(cnt) else {
+                return Ok(None);
+            };
+            pos += 1;
+            let Some((kind, left, width, prec)) = simple_format_unit(&chars, &mut pos) else {
+                return Ok(None);
+            };
+            let conversion = match kind {
+                's' => Conversion::Str,
+                'r' => Conversion::Repr,
+                'a' => return unsupported("the %a conversion (!a)", b),
+                _ => return Ok(None),
+            };
+            let mut spec = String::new();
+            if !left && width.is_some_and(|w| w > 0) {
+                spec.push('>');
+            }
+            if let Some(w) = width {
+                spec.push_str(&w.to_string());
+            }
+            if let Some(p) = prec {
+                spec.push_str(&format!(".{p}"));
+            }
+            pieces.push(Piece::Value {
+                expr: arg,
+                conversion,
+                spec: (!spec.is_empty()).then_some(spec),
+                own_line: true,
+            });
+            cnt += 1;
+        }
+        if cnt < t.elts.len() {
+            return Ok(None);
+        }
+        Ok(Some(pieces))
     }
 
     /// 3.11's `compiler_call` (with `maybe_optimize_method_call`).
@@ -2640,17 +2780,41 @@ fn fold_binop(op: Operator, l: &Const, r: &Const) -> Option<Const> {
 /// Whether a function body contains `yield` (outside nested scopes).
 /// Where a function inside a class body names `super` or `__class__` (which would give the
 /// class a `__class__` cell).
-fn uses_class_cell(body: &[Stmt]) -> Option<ruff_text_size::TextRange> {
+/// The first `super` or `__class__` a class body's own statements use (not its methods').
+fn class_body_uses_class_cell(body: &[Stmt]) -> Option<ruff_text_size::TextRange> {
     struct V(Option<ruff_text_size::TextRange>);
     impl<'a> ast::visitor::Visitor<'a> for V {
-        fn visit_expr(&mut self, e: &'a Expr) {
-            if let Expr::Name(n) = e
-                && (n.id.as_str() == "super" || n.id.as_str() == "__class__")
-                && self.0.is_none()
-            {
-                self.0 = Some(n.range);
+        fn visit_stmt(&mut self, s: &'a Stmt) {
+            match s {
+                // A method's body has the cell; its decorators and defaults run in the body.
+                Stmt::FunctionDef(f) => {
+                    for d in &f.decorator_list {
+                        self.visit_decorator(d);
+                    }
+                    let p = &f.parameters;
+                    for a in p.posonlyargs.iter().chain(&p.args).chain(&p.kwonlyargs) {
+                        if let Some(d) = &a.default {
+                            self.visit_expr(d);
+                        }
+                    }
+                }
+                // A nested class has a cell of its own.
+                Stmt::ClassDef(_) => {}
+                _ => ast::visitor::walk_stmt(self, s),
             }
-            ast::visitor::walk_expr(self, e);
+        }
+        fn visit_expr(&mut self, e: &'a Expr) {
+            match e {
+                Expr::Name(n)
+                    if (n.id.as_str() == "super" || n.id.as_str() == "__class__")
+                        && self.0.is_none() =>
+                {
+                    self.0 = Some(n.range);
+                }
+                // A lambda is a function of the body: it would take the cell.
+                Expr::Lambda(_) => {}
+                _ => ast::visitor::walk_expr(self, e),
+            }
         }
     }
     let mut v = V(None);
@@ -2658,6 +2822,54 @@ fn uses_class_cell(body: &[Stmt]) -> Option<ruff_text_size::TextRange> {
         ast::visitor::Visitor::visit_stmt(&mut v, s);
     }
     v.0
+}
+
+/// Whether a function of a class body (a method, a function or lambda nested in one, not a
+/// nested class) uses `super` or `__class__`: 3.11's `ste_needs_class_closure`.
+fn methods_use_class_cell(body: &[Stmt]) -> bool {
+    struct V {
+        depth: usize,
+        found: bool,
+    }
+    impl<'a> ast::visitor::Visitor<'a> for V {
+        fn visit_stmt(&mut self, s: &'a Stmt) {
+            match s {
+                Stmt::FunctionDef(f) => {
+                    self.depth += 1;
+                    for st in &f.body {
+                        self.visit_stmt(st);
+                    }
+                    self.depth -= 1;
+                }
+                Stmt::ClassDef(_) => {}
+                _ => ast::visitor::walk_stmt(self, s),
+            }
+        }
+        fn visit_expr(&mut self, e: &'a Expr) {
+            match e {
+                Expr::Name(n)
+                    if self.depth > 0
+                        && (n.id.as_str() == "super" || n.id.as_str() == "__class__") =>
+                {
+                    self.found = true;
+                }
+                Expr::Lambda(l) => {
+                    self.depth += 1;
+                    self.visit_expr(&l.body);
+                    self.depth -= 1;
+                }
+                _ => ast::visitor::walk_expr(self, e),
+            }
+        }
+    }
+    let mut v = V {
+        depth: 0,
+        found: false,
+    };
+    for s in body {
+        ast::visitor::Visitor::visit_stmt(&mut v, s);
+    }
+    v.found
 }
 
 fn uses_yield(body: &[Stmt]) -> bool {
@@ -2686,4 +2898,82 @@ fn uses_yield(body: &[Stmt]) -> bool {
         ast::visitor::Visitor::visit_stmt(&mut y, s);
     }
     y.0
+}
+
+/// A piece of a JoinedStr: a literal, or a value with its conversion and spec. `own_line`:
+/// made by 3.11's AST optimizer from `%` (its constants have no line, its values the line of
+/// their expression).
+enum Piece<'e> {
+    Lit {
+        text: String,
+        own_line: bool,
+    },
+    Value {
+        expr: &'e Expr,
+        conversion: Conversion,
+        spec: Option<String>,
+        own_line: bool,
+    },
+}
+
+fn push_lit(pieces: &mut Vec<Piece<'_>>, s: &str) {
+    if s.is_empty() {
+        return;
+    }
+    if let Some(Piece::Lit { text, .. }) = pieces.last_mut() {
+        text.push_str(s);
+    } else {
+        pieces.push(Piece::Lit {
+            text: s.to_string(),
+            own_line: false,
+        });
+    }
+}
+
+/// 3.11's `simple_format_arg_parse`: after a `%`, the flags, a width and a precision of at
+/// most two digits each, and the conversion character; `None` when the text ends first or a
+/// number is longer. Returns the character, whether `-` was given, the width and precision.
+fn simple_format_unit(
+    chars: &[char],
+    pos: &mut usize,
+) -> Option<(char, bool, Option<u32>, Option<u32>)> {
+    fn next(chars: &[char], p: &mut usize) -> Option<char> {
+        let c = chars.get(*p).copied();
+        *p += 1;
+        c
+    }
+    fn number(chars: &[char], p: &mut usize, ch: &mut char) -> Option<Option<u32>> {
+        if !ch.is_ascii_digit() {
+            return Some(None);
+        }
+        let (mut n, mut digits) = (0, 0);
+        while let Some(d) = ch.to_digit(10) {
+            n = n * 10 + d;
+            *ch = next(chars, p)?;
+            digits += 1;
+            if digits >= 3 {
+                return None;
+            }
+        }
+        Some(Some(n))
+    }
+    let mut p = *pos;
+    let mut left = false;
+    let mut ch;
+    loop {
+        ch = next(chars, &mut p)?;
+        match ch {
+            '-' => left = true,
+            '+' | ' ' | '#' | '0' => {}
+            _ => break,
+        }
+    }
+    let width = number(chars, &mut p, &mut ch)?;
+    let mut prec = None;
+    if ch == '.' {
+        ch = next(chars, &mut p)?;
+        prec = Some(number(chars, &mut p, &mut ch)?.unwrap_or(0));
+    }
+    *pos = p;
+    Some((ch, left, width, prec))
 }

@@ -67,6 +67,10 @@ impl<'a> Visitor<'a> for Uses {
         match e {
             Expr::Name(n) => {
                 self.used.insert(n.id.to_string());
+                // Zero-argument `super()` reads the `__class__` cell (CO-8).
+                if n.id.as_str() == "super" {
+                    self.used.insert("__class__".to_string());
+                }
             }
             Expr::Lambda(l) => {
                 if let Some(p) = &l.parameters {

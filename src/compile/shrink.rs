@@ -5,7 +5,8 @@
 //! - threads: the literal `K` of `range(K)` that a comprehension or `for` loop creating
 //!   `Thread(…)`/`Process(…)` objects iterates over;
 //! - iterations: the integer literals a thread is started with (`args=(K, …)` of a
-//!   `Thread`/`Process` call) and those its target function is called with directly
+//!   `Thread`/`Process` call, or the arguments of a call of a class deriving from
+//!   `threading.Thread`) and those its target function is called with directly
 //!   (`target(K)`), so that the sequential and the threaded parts of a program shrink alike.
 //!
 //! Every replacement is reported with its place, and the verdict prints them.
@@ -50,13 +51,34 @@ pub(crate) struct Plan {
     pub changes: Vec<Change>,
 }
 
-fn is_thread_call(e: &Expr) -> bool {
-    let Expr::Call(c) = e else { return false };
-    match &*c.func {
+fn is_thread_class(e: &Expr, subclasses: &BTreeSet<String>) -> bool {
+    match e {
         Expr::Attribute(a) => matches!(a.attr.as_str(), "Thread" | "Process"),
-        Expr::Name(n) => matches!(n.id.as_str(), "Thread" | "Process"),
+        Expr::Name(n) => {
+            matches!(n.id.as_str(), "Thread" | "Process") || subclasses.contains(n.id.as_str())
+        }
         _ => false,
     }
+}
+
+fn is_thread_call(e: &Expr, subclasses: &BTreeSet<String>) -> bool {
+    let Expr::Call(c) = e else { return false };
+    is_thread_class(&c.func, subclasses)
+}
+
+/// The module's classes that derive from `threading.Thread` (or `Process`), directly or
+/// through another of them.
+fn thread_subclasses(module: &ModModule) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for s in &module.body {
+        if let Stmt::ClassDef(c) = s
+            && let Some(a) = &c.arguments
+            && a.args.iter().any(|b| is_thread_class(b, &out))
+        {
+            out.insert(c.name.to_string());
+        }
+    }
+    out
 }
 
 fn int_literal(e: &Expr) -> Option<usize> {
@@ -77,24 +99,24 @@ fn range_literal(e: &Expr) -> Option<usize> {
 }
 
 /// Whether a thread is created anywhere inside.
-struct HasThread(bool);
-impl<'a> Visitor<'a> for HasThread {
+struct HasThread<'s>(bool, &'s BTreeSet<String>);
+impl<'a> Visitor<'a> for HasThread<'_> {
     fn visit_expr(&mut self, e: &'a Expr) {
-        if is_thread_call(e) {
+        if is_thread_call(e, self.1) {
             self.0 = true;
         }
         walk_expr(self, e);
     }
 }
 
-fn creates_thread_expr(e: &Expr) -> bool {
-    let mut v = HasThread(false);
+fn creates_thread_expr(e: &Expr, subclasses: &BTreeSet<String>) -> bool {
+    let mut v = HasThread(false, subclasses);
     v.visit_expr(e);
     v.0
 }
 
-fn creates_thread_stmts(body: &[Stmt]) -> bool {
-    let mut v = HasThread(false);
+fn creates_thread_stmts(body: &[Stmt], subclasses: &BTreeSet<String>) -> bool {
+    let mut v = HasThread(false, subclasses);
     for s in body {
         v.visit_stmt(s);
     }
@@ -103,6 +125,7 @@ fn creates_thread_stmts(body: &[Stmt]) -> bool {
 
 #[derive(Default)]
 struct Finder {
+    subclasses: BTreeSet<String>,
     threads: BTreeSet<usize>,
     iterations: BTreeSet<usize>,
     targets: BTreeSet<String>,
@@ -113,7 +136,7 @@ impl<'a> Visitor<'a> for Finder {
     fn visit_stmt(&mut self, s: &'a Stmt) {
         if let Stmt::For(f) = s
             && let Some(k) = range_literal(&f.iter)
-            && creates_thread_stmts(&f.body)
+            && creates_thread_stmts(&f.body, &self.subclasses)
         {
             self.threads.insert(k);
         }
@@ -121,7 +144,21 @@ impl<'a> Visitor<'a> for Finder {
     }
 
     fn visit_expr(&mut self, e: &'a Expr) {
-        if is_thread_call(e)
+        // `Worker(10_000)` of a Thread subclass: its arguments feed the thread.
+        if let Expr::Call(c) = e
+            && let Expr::Name(n) = &*c.func
+            && self.subclasses.contains(n.id.as_str())
+        {
+            self.iterations
+                .extend(c.arguments.args.iter().filter_map(int_literal));
+            self.iterations.extend(
+                c.arguments
+                    .keywords
+                    .iter()
+                    .filter_map(|k| int_literal(&k.value)),
+            );
+        }
+        if is_thread_call(e, &self.subclasses)
             && let Expr::Call(c) = e
         {
             for kw in &c.arguments.keywords {
@@ -144,7 +181,7 @@ impl<'a> Visitor<'a> for Finder {
         if let Expr::ListComp(lc) = e
             && let Some(g) = lc.generators.first()
             && let Some(k) = range_literal(&g.iter)
-            && creates_thread_expr(&lc.elt)
+            && creates_thread_expr(&lc.elt, &self.subclasses)
         {
             self.threads.insert(k);
         }
@@ -174,7 +211,10 @@ pub(crate) fn plan(
     if shrink.threads.is_none() && shrink.iterations.is_none() {
         return Ok(plan);
     }
-    let mut f = Finder::default();
+    let mut f = Finder {
+        subclasses: thread_subclasses(module),
+        ..Finder::default()
+    };
     for s in &module.body {
         f.visit_stmt(s);
     }

@@ -1579,6 +1579,12 @@ fn hash_object<C>(
             (&t.name, t.ident, t.run as u8, t.process, t.daemon).hash(h);
             let (a, b) = (t.target.map(|o| id(c, o)), t.args.map(|o| id(c, o)));
             (a, b, t.kwargs.map(|o| id(c, o))).hash(h);
+            (
+                t.class.map(|o| id(c, o)),
+                t.dict.map(|o| id(c, o)),
+                t.initialized,
+            )
+                .hash(h);
         }
         Object::Namespace { dict } => id(c, *dict).hash(h),
         Object::Exception { class, message } => (class, message).hash(h),
@@ -1587,6 +1593,7 @@ fn hash_object<C>(
         Object::Method { func, receiver } => (id(c, *func), id(c, *receiver)).hash(h),
         Object::Property { fget, fset } => (fget.map(|f| id(c, f)), fset.map(|f| id(c, f))).hash(h),
         Object::StaticMethod(f) | Object::ClassMethod(f) => id(c, *f).hash(h),
+        Object::Super { class, receiver } => (id(c, *class), id(c, *receiver)).hash(h),
         Object::Generator(g) => {
             g.running.hash(h);
             if let Some(f) = &g.frame {

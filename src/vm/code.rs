@@ -181,6 +181,10 @@ pub enum Instr {
     /// `in` (false) or `not in` (true).
     ContainsOp(bool),
     UnaryNot,
+    /// `-x`, `+x`, `~x` (UNARY_NEGATIVE, UNARY_POSITIVE, UNARY_INVERT).
+    UnaryNegative,
+    UnaryPositive,
+    UnaryInvert,
     GetIter,
     /// Pushes the iterator's next item, or pops the iterator and jumps to the target.
     ForIter(u32),
@@ -315,6 +319,9 @@ impl Instr {
             IsOp(_) => "IS_OP",
             ContainsOp(_) => "CONTAINS_OP",
             UnaryNot => "UNARY_NOT",
+            UnaryNegative => "UNARY_NEGATIVE",
+            UnaryPositive => "UNARY_POSITIVE",
+            UnaryInvert => "UNARY_INVERT",
             GetIter => "GET_ITER",
             ForIter(_) => "FOR_ITER",
             JumpForward(_) => "JUMP_FORWARD",
@@ -384,10 +391,10 @@ impl Instr {
     pub fn arg(&self) -> Option<u32> {
         use Instr::*;
         Some(match *self {
-            Nop | PushNull | PopTop | BinarySubscr | StoreSubscr | UnaryNot | GetIter
-            | ListToTuple | BeforeWith | LoadAssertionError | LoadBuildClass | ReturnValue
-            | ReturnGenerator | YieldValue | PushExcInfo | PopExcept | CheckExcMatch
-            | WithExceptStart | DeleteSubscr => {
+            Nop | PushNull | PopTop | BinarySubscr | StoreSubscr | UnaryNot | UnaryNegative
+            | UnaryPositive | UnaryInvert | GetIter | ListToTuple | BeforeWith
+            | LoadAssertionError | LoadBuildClass | ReturnValue | ReturnGenerator | YieldValue
+            | PushExcInfo | PopExcept | CheckExcMatch | WithExceptStart | DeleteSubscr => {
                 return None;
             }
             Resume(a) | LoadConst(a) | LoadFast(a) | StoreFast(a) | StoreGlobal(a)
@@ -473,7 +480,9 @@ impl Instr {
             Swap(n) => (n, n),
             BinarySubscr | BinaryOp { .. } | CompareOp(_) | IsOp(_) | ContainsOp(_) => (2, 1),
             StoreSubscr => (3, 0),
-            UnaryNot | GetIter | LoadAttr(_) => (1, 1),
+            UnaryNot | UnaryNegative | UnaryPositive | UnaryInvert | GetIter | LoadAttr(_) => {
+                (1, 1)
+            }
             MakeFunction(flags) => (1 + (flags & 1) + ((flags >> 1) & 1) + ((flags >> 3) & 1), 1),
             ForIter(_) | LoadMethod(_) | BeforeWith => (1, 2),
             Call(n) => (n + 2, 1),

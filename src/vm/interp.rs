@@ -105,6 +105,50 @@ pub trait Host<P: Platform> {
     }
 }
 
+/// Empties the `__class__` cells of the module's classes (CO-8): a class, its methods and
+/// their cell form a cycle that CPython's collector frees at shutdown and gilcheck, which
+/// has no collector (RC-8), breaks here instead.
+fn empty_class_cells<P: Platform>(
+    py: Token<'_>,
+    heap: &Heap<P>,
+    globals: ObjRef,
+) -> Result<(), RtError> {
+    for (_, class) in heap.dict_entries(py, globals)? {
+        let Object::Class { dict, .. } = heap.get(py, class)? else {
+            continue;
+        };
+        for (_, v) in heap.dict_entries(py, dict)? {
+            let funcs = match heap.get(py, v)? {
+                Object::StaticMethod(f) | Object::ClassMethod(f) => vec![f],
+                Object::Property { fget, fset } => fget.into_iter().chain(fset).collect(),
+                _ => vec![v],
+            };
+            for f in funcs {
+                let Object::Function {
+                    closure: Some(cells),
+                    ..
+                } = heap.get(py, f)?
+                else {
+                    continue;
+                };
+                let Object::Tuple(cells) = heap.get(py, cells)? else {
+                    continue;
+                };
+                for cell in cells {
+                    let taken = heap.update(py, cell, |o| match o {
+                        Object::Cell(c) if *c == Some(class) => Ok(c.take()),
+                        _ => Ok(None),
+                    })?;
+                    if let Some(c) = taken {
+                        heap.decref(py, c)?;
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 /// The constants of every code object and the module's globals, loaded into one runtime's heap.
 /// The image owns one reference to each.
 #[derive(Debug, Clone)]
@@ -170,6 +214,7 @@ impl Image {
     /// Releases the image's references: the module namespace is cleared first (CPython clears
     /// module dicts at shutdown, which breaks the function ↔ globals cycles), then dropped.
     pub fn release<P: Platform>(self, py: Token<'_>, heap: &Heap<P>) -> Result<(), RtError> {
+        empty_class_cells(py, heap, self.globals)?;
         heap.dict_clear(py, self.globals)?;
         heap.decref(py, self.globals)?;
         for (_, f) in self.library {
@@ -424,12 +469,23 @@ impl PyThread {
         let Object::Thread(t) = heap.get(py, thread_obj)? else {
             return Err(RtError::TypeError("start() needs a thread object".into()));
         };
-        let (Some(target), Some(args)) = (t.target, t.args) else {
-            return Err(RtError::RuntimeError("thread has no target".into()));
+        // What `Thread.run` is: a subclass's own `run(self)`, or Thread's, which calls the
+        // target (none: a run that does nothing, `None` here).
+        let (target, args) = match overridden_run(heap, py, thread_obj)? {
+            Some(run) => {
+                heap.incref(py, run)?;
+                (run, heap.new_tuple(py, &[thread_obj])?)
+            }
+            None => match (t.target, t.args) {
+                (Some(target), Some(args)) => {
+                    heap.incref(py, target)?;
+                    heap.incref(py, args)?;
+                    (target, args)
+                }
+                _ => (ObjRef::NONE, heap.new_tuple(py, &[])?),
+            },
         };
-        for r in [target, args, thread_obj] {
-            heap.incref(py, r)?;
-        }
+        heap.incref(py, thread_obj)?;
         // The step tables' name: `Thread-1`, without 3.10's ` (target)`.
         let short = t.name.split(" (").next().unwrap_or(&t.name).to_string();
         let daemon = t.daemon;
@@ -683,6 +739,12 @@ pub fn step<P: Platform>(t: &mut PyThread, cx: &mut Cx<'_, '_, P>) -> Result<Ste
 /// The thread's first step: `target(*args)`, as `Thread.run` does.
 fn start_call<P: Platform>(t: &mut PyThread, cx: &mut Cx<'_, '_, P>) -> Result<Step, RtError> {
     let (target, args) = t.start.expect("checked by the caller");
+    if target == ObjRef::NONE {
+        // A thread with no target and no `run` of its own: Thread.run does nothing.
+        t.start = None;
+        cx.heap.decref(cx.py, args)?;
+        return Ok(Step::Finished);
+    }
     let items = match cx.heap.get(cx.py, args)? {
         Object::Tuple(v) | Object::List(v) => v,
         other => {
@@ -695,7 +757,7 @@ fn start_call<P: Platform>(t: &mut PyThread, cx: &mut Cx<'_, '_, P>) -> Result<S
     // `kwargs=` of the thread object: `target(*args, **kwargs)`, as `Thread.run` calls it.
     let kwdict = match t.thread_obj {
         Some(obj) => match cx.heap.get(cx.py, obj)? {
-            Object::Thread(th) => th.kwargs,
+            Object::Thread(th) if th.target == Some(target) => th.kwargs,
             _ => None,
         },
         None => None,
@@ -737,6 +799,24 @@ fn start_call<P: Platform>(t: &mut PyThread, cx: &mut Cx<'_, '_, P>) -> Result<S
     Ok(finish_executed(t, cx, e))
 }
 
+/// The `run` a subclass of threading.Thread defines (borrowed), if any (CO-8).
+fn overridden_run<P: Platform>(
+    heap: &Heap<P>,
+    py: Token<'_>,
+    thread_obj: ObjRef,
+) -> Result<Option<ObjRef>, RtError> {
+    let Some(class) = heap.class_of(py, thread_obj)? else {
+        return Ok(None);
+    };
+    match heap.class_lookup(py, class, "run")? {
+        Some(f) if matches!(heap.get(py, f)?, Object::Function { .. }) => Ok(Some(f)),
+        Some(_) => Err(RtError::Unsupported(
+            "a Thread subclass whose run is not a plain function".into(),
+        )),
+        None => Ok(None),
+    }
+}
+
 /// When the thread ends: tell its thread object (which drops its target and args, as CPython's
 /// `Thread.run` does in its `finally`) and drop the thread's reference to it.
 fn finish<P: Platform>(t: &mut PyThread, cx: &mut Cx<'_, '_, P>) -> Result<(), RtError> {
@@ -745,7 +825,13 @@ fn finish<P: Platform>(t: &mut PyThread, cx: &mut Cx<'_, '_, P>) -> Result<(), R
         cx.heap.decref(cx.py, args)?;
     }
     if let Some(obj) = t.thread_obj.take() {
+        // A subclass's own `run` leaves them: only Thread.run's `finally` deletes them.
+        let keep = overridden_run(cx.heap, cx.py, obj)?.is_some();
         let (target, args, kwargs) = cx.heap.update(cx.py, obj, |o| match o {
+            Object::Thread(th) if keep => {
+                th.run = ThreadRun::Stopped;
+                Ok((None, None, None))
+            }
             Object::Thread(th) => {
                 th.run = ThreadRun::Stopped;
                 Ok((th.target.take(), th.args.take(), th.kwargs.take()))
@@ -1307,6 +1393,9 @@ fn instantiate<P: Platform>(
     let (py, heap) = (cx.py, cx.heap);
     let all: Vec<ObjRef> = receiver.into_iter().chain(args.iter().copied()).collect();
     let init = heap.class_lookup(py, class, "__init__")?;
+    if heap.native_base(py, class)? == Some(Builtin::ThreadClass) {
+        return instantiate_thread(t, cx, class, init, &all, kwargs, site);
+    }
     let dict = heap.new_dict(py);
     heap.incref(py, class)?;
     let instance = heap.new_object(py, Object::Instance { class, dict });
@@ -1346,6 +1435,56 @@ fn instantiate<P: Platform>(
     };
     let ret = Ret::Init { instance, site };
     if let Err(e) = push_function(t, cx, init, Some(instance), &all, kwargs, ret, None) {
+        heap.decref(py, instance)?;
+        return Err(e);
+    }
+    Ok(Invoked::Pushed)
+}
+
+/// An instance of a class deriving from `threading.Thread` (CO-8): a thread object with the
+/// class and an attribute dict. Its own `__init__` runs if it has one (and must call
+/// `Thread.__init__`, as in CPython); otherwise `Thread.__init__` takes the arguments.
+fn instantiate_thread<P: Platform>(
+    t: &mut PyThread,
+    cx: &mut Cx<'_, '_, P>,
+    class: ObjRef,
+    init: Option<ObjRef>,
+    all: &[ObjRef],
+    kwargs: &[(String, ObjRef)],
+    site: Instr,
+) -> Result<Invoked, RtError> {
+    let (py, heap) = (cx.py, cx.heap);
+    let dict = heap.new_dict(py);
+    heap.incref(py, class)?;
+    let instance = heap.new_object(
+        py,
+        Object::Thread(crate::heap::ThreadObj {
+            class: Some(class),
+            dict: Some(dict),
+            ..crate::heap::ThreadObj::blank(false)
+        }),
+    );
+    let Some(init) = init else {
+        let r = native::call(t, cx, Builtin::ThreadInit, Some(instance), all, kwargs);
+        return match r {
+            Ok(native::Outcome::Return(v)) => {
+                heap.decref(py, v)?;
+                Ok(Invoked::Returned(
+                    instance,
+                    crate::builtins::CallPoll::Polls,
+                ))
+            }
+            Ok(_) => Err(RtError::RuntimeError(
+                "Thread.__init__ blocked (a gilcheck bug)".into(),
+            )),
+            Err(e) => {
+                heap.decref(py, instance)?;
+                Err(e)
+            }
+        };
+    };
+    let ret = Ret::Init { instance, site };
+    if let Err(e) = push_function(t, cx, init, Some(instance), all, kwargs, ret, None) {
         heap.decref(py, instance)?;
         return Err(e);
     }
@@ -1394,8 +1533,9 @@ fn build_class<P: Platform>(
         Some(b) => match heap.get(py, b)? {
             Object::Class { .. } => Some(b),
             Object::Builtin(Builtin::ObjectClass) => None,
-            // `class E(Exception)`: the built-in class is the end of its chain of bases.
-            Object::Builtin(c) if c.is_exception() => Some(b),
+            // `class E(Exception)`, `class Worker(threading.Thread)`: the built-in class is the
+            // end of its chain of bases.
+            Object::Builtin(c) if c.is_exception() || c == Builtin::ThreadClass => Some(b),
             other => {
                 return Err(RtError::Unsupported(format!(
                     "gilcheck models bases that are classes of class statements, not {}",
@@ -1634,6 +1774,12 @@ fn run_instruction<P: Platform>(t: &mut PyThread, cx: &mut Cx<'_, '_, P>) -> Res
         UnaryNot => {
             let v = peek(f, 1)?;
             let r = ObjRef::from_bool(!ops::truthy(heap, py, v)?);
+            pop_n(f, cx, 1)?;
+            f.stack.push(Some(r));
+        }
+        UnaryNegative | UnaryPositive | UnaryInvert => {
+            let v = peek(f, 1)?;
+            let r = ops::unary(heap, py, ins, v)?;
             pop_n(f, cx, 1)?;
             f.stack.push(Some(r));
         }
@@ -2685,6 +2831,25 @@ fn complete_return<P: Platform>(
                     dict,
                 },
             );
+            // `type.__new__` fills the `__classcell__` cell with the class and takes it out of
+            // the namespace (CO-8).
+            if let Some(cell) = heap.dict_get_str(py, dict, "__classcell__")? {
+                let filled = heap.update(py, cell, |o| match o {
+                    Object::Cell(v) => Ok(v.replace(class)),
+                    _ => Err(RtError::TypeError(
+                        "__classcell__ must be a nonlocal cell".into(),
+                    )),
+                });
+                let key = heap.new_str(py, "__classcell__");
+                let deleted = heap.dict_del(py, dict, key);
+                heap.decref(py, key)?;
+                heap.decref(py, cell)?;
+                deleted?;
+                if let Some(old) = filled? {
+                    heap.decref(py, old)?;
+                }
+                heap.incref(py, class)?;
+            }
             note!(cx, format!("make class {}", cx.show(class)));
             (Some(class), c_call(site))
         }

@@ -68,6 +68,17 @@ pub fn call<P: Platform>(
             Ok(set)
         }),
         CounterClass => new_counter(heap, py, args, kwargs),
+        Format => no_kwargs(b, kwargs, &[])
+            .and_then(|()| arity(b, args, 1, 2))
+            .and_then(|()| {
+                use crate::vm::format::{apply, value_of_or_text};
+                let spec = match args.get(1) {
+                    Some(&s) => str_arg(heap, py, b, s)?,
+                    None => String::new(),
+                };
+                let v = value_of_or_text(heap, py, args[0], &spec)?;
+                Ok(heap.new_str(py, &apply(&v, &spec)?))
+            }),
         DefaultDictClass => new_defaultdict(heap, py, args, kwargs),
         _ if b.methods_of().is_some() => {
             let Some(this) = receiver else {
@@ -697,6 +708,13 @@ fn method<P: Platform>(
     kwargs: Kwargs<'_>,
 ) -> Result<ObjRef, RtError> {
     use Builtin::*;
+    if b == StrFormat {
+        let Object::Str(template) = heap.get(py, this)? else {
+            return Err(RtError::TypeError("str.format needs a str".into()));
+        };
+        let text = crate::vm::format::str_format(heap, py, &template, args, kwargs)?;
+        return Ok(heap.new_str(py, &text));
+    }
     no_kwargs(b, kwargs, if b == ListSort { &["reverse"] } else { &[] })?;
     if b.methods_of() == Some("collections.deque") {
         return deque_method(heap, py, b, this, args);

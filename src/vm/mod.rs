@@ -4,6 +4,7 @@
 //! Rules VM-1 … VM-10 of `spec/bytecode.md`.
 
 pub mod code;
+pub mod format;
 pub mod interp;
 pub mod library;
 pub mod native;

@@ -106,7 +106,7 @@ pub fn call<P: Platform>(
     }
     if !matches!(
         b,
-        Print | ThreadClass | ProcessClass | SimpleNamespace | LockAcquire
+        Print | ThreadClass | ProcessClass | ThreadInit | SimpleNamespace | LockAcquire
     ) {
         no_kwargs(b.name(), kwargs)?;
     }
@@ -230,6 +230,49 @@ pub fn call<P: Platform>(
             )))
         }
         ThreadClass | ProcessClass => new_thread(cx, b == ProcessClass, args, kwargs),
+        ThreadInit => {
+            let (obj, rest) = unbound(receiver, args, "Thread")?;
+            let mut th = thread_obj(heap, py, obj)?;
+            if th.run != ThreadRun::Initial {
+                return Err(RtError::Unsupported(
+                    "Thread.__init__ on a thread already started".into(),
+                ));
+            }
+            init_thread(cx, &mut th, rest, kwargs)?;
+            heap.update(py, obj, |o| {
+                if let Object::Thread(t) = o {
+                    *t = th;
+                }
+                Ok(())
+            })?;
+            none()
+        }
+        Super => super_object(t, cx, args),
+        ObjectInit => {
+            // `object.__init__` of a class that overrides `__init__` takes no arguments.
+            let (_, args) = unbound(receiver, args, "object")?;
+            if !args.is_empty() {
+                return Err(RtError::TypeError(
+                    "object.__init__() takes exactly one argument (the instance to initialize)"
+                        .into(),
+                ));
+            }
+            none()
+        }
+        ExceptionInit => {
+            // `BaseException.__init__(self, *args)` sets `args`.
+            let (obj, args) = unbound(receiver, args, "BaseException")?;
+            let Some((_, dict)) = heap.instance_parts(py, obj)? else {
+                return Err(RtError::TypeError(
+                    "BaseException.__init__ needs an exception instance".into(),
+                ));
+            };
+            let tuple = heap.new_tuple(py, args)?;
+            let r = heap.dict_set_str(py, dict, "args", tuple);
+            heap.decref(py, tuple)?;
+            r?;
+            none()
+        }
         LockFactory => {
             arity("Lock", args, 0, 0)?;
             Ok(Outcome::Return(heap.new_lock(py)))
@@ -282,9 +325,19 @@ pub fn call<P: Platform>(
             arity("start", args, 0, 0)?;
             let obj = this()?;
             let th = thread_obj(heap, py, obj)?;
+            if !th.initialized {
+                return Err(RtError::RuntimeError("thread.__init__() not called".into()));
+            }
             if th.run != ThreadRun::Initial {
                 return Err(RtError::RuntimeError(
                     "threads can only be started once".into(),
+                ));
+            }
+            if th.daemon && !cx.host.daemons() {
+                return Err(RtError::Unsupported(
+                    "a daemon thread under loom or shuttle, whose model checks need every \
+                     thread to end"
+                        .into(),
                 ));
             }
             let ident = cx.host.start(py, heap, obj, th.process)?;
@@ -315,6 +368,9 @@ pub fn call<P: Platform>(
                             run: ThreadRun::Started,
                             process: false,
                             daemon: false,
+                            class: None,
+                            dict: None,
+                            initialized: true,
                         }),
                     );
                     t.thread_obj = Some(o);
@@ -338,6 +394,9 @@ pub fn call<P: Platform>(
         ThreadJoin => {
             arity("join", args, 0, 0)?;
             let th = thread_obj(heap, py, this()?)?;
+            if !th.initialized {
+                return Err(RtError::RuntimeError("Thread.__init__() not called".into()));
+            }
             let Some(ident) = th.ident else {
                 return Err(RtError::RuntimeError(
                     "cannot join thread before it is started".into(),
@@ -475,6 +534,27 @@ pub fn call<P: Platform>(
             }
             Ok(Outcome::Return(ObjRef::from_bool(found)))
         }
+        TypeBuiltin => {
+            if args.len() != 1 {
+                return Err(RtError::Unsupported(
+                    "type() with three arguments (a class made at run time)".into(),
+                ));
+            }
+            if let Some(c) = heap.class_of(py, args[0])? {
+                heap.incref(py, c)?;
+                return Ok(Outcome::Return(c));
+            }
+            let t = heap.with_object(py, args[0], |o| o.type_name())?;
+            match Builtin::ALL
+                .iter()
+                .find(|b| b.is_class() && (b.name() == t || b.qualname() == t))
+            {
+                Some(&b) => Ok(Outcome::Return(ObjRef::builtin(b))),
+                None => Err(RtError::Unsupported(format!(
+                    "type() of a '{t}' object (gilcheck has no object for its type)"
+                ))),
+            }
+        }
         ObjectClass => Err(RtError::Unsupported(
             "gilcheck does not model instances of object itself".into(),
         )),
@@ -577,6 +657,22 @@ fn thread_obj<P: Platform>(
     }
 }
 
+/// The object an `__init__` acts on: its receiver, or (called through the class,
+/// `Thread.__init__(self, …)`) its first argument.
+fn unbound<'a>(
+    receiver: Option<ObjRef>,
+    args: &'a [ObjRef],
+    class: &str,
+) -> Result<(ObjRef, &'a [ObjRef]), RtError> {
+    match (receiver, args.split_first()) {
+        (Some(r), _) => Ok((r, args)),
+        (None, Some((&first, rest))) => Ok((first, rest)),
+        (None, None) => Err(RtError::TypeError(format!(
+            "descriptor '__init__' of '{class}' object needs an argument"
+        ))),
+    }
+}
+
 /// `threading.Thread(target=…, args=(…))` / `multiprocessing.Process(…)`.
 fn new_thread<P: Platform>(
     cx: &mut Cx<'_, '_, P>,
@@ -584,49 +680,76 @@ fn new_thread<P: Platform>(
     args: &[ObjRef],
     kwargs: &[(String, ObjRef)],
 ) -> Result<Outcome, RtError> {
+    let mut th = ThreadObj::blank(process);
+    init_thread(cx, &mut th, args, kwargs)?;
+    Ok(Outcome::Return(
+        cx.heap.new_object(cx.py, Object::Thread(th)),
+    ))
+}
+
+/// `Thread.__init__(self, group=None, target=None, name=None, args=(), kwargs=None, *,
+/// daemon=None)` (Lib/threading.py; Process's is the same without `daemon` modelled): fills
+/// `th`, which takes new references. No target: its run does nothing.
+fn init_thread<P: Platform>(
+    cx: &mut Cx<'_, '_, P>,
+    th: &mut ThreadObj,
+    args: &[ObjRef],
+    kwargs: &[(String, ObjRef)],
+) -> Result<(), RtError> {
+    const PARAMS: [&str; 5] = ["group", "target", "name", "args", "kwargs"];
     let (py, heap) = (cx.py, cx.heap);
+    let process = th.process;
     let class = if process { "Process" } else { "Thread" };
-    if !args.is_empty() {
+    if args.len() > PARAMS.len() {
         return Err(RtError::TypeError(format!(
-            "{class}() takes keyword arguments only (target=, args=, name=)"
+            "{class}.__init__() takes from 1 to 6 positional arguments but {} were given",
+            args.len() + 1
         )));
     }
-    for (k, _) in kwargs {
-        if !["target", "args", "kwargs", "name", "daemon"].contains(&k.as_str()) {
+    let mut given: Vec<(&str, ObjRef)> = PARAMS.iter().copied().zip(args.iter().copied()).collect();
+    for (k, v) in kwargs {
+        if !PARAMS.contains(&k.as_str()) && k != "daemon" {
             return Err(RtError::TypeError(format!(
-                "{class}() got an unexpected keyword argument '{k}'"
+                "{class}.__init__() got an unexpected keyword argument '{k}'"
             )));
         }
+        if given.iter().any(|(g, _)| g == k) {
+            return Err(RtError::TypeError(format!(
+                "{class}.__init__() got multiple values for argument '{k}'"
+            )));
+        }
+        given.push((k.as_str(), *v));
     }
-    let target = kwarg(kwargs, "target")
-        .filter(|&t| t != ObjRef::NONE)
-        .ok_or_else(|| {
-            RtError::Unsupported(format!(
-                "{class}() needs a target (gilcheck models threads that run a function)"
-            ))
-        })?;
-    let daemon = match kwarg(kwargs, "daemon") {
-        Some(d) if d != ObjRef::NONE => ops::truthy(heap, py, d)?,
-        _ => false,
+    let get = |key: &str| {
+        given
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|&(_, v)| v)
+            .filter(|&v| v != ObjRef::NONE)
     };
-    if daemon && (process || !cx.host.daemons()) {
-        return Err(RtError::Unsupported(format!(
-            "{class}(daemon=True) {}",
-            if process {
-                "(a daemon process)"
-            } else {
-                "under loom or shuttle, whose model checks need every thread to end"
-            }
-        )));
+    if get("group").is_some() {
+        return Err(RtError::AssertionError(
+            "group argument must be None for now".into(),
+        ));
     }
-    let name = match kwarg(kwargs, "name") {
-        Some(n) if n != ObjRef::NONE => ops::to_str(heap, py, n)?,
+    let target = get("target");
+    let daemon = match get("daemon") {
+        Some(d) => ops::truthy(heap, py, d)?,
+        None => false,
+    };
+    if daemon && process {
+        return Err(RtError::Unsupported(
+            "Process(daemon=True) (a daemon process)".into(),
+        ));
+    }
+    let name = match get("name") {
+        Some(n) if ops::truthy(heap, py, n)? => ops::to_str(heap, py, n)?,
         _ => {
             let base = cx.host.next_thread_name(process);
             // Since 3.10 a default thread name ends with its target's name (`_newname` and
             // `Thread.__init__` in Lib/threading.py).
-            let target_name = match heap.get(py, target)? {
-                Object::Function { name, .. } => {
+            let target_name = match target.map(|t| heap.get(py, t)).transpose()? {
+                Some(Object::Function { name, .. }) => {
                     Some(name.rsplit('.').next().unwrap_or(&name).to_string())
                 }
                 _ => None,
@@ -639,8 +762,8 @@ fn new_thread<P: Platform>(
             }
         }
     };
-    let kwdict = match kwarg(kwargs, "kwargs") {
-        None | Some(ObjRef::NONE) => None,
+    let kwdict = match get("kwargs") {
+        None => None,
         Some(d) => {
             if !heap.with_object(py, d, |o| matches!(o, Object::Dict(_)))? {
                 return Err(RtError::TypeError(
@@ -650,7 +773,7 @@ fn new_thread<P: Platform>(
             Some(d)
         }
     };
-    let argtuple = match kwarg(kwargs, "args") {
+    let argtuple = match get("args") {
         Some(a) => {
             match heap.with_object(py, a, |o| o.type_name())? {
                 "tuple" | "list" => {}
@@ -665,24 +788,21 @@ fn new_thread<P: Platform>(
         }
         None => heap.new_tuple(py, &[])?,
     };
-    heap.incref(py, target)?;
-    if let Some(d) = kwdict {
-        heap.incref(py, d)?;
+    for r in target.into_iter().chain(kwdict) {
+        heap.incref(py, r)?;
     }
-    let obj = heap.new_object(
-        py,
-        Object::Thread(ThreadObj {
-            target: Some(target),
-            args: Some(argtuple),
-            kwargs: kwdict,
-            name: name.into(),
-            ident: None,
-            run: ThreadRun::Initial,
-            process,
-            daemon,
-        }),
-    );
-    Ok(Outcome::Return(obj))
+    // A second `__init__` drops what the first one kept.
+    let old = [th.target.take(), th.args.take(), th.kwargs.take()];
+    th.target = target;
+    th.args = Some(argtuple);
+    th.kwargs = kwdict;
+    th.name = name.into();
+    th.daemon = daemon;
+    th.initialized = true;
+    for r in old.into_iter().flatten() {
+        heap.decref(py, r)?;
+    }
+    Ok(())
 }
 
 const DICT_METHODS: &[Builtin] = &[
@@ -775,6 +895,7 @@ pub fn method<P: Platform>(
             StrCount,
             StrFind,
             StrEncode,
+            StrFormat,
         ],
         "bytes" => &[BytesDecode],
         "property" => &[PropertySetter],
@@ -842,7 +963,7 @@ pub fn instance_method<P: Platform>(
     obj: ObjRef,
     name: &str,
 ) -> Result<Option<MethodLookup>, RtError> {
-    let Object::Instance { class, dict } = heap.get(py, obj)? else {
+    let Some((class, dict)) = heap.instance_parts(py, obj)? else {
         return Ok(None);
     };
     if let Some(t) = heap.class_lookup(py, class, name)?
@@ -865,8 +986,8 @@ pub fn attribute<P: Platform>(
     obj: ObjRef,
     name: &str,
 ) -> Result<Attr, RtError> {
-    match heap.get(py, obj)? {
-        Object::Instance { class, dict } => {
+    if let Some((class, dict)) = heap.instance_parts(py, obj)? {
+        return {
             let found = heap.class_lookup(py, class, name)?;
             let kind = match found {
                 Some(t) => Some(heap.get(py, t)?),
@@ -893,12 +1014,19 @@ pub fn attribute<P: Platform>(
                     heap.incref(py, class)?;
                     Ok(Attr::Value(class))
                 }
+                // A subclass of threading.Thread: Thread's own methods and properties.
+                _ if heap.with_object(py, obj, |o| matches!(o, Object::Thread(_)))? => {
+                    getattr(heap, py, obj, name).map(Attr::Value)
+                }
                 _ => Err(RtError::AttributeError(format!(
                     "'{}' object has no attribute '{name}'",
                     heap.type_name_of(py, obj)?
                 ))),
             }
-        }
+        };
+    }
+    match heap.get(py, obj)? {
+        Object::Super { class, receiver } => super_attribute(heap, py, class, receiver, name),
         Object::Class { name: cname, .. } => match heap.class_lookup(py, obj, name)? {
             Some(t) => class_attr_value(heap, py, obj, t),
             None if name == "__name__" => Ok(Attr::Value(heap.new_str(py, &cname))),
@@ -917,6 +1045,159 @@ pub fn attribute<P: Platform>(
             ))),
         },
         _ => getattr(heap, py, obj, name).map(Attr::Value),
+    }
+}
+
+/// `super()` in a method: its class is the method's `__class__` cell, its receiver the
+/// method's first argument (3.11's `super_init_without_args` in Objects/typeobject.c);
+/// `super(class, obj)` names both (CO-8).
+fn super_object<P: Platform>(
+    t: &PyThread,
+    cx: &mut Cx<'_, '_, P>,
+    args: &[ObjRef],
+) -> Result<Outcome, RtError> {
+    let (py, heap) = (cx.py, cx.heap);
+    let (class, receiver) = match *args {
+        [class, receiver] => (class, receiver),
+        [] => {
+            let f = t
+                .frames
+                .last()
+                .ok_or_else(|| RtError::RuntimeError("super(): no current frame".into()))?;
+            let code = &cx.program.codes[f.code as usize];
+            if code.argcount == 0 && !code.varargs {
+                return Err(RtError::RuntimeError("super(): no arguments".into()));
+            }
+            let mut first = f.locals.first().copied().flatten();
+            if code.cellvars.first() == code.varnames.first()
+                && let Some(c) = first
+                && let Object::Cell(v) = heap.get(py, c)?
+            {
+                first = v;
+            }
+            let first =
+                first.ok_or_else(|| RtError::RuntimeError("super(): arg[0] deleted".into()))?;
+            let k = code
+                .freevars
+                .iter()
+                .position(|v| v == "__class__")
+                .ok_or_else(|| RtError::RuntimeError("super(): __class__ cell not found".into()))?;
+            let cells = code
+                .cellvars
+                .iter()
+                .filter(|c| !code.varnames.contains(c))
+                .count();
+            let slot = code.varnames.len() + cells + k;
+            let class = match f.locals.get(slot).copied().flatten() {
+                Some(c) => match heap.get(py, c)? {
+                    Object::Cell(Some(class)) => class,
+                    _ => {
+                        return Err(RtError::RuntimeError(
+                            "super(): empty __class__ cell".into(),
+                        ));
+                    }
+                },
+                None => {
+                    return Err(RtError::RuntimeError(
+                        "super(): empty __class__ cell".into(),
+                    ));
+                }
+            };
+            (class, first)
+        }
+        _ => {
+            return Err(RtError::Unsupported(
+                "super() with one argument (an unbound super object)".into(),
+            ));
+        }
+    };
+    if !heap.with_object(py, class, |o| matches!(o, Object::Class { .. }))? {
+        return Err(RtError::TypeError(format!(
+            "super() argument 1 must be a type, not {}",
+            heap.type_name_of(py, class)?
+        )));
+    }
+    let of = match heap.class_of(py, receiver)? {
+        Some(c) => c,
+        None => receiver,
+    };
+    if !heap.derives_from(py, of, class)? {
+        return Err(RtError::TypeError(
+            "super(type, obj): obj must be an instance or subtype of type".into(),
+        ));
+    }
+    heap.incref(py, class)?;
+    heap.incref(py, receiver)?;
+    Ok(Outcome::Return(
+        heap.new_object(py, Object::Super { class, receiver }),
+    ))
+}
+
+/// `super().name`: `name` looked up along the bases after `class` (single inheritance), bound
+/// to the receiver as `super.__getattribute__` binds it; at the end of the chain, the
+/// `__init__` of the built-in base (object, an exception class, threading.Thread) (CO-8).
+fn super_attribute<P: Platform>(
+    heap: &Heap<P>,
+    py: Token<'_>,
+    class: ObjRef,
+    receiver: ObjRef,
+    name: &str,
+) -> Result<Attr, RtError> {
+    let missing = || RtError::AttributeError(format!("'super' object has no attribute '{name}'"));
+    let receiver_is_class =
+        heap.with_object(py, receiver, |o| matches!(o, Object::Class { .. }))?;
+    let mut c = match heap.get(py, class)? {
+        Object::Class { base, .. } => base,
+        _ => None,
+    };
+    let bound = |func: Builtin| -> Result<Attr, RtError> {
+        heap.incref(py, receiver)?;
+        Ok(Attr::Value(
+            heap.new_object(py, Object::BoundMethod { func, receiver }),
+        ))
+    };
+    while let Some(k) = c {
+        match heap.get(py, k)? {
+            Object::Class { base, dict, .. } => {
+                if let Some(v) = heap.dict_get_str(py, dict, name)? {
+                    heap.decref(py, v)?; // the class's dict still holds it
+                    return match heap.get(py, v)? {
+                        Object::Function { .. } if !receiver_is_class => {
+                            Ok(Attr::Value(bind(heap, py, v, receiver)?))
+                        }
+                        Object::Property { fget: Some(f), .. } if !receiver_is_class => {
+                            Ok(Attr::Getter(f, receiver))
+                        }
+                        Object::ClassMethod(f) => {
+                            let owner = heap.class_of(py, receiver)?.unwrap_or(receiver);
+                            Ok(Attr::Value(bind(heap, py, f, owner)?))
+                        }
+                        _ => class_attr_value(heap, py, k, v),
+                    };
+                }
+                c = base;
+            }
+            Object::Builtin(b) if b.is_exception() => {
+                return match name {
+                    "__init__" if !receiver_is_class => bound(Builtin::ExceptionInit),
+                    _ => Err(missing()),
+                };
+            }
+            Object::Builtin(Builtin::ThreadClass) if !receiver_is_class => {
+                return match name {
+                    "__init__" => bound(Builtin::ThreadInit),
+                    "run" => Err(RtError::Unsupported(
+                        "super().run() of threading.Thread (its run calls the target)".into(),
+                    )),
+                    _ => getattr(heap, py, receiver, name).map(Attr::Value),
+                };
+            }
+            _ => break,
+        }
+    }
+    match name {
+        "__init__" if !receiver_is_class => bound(Builtin::ObjectInit),
+        _ => Err(missing()),
     }
 }
 
@@ -958,22 +1239,28 @@ pub fn store_attribute<P: Platform>(
     name: &str,
     value: ObjRef,
 ) -> Result<Store, RtError> {
-    match heap.get(py, obj)? {
-        Object::Instance { class, dict } => {
-            if let Some(t) = heap.class_lookup(py, class, name)?
-                && let Object::Property { fset, .. } = heap.get(py, t)?
-            {
-                return match fset {
-                    Some(f) => Ok(Store::Setter(f)),
-                    None => Err(RtError::AttributeError(format!(
-                        "property '{name}' of '{}' object has no setter",
-                        heap.type_name_of(py, obj)?
-                    ))),
-                };
-            }
-            heap.dict_set_str(py, dict, name, value)?;
-            Ok(Store::Done)
+    if let Some((class, dict)) = heap.instance_parts(py, obj)? {
+        if let Some(t) = heap.class_lookup(py, class, name)?
+            && let Object::Property { fset, .. } = heap.get(py, t)?
+        {
+            return match fset {
+                Some(f) => Ok(Store::Setter(f)),
+                None => Err(RtError::AttributeError(format!(
+                    "property '{name}' of '{}' object has no setter",
+                    heap.type_name_of(py, obj)?
+                ))),
+            };
         }
+        // Thread's `name` and `daemon` are properties of threading.Thread.
+        if matches!(name, "name" | "daemon")
+            && heap.with_object(py, obj, |o| matches!(o, Object::Thread(_)))?
+        {
+            return setattr(heap, py, obj, name, value).map(|()| Store::Done);
+        }
+        heap.dict_set_str(py, dict, name, value)?;
+        return Ok(Store::Done);
+    }
+    match heap.get(py, obj)? {
         Object::Class { dict, .. } => {
             heap.dict_set_str(py, dict, name, value)?;
             Ok(Store::Done)
@@ -990,7 +1277,11 @@ pub fn delete_attribute<P: Platform>(
     name: &str,
 ) -> Result<(), RtError> {
     let dict = match heap.get(py, obj)? {
-        Object::Instance { dict, .. } | Object::Class { dict, .. } => dict,
+        Object::Instance { dict, .. }
+        | Object::Class { dict, .. }
+        | Object::Thread(ThreadObj {
+            dict: Some(dict), ..
+        }) => dict,
         other => {
             return Err(RtError::AttributeError(format!(
                 "'{}' object attribute '{name}' is read-only",
@@ -1032,6 +1323,21 @@ pub fn getattr<P: Platform>(
                 RtError::AttributeError(format!("module '{}' has no attribute '{name}'", m.name()))
             })
         }
+        // `threading.Thread.__init__(self, …)`, `Exception.__init__(self, …)`: the unbound
+        // `__init__` of a built-in base (CO-8).
+        Object::Builtin(b) if name == "__init__" && b == Builtin::ThreadClass => {
+            Ok(ObjRef::builtin(Builtin::ThreadInit))
+        }
+        Object::Builtin(b) if name == "__init__" && b.is_exception() => {
+            Ok(ObjRef::builtin(Builtin::ExceptionInit))
+        }
+        Object::Builtin(Builtin::ObjectClass) if name == "__init__" => {
+            Ok(ObjRef::builtin(Builtin::ObjectInit))
+        }
+        Object::Builtin(b) if b.is_class() && name == "__name__" => Ok(heap.new_str(py, b.name())),
+        Object::Thread(t) if !t.initialized => Err(RtError::AssertionError(
+            "Thread.__init__() not called".into(),
+        )),
         Object::Thread(t) => match name {
             "name" => Ok(heap.new_str(py, &t.name)),
             "daemon" => Ok(ObjRef::from_bool(t.daemon)),
@@ -1057,6 +1363,31 @@ pub fn setattr<P: Platform>(
 ) -> Result<(), RtError> {
     match heap.get(py, obj)? {
         Object::Namespace { dict } => heap.dict_set_str(py, dict, name, value),
+        Object::Thread(t) if matches!(name, "name" | "daemon") => {
+            if !t.initialized {
+                return Err(RtError::AssertionError(
+                    "Thread.__init__() not called".into(),
+                ));
+            }
+            if name == "daemon" && t.run != ThreadRun::Initial {
+                return Err(RtError::RuntimeError(
+                    "cannot set daemon status of active thread".into(),
+                ));
+            }
+            let text = (name == "name")
+                .then(|| ops::to_str(heap, py, value))
+                .transpose()?;
+            let flag = ops::truthy(heap, py, value)?;
+            heap.update(py, obj, |o| {
+                if let Object::Thread(t) = o {
+                    match text {
+                        Some(n) => t.name = n.into(),
+                        None => t.daemon = flag,
+                    }
+                }
+                Ok(())
+            })
+        }
         other => Err(RtError::AttributeError(format!(
             "'{}' object attribute '{name}' is read-only in gilcheck",
             other.type_name()

@@ -77,6 +77,12 @@ pub fn binary<P: Platform>(
             Object::Set { .. },
         ) => crate::vm::library::set_binary(heap, py, op, lhs, rhs),
         (BinOp::Add, Object::Str(x), Object::Str(y)) => Ok(heap.new_str(py, &format!("{x}{y}"))),
+        (BinOp::Mod, Object::Str(x), _) => {
+            Ok(heap.new_str(py, &crate::vm::format::percent(heap, py, x, rhs)?))
+        }
+        (BinOp::Mod, Object::Bytes(_), _) => Err(RtError::Unsupported(
+            "printf-style formatting of bytes".into(),
+        )),
         (BinOp::Add, Object::Bytes(x), Object::Bytes(y)) => {
             Ok(heap.new_bytes(py, &[&x[..], &y[..]].concat()))
         }
@@ -358,8 +364,42 @@ pub fn to_str<P: Platform>(heap: &Heap<P>, py: Token<'_>, o: ObjRef) -> Result<S
     }
 }
 
-/// `format(x, spec)` after the conversion of `FORMAT_VALUE`: the spec forms gilcheck supports are
-/// empty, `.Nf`, `d`, `,` and `,d`.
+/// `-x`, `+x`, `~x` of a number (a bool is an int here, as in CPython).
+pub fn unary<P: Platform>(
+    heap: &Heap<P>,
+    py: Token<'_>,
+    op: crate::vm::code::Instr,
+    x: ObjRef,
+) -> Result<ObjRef, RtError> {
+    use crate::vm::code::Instr;
+    let overflow =
+        || RtError::OverflowError("integer overflow (gilcheck's ints are 64-bit)".into());
+    let (symbol, num) = match op {
+        Instr::UnaryNegative => ('-', number(heap, py, x)?),
+        Instr::UnaryPositive => ('+', number(heap, py, x)?),
+        _ => (
+            '~',
+            match heap.get(py, x)? {
+                Object::Bool(b) => Some(Num::Int(i64::from(b))),
+                Object::Int(i) => Some(Num::Int(i)),
+                _ => None,
+            },
+        ),
+    };
+    match (symbol, num) {
+        ('-', Some(Num::Int(i))) => Ok(heap.new_int(py, i.checked_neg().ok_or_else(overflow)?)),
+        ('-', Some(Num::Float(f))) => Ok(heap.new_float(py, -f)),
+        ('+', Some(Num::Int(i))) => Ok(heap.new_int(py, i)),
+        ('+', Some(Num::Float(f))) => Ok(heap.new_float(py, f)),
+        ('~', Some(Num::Int(i))) => Ok(heap.new_int(py, !i)),
+        _ => Err(RtError::TypeError(format!(
+            "bad operand type for unary {symbol}: '{}'",
+            heap.type_name_of(py, x)?
+        ))),
+    }
+}
+
+/// `format(x, spec)` after the conversion of `FORMAT_VALUE` (`vm::format`).
 pub fn format_value<P: Platform>(
     heap: &Heap<P>,
     py: Token<'_>,
@@ -367,38 +407,11 @@ pub fn format_value<P: Platform>(
     conversion: Conversion,
     spec: &str,
 ) -> Result<String, RtError> {
-    let text = match conversion {
-        Conversion::Repr => return heap.repr(py, o),
-        Conversion::Str => return to_str(heap, py, o),
-        Conversion::None if spec.is_empty() => return to_str(heap, py, o),
-        Conversion::None => spec,
+    use crate::vm::format::{Value, apply, value_of_or_text};
+    let v = match conversion {
+        Conversion::Repr => Value::Str(heap.repr(py, o)?),
+        Conversion::Str => Value::Str(to_str(heap, py, o)?),
+        Conversion::None => value_of_or_text(heap, py, o, spec)?,
     };
-    let bad = || RtError::ValueError(format!("format spec '{text}' is not supported by gilcheck"));
-    let num = number(heap, py, o)?.ok_or_else(|| {
-        RtError::TypeError(format!(
-            "unsupported format string passed to {}.__format__",
-            "object"
-        ))
-    })?;
-    if let Some(digits) = text.strip_prefix('.').and_then(|t| t.strip_suffix('f')) {
-        let n: usize = digits.parse().map_err(|_| bad())?;
-        return Ok(format!("{:.*}", n.min(30), as_f64(num)));
-    }
-    match (text, num) {
-        ("d", Num::Int(i)) => Ok(i.to_string()),
-        (",", Num::Int(i)) | (",d", Num::Int(i)) => Ok(group_thousands(i)),
-        _ => Err(bad()),
-    }
-}
-
-fn group_thousands(i: i64) -> String {
-    let digits = i.unsigned_abs().to_string();
-    let mut out = String::new();
-    for (n, c) in digits.chars().enumerate() {
-        if n > 0 && (digits.len() - n).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    if i < 0 { format!("-{out}") } else { out }
+    apply(&v, spec)
 }

@@ -794,6 +794,8 @@ impl Copier {
                         kwargs: None,
                         ident: None,
                         run: ThreadRun::Stopped,
+                        class: None,
+                        dict: None,
                         ..t
                     }),
                 )
@@ -820,6 +822,7 @@ impl Copier {
             | Object::Property { .. }
             | Object::StaticMethod(_)
             | Object::ClassMethod(_)
+            | Object::Super { .. }
             | Object::Generator(_)
             | Object::None
             | Object::Bool(_)

@@ -283,6 +283,9 @@ pub fn one_of_each_instr() -> Vec<Instr> {
         IsOp(false),
         ContainsOp(false),
         UnaryNot,
+        UnaryNegative,
+        UnaryPositive,
+        UnaryInvert,
         GetIter,
         ForIter(0),
         JumpForward(0),
@@ -380,6 +383,9 @@ pub fn one_of_each_instr() -> Vec<Instr> {
             | IsOp(_)
             | ContainsOp(_)
             | UnaryNot
+            | UnaryNegative
+            | UnaryPositive
+            | UnaryInvert
             | GetIter
             | ForIter(_)
             | JumpForward(_)
