@@ -219,7 +219,7 @@ def walk(co):
         index_of[i.offset] = k
     print("CODE", co.co_name, co.co_argcount, ",".join(co.co_varnames), sep="\t")
     for n, i in enumerate(instrs):
-        if n not in normal and i.opname != "CACHE":
+        if n not in normal and i.opname not in SKIP:
             print("DROP", i.opname, i.offset, "dead", sep="\t")
     for e in table:
         end = index_of.get(e.end, len(kept))
@@ -345,24 +345,84 @@ fn gilcheck_dis(program: &Program) -> Vec<DisCode> {
         .codes
         .iter()
         .filter(|code| !code.library)
-        .map(|code| DisCode {
-            name: code.name.clone(),
-            argcount: code.argcount,
-            varnames: code.varnames.clone(),
-            instrs: (0..code.instrs.len())
-                .map(|i| DisInstr {
-                    name: code.instrs[i].name().into(),
-                    jump: code.instrs[i].target().is_some(),
-                    arg: normalized_arg(program, code, i),
-                    line: code.lines[i],
-                })
-                .collect(),
-            dropped: Vec::new(),
-            exceptions: code
-                .exceptions
-                .iter()
-                .map(|e| [e.start, e.end, e.target, e.depth, u32::from(e.lasti)])
-                .collect(),
+        .map(|code| {
+            // What DIS_SCRIPT keeps: the instructions reached from the start and from the
+            // exception table's targets (a handler whose try body is empty has no entry, and
+            // 3.11 keeps its code unreachable, as gilcheck does).
+            let n = code.instrs.len();
+            let mut seen = vec![false; n];
+            let mut work: Vec<usize> = std::iter::once(0)
+                .chain(code.exceptions.iter().map(|e| e.target as usize))
+                .collect();
+            while let Some(k) = work.pop() {
+                if k >= n || seen[k] {
+                    continue;
+                }
+                seen[k] = true;
+                let ins = code.instrs[k];
+                if matches!(
+                    ins,
+                    Instr::ReturnValue | Instr::Reraise(_) | Instr::RaiseVarargs(_)
+                ) {
+                    continue;
+                }
+                if let Some(t) = ins.target() {
+                    work.push(t);
+                    if matches!(ins, Instr::JumpForward(_) | Instr::JumpBackward(_)) {
+                        continue;
+                    }
+                }
+                work.push(k + 1);
+            }
+            // index_of[k]: how many kept instructions come before instruction k.
+            let mut index_of = Vec::with_capacity(n + 1);
+            let mut kept = 0u32;
+            for &s in &seen {
+                index_of.push(kept);
+                kept += u32::from(s);
+            }
+            index_of.push(kept);
+            let at = |k: u32| index_of[(k as usize).min(n)];
+            DisCode {
+                name: code.name.clone(),
+                argcount: code.argcount,
+                varnames: code.varnames.clone(),
+                instrs: (0..n)
+                    .filter(|&i| seen[i])
+                    .map(|i| DisInstr {
+                        name: code.instrs[i].name().into(),
+                        jump: code.instrs[i].target().is_some(),
+                        arg: match code.instrs[i].target() {
+                            Some(t) => at(t as u32).to_string(),
+                            None => normalized_arg(program, code, i),
+                        },
+                        line: code.lines[i],
+                    })
+                    .collect(),
+                dropped: (0..n)
+                    .filter(|&i| !seen[i])
+                    .map(|i| {
+                        (
+                            code.instrs[i].name().to_string(),
+                            i.to_string(),
+                            "dead".into(),
+                        )
+                    })
+                    .collect(),
+                exceptions: code
+                    .exceptions
+                    .iter()
+                    .map(|e| {
+                        [
+                            at(e.start),
+                            at(e.end),
+                            at(e.target),
+                            e.depth,
+                            u32::from(e.lasti),
+                        ]
+                    })
+                    .collect(),
+            }
         })
         .collect()
 }
@@ -423,9 +483,12 @@ fn compare_code(
     notes: &mut Vec<String>,
 ) {
     let at = format!("{what}, code object {}", ours.name);
-    for (op, offset, _) in &theirs.dropped {
+    // Unreachable code (left out of both listings) must be the same instructions.
+    let names = |d: &[(String, String, String)]| d.iter().map(|x| x.0.clone()).collect::<Vec<_>>();
+    if names(&theirs.dropped) != names(&ours.dropped) {
         problems.push(format!(
-            "{at}: CPython has unreachable {op} at offset {offset}"
+            "{at}: unreachable instructions differ: CPython {:?}, gilcheck {:?}",
+            theirs.dropped, ours.dropped
         ));
     }
     if theirs.exceptions != ours.exceptions {

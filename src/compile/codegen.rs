@@ -67,9 +67,13 @@ enum FBlock {
     },
     /// The body of a `try` with `except` clauses (3.11's TRY_EXCEPT).
     TryExcept,
-    /// The body of a `try` with a `finally` (FINALLY_TRY): gilcheck refuses to leave it by
-    /// `return`, `break` or `continue` (3.11 copies the finally body there).
-    FinallyTry,
+    /// The body of a `try` with a `finally` (FINALLY_TRY), with the index of the finally
+    /// body in the compiler's `finally_bodies`: `return`, `break` and `continue` leaving it
+    /// run a copy of that body first.
+    FinallyTry(usize),
+    /// The value a `return` keeps on the stack while a finally body copied there runs
+    /// (POP_VALUE).
+    PopValue,
     /// Around the `except` clauses' tests (EXCEPTION_HANDLER): nothing to unwind.
     ExceptionHandler,
     /// The body of an `except` clause (HANDLER_CLEANUP), with the index of its `as` name in
@@ -141,6 +145,8 @@ struct Compiler<'a> {
     /// The `as` names of `except` clauses, for `FBlock::HandlerCleanup`, and where each is.
     except_names: Vec<String>,
     except_at: Vec<ruff_text_size::TextRange>,
+    /// The finally bodies of `FBlock::FinallyTry`.
+    finally_bodies: Vec<Vec<Stmt>>,
 }
 
 pub(crate) fn compile_module(
@@ -157,6 +163,7 @@ pub(crate) fn compile_module(
         units: Vec::new(),
         except_names: Vec::new(),
         except_at: Vec::new(),
+        finally_bodies: Vec::new(),
         imports: BTreeSet::new(),
         replace,
     };
@@ -1324,9 +1331,6 @@ impl<'a> Compiler<'a> {
         {
             return syntax("'return' outside function", r);
         }
-        if self.unit().fblocks.contains(&FBlock::FinallyTry) {
-            return unsupported("return inside try … finally", r);
-        }
         let value = r.value.as_deref();
         let preserve = value.is_some_and(|v| !is_constant(v));
         if preserve {
@@ -1339,7 +1343,7 @@ impl<'a> Compiler<'a> {
             self.set_loc(r);
             self.emit(Instr::Nop);
         }
-        self.unwind_all(preserve)?;
+        self.unwind_stack(preserve, false)?;
         match value {
             None => self.load_const(Const::None),
             Some(v) if !preserve => {
@@ -1352,18 +1356,27 @@ impl<'a> Compiler<'a> {
         Ok(())
     }
 
-    /// Unwinds every frame block (for `return`).
-    fn unwind_all(&mut self, preserve: bool) -> R<()> {
-        let blocks: Vec<FBlock> = self.unit().fblocks.iter().rev().copied().collect();
-
-        for b in blocks {
-            self.unwind(b, preserve);
+    /// 3.11's `compiler_unwind_fblock_stack`: unwinds the frame blocks innermost first (to
+    /// the innermost loop, with `to_loop`, which it returns), each with the blocks inside it
+    /// taken off the stack while its code is emitted (a finally body copied there sees only
+    /// the blocks around it).
+    fn unwind_stack(&mut self, preserve: bool, to_loop: bool) -> R<Option<FBlock>> {
+        let Some(&top) = self.unit().fblocks.last() else {
+            return Ok(None);
+        };
+        if to_loop && matches!(top, FBlock::For { .. } | FBlock::While { .. }) {
+            return Ok(Some(top));
         }
-        Ok(())
+        self.unit().fblocks.pop();
+        let r = self
+            .unwind(top, preserve)
+            .and_then(|()| self.unwind_stack(preserve, to_loop));
+        self.unit().fblocks.push(top);
+        r
     }
 
     /// 3.11's `compiler_unwind_fblock`.
-    fn unwind(&mut self, b: FBlock, preserve: bool) {
+    fn unwind(&mut self, b: FBlock, preserve: bool) -> R<()> {
         match b {
             FBlock::For { .. } => {
                 if preserve {
@@ -1373,7 +1386,27 @@ impl<'a> Compiler<'a> {
             }
             FBlock::While { .. } => {}
             FBlock::TryExcept => self.emit_op(Op::PopBlock, None),
-            FBlock::FinallyTry => unreachable!("refused by the caller"),
+            FBlock::FinallyTry(k) => {
+                // The POP_BLOCK has the unwinding statement's line; the finally body runs
+                // with the returned value kept under it; what follows has no line.
+                self.emit_op(Op::PopBlock, None);
+                if preserve {
+                    self.unit().fblocks.push(FBlock::PopValue);
+                }
+                let body = self.finally_bodies[k].clone();
+                let r = self.stmts(&body);
+                if preserve {
+                    self.unit().fblocks.pop();
+                }
+                r?;
+                self.unit().line = -1;
+            }
+            FBlock::PopValue => {
+                if preserve {
+                    self.emit(Instr::Swap(2));
+                }
+                self.emit(Instr::PopTop);
+            }
             FBlock::ExceptionHandler => {}
             FBlock::HandlerCleanup { name } => {
                 if name.is_some() {
@@ -1411,6 +1444,7 @@ impl<'a> Compiler<'a> {
                 self.unit().line = -1;
             }
         }
+        Ok(())
     }
 
     fn call_exit_with_nones(&mut self) {
@@ -1423,11 +1457,7 @@ impl<'a> Compiler<'a> {
     /// `break` / `continue` (3.11's `compiler_break`, `compiler_continue`).
     fn loop_exit(&mut self, at: &impl Ranged, is_break: bool) -> R<()> {
         self.emit(Instr::Nop);
-        let blocks: Vec<FBlock> = self.unit().fblocks.clone();
-        let Some(pos) = blocks
-            .iter()
-            .rposition(|b| matches!(b, FBlock::For { .. } | FBlock::While { .. }))
-        else {
+        let Some(the_loop) = self.unwind_stack(false, true)? else {
             return syntax(
                 if is_break {
                     "'break' outside loop"
@@ -1437,25 +1467,12 @@ impl<'a> Compiler<'a> {
                 at,
             );
         };
-        if blocks[pos + 1..].contains(&FBlock::FinallyTry) {
-            return unsupported(
-                if is_break {
-                    "break inside try … finally"
-                } else {
-                    "continue inside try … finally"
-                },
-                at,
-            );
-        }
-        for b in blocks[pos + 1..].iter().rev() {
-            self.unwind(*b, false);
-        }
-        let (start, exit) = match blocks[pos] {
+        let (start, exit) = match the_loop {
             FBlock::For { start, exit } | FBlock::While { start, exit } => (start, exit),
             _ => unreachable!("a loop"),
         };
         if is_break {
-            self.unwind(blocks[pos], false);
+            self.unwind(the_loop, false)?;
             self.emit_op(Op::Jump, Some(exit));
         } else {
             self.emit_op(Op::Jump, Some(start));
@@ -1491,7 +1508,9 @@ impl<'a> Compiler<'a> {
         let cleanup = self.new_block();
         self.emit_op(Op::Setup(SetupKind::Finally), Some(end));
         self.use_block(body);
-        self.unit().fblocks.push(FBlock::FinallyTry);
+        let k = self.finally_bodies.len();
+        self.finally_bodies.push(t.finalbody.to_vec());
+        self.unit().fblocks.push(FBlock::FinallyTry(k));
         if t.handlers.is_empty() {
             self.stmts(&t.body)?;
         } else {
