@@ -2,7 +2,7 @@
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use gilcheck::compile::{self, Change, Shrink};
-use gilcheck::explore::engine::{self, CheckOptions, Engine, Verdict};
+use gilcheck::explore::engine::{self, Budget, CheckOptions, Engine, Verdict};
 use gilcheck::explore::world::Table;
 use gilcheck::explore::{Header, Schedule, report};
 use gilcheck::gil::{self, IntervalWait};
@@ -176,7 +176,7 @@ fn parse_policy(s: &str) -> Result<Policy, String> {
     s.parse()
 }
 
-#[derive(Clone, Copy, ValueEnum)]
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum EngineArg {
     /// Depth-first search, preemption bound raised 0, 1, 2, … (minimal counterexamples)
     Dfs,
@@ -244,6 +244,18 @@ enum Command {
         /// (slower; counts interleavings as loom does).
         #[arg(long)]
         no_state_cache: bool,
+        /// Stop the search after this many seconds, 1 to 31 536 000, with a verdict that says
+        /// what was covered (not exhaustive). Not for --engine loom.
+        #[arg(long, value_name = "SECONDS", allow_hyphen_values = true, value_parser = whole::<u64>("--time-limit", 1, 31_536_000, ""))]
+        time_limit: Option<u64>,
+        /// dfs: stop once the phase under way has reached this many distinct states, 1 to
+        /// 1 000 000 000 000 (with the state cache).
+        #[arg(long, value_name = "N", allow_hyphen_values = true, value_parser = whole::<u64>("--max-states", 1, MAX_EXECUTIONS, ""))]
+        max_states: Option<u64>,
+        /// Stop once the process's resident memory reaches this many MiB, 16 to 16 777 216
+        /// (read from /proc/self/statm; Linux).
+        #[arg(long, value_name = "MIB", allow_hyphen_values = true, value_parser = whole::<u64>("--max-memory", 16, 16_777_216, ""))]
+        max_memory: Option<u64>,
     },
     /// Re-execute exactly the schedule of a counterexample and print it again.
     Replay {
@@ -298,6 +310,9 @@ fn main() -> ExitCode {
             max_steps,
             full,
             no_state_cache,
+            time_limit,
+            max_states,
+            max_memory,
         } => {
             let limits = Limits {
                 preemptions,
@@ -305,6 +320,11 @@ fn main() -> ExitCode {
                 seed,
                 max_steps: max_steps as usize,
                 state_cache: !no_state_cache,
+                budget: Budget {
+                    time_limit: time_limit.map(std::time::Duration::from_secs),
+                    max_states: max_states.map(|n| n.min(usize::MAX as u64) as usize),
+                    max_memory_mib: max_memory,
+                },
             };
             check(&shape, engine, limits, full)
         }
@@ -688,6 +708,7 @@ struct Limits {
     seed: u64,
     max_steps: usize,
     state_cache: bool,
+    budget: Budget,
 }
 
 /// Executions of the sampled default for a file as written (`check FILE.py`).
@@ -718,7 +739,23 @@ fn check(
         seed,
         max_steps,
         state_cache,
+        budget,
     } = limits;
+    if engine == EngineArg::Loom && budget != Budget::default() {
+        return Err(Failure::BadInput(
+            "--time-limit, --max-states and --max-memory do not apply to --engine loom (loom runs its own search); use --max-executions".into(),
+        ));
+    }
+    if budget.max_states.is_some() && (engine != EngineArg::Dfs || !state_cache) {
+        return Err(Failure::BadInput(
+            "--max-states applies to --engine dfs with the state cache (it counts the distinct states the cache keeps)".into(),
+        ));
+    }
+    if budget.max_memory_mib.is_some() && engine::resident_mib().is_none() {
+        return Err(Failure::BadInput(
+            "--max-memory needs /proc/self/statm to read the resident memory (Linux)".into(),
+        ));
+    }
     match (engine, preemptions) {
         (EngineArg::Loom, Some(n)) if n > MAX_LOOM_PREEMPTIONS => {
             return Err(Failure::BadInput(format!(
@@ -756,6 +793,7 @@ fn check(
         progress: true,
         state_cache,
         full,
+        budget,
         ..CheckOptions::default()
     };
     let h = r.header(shape.python);

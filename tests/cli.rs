@@ -232,6 +232,26 @@ fn cli_numeric_options_have_checked_ranges() {
             check("random", &with_one(&["--seed", "-1"])),
             "from 0 to 18 446 744 073 709 551 615",
         ),
+        (
+            check("dfs", &with_one(&["--time-limit", "0"])),
+            "--time-limit takes a whole number from 1 to 31 536 000",
+        ),
+        (
+            check("dfs", &with_one(&["--max-states", "0"])),
+            "--max-states takes a whole number from 1 to 1 000 000 000 000",
+        ),
+        (
+            check("dfs", &with_one(&["--max-memory", "15"])),
+            "--max-memory takes a whole number from 16 to 16 777 216",
+        ),
+        (
+            check("pct", &with_one(&["--max-states", "10"])),
+            "--max-states applies to --engine dfs with the state cache",
+        ),
+        (
+            check("loom", &with_one(&["--time-limit", "10"])),
+            "do not apply to --engine loom",
+        ),
     ];
     for (args, range) in refused {
         let out = gilcheck(&args);
@@ -256,6 +276,9 @@ fn cli_numeric_options_have_checked_ranges() {
         check("dfs", &with_one(&["--max-steps", "100000000"])),
         check("random", &with_one(&["--seed", "0"])),
         check("random", &with_one(&["--seed", "18446744073709551615"])),
+        check("dfs", &with_one(&["--time-limit", "31536000"])),
+        check("dfs", &with_one(&["--max-states", "1000000000000"])),
+        check("pct", &with_one(&["--time-limit", "1"])),
     ];
     for args in accepted {
         let out = gilcheck(&args);
@@ -376,9 +399,9 @@ fn cli_short_run_prints_nothing_on_stderr() {
     assert_eq!(stderr, "");
 }
 
-/// A `check` that runs for more than 2 s prints progress on stderr: the phase, the running
-/// total of executions (never going back), the cap and the rate. (About 4 s on the 2-core
-/// machine in release builds.)
+/// EX-15: a `check` that runs for more than a second prints progress on stderr: the phase, the
+/// running total of executions (never going back), the cap, the states and the rates, the
+/// depth and the resident memory. (About 4 s on the 2-core machine in release builds.)
 #[test]
 fn cli_long_check_prints_progress() {
     let cap: u64 = if cfg!(debug_assertions) {
@@ -425,13 +448,16 @@ fn cli_long_check_prints_progress() {
             "{line}"
         );
         assert!(
-            rest.contains(" states explored, ") && rest.contains(" executions/s ("),
+            rest.contains(" states explored, ")
+                && rest.contains(" states/s, ")
+                && rest.contains(" executions/s, depth ")
+                && rest.contains(" MiB resident ("),
             "{line}"
         );
         lines += 1;
     }
-    // The first line is due 2 s in; a machine fast enough to finish sooner owes none.
-    if started.elapsed() > std::time::Duration::from_secs(3) {
+    // The first line is due 1 s in; a machine fast enough to finish sooner owes none.
+    if started.elapsed() > std::time::Duration::from_secs(2) {
         assert!(
             lines >= 1,
             "no progress line in a run this long: {stderr:?}"
@@ -1532,6 +1558,70 @@ fn cli_run_seed_cpu_bound_file() {
     );
     assert!(
         stdout.contains("line 11:13: 300000 → 20000 (iterations)"),
+        "{stdout}"
+    );
+}
+
+/// EX-15: `--max-states`, `--time-limit` and `--max-memory` end a search with a passing verdict
+/// that names the budget and says what was covered and that it is not exhaustive (or, sampled,
+/// not a proof), exit 0, never an abort; a long search prints progress lines on stderr with
+/// its states, rates, depth and memory.
+#[test]
+fn cli_budgets_end_the_search_with_what_was_covered() {
+    let base = [
+        "check",
+        "seed-locked-increment",
+        "--python",
+        "every",
+        "--threads",
+        "3",
+        "--iterations",
+        "2",
+    ];
+    let run = |extra: &[&str]| {
+        let mut args = base.to_vec();
+        args.extend_from_slice(extra);
+        let out = gilcheck(&args);
+        let (stdout, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(0), "{extra:?}: {stdout}{stderr}");
+        (stdout, stderr)
+    };
+    let (stdout, _) = run(&["--max-states", "5000"]);
+    assert!(
+        stdout.contains("stopped at --max-states 5 000: not exhaustive"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("every schedule with at most"), "{stdout}");
+    // The whole search takes about a minute here: two seconds cannot finish it.
+    let (stdout, stderr) = run(&["--time-limit", "2"]);
+    assert!(
+        stdout.contains("stopped at --time-limit 2 s: not exhaustive"),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("states explored") && stderr.contains("MiB resident"),
+        "a progress line: {stderr}"
+    );
+    let (stdout, _) = run(&["--max-memory", "16"]);
+    assert!(
+        stdout.contains("stopped at --max-memory 16 MiB ("),
+        "{stdout}"
+    );
+    // Sampled: the default pct of a file as written, at its own size, stopped by the clock.
+    let out = gilcheck(&[
+        "check",
+        "examples/seed/locked_increment.py",
+        "--python",
+        "3.11",
+        "--max-executions",
+        "1000",
+        "--time-limit",
+        "1",
+    ]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("stopped at --time-limit 1 s): sampled, not a proof"),
         "{stdout}"
     );
 }

@@ -59,8 +59,30 @@ pub struct CheckOptions {
     pub state_cache: bool,
     /// The counterexample's step table shows every step (default: folded, EX-8).
     pub full: bool,
+    /// Time, state and memory budgets (EX-15).
+    pub budget: Budget,
     #[doc(hidden)]
     pub faults: SearchFaults,
+}
+
+/// What ends a search early, besides `max_executions` (EX-15): each ends it with a verdict
+/// that says what was covered, never an abort.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Budget {
+    /// `--time-limit`: wall-clock time of the whole check.
+    pub time_limit: Option<Duration>,
+    /// `--max-states`: distinct states of the current DFS phase (with the state cache).
+    pub max_states: Option<usize>,
+    /// `--max-memory`: the process's resident memory, in MiB (read from /proc/self/statm).
+    pub max_memory_mib: Option<u64>,
+}
+
+/// The process's resident memory in MiB, where the system says (Linux's /proc/self/statm).
+pub fn resident_mib() -> Option<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    // The page size of every platform gilcheck runs on with /proc (x86-64, aarch64 Linux).
+    Some(pages * 4096 / (1024 * 1024))
 }
 
 impl Default for CheckOptions {
@@ -74,6 +96,7 @@ impl Default for CheckOptions {
             progress: false,
             state_cache: true,
             full: false,
+            budget: Budget::default(),
             faults: SearchFaults::default(),
         }
     }
@@ -168,8 +191,9 @@ fn describe_difference(reference: &Outcome, got: &Outcome) -> String {
     "the outcome differs between schedules".into()
 }
 
-/// Progress lines on stderr, at most every two seconds: the phase, the executions of the whole
-/// check so far, the cap, and the rate.
+/// Progress lines on stderr, once a second: the phase, the executions of the whole check so
+/// far, the cap, the states of the phase, the rates, the last execution's length and the
+/// resident memory (EX-15).
 struct Progress {
     on: bool,
     start: Instant,
@@ -185,21 +209,31 @@ impl Progress {
         }
     }
 
-    fn tick(&mut self, phase: &str, total: usize, cap: usize, states: Option<usize>) {
-        if !self.on || self.last.elapsed() < Duration::from_secs(2) {
+    fn tick(&mut self, phase: &str, total: usize, cap: usize, states: Option<usize>, depth: usize) {
+        if !self.on || self.last.elapsed() < Duration::from_secs(1) {
             return;
         }
         self.last = Instant::now();
-        let secs = self.start.elapsed().as_secs_f64();
+        let secs = self.start.elapsed().as_secs_f64().max(1e-9);
         let states = states
-            .map(|n| format!(", {}", plural(n, "state explored", "states explored")))
+            .map(|n| {
+                format!(
+                    ", {}, {} states/s",
+                    plural(n, "state explored", "states explored"),
+                    thousands((n as f64 / secs) as usize)
+                )
+            })
+            .unwrap_or_default();
+        let memory = resident_mib()
+            .map(|m| format!(", {m} MiB resident"))
             .unwrap_or_default();
         let _ = writeln!(
             std::io::stderr(),
-            "gilcheck: {phase}: {} of at most {} executions{states}, {} executions/s ({secs:.0} s)",
+            "gilcheck: {phase}: {} of at most {} executions{states}, {} executions/s, depth {} steps{memory} ({secs:.0} s)",
             thousands(total),
             thousands(cap),
-            thousands((total as f64 / secs.max(1e-9)) as usize),
+            thousands((total as f64 / secs) as usize),
+            thousands(depth),
         );
     }
 }
@@ -307,6 +341,7 @@ struct Search<'a> {
     exec_opts: Options,
     executions: usize,
     progress: Progress,
+    started: Instant,
 }
 
 /// How far a minimization got (EX-10).
@@ -345,11 +380,40 @@ impl Search<'_> {
     ) -> Result<Execution, String> {
         let e = execute(self.program, self.policy, oracle, self.exec_opts);
         self.executions += 1;
-        self.progress.tick(phase, self.executions, cap, states);
+        self.progress
+            .tick(phase, self.executions, cap, states, e.steps);
         match &e.failure {
             Some(Failure::Invalid(why) | Failure::Unsupported(why)) => Err(why.clone()),
             _ => Ok(e),
         }
+    }
+
+    /// The budget that has run out (EX-15), as the verdict names it: `--time-limit`,
+    /// `--max-states` (against `states`, the phase's distinct states), `--max-memory` (read
+    /// every 64 executions).
+    fn out_of_budget(&self, states: Option<usize>) -> Option<String> {
+        let b = &self.opts.budget;
+        if let Some(limit) = b.time_limit
+            && self.started.elapsed() >= limit
+        {
+            return Some(format!("--time-limit {} s", thousands_u64(limit.as_secs())));
+        }
+        if let (Some(max), Some(n)) = (b.max_states, states)
+            && n >= max
+        {
+            return Some(format!("--max-states {}", thousands(max)));
+        }
+        if let Some(max) = b.max_memory_mib
+            && self.executions.is_multiple_of(64)
+            && let Some(m) = resident_mib()
+            && m >= max
+        {
+            return Some(format!(
+                "--max-memory {} MiB ({m} MiB resident)",
+                thousands_u64(max)
+            ));
+        }
+        None
     }
 
     fn schedule_of(&self, e: &Execution) -> Schedule {
@@ -511,6 +575,9 @@ impl Search<'_> {
                 if used >= budget {
                     return Ok((found, stopped(used, "--max-executions")));
                 }
+                if let Some(why) = self.out_of_budget(None) {
+                    return Ok((found, stopped(used, &why)));
+                }
                 let states = Some(search.states());
                 let e = self.execute(&mut search, &phase, cap, states)?;
                 used += 1;
@@ -558,6 +625,7 @@ pub fn check(
         },
         executions: 0,
         progress: Progress::new(opts.progress),
+        started: Instant::now(),
     };
     let first_schedule = if first.preemptions == 0 {
         "the first execution: the schedule with no preemption".to_string()
@@ -630,7 +698,11 @@ fn dfs(s: &mut Search<'_>) -> Result<Verdict, String> {
                 return s.fail(e, why, found);
             }
             if total >= opts.max_executions {
-                return Ok(capped(bound, total, opts.max_executions));
+                let why = format!("--max-executions {}", thousands(opts.max_executions));
+                return Ok(capped(bound, total, &why));
+            }
+            if let Some(why) = s.out_of_budget(opts.state_cache.then(|| search.states())) {
+                return Ok(capped(bound, total, &why));
             }
             if !search.advance() {
                 break;
@@ -666,8 +738,8 @@ fn done_before(bound: usize) -> String {
     }
 }
 
-/// The verdict line of a DFS that stopped at `--max-executions`.
-fn capped(bound: usize, total: usize, max: usize) -> Verdict {
+/// The verdict line of a DFS that stopped at a budget (`why`: `--max-executions N`, …).
+fn capped(bound: usize, total: usize, why: &str) -> Verdict {
     let covered = match bound {
         0 => "schedules without preemption, not all".to_string(),
         UNBOUNDED => "every schedule with at most 2 preemptions, then part of the unbounded search"
@@ -679,9 +751,8 @@ fn capped(bound: usize, total: usize, max: usize) -> Verdict {
     };
     Verdict::Pass {
         line: format!(
-            "no failure in the first {} ({covered}; stopped at --max-executions {}: not exhaustive)",
+            "no failure in the first {} ({covered}; stopped at {why}: not exhaustive)",
             plural(total, "execution", "executions"),
-            thousands(max)
         ),
         executions: total,
     }
@@ -731,6 +802,18 @@ fn sample(s: &mut Search<'_>) -> Result<Verdict, String> {
     let mut dropped = 0usize;
     let name = opts.engine.name();
     for i in 1..=opts.max_executions {
+        if i > 1
+            && let Some(why) = s.out_of_budget(None)
+        {
+            return Ok(Verdict::Pass {
+                line: format!(
+                    "no failure in the first {} of {name} (seed {}; stopped at {why}): sampled, not a proof",
+                    plural(i - 1, "execution", "executions"),
+                    opts.seed
+                ),
+                executions: i - 1,
+            });
+        }
         let e = if opts.engine == Engine::Pct {
             pct.reset();
             s.execute(&mut pct, name, opts.max_executions, None)?

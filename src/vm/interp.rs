@@ -105,18 +105,21 @@ pub trait Host<P: Platform> {
     }
 }
 
-/// Empties the `__class__` cells of the module's classes (CO-8): a class, its methods and
-/// their cell form a cycle that CPython's collector frees at shutdown and gilcheck, which
-/// has no collector (RC-8), breaks here instead.
-fn empty_class_cells<P: Platform>(
-    py: Token<'_>,
-    heap: &Heap<P>,
-    globals: ObjRef,
-) -> Result<(), RtError> {
-    for (_, class) in heap.dict_entries(py, globals)? {
+/// Empties the `__class__` cells still alive when the image is gone (CO-8): a class, its
+/// methods and their cell form a cycle that CPython's collector frees at shutdown and
+/// gilcheck, which has no collector (RC-8), breaks here instead. Only that cycle is broken:
+/// a cell of a function in a class's dict whose value is that class.
+fn empty_class_cells<P: Platform>(py: Token<'_>, heap: &Heap<P>) -> Result<(), RtError> {
+    for class in heap.live_objects(py) {
+        // An earlier class's cycle may have freed this one.
+        if !heap.is_live(py, class) {
+            continue;
+        }
         let Object::Class { dict, .. } = heap.get(py, class)? else {
             continue;
         };
+        // The cells first, then the emptying: the last one may free the class and its dict.
+        let mut cells = Vec::new();
         for (_, v) in heap.dict_entries(py, dict)? {
             let funcs = match heap.get(py, v)? {
                 Object::StaticMethod(f) | Object::ClassMethod(f) => vec![f],
@@ -124,25 +127,35 @@ fn empty_class_cells<P: Platform>(
                 _ => vec![v],
             };
             for f in funcs {
-                let Object::Function {
-                    closure: Some(cells),
+                if let Object::Function {
+                    closure: Some(tuple),
                     ..
                 } = heap.get(py, f)?
-                else {
-                    continue;
-                };
-                let Object::Tuple(cells) = heap.get(py, cells)? else {
-                    continue;
-                };
-                for cell in cells {
-                    let taken = heap.update(py, cell, |o| match o {
-                        Object::Cell(c) if *c == Some(class) => Ok(c.take()),
-                        _ => Ok(None),
-                    })?;
-                    if let Some(c) = taken {
-                        heap.decref(py, c)?;
+                    && let Object::Tuple(items) = heap.get(py, tuple)?
+                {
+                    for cell in items {
+                        if heap.with_object(
+                            py,
+                            cell,
+                            |o| matches!(o, Object::Cell(Some(c)) if *c == class),
+                        )? {
+                            cells.push(cell);
+                        }
                     }
                 }
+            }
+        }
+        cells.dedup();
+        for cell in cells {
+            if !heap.is_live(py, cell) {
+                continue;
+            }
+            let taken = heap.update(py, cell, |o| match o {
+                Object::Cell(c) if *c == Some(class) => Ok(c.take()),
+                _ => Ok(None),
+            })?;
+            if let Some(c) = taken {
+                heap.decref(py, c)?;
             }
         }
     }
@@ -214,7 +227,6 @@ impl Image {
     /// Releases the image's references: the module namespace is cleared first (CPython clears
     /// module dicts at shutdown, which breaks the function ↔ globals cycles), then dropped.
     pub fn release<P: Platform>(self, py: Token<'_>, heap: &Heap<P>) -> Result<(), RtError> {
-        empty_class_cells(py, heap, self.globals)?;
         heap.dict_clear(py, self.globals)?;
         heap.decref(py, self.globals)?;
         for (_, f) in self.library {
@@ -225,7 +237,7 @@ impl Image {
                 heap.decref(py, c)?;
             }
         }
-        Ok(())
+        empty_class_cells(py, heap)
     }
 
     /// Every reference the image holds, for the refcount audit.
