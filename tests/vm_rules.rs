@@ -1178,7 +1178,7 @@ fn vm11_raise_reports_as_cpython() {
         let out = first(&p, policy).outcome.output;
         assert!(
             out.contains(&format!(
-                "Exception in thread {name}:\nTraceback (most recent call last):\n  File \"raises.py\", line 8, in check\nValueError: negative: -2\n"
+                "Exception in thread {name}:\nTraceback (most recent call last):\n  File \"raises.py\", line 8, in check\n    raise ValueError(f\"negative: {{n}}\")\nValueError: negative: -2\n"
             )),
             "{policy}: {out}"
         );

@@ -1047,7 +1047,9 @@ fn drop_frame<P: Platform>(f: Frame, cx: &Cx<'_, '_, P>) -> Result<(), RtError> 
 }
 
 /// CPython's report of an uncaught exception: `threading.excepthook` for threads, the traceback
-/// for the main thread (gilcheck prints the innermost location only).
+/// for the main thread: each frame's place and its source line, as 3.8–3.10 print them (3.11+
+/// add `^^^` under the failing expression, which gilcheck does not; the frames of
+/// `threading.py` above a thread's target are left out).
 fn report_exception<P: Platform>(t: &PyThread, cx: &mut Cx<'_, '_, P>, e: &RtError) {
     let mut text = String::new();
     if t.ident != 0 {
@@ -1075,6 +1077,10 @@ fn report_exception<P: Platform>(t: &PyThread, cx: &mut Cx<'_, '_, P>, e: &RtErr
             "  File \"{}.py\", line {line}, in {}\n",
             cx.program.name, code.name
         ));
+        let source = cx.program.source_line(line);
+        if !code.library && !source.is_empty() {
+            text.push_str(&format!("    {source}\n"));
+        }
     }
     text.push_str(&e.to_string());
     cx.host.uncaught(e, &text);
