@@ -5,7 +5,7 @@
 # SPIN against each gilcheck engine. Prints a markdown table and writes it into
 # BENCHMARKS.md between the <!-- statespace --> markers.
 #
-#   bench/statespace.sh                            # every size, 300 s per gilcheck run
+#   bench/statespace.sh                            # every size, --time-limit 300 per gilcheck run
 #   SIZES="2x2 4x2" TIMEOUT=60 bench/statespace.sh
 #
 # Needs spin and gcc (Debian packages `spin`, `gcc`: installed with apt-get when missing and
@@ -47,7 +47,7 @@ spin_run() {
     # The search stack as deep as the longest run (each iteration is at most 8 steps).
     out="$(cd "$d" && /usr/bin/time -f 'TIME %e %M' ./pan -m$((t * k * 8 + 100)) 2>&1)"
     local states seconds mem errors
-    states="$(sed -nE 's/^ *([0-9e+.]+) states, stored.*/\1/p' <<< "$out" | head -n 1)"
+    states="$(sed -nE 's/^ *([0-9e+.]+) states, stored.*/\1/p' <<< "$out" | head -n 1 || true)"
     seconds="$(sed -nE 's/^TIME ([0-9.]+) .*/\1/p' <<< "$out")"
     mem="$(sed -nE 's/^TIME [0-9.]+ ([0-9]+)/\1/p' <<< "$out")"
     errors="$(sed -nE 's/.*errors: ([0-9]+).*/\1/p' <<< "$out" | head -n 1)"
@@ -58,31 +58,35 @@ spin_run() {
 gilcheck_run() {
     local out status
     set +e
-    out="$(timeout "$timeout" /usr/bin/time -f 'TIME %e %M' "$gilcheck" check "$@" 2>&1)"
+    # gilcheck's own --time-limit ends the search with what it covered; `timeout` only guards.
+    out="$(timeout $((timeout + 120)) /usr/bin/time -f 'TIME %e %M' "$gilcheck" check "$@" --time-limit "$timeout" 2>&1)"
     status=$?
     set -e
     local seconds mem verdict states execs
     seconds="$(sed -nE 's/^TIME ([0-9.]+) .*/\1/p' <<< "$out")"
     mem="$(sed -nE 's/^TIME [0-9.]+ ([0-9]+)/\1/p' <<< "$out")"
     if [[ "$status" == 124 ]]; then
-        echo "killed at ${timeout} s|–|–|>${timeout}|–"
+        echo "killed at $((timeout + 120)) s|–|–|>${timeout}|–"
         return
     fi
     case "$(grep -m 1 -E '^(PASS|FAIL|INCONCLUSIVE)' <<< "$out" || true)" in
         PASS*exhaustive,*) verdict="exhaustive" ;;
         PASS*) verdict="not exhaustive" ;;
-        FAIL*) verdict="counterexample" ;;
+        FAIL*) verdict="counterexample$(grep -q 'not minimized' <<< "$out" && echo ', not minimized' || true)" ;;
         *) verdict="exit $status" ;;
     esac
-    states="$(grep -oE '[0-9][0-9 ]* distinct states' <<< "$out" | head -n 1 | sed 's/ distinct states//; s/ //g')"
-    execs="$(grep -oE '(by|first) [0-9][0-9 ]* executions' <<< "$out" | head -n 1 | sed -E 's/(by|first) //; s/ executions//; s/ //g')"
-    [[ -z "$execs" ]] && execs="$(grep -oE 'at execution [0-9][0-9 ]*' <<< "$out" | head -n 1 | sed 's/at execution //; s/ //g')"
+    # (no match is an empty field, not an error)
+    states="$( { grep -oE '[0-9][0-9 ]* distinct states' <<< "$out" || true; } | head -n 1 | sed 's/ distinct states//; s/ //g')"
+    execs="$( { grep -oE '(by|first) [0-9][0-9 ]* executions' <<< "$out" || true; } | head -n 1 | sed -E 's/(by|first) //; s/ executions//; s/ //g')"
+    if [[ -z "$execs" ]]; then
+        execs="$( { grep -oE 'at execution [0-9][0-9 ]*' <<< "$out" || true; } | head -n 1 | sed 's/at execution //; s/ //g')"
+    fi
     echo "$verdict|${states:-–}|${execs:-–}|$seconds|$((${mem:-0} / 1024))"
 }
 
 table="$work/table.md"
 {
-    echo "Measured $(date -u +%Y-%m-%d) on $(nproc) cores ($(uname -m)), SPIN $(spin -V | sed -nE 's/Spin Version ([0-9.]+).*/\1/p'), gilcheck $(cd "$root" && git rev-parse --short HEAD); each gilcheck run stopped at ${timeout} s."
+    echo "Measured $(date -u +%Y-%m-%d) on $(nproc) cores ($(uname -m)), SPIN $(spin -V | sed -nE 's/Spin Version ([0-9.]+).*/\1/p'), gilcheck $(cd "$root" && git rev-parse --short HEAD); each gilcheck run given --time-limit ${timeout}."
     echo
     echo "| size | SPIN states | SPIN s | SPIN MB | gilcheck every | states | executions | s | MB | gilcheck 3.9 | states | executions | s | MB | time every / SPIN |"
     echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"

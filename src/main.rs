@@ -253,7 +253,7 @@ enum Command {
         #[arg(long, value_name = "N", allow_hyphen_values = true, value_parser = whole::<u64>("--max-states", 1, MAX_EXECUTIONS, ""))]
         max_states: Option<u64>,
         /// Stop once the process's resident memory reaches this many MiB, 16 to 16 777 216
-        /// (read from /proc/self/statm; Linux).
+        /// (read from /proc/self/status; Linux).
         #[arg(long, value_name = "MIB", allow_hyphen_values = true, value_parser = whole::<u64>("--max-memory", 16, 16_777_216, ""))]
         max_memory: Option<u64>,
     },
@@ -753,7 +753,7 @@ fn check(
     }
     if budget.max_memory_mib.is_some() && engine::resident_mib().is_none() {
         return Err(Failure::BadInput(
-            "--max-memory needs /proc/self/statm to read the resident memory (Linux)".into(),
+            "--max-memory needs /proc/self/status to read the resident memory (Linux)".into(),
         ));
     }
     match (engine, preemptions) {

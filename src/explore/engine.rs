@@ -73,16 +73,17 @@ pub struct Budget {
     pub time_limit: Option<Duration>,
     /// `--max-states`: distinct states of the current DFS phase (with the state cache).
     pub max_states: Option<usize>,
-    /// `--max-memory`: the process's resident memory, in MiB (read from /proc/self/statm).
+    /// `--max-memory`: the process's resident memory, in MiB (read from /proc/self/status).
     pub max_memory_mib: Option<u64>,
 }
 
-/// The process's resident memory in MiB, where the system says (Linux's /proc/self/statm).
+/// The process's resident memory in MiB, where the system says (the `VmRSS` line of Linux's
+/// /proc/self/status, in kB whatever the page size).
 pub fn resident_mib() -> Option<u64> {
-    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
-    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
-    // The page size of every platform gilcheck runs on with /proc (x86-64, aarch64 Linux).
-    Some(pages * 4096 / (1024 * 1024))
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024)
 }
 
 impl Default for CheckOptions {
