@@ -19,7 +19,9 @@ targets are read from the `threads = ...` statement (`[Thread(target=work, ...)
 for _ in range(K)]` becomes T copies of `work`; an explicit list keeps its
 targets); each target is called with N; afterwards the expression the program's
 final `print(f"Got: {...}")` prints is evaluated and compared with its
-`# expect:` expression evaluated at T and N.
+`# expect:` expression evaluated at T and N. A thread made by a class deriving from
+`threading.Thread` (`[Worker(10000) for _ in range(K)]`) becomes a function that makes the
+object with its integer arguments replaced by N and calls its `run()`.
 """
 
 from __future__ import annotations
@@ -79,6 +81,36 @@ def _thread_target(call: ast.expr) -> str:
     raise ValueError("no target=NAME in " + ast.unparse(call))
 
 
+def _thread_classes(body: list) -> set:
+    """The classes of `body` that derive from threading.Thread (or from one of them)."""
+    out: set = set()
+    for stmt in body:
+        if isinstance(stmt, ast.ClassDef):
+            for b in stmt.bases:
+                name = b.attr if isinstance(b, ast.Attribute) else getattr(b, "id", None)
+                if name == "Thread" or name in out:
+                    out.add(stmt.name)
+    return out
+
+
+def _subclass_worker(call: ast.expr, classes: set, extra: list) -> Optional[str]:
+    """For `Worker(10000, …)` of a Thread subclass: a worker function, added to `extra`, that
+    makes the object with the integer literals replaced by its argument and runs it."""
+    if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id in classes):
+        return None
+
+    class ToN(ast.NodeTransformer):
+        def visit_Constant(self, node):
+            if isinstance(node.value, int) and not isinstance(node.value, bool):
+                return ast.Name(id="n", ctx=ast.Load())
+            return node
+
+    made = ast.unparse(ToN().visit(ast.parse(ast.unparse(call), mode="eval")).body)
+    name = "_driver_" + call.func.id
+    extra.append(ast.parse(f"def {name}(n):\n    {made}.run()\n").body[0])
+    return name
+
+
 def load_program(path: str, threads: int, iterations: int) -> Program:
     path = os.path.abspath(path)
     with open(path) as f:
@@ -100,7 +132,11 @@ def load_program(path: str, threads: int, iterations: int) -> Program:
     if cut is None:
         raise ValueError("no top-level `threads = ...` statement")
     value = tree.body[cut].value
-    if isinstance(value, ast.ListComp):
+    classes = _thread_classes(tree.body[:cut])
+    extra: list = []
+    if isinstance(value, ast.ListComp) and (sub := _subclass_worker(value.elt, classes, extra)):
+        targets = [sub] * threads
+    elif isinstance(value, ast.ListComp):
         targets = [_thread_target(value.elt)] * threads
     elif isinstance(value, ast.List):
         targets = [_thread_target(e) for e in value.elts]  # explicit list: its own thread count
@@ -124,7 +160,8 @@ def load_program(path: str, threads: int, iterations: int) -> Program:
         raise ValueError('no final print(f"Got: {...}")')
     t = len(targets)
     expected = eval(m.group(1), {"T": t, "N": iterations})
-    prefix = ast.Module(body=tree.body[:cut], type_ignores=[])
+    prefix = ast.Module(body=tree.body[:cut] + extra, type_ignores=[])
+    ast.fix_missing_locations(prefix)
     code = compile(prefix, path, "exec")
     return Program(path, code, targets, got_expr, expected, t, iterations)
 
