@@ -1916,15 +1916,7 @@ impl<P: Platform, R: RefcountField<P>> Heap<P, R> {
     /// The built-in exception class a class statement's class derives from (`class E(Exception)`),
     /// if any (CO-6).
     pub fn exception_base(&self, py: Token<'_>, class: ObjRef) -> Result<Option<Builtin>, RtError> {
-        let mut c = Some(class);
-        while let Some(k) = c {
-            match self.get(py, k)? {
-                Object::Class { base, .. } => c = base,
-                Object::Builtin(b) if b.is_exception() => return Ok(Some(b)),
-                _ => return Ok(None),
-            }
-        }
-        Ok(None)
+        Ok(self.native_base(py, class)?.filter(|b| b.is_exception()))
     }
 
     /// `str(e)` of an instance of an exception class statement: its `args` as

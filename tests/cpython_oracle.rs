@@ -1655,44 +1655,38 @@ fn vm16_format_specs_agree_with_cpython() {
             types[pick(types.len())],
         ));
     }
-    let mut script = String::from("import sys\nvalues = [");
-    for (text, _) in &values {
-        script.push_str(text);
-        script.push_str(", ");
-    }
-    script.push_str("]\nspecs = [");
-    for s in &specs {
-        script.push_str(&format!("{s:?}, "));
-    }
-    script.push_str(concat!(
-        "]\nfor v in values:\n",
-        "    for s in specs:\n",
-        "        try:\n",
-        "            print('=' + format(v, s))\n",
-        "        except Exception as e:\n",
-        "            print('!' + type(e).__name__)\n",
-    ));
-    let out = run_script(&python, &script, &[]);
-    let stdout = stdout_of(&out, "CPython 3.11 formatting");
-    let mut lines = stdout.lines();
+    // CPython's `=text` or `!ErrorType` for `expr` (Python, of `v` and `c`) at every value
+    // and case, in order.
+    let cpython = |cases: &[String], expr: &str, what: &str| -> Vec<String> {
+        let values: Vec<&str> = values.iter().map(|(text, _)| *text).collect();
+        let script = format!(
+            "values = [{}]\ncases = {cases:?}\nfor v in values:\n    for c in cases:\n        try:\n            print('=' + {expr})\n        except Exception as e:\n            print('!' + type(e).__name__)\n",
+            values.join(", ")
+        );
+        let out = run_script(&python, &script, &[]);
+        stdout_of(&out, what).lines().map(String::from).collect()
+    };
     let (mut compared, mut refused, mut wrong) = (0, 0, Vec::new());
+    // gilcheck's answer for one case, compared with CPython's line (a refusal is counted).
+    let mut compare = |got: Result<String, gilcheck::RtError>, want: &str, shown: String| {
+        let got = match got {
+            Ok(t) => format!("={t}"),
+            Err(gilcheck::RtError::Unsupported(_)) => {
+                refused += 1;
+                return;
+            }
+            Err(e) => format!("!{}", e.exception().map_or("?", |(c, _)| c.name())),
+        };
+        compared += 1;
+        if got != want {
+            wrong.push(format!("{shown}: CPython {want:?}, gilcheck {got:?}"));
+        }
+    };
+    let mut lines = cpython(&specs, "format(v, c)", "CPython 3.11 formatting").into_iter();
     for (text, v) in &values {
         for s in &specs {
             let want = lines.next().expect("a line per value and spec");
-            let got = match apply(v, s) {
-                Ok(t) => format!("={t}"),
-                Err(gilcheck::RtError::Unsupported(_)) => {
-                    refused += 1;
-                    continue;
-                }
-                Err(e) => format!("!{}", e.exception().map_or("?", |(c, _)| c.name())),
-            };
-            compared += 1;
-            if got != want {
-                wrong.push(format!(
-                    "format({text}, {s:?}): CPython {want:?}, gilcheck {got:?}"
-                ));
-            }
+            compare(apply(v, s), &want, format!("format({text}, {s:?})"));
         }
     }
     // printf-style: `'%<flags><width><.precision><type>' % value`.
@@ -1711,26 +1705,12 @@ fn vm16_format_specs_agree_with_cpython() {
             ][pick(14)],
         ));
     }
-    let mut script = String::from("values = [");
-    for (text, _) in &values {
-        script.push_str(text);
-        script.push_str(", ");
-    }
-    script.push_str("]\nunits = [");
-    for u in &units {
-        script.push_str(&format!("{u:?}, "));
-    }
-    script.push_str(concat!(
-        "]\nfor v in values:\n",
-        "    for u in units:\n",
-        "        try:\n",
-        "            print('=' + ('<' + u + '>') % v)\n",
-        "        except Exception as e:\n",
-        "            print('!' + type(e).__name__)\n",
-    ));
-    let out = run_script(&python, &script, &[]);
-    let stdout = stdout_of(&out, "CPython 3.11 printf-style formatting");
-    let mut lines = stdout.lines();
+    let mut lines = cpython(
+        &units,
+        "('<' + c + '>') % v",
+        "CPython 3.11 printf-style formatting",
+    )
+    .into_iter();
     let rt = gilcheck::Runtime::<gilcheck::platform::Std>::new();
     let mut ts = rt.thread_state();
     let g = ts.attach();
@@ -1743,20 +1723,8 @@ fn vm16_format_specs_agree_with_cpython() {
         };
         for u in &units {
             let want = lines.next().expect("a line per value and unit");
-            let got = match gilcheck::vm::format::percent(heap, py, &format!("<{u}>"), obj) {
-                Ok(t) => format!("={t}"),
-                Err(gilcheck::RtError::Unsupported(_)) => {
-                    refused += 1;
-                    continue;
-                }
-                Err(e) => format!("!{}", e.exception().map_or("?", |(c, _)| c.name())),
-            };
-            compared += 1;
-            if got != want {
-                wrong.push(format!(
-                    "'<{u}>' % {text}: CPython {want:?}, gilcheck {got:?}"
-                ));
-            }
+            let got = gilcheck::vm::format::percent(heap, py, &format!("<{u}>"), obj);
+            compare(got, &want, format!("'<{u}>' % {text}"));
         }
         heap.decref(py, obj).expect("a live value");
     }

@@ -204,45 +204,13 @@ pub fn apply(value: &Value, spec: &str) -> Result<String, RtError> {
                             "Cannot specify '{g}' with 'c'."
                         )));
                     }
-                    let c = u32::try_from(*i)
-                        .ok()
-                        .and_then(char::from_u32)
-                        .ok_or_else(|| {
-                            RtError::OverflowError("%c arg not in range(0x110000)".into())
-                        })?;
-                    let fill = s.fill.unwrap_or(' ');
-                    return Ok(pad(
-                        "",
-                        &c.to_string(),
-                        fill,
-                        s.align.unwrap_or('>'),
-                        s.width,
-                    ));
                 }
-                let (radix, prefix, group) = match kind {
-                    'x' => (16, "0x", 4),
-                    'X' => (16, "0X", 4),
-                    'o' => (8, "0o", 4),
-                    'b' => (2, "0b", 4),
-                    _ => (10, "", 3),
-                };
-                if s.grouping == Some(',') && radix != 10 {
+                if s.grouping == Some(',') && !matches!(kind, 'd' | 'c') {
                     return Err(RtError::ValueError(format!(
                         "Cannot specify ',' with '{kind}'."
                     )));
                 }
-                let mag = i.unsigned_abs();
-                let mut digits = match radix {
-                    16 => format!("{mag:x}"),
-                    8 => format!("{mag:o}"),
-                    2 => format!("{mag:b}"),
-                    _ => mag.to_string(),
-                };
-                if kind == 'X' {
-                    digits = digits.to_uppercase();
-                }
-                let prefix = if s.alt { prefix } else { "" };
-                Ok(number(&s, *i < 0, prefix, &digits, group))
+                integer(&s, *i, kind)
             }
             Some('e' | 'E' | 'f' | 'F' | 'g' | 'G' | '%') => float(&s, *i as f64),
             Some(k) => Err(unknown(k, value)),
@@ -575,8 +543,7 @@ pub fn percent<P: Platform>(
                         "a precision with %{kind} (a minimum number of digits)"
                     )));
                 }
-                spec.kind = Some(if matches!(kind, 'i' | 'u') { 'd' } else { kind });
-                apply_spec(&Value::Int(v), &spec)?
+                integer(&spec, v, if matches!(kind, 'i' | 'u') { 'd' } else { kind })?
             }
             'e' | 'E' | 'f' | 'F' | 'g' | 'G' => {
                 let x = match heap.get(py, arg)? {
@@ -591,7 +558,7 @@ pub fn percent<P: Platform>(
                     }
                 };
                 spec.kind = Some(kind);
-                apply_spec(&Value::Float(x), &spec)?
+                float(&spec, x)?
             }
             'a' => return Err(RtError::Unsupported("the %a conversion".into())),
             other => {
@@ -611,38 +578,33 @@ pub fn percent<P: Platform>(
     Ok(out)
 }
 
-/// A spec built by `percent`: printf's `#` for octal is `0o` as in Python 3.
-fn apply_spec(v: &Value, s: &Spec) -> Result<String, RtError> {
-    match v {
-        Value::Int(i) => {
-            let kind = s.kind.unwrap_or('d');
-            let (radix_text, prefix) = match kind {
-                'x' => (format!("{:x}", i.unsigned_abs()), "0x"),
-                'X' => (format!("{:X}", i.unsigned_abs()), "0X"),
-                'o' => (format!("{:o}", i.unsigned_abs()), "0o"),
-                'c' => {
-                    let c = u32::try_from(*i)
-                        .ok()
-                        .and_then(char::from_u32)
-                        .ok_or_else(|| {
-                            RtError::OverflowError("%c arg not in range(0x110000)".into())
-                        })?;
-                    return Ok(pad(
-                        "",
-                        &c.to_string(),
-                        ' ',
-                        s.align.unwrap_or('>'),
-                        s.width,
-                    ));
-                }
-                _ => (i.unsigned_abs().to_string(), ""),
-            };
-            let prefix = if s.alt { prefix } else { "" };
-            Ok(number(s, *i < 0, prefix, &radix_text, 3))
+/// An int in the integer presentation `kind` (`d x X o b c`), the spec already checked:
+/// digits grouped by 3 (decimal) or 4, `#`'s prefix (`0o` for octal, as printf's in Python 3).
+fn integer(s: &Spec, i: i64, kind: char) -> Result<String, RtError> {
+    let mag = i.unsigned_abs();
+    let (digits, prefix, group) = match kind {
+        'x' => (format!("{mag:x}"), "0x", 4),
+        'X' => (format!("{mag:X}"), "0X", 4),
+        'o' => (format!("{mag:o}"), "0o", 4),
+        'b' => (format!("{mag:b}"), "0b", 4),
+        'c' => {
+            let c = u32::try_from(i)
+                .ok()
+                .and_then(char::from_u32)
+                .ok_or_else(|| RtError::OverflowError("%c arg not in range(0x110000)".into()))?;
+            let fill = s.fill.unwrap_or(' ');
+            return Ok(pad(
+                "",
+                &c.to_string(),
+                fill,
+                s.align.unwrap_or('>'),
+                s.width,
+            ));
         }
-        Value::Float(x) => float(s, *x),
-        Value::Str(_) => Err(RtError::TypeError("a number is required".into())),
-    }
+        _ => (mag.to_string(), "", 3),
+    };
+    let prefix = if s.alt { prefix } else { "" };
+    Ok(number(s, i < 0, prefix, &digits, group))
 }
 
 /// `template.format(*args, **kwargs)`: `{}`, `{0}`, `{name}`, each with `!r`/`!s` and a spec.

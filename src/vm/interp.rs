@@ -1411,13 +1411,25 @@ fn instantiate<P: Platform>(
     let (py, heap) = (cx.py, cx.heap);
     let all: Vec<ObjRef> = receiver.into_iter().chain(args.iter().copied()).collect();
     let init = heap.class_lookup(py, class, "__init__")?;
-    if heap.native_base(py, class)? == Some(Builtin::ThreadClass) {
-        return instantiate_thread(t, cx, class, init, &all, kwargs, site);
-    }
+    let base = heap.native_base(py, class)?;
     let dict = heap.new_dict(py);
     heap.incref(py, class)?;
-    let instance = heap.new_object(py, Object::Instance { class, dict });
-    let exception = heap.exception_base(py, class)?.is_some();
+    // A class deriving from `threading.Thread` makes a thread object with the class and an
+    // attribute dict (CO-8); its own `__init__` must call `Thread.__init__`, as in CPython.
+    let thread = base == Some(Builtin::ThreadClass);
+    let instance = if thread {
+        heap.new_object(
+            py,
+            Object::Thread(crate::heap::ThreadObj {
+                class: Some(class),
+                dict: Some(dict),
+                ..crate::heap::ThreadObj::blank(false)
+            }),
+        )
+    } else {
+        heap.new_object(py, Object::Instance { class, dict })
+    };
+    let exception = base.is_some_and(Builtin::is_exception);
     if exception {
         // `BaseException.__new__` keeps the call's arguments as `args`, whatever `__init__` does.
         let args = heap.new_tuple(py, args)?;
@@ -1426,6 +1438,25 @@ fn instantiate<P: Platform>(
         r?;
     }
     let Some(init) = init else {
+        if thread {
+            // Without an `__init__` of its own, `Thread.__init__` takes the arguments.
+            return match native::call(t, cx, Builtin::ThreadInit, Some(instance), &all, kwargs) {
+                Ok(native::Outcome::Return(v)) => {
+                    heap.decref(py, v)?;
+                    Ok(Invoked::Returned(
+                        instance,
+                        crate::builtins::CallPoll::Polls,
+                    ))
+                }
+                Ok(_) => Err(RtError::RuntimeError(
+                    "Thread.__init__ blocked (a gilcheck bug)".into(),
+                )),
+                Err(e) => {
+                    heap.decref(py, instance)?;
+                    Err(e)
+                }
+            };
+        }
         if exception {
             if !kwargs.is_empty() {
                 heap.decref(py, instance)?;
@@ -1453,56 +1484,6 @@ fn instantiate<P: Platform>(
     };
     let ret = Ret::Init { instance, site };
     if let Err(e) = push_function(t, cx, init, Some(instance), &all, kwargs, ret, None) {
-        heap.decref(py, instance)?;
-        return Err(e);
-    }
-    Ok(Invoked::Pushed)
-}
-
-/// An instance of a class deriving from `threading.Thread` (CO-8): a thread object with the
-/// class and an attribute dict. Its own `__init__` runs if it has one (and must call
-/// `Thread.__init__`, as in CPython); otherwise `Thread.__init__` takes the arguments.
-fn instantiate_thread<P: Platform>(
-    t: &mut PyThread,
-    cx: &mut Cx<'_, '_, P>,
-    class: ObjRef,
-    init: Option<ObjRef>,
-    all: &[ObjRef],
-    kwargs: &[(String, ObjRef)],
-    site: Instr,
-) -> Result<Invoked, RtError> {
-    let (py, heap) = (cx.py, cx.heap);
-    let dict = heap.new_dict(py);
-    heap.incref(py, class)?;
-    let instance = heap.new_object(
-        py,
-        Object::Thread(crate::heap::ThreadObj {
-            class: Some(class),
-            dict: Some(dict),
-            ..crate::heap::ThreadObj::blank(false)
-        }),
-    );
-    let Some(init) = init else {
-        let r = native::call(t, cx, Builtin::ThreadInit, Some(instance), all, kwargs);
-        return match r {
-            Ok(native::Outcome::Return(v)) => {
-                heap.decref(py, v)?;
-                Ok(Invoked::Returned(
-                    instance,
-                    crate::builtins::CallPoll::Polls,
-                ))
-            }
-            Ok(_) => Err(RtError::RuntimeError(
-                "Thread.__init__ blocked (a gilcheck bug)".into(),
-            )),
-            Err(e) => {
-                heap.decref(py, instance)?;
-                Err(e)
-            }
-        };
-    };
-    let ret = Ret::Init { instance, site };
-    if let Err(e) = push_function(t, cx, init, Some(instance), all, kwargs, ret, None) {
         heap.decref(py, instance)?;
         return Err(e);
     }
