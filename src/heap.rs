@@ -7,7 +7,7 @@
 
 use crate::builtins::Builtin;
 use crate::error::RtError;
-use crate::lock::LockCore;
+use crate::lock::{LockCore, LockState};
 use crate::platform::Platform;
 use crate::refcount::{PlainRefcount, RefcountField};
 use crate::runtime::Token;
@@ -772,6 +772,45 @@ struct Table<P: Platform, R> {
     stats: HeapStats,
     /// The key whose Python `__hash__` the instruction under way has called (VM-14).
     hashed: Option<ObjRef>,
+    /// The undo log, once [`Heap::mark`] has been called (EX-16).
+    trail: Option<Trail<P>>,
+    /// The slots that were given a lock, whose state lives behind an `Arc` the trail does not
+    /// see (a mark copies it).
+    locks: Vec<u32>,
+}
+
+/// The undo log of the stateful search (EX-16): the old count or the old body of each slot,
+/// logged when it first changes after the newest mark.
+struct Trail<P: Platform> {
+    entries: Vec<Undo<P>>,
+    /// The current epoch, and per slot the epoch in which its count and its body were logged.
+    epoch: u32,
+    count_logged: Vec<u32>,
+    body_logged: Vec<u32>,
+}
+
+enum Undo<P: Platform> {
+    Count {
+        slot: u32,
+        count: isize,
+    },
+    Body {
+        slot: u32,
+        generation: u32,
+        object: Option<Object<P>>,
+    },
+}
+
+/// Where a heap stood at [`Heap::mark`]: [`Heap::undo`] puts it back exactly, slot numbers
+/// included.
+pub struct HeapMark {
+    trail: usize,
+    slots: usize,
+    free: Vec<u32>,
+    stats: HeapStats,
+    hashed: Option<ObjRef>,
+    locks: usize,
+    lock_states: Vec<(u32, LockState)>,
 }
 
 /// The objects of one runtime. Every method takes a [`Token`]: the GIL orders all accesses (RC-1).
@@ -799,8 +838,130 @@ impl<P: Platform, R: RefcountField<P>> Heap<P, R> {
                 free: Vec::new(),
                 stats: HeapStats::default(),
                 hashed: None,
+                trail: None,
+                locks: Vec::new(),
             }),
         }
+    }
+
+    /// Logs slot `slot`'s count before it changes, if it has not been since the newest mark.
+    fn log_count(&self, py: Token<'_>, slot: usize) {
+        self.with_table(py, |t| {
+            let Some(tr) = &mut t.trail else { return };
+            if tr.count_logged.len() <= slot {
+                tr.count_logged.resize(slot + 1, 0);
+            }
+            if tr.count_logged[slot] != tr.epoch {
+                tr.count_logged[slot] = tr.epoch;
+                let count = t.slots[slot].refcount.get(py);
+                tr.entries.push(Undo::Count {
+                    slot: slot as u32,
+                    count,
+                });
+            }
+        })
+    }
+
+    /// Logs slot `slot`'s body before it changes, if it has not been since the newest mark.
+    fn log_body(&self, py: Token<'_>, slot: usize) {
+        self.with_table(py, |t| {
+            let Some(tr) = &mut t.trail else { return };
+            if tr.body_logged.len() <= slot {
+                tr.body_logged.resize(slot + 1, 0);
+            }
+            if tr.body_logged[slot] != tr.epoch {
+                tr.body_logged[slot] = tr.epoch;
+                let (generation, object) = P::with(&t.slots[slot].body, |b| {
+                    // SAFETY: GIL held (token); a shared read of one body while the table is
+                    // borrowed, and nothing else touches either.
+                    let b = unsafe { &*b };
+                    (b.generation, b.object.clone())
+                });
+                tr.entries.push(Undo::Body {
+                    slot: slot as u32,
+                    generation,
+                    object,
+                });
+            }
+        })
+    }
+
+    /// Marks where the heap stands, for [`Heap::undo`]; from now on every change is logged
+    /// (EX-16). Costs the free list and the states of the locks, not the heap.
+    pub fn mark(&self, py: Token<'_>) -> HeapMark {
+        self.with_table(py, |t| {
+            let tr = t.trail.get_or_insert_with(|| Trail {
+                entries: Vec::new(),
+                epoch: 0,
+                count_logged: Vec::new(),
+                body_logged: Vec::new(),
+            });
+            tr.epoch += 1;
+            let trail = tr.entries.len();
+            let lock_states = t
+                .locks
+                .iter()
+                .filter_map(|&slot| {
+                    // SAFETY: GIL held (token); a shared read of one body.
+                    P::with(&t.slots[slot as usize].body, |b| match unsafe { &*b } {
+                        Body {
+                            object: Some(Object::Lock(core)),
+                            ..
+                        } => Some((slot, core.state())),
+                        _ => None,
+                    })
+                })
+                .collect();
+            HeapMark {
+                trail,
+                slots: t.slots.len(),
+                free: t.free.clone(),
+                stats: t.stats,
+                hashed: t.hashed,
+                locks: t.locks.len(),
+                lock_states,
+            }
+        })
+    }
+
+    /// Puts the heap back where it stood at `m`, which must be the newest mark not yet undone
+    /// past, or one below it (marks are undone in stack order). Slots made since are dropped:
+    /// no reference into the table outlives a heap method, and the caller runs between steps.
+    pub fn undo(&self, py: Token<'_>, m: &HeapMark) {
+        self.with_table(py, |t| {
+            let Some(tr) = &mut t.trail else { return };
+            while tr.entries.len() > m.trail {
+                match tr.entries.pop().expect("an entry") {
+                    Undo::Count { slot, count } => t.slots[slot as usize].refcount.set(py, count),
+                    Undo::Body {
+                        slot,
+                        generation,
+                        object,
+                    } => {
+                        // SAFETY: GIL held (token); the table is borrowed mutably, so no other
+                        // access to this body is live.
+                        P::with_mut(&t.slots[slot as usize].body, |b| unsafe {
+                            *b = Body { generation, object }
+                        });
+                    }
+                }
+            }
+            tr.epoch += 1;
+            t.slots.truncate(m.slots);
+            t.free.clone_from(&m.free);
+            t.stats = m.stats;
+            t.hashed = m.hashed;
+            t.locks.truncate(m.locks);
+            for &(slot, state) in &m.lock_states {
+                P::with(&t.slots[slot as usize].body, |b| {
+                    // SAFETY: GIL held (token); a shared read of one body, nothing else
+                    // touches it (the lock's state is behind its own mutex).
+                    if let Some(Object::Lock(core)) = unsafe { &(*b).object } {
+                        core.set_state(state);
+                    }
+                });
+            }
+        })
     }
 
     fn with_table<T>(&self, _py: Token<'_>, f: impl FnOnce(&mut Table<P, R>) -> T) -> T {
@@ -849,6 +1010,7 @@ impl<P: Platform, R: RefcountField<P>> Heap<P, R> {
 
     /// RC-2: a new object with count 1, owned by the caller.
     fn alloc(&self, py: Token<'_>, object: Object<P>) -> ObjRef {
+        let lock = matches!(object, Object::Lock(_));
         let (index, reused) = self.with_table(py, |t| {
             t.stats.allocated += 1;
             match t.free.pop() {
@@ -865,6 +1027,13 @@ impl<P: Platform, R: RefcountField<P>> Heap<P, R> {
                 }
             }
         });
+        if reused {
+            self.log_body(py, index as usize);
+            self.log_count(py, index as usize);
+        }
+        if lock {
+            self.with_table(py, |t| t.locks.push(index));
+        }
         let mut obj = ObjRef {
             index: index + IMMORTAL_COUNT,
             generation: 0,
@@ -943,6 +1112,7 @@ impl<P: Platform, R: RefcountField<P>> Heap<P, R> {
             return Ok(());
         }
         self.check_live(py, obj, "incref")?;
+        self.log_count(py, obj.slot_index());
         self.slot(py, obj).refcount.increment(py);
         Ok(())
     }
@@ -956,6 +1126,7 @@ impl<P: Platform, R: RefcountField<P>> Heap<P, R> {
         if !self.is_live(py, obj) {
             return Err(RtError::NegativeRefcount { obj });
         }
+        self.log_count(py, obj.slot_index());
         if self.slot(py, obj).refcount.decrement(py) == 0 {
             self.dealloc(py, obj)?;
         }
@@ -966,6 +1137,7 @@ impl<P: Platform, R: RefcountField<P>> Heap<P, R> {
     fn dealloc(&self, py: Token<'_>, obj: ObjRef) -> Result<(), RtError> {
         let mut pending = vec![obj];
         while let Some(o) = pending.pop() {
+            self.log_body(py, o.slot_index());
             let object = self.with_body(py, o, |b| {
                 if b.generation == o.generation {
                     b.object.take()
@@ -985,6 +1157,7 @@ impl<P: Platform, R: RefcountField<P>> Heap<P, R> {
                 if !self.is_live(py, child) {
                     return Err(RtError::NegativeRefcount { obj: child });
                 }
+                self.log_count(py, child.slot_index());
                 match self.slot(py, child).refcount.decrement(py) {
                     0 => pending.push(child),
                     n if n < 0 => return Err(RtError::NegativeRefcount { obj: child }),
@@ -1052,6 +1225,7 @@ impl<P: Platform, R: RefcountField<P>> Heap<P, R> {
             )));
         }
         self.check_live(py, obj, "write")?;
+        self.log_body(py, obj.slot_index());
         self.with_body(py, obj, |b| f(b.object.as_mut().expect("checked live")))
     }
 
@@ -1514,7 +1688,7 @@ impl<P: Platform, R: RefcountField<P>> Heap<P, R> {
     }
 
     /// The index of the entry whose key is the string `name`, without allocating a key.
-    fn dict_find_str(
+    pub(crate) fn dict_find_str(
         &self,
         py: Token<'_>,
         dict: ObjRef,

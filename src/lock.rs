@@ -43,6 +43,11 @@ impl<P: Platform> LockCore<P> {
         }
     }
 
+    /// Puts the lock back in a state it was in (the stateful search's undo, EX-16).
+    pub fn set_state(&self, state: LockState) {
+        *P::lock(&self.state) = state;
+    }
+
     pub fn is_reentrant(&self) -> bool {
         self.reentrant
     }

@@ -225,7 +225,7 @@ enum Command {
         /// in a u8); random: does not apply.
         #[arg(long, value_name = "N", allow_hyphen_values = true, value_parser = whole::<u64>("--preemptions", 0, MAX_PREEMPTIONS, " (--engine loom: 0 to 255)"))]
         preemptions: Option<u64>,
-        /// Stop after this many executions, 1 to 1 000 000 000 000 (dfs default 1 000 000;
+        /// Stop after this many executions, 1 to 1 000 000 000 000 (dfs default 100 000 000;
         /// pct, random and loom 10 000).
         #[arg(long, value_name = "N", allow_hyphen_values = true, value_parser = whole::<u64>("--max-executions", 1, MAX_EXECUTIONS, ""))]
         max_executions: Option<u64>,
@@ -244,6 +244,20 @@ enum Command {
         /// (slower; counts interleavings as loom does).
         #[arg(long)]
         no_state_cache: bool,
+        /// dfs: explore a preemption before every instruction, also before those no other
+        /// thread can see (turns the partial-order reduction off; slower, for comparison).
+        #[arg(long)]
+        no_reduction: bool,
+        /// dfs: re-run every execution from the start instead of taking it up from the state
+        /// saved where it branches (slower, for comparison: the same schedules are explored).
+        #[arg(long)]
+        stateless: bool,
+        /// dfs: OS threads for the unbounded search, 1 to 256 (default 1). The verdict is the
+        /// one --jobs 1 gives; a pass counts the states and executions of all jobs. Not faster
+        /// yet: the jobs share only the states explored completely, so they redo each other's
+        /// work (see BENCHMARKS.md).
+        #[arg(long, value_name = "N", allow_hyphen_values = true, value_parser = whole::<u64>("--jobs", 1, 256, ""))]
+        jobs: Option<u64>,
         /// Stop the search after this many seconds, 1 to 31 536 000, with a verdict that says
         /// what was covered (not exhaustive). Not for --engine loom.
         #[arg(long, value_name = "SECONDS", allow_hyphen_values = true, value_parser = whole::<u64>("--time-limit", 1, 31_536_000, ""))]
@@ -310,6 +324,9 @@ fn main() -> ExitCode {
             max_steps,
             full,
             no_state_cache,
+            no_reduction,
+            stateless,
+            jobs,
             time_limit,
             max_states,
             max_memory,
@@ -320,6 +337,9 @@ fn main() -> ExitCode {
                 seed,
                 max_steps: max_steps as usize,
                 state_cache: !no_state_cache,
+                reduce: !no_reduction,
+                stateful: !stateless,
+                jobs,
                 budget: Budget {
                     time_limit: time_limit.map(std::time::Duration::from_secs),
                     max_states: max_states.map(|n| n.min(usize::MAX as u64) as usize),
@@ -708,6 +728,9 @@ struct Limits {
     seed: u64,
     max_steps: usize,
     state_cache: bool,
+    reduce: bool,
+    stateful: bool,
+    jobs: Option<u64>,
     budget: Budget,
 }
 
@@ -739,8 +762,17 @@ fn check(
         seed,
         max_steps,
         state_cache,
+        reduce,
+        stateful,
+        jobs,
         budget,
     } = limits;
+    if jobs.is_some_and(|n| n > 1) && (engine != EngineArg::Dfs || !stateful || !state_cache) {
+        return Err(Failure::BadInput(
+            "--jobs applies to --engine dfs with the state cache, not --stateless".into(),
+        ));
+    }
+    let jobs = jobs.map_or(1, |n| n as usize);
     if engine == EngineArg::Loom && budget != Budget::default() {
         return Err(Failure::BadInput(
             "--time-limit, --max-states and --max-memory do not apply to --engine loom (loom runs its own search); use --max-executions".into(),
@@ -780,7 +812,7 @@ fn check(
     let default_max = if sampled_default {
         FILE_SAMPLE_EXECUTIONS
     } else if engine == Engine::Dfs {
-        1_000_000
+        100_000_000
     } else {
         10_000
     };
@@ -792,6 +824,9 @@ fn check(
         max_steps,
         progress: true,
         state_cache,
+        reduce,
+        stateful,
+        jobs,
         full,
         budget,
         ..CheckOptions::default()

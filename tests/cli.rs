@@ -1574,9 +1574,9 @@ fn cli_budgets_end_the_search_with_what_was_covered() {
         "--python",
         "every",
         "--threads",
-        "3",
+        "4",
         "--iterations",
-        "2",
+        "4",
     ];
     let run = |extra: &[&str]| {
         let mut args = base.to_vec();
@@ -1592,7 +1592,7 @@ fn cli_budgets_end_the_search_with_what_was_covered() {
         "{stdout}"
     );
     assert!(stdout.contains("every schedule with at most"), "{stdout}");
-    // The whole search takes about a minute here: two seconds cannot finish it.
+    // The whole search takes minutes here: two seconds cannot finish it.
     let (stdout, stderr) = run(&["--time-limit", "2"]);
     assert!(
         stdout.contains("stopped at --time-limit 2 s: not exhaustive"),

@@ -26,9 +26,12 @@ use support::{dfs, header, scenario};
 /// about ten times slower).
 const BOUND: usize = if cfg!(debug_assertions) { 1 } else { 2 };
 
+/// The cache is checked alone here, without the partial-order reduction (whose checks, in
+/// `tests/reductions.rs`, compare it and the cache together with the full search).
 fn opts(bound: Option<usize>, cache: bool, faults: SearchFaults) -> CheckOptions {
     CheckOptions {
         state_cache: cache,
+        reduce: false,
         faults,
         max_executions: 2_000_000,
         max_steps: 100_000,

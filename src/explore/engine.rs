@@ -7,7 +7,8 @@
 pub use crate::explore::oracles::{Dfs, Pct, RandomWalk, Replay};
 use crate::explore::schedule::{Header, Schedule};
 use crate::explore::world::{
-    Execution, Failure, Options, Oracle, Outcome, StateFaults, Table, execute,
+    Execution, Failure, Options, Oracle, Outcome, StateFaults, Table, Visit, execute,
+    explore_stateful,
 };
 use crate::vm::{Policy, Program};
 use std::collections::BTreeSet;
@@ -57,6 +58,15 @@ pub struct CheckOptions {
     pub progress: bool,
     /// DFS: explore each distinct state once (EX-7); off, every interleaving is executed.
     pub state_cache: bool,
+    /// DFS: take each execution up at the decision whose choice changed, from the world saved
+    /// there (EX-16); off, each execution re-runs the program from the start. The same
+    /// schedules are explored in the same order either way.
+    pub stateful: bool,
+    /// DFS: the partial-order reduction (EX-17): no preemption is explored just before an
+    /// instruction no other thread can see; it is explored at the next poll point.
+    pub reduce: bool,
+    /// DFS: OS threads for the unbounded phase (EX-19); 1 searches on the calling thread.
+    pub jobs: usize,
     /// The counterexample's step table shows every step (default: folded, EX-8).
     pub full: bool,
     /// Time, state and memory budgets (EX-15).
@@ -96,6 +106,9 @@ impl Default for CheckOptions {
             max_steps: DEFAULT_MAX_STEPS,
             progress: false,
             state_cache: true,
+            stateful: true,
+            reduce: true,
+            jobs: 1,
             full: false,
             budget: Budget::default(),
             faults: SearchFaults::default(),
@@ -114,6 +127,9 @@ pub struct SearchFaults {
     pub ignore_preemptions_left: bool,
     /// Defects of the interpreter (the runtime-rule twins, VM-2).
     pub vm: crate::vm::interp::VmFaults,
+    /// The parallel search runs one execution of each part of the tree and leaves the rest of
+    /// the part (the twin of EX-19).
+    pub part_cut_short: bool,
 }
 
 /// What a check found.
@@ -367,7 +383,7 @@ impl Search<'_> {
             Dfs::new(bound)
         };
         d.ignore_preemptions_left = self.opts.faults.ignore_preemptions_left;
-        d
+        if self.opts.stateful { d.stateful() } else { d }
     }
 
     /// One execution of the check (counted in a total over all phases), with a progress line
@@ -380,6 +396,17 @@ impl Search<'_> {
         states: Option<usize>,
     ) -> Result<Execution, String> {
         let e = execute(self.program, self.policy, oracle, self.exec_opts);
+        self.count(e, phase, cap, states)
+    }
+
+    /// Counts an execution of the check, as [`Search::execute`] does.
+    fn count(
+        &mut self,
+        e: Execution,
+        phase: &str,
+        cap: usize,
+        states: Option<usize>,
+    ) -> Result<Execution, String> {
         self.executions += 1;
         self.progress
             .tick(phase, self.executions, cap, states, e.steps);
@@ -572,21 +599,47 @@ impl Search<'_> {
                 "minimizing (at most {} more), preemption bound {bound}",
                 thousands(budget)
             );
-            loop {
-                if used >= budget {
-                    return Ok((found, stopped(used, "--max-executions")));
-                }
-                if let Some(why) = self.out_of_budget(None) {
-                    return Ok((found, stopped(used, &why)));
-                }
-                let states = Some(search.states());
-                let e = self.execute(&mut search, &phase, cap, states)?;
+            enum Ended {
+                Stopped(String),
+                Smaller(Execution),
+                Error(String),
+            }
+            let mut ended = None;
+            let (program, policy, exec_opts) = (self.program, self.policy, self.exec_opts);
+            drive(program, policy, &mut search, exec_opts, &mut |o, v| {
+                let e = match v {
+                    Visit::Ran(e) => e,
+                    Visit::Next => {
+                        if used >= budget {
+                            ended = Some(Ended::Stopped("--max-executions".into()));
+                        } else if let Some(why) = self.out_of_budget(None) {
+                            ended = Some(Ended::Stopped(why));
+                        }
+                        return ended.is_none();
+                    }
+                };
+                let e = match self.count(e, &phase, cap, Some(o.states())) {
+                    Ok(e) => e,
+                    Err(why) => {
+                        ended = Some(Ended::Error(why));
+                        return false;
+                    }
+                };
                 used += 1;
                 if e.out_of_steps() {
-                    let why = "an execution ran out of its step budget";
-                    return Ok((found, stopped(used, why)));
+                    ended = Some(Ended::Stopped(
+                        "an execution ran out of its step budget".into(),
+                    ));
+                } else if !e.pruned() && failure_of(&e, &self.reference.outcome).is_some() {
+                    ended = Some(Ended::Smaller(e));
                 }
-                if !e.pruned() && failure_of(&e, &self.reference.outcome).is_some() {
+                ended.is_none()
+            });
+            match ended {
+                None => {}
+                Some(Ended::Error(why)) => return Err(why),
+                Some(Ended::Stopped(why)) => return Ok((found, stopped(used, &why))),
+                Some(Ended::Smaller(e)) => {
                     return Ok((
                         e,
                         Minimized::Smaller {
@@ -595,12 +648,33 @@ impl Search<'_> {
                         },
                     ));
                 }
-                if !search.advance() {
-                    break;
-                }
             }
         }
         Ok((found, Minimized::Minimal { executions: used }))
+    }
+}
+
+/// Runs the executions of `search` one after another until `each` says stop or the search is
+/// over: statefully when the oracle was made so (EX-16), else each from the start. `each` is
+/// asked before each execution ([`Visit::Next`]) and shown it when it has run.
+fn drive(
+    program: &Program,
+    policy: Policy,
+    search: &mut Dfs,
+    opts: Options,
+    each: &mut dyn FnMut(&mut dyn Oracle, Visit) -> bool,
+) {
+    if search.is_stateful() {
+        return explore_stateful(program, policy, search, opts, each);
+    }
+    loop {
+        if !each(search, Visit::Next) {
+            return;
+        }
+        let e = execute(program, policy, search, opts);
+        if !each(search, Visit::Ran(e)) || !search.advance() {
+            return;
+        }
     }
 }
 
@@ -622,6 +696,7 @@ pub fn check(
             max_steps: opts.max_steps,
             state_faults: opts.faults.state,
             vm_faults: opts.faults.vm,
+            reduce: opts.reduce,
             ..Options::default()
         },
         executions: 0,
@@ -660,14 +735,50 @@ fn phase_name(bound: usize) -> String {
 fn dfs(s: &mut Search<'_>) -> Result<Verdict, String> {
     let opts = s.opts;
     let mut bound = 0usize;
+    let mut parallel = opts.jobs > 1 && opts.stateful && opts.state_cache;
     loop {
+        if bound == UNBOUNDED && parallel {
+            match parallel_phase(s)? {
+                Some(v) => return Ok(v),
+                // A failure or a step budget run out: the sequential phase finds the same
+                // first one as with --jobs 1 (EX-19).
+                None => parallel = false,
+            }
+            continue;
+        }
         let mut search = s.dfs_oracle(bound);
         let phase = phase_name(bound);
-        loop {
-            let states = opts.state_cache.then(|| search.states());
-            let e = s.execute(&mut search, &phase, opts.max_executions, states)?;
-            let total = s.executions;
-            if e.out_of_steps() {
+        enum Ended {
+            Error(String),
+            OutOfSteps(Execution),
+            Fail(Execution, String),
+            Capped(String),
+        }
+        let mut ended = None;
+        let (program, policy, exec_opts) = (s.program, s.policy, s.exec_opts);
+        drive(program, policy, &mut search, exec_opts, &mut |o, v| {
+            let Visit::Ran(e) = v else { return true };
+            let states = opts.state_cache.then(|| o.states());
+            ended = match s.count(e, &phase, opts.max_executions, states) {
+                Err(why) => Some(Ended::Error(why)),
+                Ok(e) if e.out_of_steps() => Some(Ended::OutOfSteps(e)),
+                Ok(e) => match failure_of(&e, &s.reference.outcome) {
+                    Some(why) => Some(Ended::Fail(e, why)),
+                    None if s.executions >= opts.max_executions => Some(Ended::Capped(format!(
+                        "--max-executions {}",
+                        thousands(opts.max_executions)
+                    ))),
+                    None => s.out_of_budget(states).map(Ended::Capped),
+                },
+            };
+            ended.is_none()
+        });
+        let total = s.executions;
+        match ended {
+            None => {}
+            Some(Ended::Error(why)) => return Err(why),
+            Some(Ended::Capped(why)) => return Ok(capped(bound, total, &why)),
+            Some(Ended::OutOfSteps(e)) => {
                 let covered = format!(
                     "it was execution {} of dfs ({phase}; {})",
                     thousands(total),
@@ -675,7 +786,7 @@ fn dfs(s: &mut Search<'_>) -> Result<Verdict, String> {
                 );
                 return s.inconclusive(e, covered);
             }
-            if let Some(why) = failure_of(&e, &s.reference.outcome) {
+            Some(Ended::Fail(e, why)) => {
                 if bound == UNBOUNDED {
                     let how = format!(
                         "found by dfs at execution {} (unbounded, after bounds 0–2 found nothing)",
@@ -698,16 +809,6 @@ fn dfs(s: &mut Search<'_>) -> Result<Verdict, String> {
                 );
                 return s.fail(e, why, found);
             }
-            if total >= opts.max_executions {
-                let why = format!("--max-executions {}", thousands(opts.max_executions));
-                return Ok(capped(bound, total, &why));
-            }
-            if let Some(why) = s.out_of_budget(opts.state_cache.then(|| search.states())) {
-                return Ok(capped(bound, total, &why));
-            }
-            if !search.advance() {
-                break;
-            }
         }
         if !search.pruned || opts.preemptions == Some(bound) {
             return Ok(Verdict::Pass {
@@ -723,6 +824,177 @@ fn dfs(s: &mut Search<'_>) -> Result<Verdict, String> {
             bound + 1
         };
     }
+}
+
+/// The unbounded phase over `opts.jobs` OS threads (EX-19): the verdict when it passed or a
+/// budget stopped it; `None` when an execution failed or ran out of steps, which the
+/// sequential phase then finds first as it would with one job.
+fn parallel_phase(s: &mut Search<'_>) -> Result<Option<Verdict>, String> {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let opts = s.opts;
+    let started = s.started;
+    let before = s.executions;
+    let executions = AtomicUsize::new(before);
+    let error: Mutex<Option<String>> = Mutex::new(None);
+    let stopped_by: Mutex<Option<String>> = Mutex::new(None);
+    let failed = std::sync::atomic::AtomicBool::new(false);
+    let progress = Mutex::new(Progress::new(opts.progress));
+    let shared = std::sync::Arc::new(crate::explore::oracles::SharedCache::default());
+    let reference = &s.reference.outcome;
+    let phase = format!("dfs, unbounded, {} jobs", opts.jobs);
+    let each = |e: Execution| -> bool {
+        let n = executions.fetch_add(1, Ordering::Relaxed) + 1;
+        if let Some(Failure::Invalid(why) | Failure::Unsupported(why)) = &e.failure {
+            *error.lock().unwrap_or_else(|p| p.into_inner()) = Some(why.clone());
+            return false;
+        }
+        if e.out_of_steps() || failure_of(&e, reference).is_some() {
+            failed.store(true, Ordering::Relaxed);
+            return false;
+        }
+        if let Ok(mut p) = progress.try_lock() {
+            p.tick(&phase, n, opts.max_executions, Some(shared.len()), e.steps);
+        }
+        let b = &opts.budget;
+        let why = if n >= opts.max_executions {
+            Some(format!(
+                "--max-executions {}",
+                thousands(opts.max_executions)
+            ))
+        } else if let Some(limit) = b.time_limit
+            && started.elapsed() >= limit
+        {
+            Some(format!("--time-limit {} s", thousands_u64(limit.as_secs())))
+        } else if let Some(max) = b.max_memory_mib
+            && n.is_multiple_of(64)
+            && let Some(m) = resident_mib()
+            && m >= max
+        {
+            Some(format!(
+                "--max-memory {} MiB ({m} MiB resident)",
+                thousands_u64(max)
+            ))
+        } else {
+            None
+        };
+        if let Some(why) = why {
+            stopped_by
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get_or_insert(why);
+            return false;
+        }
+        true
+    };
+    drive_parallel(
+        s.program,
+        s.policy,
+        s.exec_opts,
+        UNBOUNDED,
+        opts.faults,
+        opts.jobs,
+        &shared,
+        &each,
+    );
+    let total = executions.load(Ordering::Relaxed);
+    if let Some(why) = error.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        return Err(why);
+    }
+    if failed.load(Ordering::Relaxed) {
+        // Counted as --jobs 1 would count: the sequential phase starts over.
+        s.executions = before;
+        return Ok(None);
+    }
+    s.executions = total;
+    if let Some(why) = stopped_by.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        return Ok(Some(capped(UNBOUNDED, total, &why)));
+    }
+    Ok(Some(Verdict::Pass {
+        line: covered_by(UNBOUNDED, total, shared.len(), false, opts),
+        executions: total,
+    }))
+}
+
+/// The executions of a DFS with preemption bound `bound` over `jobs` OS threads (EX-19): the
+/// tree is split at the first decisions into parts (at least eight a job where the tree has
+/// them), each part is searched statefully by whichever thread is free, and every thread
+/// prunes at the states any of them has explored completely (`shared`). `each` is shown
+/// every execution, from any thread, and stops the whole search by returning `false`.
+/// Returns whether an option was skipped for the bound.
+#[allow(clippy::too_many_arguments)]
+fn drive_parallel(
+    program: &Program,
+    policy: Policy,
+    opts: Options,
+    bound: usize,
+    faults: SearchFaults,
+    jobs: usize,
+    shared: &std::sync::Arc<crate::explore::oracles::SharedCache>,
+    each: &(dyn Fn(Execution) -> bool + Sync),
+) -> bool {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let stop = AtomicBool::new(false);
+    let bounded = AtomicBool::new(false);
+    // Split: the shallowest cut that gives eight parts a job, or the whole tree.
+    let (mut parts, mut top) = (Vec::new(), Vec::new());
+    for depth in [2, 4, 8, 12, 16, 24, 32] {
+        let mut cut = Dfs::cutting(bound, depth);
+        let mut ended = Vec::new();
+        explore_stateful(program, policy, &mut cut, opts, &mut |_, v| {
+            if let Visit::Ran(e) = v
+                && e.stop != Some(crate::explore::world::Stop::Explored)
+            {
+                ended.push(e);
+            }
+            true
+        });
+        bounded.store(cut.pruned, Ordering::Relaxed);
+        let grew = cut.parts.len() > parts.len();
+        (parts, top) = (std::mem::take(&mut cut.parts), ended);
+        if parts.len() >= 8 * jobs || !grew {
+            break;
+        }
+    }
+    // The executions of the top of the tree that ended above the cut.
+    for e in top {
+        if !each(e) {
+            return bounded.load(Ordering::Relaxed);
+        }
+    }
+    let queue = Mutex::new(parts);
+    std::thread::scope(|scope| {
+        for _ in 0..jobs {
+            scope.spawn(|| {
+                loop {
+                    if stop.load(Ordering::Relaxed) {
+                        return;
+                    }
+                    let Some(part) = queue.lock().unwrap_or_else(|p| p.into_inner()).pop() else {
+                        return;
+                    };
+                    let mut search = Dfs::part(bound, part, shared.clone());
+                    search.ignore_preemptions_left = faults.ignore_preemptions_left;
+                    explore_stateful(program, policy, &mut search, opts, &mut |_, v| match v {
+                        Visit::Next => !stop.load(Ordering::Relaxed),
+                        Visit::Ran(e) => {
+                            if each(e) {
+                                !faults.part_cut_short
+                            } else {
+                                stop.store(true, Ordering::Relaxed);
+                                false
+                            }
+                        }
+                    });
+                    if search.pruned {
+                        bounded.store(true, Ordering::Relaxed);
+                    }
+                }
+            });
+        }
+    });
+    bounded.load(Ordering::Relaxed)
 }
 
 /// What the search had covered completely before the phase of `bound`.
@@ -762,10 +1034,22 @@ fn capped(bound: usize, total: usize, why: &str) -> Verdict {
 /// The verdict line of a DFS that finished a bound: complete (nothing skipped for the bound)
 /// or bounded (`--preemptions` reached). `executions` counts every phase.
 fn covered(bound: usize, executions: usize, search: &Dfs, opts: &CheckOptions) -> String {
+    covered_by(bound, executions, search.states(), search.pruned, opts)
+}
+
+/// [`covered`] from the counts: `states` explored, `pruned` (an option was skipped for the
+/// bound).
+fn covered_by(
+    bound: usize,
+    executions: usize,
+    states: usize,
+    pruned: bool,
+    opts: &CheckOptions,
+) -> String {
     let what = if opts.state_cache {
         format!(
             "{} reached at decisions, by {} in all (a state reached again is not explored again)",
-            plural(search.states(), "distinct state", "distinct states"),
+            plural(states, "distinct state", "distinct states"),
             plural(executions, "execution", "executions"),
         )
     } else {
@@ -775,7 +1059,7 @@ fn covered(bound: usize, executions: usize, search: &Dfs, opts: &CheckOptions) -
         )
     };
     let at_most = plural(bound, "preemption", "preemptions");
-    if search.pruned {
+    if pruned {
         return format!(
             "exhaustive up to {at_most}: every schedule with at most that many, {what} (schedules with more were not explored)"
         );
@@ -992,13 +1276,22 @@ pub fn explore_all(
     let exec_opts = Options {
         max_steps: opts.max_steps,
         state_faults: opts.faults.state,
+        reduce: opts.reduce,
         ..Options::default()
     };
+    if opts.jobs > 1 && opts.stateful && opts.state_cache {
+        return explore_all_parallel(program, policy, opts, bound, exec_opts);
+    }
+    if opts.stateful {
+        search = search.stateful();
+    }
     let mut x = Exploration::default();
-    loop {
-        let e = execute(program, policy, &mut search, exec_opts);
+    let mut error = None;
+    drive(program, policy, &mut search, exec_opts, &mut |_, v| {
+        let Visit::Ran(e) = v else { return true };
         if let Some(Failure::Invalid(why) | Failure::Unsupported(why)) = &e.failure {
-            return Err(why.clone());
+            error = Some(why.clone());
+            return false;
         }
         x.executions += 1;
         if e.pruned() {
@@ -1010,13 +1303,64 @@ pub fn explore_all(
         }
         if x.executions >= opts.max_executions {
             x.capped = true;
-            break;
+            return false;
         }
-        if !search.advance() {
-            break;
-        }
+        true
+    });
+    if let Some(why) = error {
+        return Err(why);
     }
     x.bounded = search.pruned;
+    Ok(x)
+}
+
+/// [`explore_all`] over `opts.jobs` OS threads (EX-19).
+fn explore_all_parallel(
+    program: &Program,
+    policy: Policy,
+    opts: &CheckOptions,
+    bound: usize,
+    exec_opts: Options,
+) -> Result<Exploration, String> {
+    use std::sync::Mutex;
+    let x = Mutex::new(Exploration::default());
+    let error = Mutex::new(None);
+    let shared = std::sync::Arc::new(crate::explore::oracles::SharedCache::default());
+    let each = |e: Execution| -> bool {
+        if let Some(Failure::Invalid(why) | Failure::Unsupported(why)) = &e.failure {
+            *error.lock().unwrap_or_else(|p| p.into_inner()) = Some(why.clone());
+            return false;
+        }
+        let mut x = x.lock().unwrap_or_else(|p| p.into_inner());
+        x.executions += 1;
+        if e.pruned() {
+            x.pruned += 1;
+        } else if e.out_of_steps() {
+            x.out_of_steps += 1;
+        } else {
+            x.endings.insert(Ending::of(&e));
+        }
+        if x.executions >= opts.max_executions {
+            x.capped = true;
+            return false;
+        }
+        true
+    };
+    let bounded = drive_parallel(
+        program,
+        policy,
+        exec_opts,
+        bound,
+        opts.faults,
+        opts.jobs,
+        &shared,
+        &each,
+    );
+    if let Some(why) = error.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        return Err(why);
+    }
+    let mut x = x.into_inner().unwrap_or_else(|p| p.into_inner());
+    x.bounded = bounded;
     Ok(x)
 }
 

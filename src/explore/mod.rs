@@ -5,6 +5,7 @@
 pub mod engine;
 pub mod loom;
 pub mod oracles;
+pub mod por;
 pub mod report;
 pub mod schedule;
 pub mod world;

@@ -22,7 +22,18 @@ pub struct Dfs {
     mismatch: Option<String>,
     /// With state caching (EX-7): every state whose subtree has been explored completely, with
     /// the most preemptions that were left to spend when it was.
-    cache: Option<FingerprintMap<usize>>,
+    cache: Option<Cache>,
+    /// A search of one part of the tree (EX-19): the choices of the first decisions, which it
+    /// makes and never comes back to.
+    prefix: Vec<usize>,
+    /// Splitting the tree (EX-19): at the first new fingerprinted decision with this many
+    /// decisions of more than one option before it, the path so far is recorded as a part and
+    /// the execution ends there.
+    cut: Option<usize>,
+    /// The parts recorded, when cutting.
+    pub parts: Vec<Vec<usize>>,
+    /// The states (with the preemptions used) the parts begin at.
+    cut_states: std::collections::HashSet<(u128, usize)>,
     /// The states of the decisions on the current path, each with its number among the
     /// path's decisions between steps (EX-11).
     path: FingerprintMap<usize>,
@@ -34,6 +45,9 @@ pub struct Dfs {
     /// pruned whatever preemptions were left when it was explored.
     #[doc(hidden)]
     pub ignore_preemptions_left: bool,
+    /// Run by [`crate::explore::world::explore_stateful`] (EX-16): asks for the world to be
+    /// saved at each new decision between steps, and is rewound to one after each execution.
+    stateful: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -46,9 +60,115 @@ struct Node {
     costly: bool,
     /// The state's fingerprint (decisions between steps; not lock takes inside a step).
     state: Option<u128>,
+    /// Decisions between steps made before this one in its execution.
+    checkpoint: usize,
+    /// Its preemptions are offered at a later decision that was explored (EX-17).
+    covered: bool,
+}
+
+/// The states DFS has explored completely, each with the most preemptions that were left to
+/// spend when it was (EX-7): its own, or one shared by the workers of a parallel search
+/// (EX-19).
+enum Cache {
+    Own(FingerprintMap<usize>),
+    Shared(std::sync::Arc<SharedCache>),
+}
+
+impl Cache {
+    fn get(&self, state: u128) -> Option<usize> {
+        match self {
+            Cache::Own(m) => m.get(&state).copied(),
+            Cache::Shared(c) => c.get(state),
+        }
+    }
+
+    fn explored(&mut self, state: u128, left: usize) {
+        match self {
+            Cache::Own(m) => {
+                let had = m.entry(state).or_insert(left);
+                *had = (*had).max(left);
+            }
+            Cache::Shared(c) => c.explored(state, left),
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Cache::Own(m) => m.len(),
+            Cache::Shared(c) => c.len(),
+        }
+    }
+}
+
+/// A visited set the workers of a parallel search share (EX-19): 64 shards, each under its
+/// own lock, chosen by the fingerprint's low bits.
+pub struct SharedCache {
+    shards: [std::sync::Mutex<FingerprintMap<usize>>; 64],
+    len: std::sync::atomic::AtomicUsize,
+}
+
+impl Default for SharedCache {
+    fn default() -> Self {
+        SharedCache {
+            shards: std::array::from_fn(|_| std::sync::Mutex::default()),
+            len: std::sync::atomic::AtomicUsize::new(0),
+        }
+    }
+}
+
+impl SharedCache {
+    fn shard(&self, state: u128) -> std::sync::MutexGuard<'_, FingerprintMap<usize>> {
+        self.shards[(state as usize) % 64]
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn get(&self, state: u128) -> Option<usize> {
+        self.shard(state).get(&state).copied()
+    }
+
+    fn explored(&self, state: u128, left: usize) {
+        let mut shard = self.shard(state);
+        match shard.get_mut(&state) {
+            Some(had) => *had = (*had).max(left),
+            None => {
+                shard.insert(state, left);
+                self.len.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// States explored completely, by every worker.
+    pub fn len(&self) -> usize {
+        self.len.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 impl Dfs {
+    /// The part of a search (EX-19) below the decisions `prefix` chooses, with the visited set
+    /// `shared`, run statefully.
+    pub fn part(bound: usize, prefix: Vec<usize>, shared: std::sync::Arc<SharedCache>) -> Self {
+        Dfs {
+            cache: Some(Cache::Shared(shared)),
+            prefix,
+            ..Dfs::new(bound).stateful()
+        }
+    }
+
+    /// A search that splits the tree (EX-19): it records, as [`Dfs::parts`], the path to each
+    /// first new fingerprinted decision with `depth` decisions of more than one option before
+    /// it, and explores nothing below; it has no cache (nothing below a cut is explored).
+    pub fn cutting(bound: usize, depth: usize) -> Self {
+        Dfs {
+            cut: Some(depth),
+            ..Dfs::new(bound).stateful()
+        }
+    }
+
     pub fn new(bound: usize) -> Self {
         Dfs {
             nodes: Vec::new(),
@@ -58,25 +178,42 @@ impl Dfs {
             pruned: false,
             mismatch: None,
             cache: None,
+            prefix: Vec::new(),
+            cut: None,
+            parts: Vec::new(),
+            cut_states: Default::default(),
             path: FingerprintMap::default(),
             checkpoints: 0,
             pending: None,
             ignore_preemptions_left: false,
+            stateful: false,
         }
+    }
+
+    /// The same search, run statefully (EX-16): it explores the same schedules in the same
+    /// order, but each execution is taken up at the decision whose choice changed.
+    pub fn stateful(mut self) -> Self {
+        self.stateful = true;
+        self
     }
 
     /// The same search, but an execution that reaches a state explored before (with at least
     /// as many preemptions left) ends there: what follows has been explored (EX-7).
     pub fn with_state_cache(bound: usize) -> Self {
         Dfs {
-            cache: Some(Default::default()),
+            cache: Some(Cache::Own(Default::default())),
             ..Dfs::new(bound)
         }
     }
 
+    /// Whether it is run statefully (EX-16).
+    pub fn is_stateful(&self) -> bool {
+        self.stateful
+    }
+
     /// Distinct states whose subtree was explored completely, when caching.
     pub fn states(&self) -> usize {
-        self.cache.as_ref().map_or(0, |c| c.len())
+        self.cache.as_ref().map_or(0, Cache::len)
     }
 
     /// Preemptions the current execution has used, by this oracle's count of its choices.
@@ -91,9 +228,11 @@ impl Dfs {
         self.used = 0;
         self.checkpoints = 0;
         self.pending = None;
-        while let Some(node) = self.nodes.last_mut() {
+        while self.nodes.len() > self.prefix.len()
+            && let Some(node) = self.nodes.last_mut()
+        {
             let next = node.chosen + 1;
-            if next < node.options {
+            if next < node.options && !node.covered {
                 if node.costly && node.before + 1 > self.bound {
                     self.pruned = true; // every remaining option costs one more
                 } else {
@@ -105,9 +244,7 @@ impl Dfs {
             if let Some(state) = done.state {
                 self.path.remove(&state);
                 if let Some(cache) = &mut self.cache {
-                    let left = self.bound.saturating_sub(done.before);
-                    let had = cache.entry(state).or_insert(left);
-                    *had = (*had).max(left);
+                    cache.explored(state, self.bound.saturating_sub(done.before));
                 }
             }
         }
@@ -145,15 +282,32 @@ impl Oracle for Dfs {
         if let Some(s) = state {
             self.path.insert(s, checkpoint);
         }
+        let chosen = match self.prefix.get(self.pos) {
+            Some(&c) if c < d.options() => c,
+            Some(_) => {
+                if self.mismatch.is_none() {
+                    self.mismatch = Some(format!(
+                        "internal error: part of the search does not replay (decision {} has {} options)",
+                        self.pos,
+                        d.options()
+                    ));
+                }
+                0
+            }
+            None => 0,
+        };
         self.nodes.push(Node {
             options: d.options(),
-            chosen: 0,
+            chosen,
             before: self.used,
             costly,
             state,
+            checkpoint,
+            covered: false,
         });
+        self.used += d.cost(chosen);
         self.pos += 1;
-        0
+        chosen
     }
 
     fn invalid(&self) -> Option<String> {
@@ -176,13 +330,67 @@ impl Oracle for Dfs {
         self.path.get(&state).copied()
     }
 
+    fn states(&self) -> usize {
+        Dfs::states(self)
+    }
+
+    fn snapshot_at(&self, costly: bool, options: usize) -> Option<usize> {
+        // A decision with one option, or a poll point with no preemption left to spend, is
+        // never come back to (a lock take inside the next step resumes from an earlier world).
+        let spent = costly && self.used.saturating_add(1) > self.bound;
+        self.fresh_decision()
+            .filter(|_| self.stateful && !spent && options > 1)
+    }
+
+    fn unbounded(&self) -> bool {
+        self.bound == usize::MAX
+    }
+
+    fn replaying(&self) -> bool {
+        self.pos < self.nodes.len()
+    }
+
+    fn fresh_decision(&self) -> Option<usize> {
+        (self.pos == self.nodes.len()).then_some(self.pos)
+    }
+
+    fn deferred(&mut self, node: usize) {
+        if let Some(n) = self.nodes.get_mut(node) {
+            n.covered = true;
+        }
+    }
+
+    fn next_path(&mut self) -> Option<usize> {
+        self.advance().then(|| self.nodes.len() - 1)
+    }
+
+    fn rewind(&mut self, node: usize) {
+        self.pos = node;
+        self.pending = None;
+        (self.used, self.checkpoints) = self
+            .nodes
+            .get(node)
+            .map_or((0, 0), |n| (n.before, n.checkpoint));
+    }
+
     fn seen(&mut self, state: u128) -> bool {
         if self.pos < self.nodes.len() {
             return false; // on the recorded prefix: an ancestor of what is explored now
         }
         let left = self.bound.saturating_sub(self.used);
+        if let Some(cut) = self.cut
+            && self.nodes.iter().filter(|n| n.options > 1).count() >= cut
+        {
+            // One part for each state at the cut and preemptions used: what lies below it
+            // depends on nothing else (EX-7).
+            if self.cut_states.insert((state, self.used)) {
+                self.parts
+                    .push(self.nodes.iter().map(|n| n.chosen).collect());
+            }
+            return true;
+        }
         if let Some(cache) = &self.cache
-            && let Some(&had) = cache.get(&state)
+            && let Some(had) = cache.get(state)
             && (had >= left || self.ignore_preemptions_left)
         {
             return true;

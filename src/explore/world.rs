@@ -10,9 +10,10 @@
 //! the instructions are the runtime's own (`Heap<Std>`, `vm::interp::step`).
 
 use crate::RtError;
+use crate::explore::por;
 use crate::explore::report::{Folder, Line};
 use crate::explore::schedule::Event;
-use crate::heap::{Heap, IterObj, Missing, ObjRef, Object, SyncObj};
+use crate::heap::{Heap, HeapMark, IterObj, Missing, ObjRef, Object, SyncObj};
 use crate::platform::Std;
 use crate::runtime::{Runtime, Token};
 use crate::vm::interp::{
@@ -96,6 +97,46 @@ pub trait Oracle {
     fn on_path(&self, _state: u128) -> Option<usize> {
         None
     }
+    /// The stateful search (EX-16): at a decision between steps met for the first time, the
+    /// number the oracle gives it, when the world should be saved there so that the search can
+    /// come back to it without re-running the execution.
+    /// `costly`: its options other than 0 cost a preemption (a poll point); `options`: how
+    /// many it has.
+    fn snapshot_at(&self, _costly: bool, _options: usize) -> Option<usize> {
+        None
+    }
+    /// After an execution: moves to the next unexplored schedule and returns the number of the
+    /// decision whose choice changed (`None`: the search is over).
+    fn next_path(&mut self) -> Option<usize> {
+        None
+    }
+    /// The execution is taken up again just before decision `node`, whose world was saved:
+    /// the oracle answers from that decision on as if it had re-run the prefix.
+    fn rewind(&mut self, _node: usize) {}
+    /// Whether preemptions are no longer counted (DFS's unbounded phase).
+    fn unbounded(&self) -> bool {
+        false
+    }
+    /// Whether the coming decision is one the oracle met before on this path (DFS re-running
+    /// or taking up its recorded prefix): nothing is fingerprinted there.
+    fn replaying(&self) -> bool {
+        false
+    }
+    /// The number the coming decision gets, when the oracle meets it for the first time
+    /// (DFS: its place on the path).
+    fn fresh_decision(&self) -> Option<usize> {
+        None
+    }
+    /// The partial-order reduction (EX-17): the preemptions decision `node` offered are
+    /// offered again, to the same threads at the same cost, at a later decision that is
+    /// explored, and only local instructions of the holder run in between; the oracle need not
+    /// explore them at `node`.
+    fn deferred(&mut self, _node: usize) {}
+    /// Distinct states the oracle has recorded (DFS with the state cache), for progress lines
+    /// and budgets.
+    fn states(&self) -> usize {
+        0
+    }
 }
 
 /// Hashes a state fingerprint (already uniformly distributed) by folding its two halves.
@@ -143,6 +184,9 @@ impl Watch {
         quiet: true,
     };
 }
+
+/// At most this many light decisions in a row (EX-17): the next one is fingerprinted.
+const LIGHT_RUN: usize = 64;
 
 /// Steps without a decision after which the poll points of the running thread are watched for
 /// a state that repeats (a loop that no other thread can interrupt).
@@ -343,6 +387,9 @@ pub struct Options {
     /// Replay of a schedule that ends in a loop: (from, to), the steps after which the state
     /// must be the same (EX-11).
     pub loop_claim: Option<(usize, usize)>,
+    /// The partial-order reduction (EX-17): a preemption before a local instruction is
+    /// offered at the next poll point instead, when the oracle numbers its decisions (DFS).
+    pub reduce: bool,
     #[doc(hidden)]
     pub vm_faults: VmFaults,
     #[doc(hidden)]
@@ -356,6 +403,7 @@ impl Default for Options {
             table: Table::Off,
             audit_every_step: false,
             loop_claim: None,
+            reduce: false,
             vm_faults: VmFaults::default(),
             state_faults: StateFaults::default(),
         }
@@ -376,6 +424,10 @@ pub struct StateFaults {
     pub ignore_interval: bool,
     /// What was printed so far.
     pub ignore_output: bool,
+    /// The stateful search (EX-16) takes an execution up without putting the heap back.
+    pub restore_keeps_heap: bool,
+    /// The reduction (EX-17) takes `STORE_SUBSCR`, a write of shared state, for local.
+    pub store_subscript_is_local: bool,
 }
 
 /// The explorer's host: threads are entries of `status`; blocking answers `Block`.
@@ -742,10 +794,168 @@ struct Machine<'a, 'o> {
     marks: Vec<Mark>,
     quiet: Quiet,
     loop_claim: Option<LoopClaim>,
+    /// The stateful search (EX-16): the worlds saved at the decisions of the current path,
+    /// each with the oracle's number for its decision, in path order.
+    saved: Vec<(usize, World)>,
+    /// The world before the first step, for a search that must start over.
+    start: Option<World>,
+    /// The decision a restored world is taken up at.
+    resume: Option<Resume>,
+    /// The partial-order reduction, when on (EX-17).
+    reduction: Option<por::Reduction>,
+    /// Light decisions in a row (EX-17).
+    light_run: usize,
+    /// A fresh poll decision at which the holder kept the GIL before a local instruction, while
+    /// only local instructions of the holder have run since (EX-17).
+    local_run: Option<LocalRun>,
+}
+
+/// See [`Machine::local_run`].
+#[derive(Debug, Clone, Copy)]
+struct LocalRun {
+    node: usize,
+    holder: u32,
+    offered: ThreadSet,
+}
+
+/// Where a restored execution takes up its course: at the start, or at the decision it was
+/// saved at (EX-16).
+#[derive(Debug, Clone, Copy)]
+enum Resume {
+    Start,
+    Next,
+    Poll { holder: u32, reason: &'static str },
+}
+
+/// Everything an execution is at one decision between steps (EX-16): a mark in the heap's
+/// undo log, the interpreter's threads, the host's view of them, and where the append-only records
+/// (names, output, events, the loop watch's marks) stood.
+struct World {
+    heap: HeapMark,
+    threads: Vec<PyThread>,
+    status: Vec<Status>,
+    granted: Vec<bool>,
+    names: usize,
+    output: usize,
+    events: usize,
+    thread_counter: u32,
+    interval_us: u64,
+    preemptions: usize,
+    failure: Option<Failure>,
+    holder: Option<u32>,
+    steps: usize,
+    marks: usize,
+    last_mark: Option<Mark>,
+    resume: Resume,
 }
 
 impl Machine<'_, '_> {
+    /// Whether the reduction is on and thread `t`'s next instruction is local (EX-17).
+    fn next_is_local(&self, t: u32) -> bool {
+        self.reduction
+            .as_ref()
+            .is_some_and(|r| r.next_is_local(self.program, self.heap, self.py, &self.threads, t))
+    }
+
+    fn save(&self, resume: Resume) -> World {
+        World {
+            heap: self.heap.mark(self.py),
+            threads: self.threads.clone(),
+            status: self.host.status.clone(),
+            granted: self.host.granted.clone(),
+            names: self.host.names.len(),
+            output: self.host.output.len(),
+            events: self.host.events.len(),
+            thread_counter: self.host.thread_counter,
+            interval_us: self.host.interval_us,
+            preemptions: self.host.preemptions,
+            failure: self.host.failure.clone(),
+            holder: self.holder,
+            steps: self.steps,
+            marks: self.marks.len(),
+            last_mark: self.marks.last().copied(),
+            resume,
+        }
+    }
+
+    fn restore(&mut self, w: &World) {
+        if !self.opts.state_faults.restore_keeps_heap {
+            self.heap.undo(self.py, &w.heap);
+        }
+        self.threads.clone_from(&w.threads);
+        let h = &mut self.host;
+        h.status.clone_from(&w.status);
+        h.granted.clone_from(&w.granted);
+        h.names.truncate(w.names);
+        h.output.truncate(w.output);
+        h.events.truncate(w.events);
+        h.thread_counter = w.thread_counter;
+        h.interval_us = w.interval_us;
+        h.preemptions = w.preemptions;
+        h.failure.clone_from(&w.failure);
+        h.spawned.clear();
+        h.grab_rows.clear();
+        h.grab_offered = None;
+        self.holder = w.holder;
+        self.steps = w.steps;
+        self.marks.truncate(w.marks);
+        if let (Some(m), Some(last)) = (w.last_mark, self.marks.last_mut()) {
+            *last = m;
+        }
+        self.pending_grabs.clear();
+        self.quiet = Quiet {
+            since: w.steps,
+            ..Quiet::default()
+        };
+        self.resume = Some(w.resume);
+        self.local_run = None;
+        self.light_run = 0;
+    }
+
+    /// Takes the execution up again just before decision `node` of the oracle (EX-16), from
+    /// the nearest world saved at or before it.
+    fn resume_at(&mut self, node: usize) {
+        while self.saved.last().is_some_and(|(i, _)| *i > node) {
+            self.saved.pop();
+        }
+        match self.saved.pop() {
+            Some((at, w)) => {
+                self.restore(&w);
+                self.host.oracle.rewind(at);
+                self.saved.push((at, w));
+            }
+            None => {
+                let w = self.start.take().expect("the world at the start is saved");
+                self.restore(&w);
+                self.host.oracle.rewind(0);
+                self.start = Some(w);
+            }
+        }
+    }
+
+    /// The decision a restored world was saved at, taken again.
+    fn take_up(&mut self, r: Resume) -> Result<(), End> {
+        let (heap, py) = (self.heap, self.py);
+        match r {
+            Resume::Start => Ok(()),
+            Resume::Next => {
+                let cands = self.host.candidates(heap, py, None);
+                self.give_gil(cands).map(|_| ())
+            }
+            Resume::Poll { holder, reason } => {
+                let cands = self.host.candidates(heap, py, Some(holder));
+                self.decide_poll(holder, reason, cands)?;
+                self.after_step()
+            }
+        }
+    }
+
     fn run(&mut self) -> End {
+        if let Some(r) = self.resume.take()
+            && let Err(end) = self.take_up(r)
+        {
+            return end;
+        }
         loop {
             if let Err(end) = self.apply_grabs() {
                 return end;
@@ -761,19 +971,24 @@ impl Machine<'_, '_> {
                     Err(end) => return end,
                 },
             };
-            if let Err(end) = self.step(h) {
+            if let Err(end) = self.step(h).and_then(|()| self.after_step()) {
                 return end;
             }
-            if self.opts.audit_every_step {
-                let roots = self.roots();
-                if let Err(e) = self.heap.audit(self.py, roots) {
-                    return End::Fail(Failure::Rule(e));
-                }
-            }
-            if self.steps >= self.opts.max_steps && !self.program_over() {
-                return End::Stopped(Stop::Budget);
+        }
+    }
+
+    /// The checks after every step: the audit (when asked for) and the step budget.
+    fn after_step(&mut self) -> Result<(), End> {
+        if self.opts.audit_every_step {
+            let roots = self.roots();
+            if let Err(e) = self.heap.audit(self.py, roots) {
+                return Err(End::Fail(Failure::Rule(e)));
             }
         }
+        if self.steps >= self.opts.max_steps && !self.program_over() {
+            return Err(End::Stopped(Stop::Budget));
+        }
+        Ok(())
     }
 
     /// The program has ended: the main thread and every thread that is not a daemon have
@@ -838,6 +1053,12 @@ impl Machine<'_, '_> {
     }
 
     fn fingerprint(&self) -> u128 {
+        self.fingerprint_as(false)
+    }
+
+    /// The fingerprint; `holder_blind`: the thread holding the GIL counts as one that wants it
+    /// (EX-18).
+    fn fingerprint_as(&self, holder_blind: bool) -> u128 {
         fingerprint(
             self.heap,
             self.py,
@@ -845,13 +1066,31 @@ impl Machine<'_, '_> {
             &self.threads,
             &self.host,
             self.opts.state_faults,
+            holder_blind,
         )
     }
 
     /// A decision: the state is compared with this execution's earlier decisions (EX-11), then
     /// the oracle is asked whether it was explored before (EX-7). `offered`: who could take
     /// the GIL now.
-    fn checkpoint(&mut self, offered: ThreadSet) -> Result<(), End> {
+    fn checkpoint(&mut self, offered: ThreadSet, resume: Resume) -> Result<(), End> {
+        // EX-17: a local run of the holder ends at its next poll point with the same threads
+        // offered; if that decision is explored (new, or explored before), the preemptions of
+        // the one where the run began are offered here.
+        let defer = self.local_run.take().filter(|r| {
+            r.offered == offered
+                && matches!(resume, Resume::Poll { holder, .. } if holder == r.holder)
+        });
+        let result = self.checkpoint_inner(offered, resume);
+        if let Some(r) = defer
+            && matches!(result, Ok(()) | Err(End::Stopped(Stop::Explored)))
+        {
+            self.host.oracle.deferred(r.node);
+        }
+        result
+    }
+
+    fn checkpoint_inner(&mut self, offered: ThreadSet, resume: Resume) -> Result<(), End> {
         self.quiet = Quiet {
             since: self.steps,
             ..Quiet::default()
@@ -865,13 +1104,32 @@ impl Machine<'_, '_> {
             events: self.host.events.len(),
             offered,
         };
-        if self.host.oracle.known_state().is_some() {
+        if self.host.oracle.replaying() || self.host.oracle.known_state().is_some() {
             // A decision the oracle recorded before: its state differed from every earlier one
             // when it was first met, and the path up to it is the same.
             self.marks.push(mark);
             return Ok(());
         }
-        let fp = self.fingerprint();
+        // EX-17: before a local instruction the decision is light: its preemptions will be
+        // offered at the next poll point, so its state is neither fingerprinted nor saved
+        // (except every LIGHT_RUN-th in a row, so that a loop of local instructions still
+        // meets a fingerprinted decision, EX-11).
+        if let Resume::Poll { holder, .. } = resume
+            && self.light_run < LIGHT_RUN
+            && self.host.oracle.fresh_decision().is_some()
+            && self.next_is_local(holder)
+            && self.reduction.as_ref().is_some_and(|r| {
+                r.polls_after_next(self.program, self.policy, &self.threads[holder as usize])
+            })
+        {
+            self.light_run += 1;
+            self.marks.push(mark);
+            return Ok(());
+        }
+        self.light_run = 0;
+        // EX-18: once preemptions are not counted, who holds the GIL at a decision does not
+        // matter: every thread that can run is an option, the holder as much as the others.
+        let fp = self.fingerprint_as(self.reduction.is_some() && self.host.oracle.unbounded());
         let keeps = self.host.oracle.keeps_path();
         let earlier = if keeps {
             self.host.oracle.on_path(fp)
@@ -887,6 +1145,15 @@ impl Machine<'_, '_> {
         self.marks.push(mark);
         if self.host.oracle.seen(fp) {
             return Err(End::Stopped(Stop::Explored));
+        }
+        let costly = matches!(resume, Resume::Poll { .. });
+        let options = offered.iter().count() + usize::from(costly);
+        if let Some(node) = self.host.oracle.snapshot_at(costly, options) {
+            while self.saved.last().is_some_and(|(i, _)| *i >= node) {
+                self.saved.pop();
+            }
+            let w = self.save(resume);
+            self.saved.push((node, w));
         }
         Ok(())
     }
@@ -1011,7 +1278,13 @@ impl Machine<'_, '_> {
             let why = deadlock_text(&self.host, heap, py, self.image.globals);
             return Err(End::Fail(Failure::Deadlock(why)));
         }
-        self.checkpoint(cands.iter().copied().collect())?;
+        self.checkpoint(cands.iter().copied().collect(), Resume::Next)?;
+        self.give_gil(cands).map(Some)
+    }
+
+    /// The oracle picks which of `cands` takes the free GIL.
+    fn give_gil(&mut self, cands: Vec<u32>) -> Result<u32, End> {
+        let (heap, py) = (self.heap, self.py);
         let i = self.host.oracle.choose(&Decision::Next {
             candidates: cands.clone(),
         });
@@ -1024,7 +1297,7 @@ impl Machine<'_, '_> {
             );
         }
         self.holder = Some(t);
-        Ok(Some(t))
+        Ok(t)
     }
 
     fn invalid(&self) -> End {
@@ -1039,6 +1312,11 @@ impl Machine<'_, '_> {
     /// Runs one step of the holder `h`, then handles a poll point, a block or the end.
     fn step(&mut self, h: u32) -> Result<(), End> {
         let (heap, py) = (self.heap, self.py);
+        if let Some(r) = self.local_run
+            && (r.holder != h || !self.next_is_local(h))
+        {
+            self.local_run = None;
+        }
         self.host.me = h;
         let t = &mut self.threads[h as usize];
         let at = (t.start.is_none()).then(|| t.location()).flatten();
@@ -1087,10 +1365,13 @@ impl Machine<'_, '_> {
             Step::Ran { poll: Some(reason) } => return self.poll(h, reason),
             Step::Ran { poll: None } => return Ok(()),
             Step::Blocked(w) => {
+                // A local instruction never blocks or ends its thread; a run ends here anyway.
+                self.local_run = None;
                 self.host.status[h as usize] = Status::Blocked(w);
                 wait_text(w, &self.host.names, heap, py, self.image.globals)
             }
             Step::Finished => {
+                self.local_run = None;
                 self.host.status[h as usize] = Status::Finished;
                 "thread ends (GIL released)".to_string()
             }
@@ -1123,18 +1404,37 @@ impl Machine<'_, '_> {
     }
 
     /// A poll point after `h`'s step: the oracle may preempt `h` (GIL-5, GIL-6, GIL-7).
-    fn poll(&mut self, h: u32, reason: &str) -> Result<(), End> {
+    fn poll(&mut self, h: u32, reason: &'static str) -> Result<(), End> {
         let (heap, py) = (self.heap, self.py);
         let cands = self.host.candidates(heap, py, Some(h));
         if cands.is_empty() {
+            self.local_run = None;
             return self.quiet_poll();
         }
-        self.checkpoint(cands.iter().copied().collect())?;
+        let resume = Resume::Poll { holder: h, reason };
+        self.checkpoint(cands.iter().copied().collect(), resume)?;
+        self.decide_poll(h, reason, cands)
+    }
+
+    /// The oracle decides whether `h` keeps the GIL at its poll point or which of `cands`
+    /// preempts it.
+    fn decide_poll(&mut self, h: u32, reason: &str, cands: Vec<u32>) -> Result<(), End> {
+        let (heap, py) = (self.heap, self.py);
+        let fresh = self.host.oracle.fresh_decision();
         let i = self.host.oracle.choose(&Decision::Poll {
             holder: h,
             candidates: cands.clone(),
         });
         if i == 0 {
+            if let Some(node) = fresh
+                && self.next_is_local(h)
+            {
+                self.local_run = Some(LocalRun {
+                    node,
+                    holder: h,
+                    offered: cands.iter().copied().collect(),
+                });
+            }
             return Ok(());
         }
         let to = *cands.get(i - 1).ok_or_else(|| self.invalid())?;
@@ -1265,63 +1565,207 @@ pub fn execute(
             to,
             start: None,
         }),
+        saved: Vec::new(),
+        start: None,
+        resume: None,
+        reduction: opts
+            .reduce
+            .then(|| por::Reduction::new(program, opts.state_faults.store_subscript_is_local))
+            .flatten(),
+        light_run: 0,
+        local_run: None,
     };
     let end = m.run();
-    let end = match end {
-        End::Done => match (m.host.oracle.invalid(), m.pending_grabs.first()) {
-            (Some(why), _) => End::Fail(Failure::Invalid(why)),
-            (None, Some(w)) => End::Fail(Failure::Invalid(format!(
-                "the schedule has thread {w} take a lock without the GIL, but that lock is never free while it waits"
-            ))),
-            (None, None) => End::Done,
+    let mut e = m.conclude(end);
+    e.table = std::mem::replace(&mut m.rows, Rows::Off).finish();
+    e
+}
+
+/// Explores `program` under `policy` statefully (EX-16): one runtime for the whole search,
+/// the world saved at each decision the oracle asks for, and after each execution the next
+/// one taken up at the decision whose choice changed, from the nearest saved world, instead
+/// of re-running the program from the start. `each` gets every execution (without a step
+/// table) and returns whether to go on; it is asked first, with [`Visit::Next`], before each
+/// execution starts. The oracle must keep the path's states itself ([`Oracle::keeps_path`]),
+/// as DFS does.
+pub fn explore_stateful(
+    program: &Program,
+    policy: Policy,
+    oracle: &mut dyn Oracle,
+    opts: Options,
+    each: &mut dyn FnMut(&mut dyn Oracle, Visit) -> bool,
+) {
+    debug_assert!(oracle.keeps_path() && opts.loop_claim.is_none());
+    let rt = Runtime::<Std>::new();
+    let mut ts = rt.thread_state();
+    let g = ts.attach();
+    let (py, heap) = (g.token(), g.heap());
+    let host = XHost {
+        me: 0,
+        status: vec![Status::Running],
+        granted: vec![false],
+        names: vec!["MainThread".into()],
+        spawned: Vec::new(),
+        thread_counter: 0,
+        output: String::new(),
+        oracle,
+        events: Vec::new(),
+        preemptions: 0,
+        interval_us: crate::gil::DEFAULT_INTERVAL.as_micros() as u64,
+        grab_rows: Vec::new(),
+        grab_offered: None,
+        failure: None,
+    };
+    let loaded = Image::load(program, py, heap)
+        .and_then(|image| PyThread::main(program, &image, py, heap).map(|t| (image, t)));
+    let (image, main) = match loaded {
+        Ok(x) => x,
+        Err(e) => {
+            EXECUTIONS.with(|n| n.set(n.get() + 1));
+            let failed = Execution {
+                outcome: Outcome::default(),
+                failure: Some(Failure::Rule(e.to_string())),
+                events: Vec::new(),
+                preemptions: 0,
+                steps: 0,
+                table: Vec::new(),
+                stop: None,
+            };
+            if each(host.oracle, Visit::Next) {
+                each(host.oracle, Visit::Ran(failed));
+            }
+            return;
+        }
+    };
+    let mut m = Machine {
+        program,
+        policy,
+        opts: Options {
+            table: Table::Off,
+            ..opts
         },
-        other => other,
-    };
-    let outcome = Outcome {
-        output: std::mem::take(&mut m.host.output),
-        state: interp::module_state(heap, py, m.image.globals),
-    };
-    let roots = m.roots();
-    let Machine {
+        py,
+        heap,
         host,
         image,
-        threads,
-        rows,
-        steps,
-        ..
-    } = m;
-    let mut host = host;
-    let (failure, stop) = match end {
-        End::Done => (
-            finish(heap, py, threads, image).err().map(Failure::Rule),
-            None,
-        ),
-        End::Fail(f) => {
-            let _ = release_all(heap, py, threads, image);
-            (Some(f), None)
-        }
-        End::Stopped(Stop::Budget) => {
-            // What ran is audited (RC-2); the rest of the execution was never run.
-            let audit = heap.audit(py, roots).err().map(Failure::Rule);
-            let _ = release_all(heap, py, threads, image);
-            (audit, Some(Stop::Budget))
-        }
-        End::Stopped(s) => {
-            let _ = release_all(heap, py, threads, image);
-            host.failure = None;
-            (None, Some(s))
-        }
+        threads: vec![main],
+        holder: Some(0),
+        pending_grabs: Vec::new(),
+        rows: Rows::Off,
+        steps: 0,
+        path: FingerprintMap::default(),
+        marks: Vec::new(),
+        quiet: Quiet::default(),
+        loop_claim: None,
+        saved: Vec::new(),
+        start: None,
+        resume: None,
+        reduction: opts
+            .reduce
+            .then(|| por::Reduction::new(program, opts.state_faults.store_subscript_is_local))
+            .flatten(),
+        light_run: 0,
+        local_run: None,
     };
-    let failure = failure.or(host.failure.take());
-    let stop = if failure.is_some() { None } else { stop };
-    Execution {
-        outcome,
-        failure,
-        events: host.events,
-        preemptions: host.preemptions,
-        steps,
-        table: rows.finish(),
-        stop,
+    m.start = Some(m.save(Resume::Start));
+    loop {
+        if !each(&mut *m.host.oracle, Visit::Next) {
+            break;
+        }
+        EXECUTIONS.with(|n| n.set(n.get() + 1));
+        let end = m.run();
+        let e = m.conclude(end);
+        if !each(&mut *m.host.oracle, Visit::Ran(e)) {
+            break;
+        }
+        match m.host.oracle.next_path() {
+            Some(node) => m.resume_at(node),
+            None => break,
+        }
+    }
+    // The heap goes with the runtime; what the last execution left is not audited again.
+    let start = m.start.take().expect("saved at the start");
+    m.heap.undo(py, &start.heap);
+    let _ = release_all(heap, py, start.threads, m.image.clone());
+}
+
+/// What a search's `each` is shown: the next execution is about to start, or one has run.
+pub enum Visit {
+    Next,
+    Ran(Execution),
+}
+
+impl Machine<'_, '_> {
+    /// What the execution that ended with `end` printed, left and broke, with its audit at the
+    /// end (RC-2, RC-4, RC-8). The machine's world is left released: an execution taken up
+    /// again restores it first.
+    fn conclude(&mut self, end: End) -> Execution {
+        let (heap, py) = (self.heap, self.py);
+        let end = match end {
+            End::Done => match (self.host.oracle.invalid(), self.pending_grabs.first()) {
+                (Some(why), _) => End::Fail(Failure::Invalid(why)),
+                (None, Some(w)) => End::Fail(Failure::Invalid(format!(
+                    "the schedule has thread {w} take a lock without the GIL, but that lock is never free while it waits"
+                ))),
+                (None, None) => End::Done,
+            },
+            other => other,
+        };
+        if let End::Stopped(stop @ (Stop::Explored | Stop::Unfair { .. })) = end
+            && self.start.is_some()
+        {
+            // Stateful (EX-16): cut short with nothing to report, and the world is restored
+            // before anything else runs, so it is neither read nor released.
+            self.host.failure = None;
+            return Execution {
+                outcome: Outcome::default(),
+                failure: None,
+                events: self.host.events.clone(),
+                preemptions: self.host.preemptions,
+                steps: self.steps,
+                table: Vec::new(),
+                stop: Some(stop),
+            };
+        }
+        let outcome = Outcome {
+            output: self.host.output.clone(),
+            state: interp::module_state(heap, py, self.image.globals),
+        };
+        let roots = self.roots();
+        let (threads, image) = (self.threads.clone(), self.image.clone());
+        let host = &mut self.host;
+        let (failure, stop) = match end {
+            End::Done => (
+                finish(heap, py, threads, image).err().map(Failure::Rule),
+                None,
+            ),
+            End::Fail(f) => {
+                let _ = release_all(heap, py, threads, image);
+                (Some(f), None)
+            }
+            End::Stopped(Stop::Budget) => {
+                // What ran is audited (RC-2); the rest of the execution was never run.
+                let audit = heap.audit(py, roots).err().map(Failure::Rule);
+                let _ = release_all(heap, py, threads, image);
+                (audit, Some(Stop::Budget))
+            }
+            End::Stopped(s) => {
+                let _ = release_all(heap, py, threads, image);
+                host.failure = None;
+                (None, Some(s))
+            }
+        };
+        let failure = failure.or(host.failure.take());
+        let stop = if failure.is_some() { None } else { stop };
+        Execution {
+            outcome,
+            failure,
+            events: host.events.clone(),
+            preemptions: host.preemptions,
+            steps: self.steps,
+            table: Vec::new(),
+            stop,
+        }
     }
 }
 
@@ -1346,102 +1790,186 @@ fn fingerprint(
     threads: &[PyThread],
     host: &XHost<'_>,
     faults: StateFaults,
+    holder_blind: bool,
 ) -> u128 {
-    use std::hash::{Hash, Hasher};
-    struct Canon {
-        ids: HashMap<ObjRef, u32>,
-        queue: Vec<ObjRef>,
-    }
-    impl Canon {
-        fn id(&mut self, o: ObjRef) -> Id {
-            if o.is_immortal() {
-                return Id::Immortal(o.index());
-            }
-            let n = self.ids.len() as u32;
-            Id::Reached(*self.ids.entry(o).or_insert_with(|| {
-                self.queue.push(o);
-                n
-            }))
+    SCRATCH.with(|scratch| {
+        let mut scratch = scratch.borrow_mut();
+        let Scratch { vector, ids, queue } = &mut *scratch;
+        vector.0.clear();
+        let mut c = Canon { ids, queue };
+        write_state(
+            heap,
+            py,
+            image,
+            threads,
+            host,
+            faults,
+            holder_blind,
+            &mut c,
+            vector,
+        );
+        for o in c.queue.drain(..) {
+            c.ids[o.index() as usize] = 0;
         }
-        fn opt(&mut self, o: Option<ObjRef>) -> Option<Id> {
-            o.map(|o| self.id(o))
-        }
+        xxhash_rust::xxh3::xxh3_128(&vector.0)
+    })
+}
+
+/// The canonical state vector (EX-16): what the `Hash` impls write, in order, as bytes.
+#[derive(Default)]
+struct StateVector(Vec<u8>);
+
+impl std::hash::Hasher for StateVector {
+    fn finish(&self) -> u64 {
+        xxhash_rust::xxh3::xxh3_64(&self.0)
     }
-    let mut c = Canon {
-        ids: HashMap::new(),
-        queue: Vec::new(),
-    };
-    let mut h = std::hash::DefaultHasher::new();
+    fn write(&mut self, bytes: &[u8]) {
+        self.0.extend_from_slice(bytes);
+    }
+    fn write_u8(&mut self, x: u8) {
+        self.0.push(x);
+    }
+    fn write_u16(&mut self, x: u16) {
+        self.0.extend(x.to_le_bytes());
+    }
+    fn write_u32(&mut self, x: u32) {
+        self.0.extend(x.to_le_bytes());
+    }
+    fn write_u64(&mut self, x: u64) {
+        self.0.extend(x.to_le_bytes());
+    }
+    fn write_usize(&mut self, x: usize) {
+        self.0.extend((x as u64).to_le_bytes());
+    }
+    fn write_i64(&mut self, x: i64) {
+        self.0.extend(x.to_le_bytes());
+    }
+    fn write_isize(&mut self, x: isize) {
+        self.0.extend((x as i64).to_le_bytes());
+    }
+}
+
+/// Buffers a fingerprint reuses: the state vector, each object's canonical number plus one by
+/// slot (0: not reached yet), and the objects reached, in order.
+#[derive(Default)]
+struct Scratch {
+    vector: StateVector,
+    ids: Vec<u32>,
+    queue: Vec<ObjRef>,
+}
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::default();
+}
+
+/// Canonical numbers of the objects a fingerprint reaches, in the order it reaches them.
+struct Canon<'s> {
+    ids: &'s mut Vec<u32>,
+    queue: &'s mut Vec<ObjRef>,
+}
+
+impl Canon<'_> {
+    fn id(&mut self, o: ObjRef) -> Id {
+        if o.is_immortal() {
+            return Id::Immortal(o.index());
+        }
+        let slot = o.index() as usize;
+        if slot >= self.ids.len() {
+            self.ids.resize(slot + 1, 0);
+        }
+        if self.ids[slot] == 0 {
+            self.queue.push(o);
+            self.ids[slot] = self.queue.len() as u32;
+        }
+        Id::Reached(self.ids[slot] - 1)
+    }
+    fn opt(&mut self, o: Option<ObjRef>) -> Option<Id> {
+        o.map(|o| self.id(o))
+    }
+}
+
+/// Writes the state [`fingerprint`] hashes into `h`.
+#[allow(clippy::too_many_arguments)]
+fn write_state(
+    heap: &Heap<Std>,
+    py: Token<'_>,
+    image: &Image,
+    threads: &[PyThread],
+    host: &XHost<'_>,
+    faults: StateFaults,
+    holder_blind: bool,
+    c: &mut Canon<'_>,
+    h: &mut StateVector,
+) {
+    use std::hash::Hash;
+    let h = &mut *h;
     if !faults.ignore_output {
-        host.output.hash(&mut h);
+        host.output.hash(h);
     }
-    host.thread_counter.hash(&mut h);
+    host.thread_counter.hash(h);
     if !faults.ignore_interval {
-        host.interval_us.hash(&mut h);
+        host.interval_us.hash(h);
     }
-    host.failure.hash(&mut h);
+    host.failure.hash(h);
     for (i, t) in threads.iter().enumerate() {
         match host.status[i] {
-            Status::Running => 0u64.hash(&mut h),
-            Status::Ready => 1u64.hash(&mut h),
-            Status::Blocked(Wait::Sleep) => 2u64.hash(&mut h),
-            Status::Blocked(Wait::Join(u)) => (3u64, u).hash(&mut h),
-            Status::Blocked(Wait::Lock(l)) => (4u64, c.id(l)).hash(&mut h),
-            Status::Finished => 5u64.hash(&mut h),
+            Status::Running if holder_blind => 1u64.hash(h),
+            Status::Running => 0u64.hash(h),
+            Status::Ready => 1u64.hash(h),
+            Status::Blocked(Wait::Sleep) => 2u64.hash(h),
+            Status::Blocked(Wait::Join(u)) => (3u64, u).hash(h),
+            Status::Blocked(Wait::Lock(l)) => (4u64, c.id(l)).hash(h),
+            Status::Finished => 5u64.hash(h),
         }
-        host.granted[i].hash(&mut h);
+        host.granted[i].hash(h);
         for f in &t.frames {
-            (f.code, f.pc, f.stack.len(), f.kw_names()).hash(&mut h);
+            (f.code, f.pc, f.stack.len(), f.kw_names()).hash(h);
             for &v in f.stack.iter().chain(&f.locals) {
-                c.opt(v).hash(&mut h);
+                c.opt(v).hash(h);
             }
-            c.id(f.globals).hash(&mut h);
-            c.opt(f.generator).hash(&mut h);
+            c.id(f.globals).hash(h);
+            c.opt(f.generator).hash(h);
             if let Some(p) = f.pending {
-                (p.argc, c.id(p.acc)).hash(&mut h);
+                (p.argc, c.id(p.acc)).hash(h);
             }
-            c.opt(f.namespace).hash(&mut h);
+            c.opt(f.namespace).hash(h);
             // What the frame's return completes, with the objects it holds.
-            let site = |i: &Instr| format!("{i:?}");
+            let site = |i: &Instr| *i;
             match &f.ret {
-                Ret::Call => 0u8.hash(&mut h),
-                Ret::Inside(i) => (1u8, site(i)).hash(&mut h),
-                Ret::Hashed(i) => (6u8, site(i)).hash(&mut h),
-                Ret::Discard(i) => (2u8, site(i)).hash(&mut h),
-                Ret::CCall { site: i } => (3u8, site(i)).hash(&mut h),
-                Ret::Init { instance, site: i } => (4u8, c.id(*instance), site(i)).hash(&mut h),
+                Ret::Call => 0u8.hash(h),
+                Ret::Inside(i) => (1u8, site(i)).hash(h),
+                Ret::Hashed(i) => (6u8, site(i)).hash(h),
+                Ret::Discard(i) => (2u8, site(i)).hash(h),
+                Ret::CCall { site: i } => (3u8, site(i)).hash(h),
+                Ret::Init { instance, site: i } => (4u8, c.id(*instance), site(i)).hash(h),
                 Ret::Class {
                     name,
                     base,
                     site: i,
-                } => (5u8, c.id(*name), c.opt(*base), site(i)).hash(&mut h),
+                } => (5u8, c.id(*name), c.opt(*base), site(i)).hash(h),
             }
         }
         if let Some((a, b)) = t.start {
-            (c.id(a), c.id(b)).hash(&mut h);
+            (c.id(a), c.id(b)).hash(h);
         }
-        c.opt(t.thread_obj).hash(&mut h);
+        c.opt(t.thread_obj).hash(h);
         if let Some(w) = t.sync {
-            (c.id(w.waiter), w.saved, w.reacquiring).hash(&mut h);
+            (c.id(w.waiter), w.saved, w.reacquiring).hash(h);
         }
-        t.hash_done.hash(&mut h);
-        c.opt(t.exc_info).hash(&mut h);
+        t.hash_done.hash(h);
+        c.opt(t.exc_info).hash(h);
     }
     for r in image.roots() {
-        c.id(r).hash(&mut h);
+        c.id(r).hash(h);
     }
     let mut next = 0;
     while next < c.queue.len() {
         let o = c.queue[next];
         next += 1;
-        heap.refcount(py, o).unwrap_or(-1).hash(&mut h);
-        let Ok(obj) = heap.get(py, o) else { continue };
-        hash_object(&obj, &mut c, &mut h, faults, |c, o| c.id(o));
+        heap.refcount(py, o).unwrap_or(-1).hash(h);
+        let _ = heap.with_object(py, o, |obj| hash_object(obj, c, h, faults, |c, o| c.id(o)));
     }
-    let low = h.finish();
-    next.hash(&mut h);
-    0x9e37_79b9_7f4a_7c15u64.hash(&mut h);
-    (u128::from(h.finish()) << 64) | u128::from(low)
+    next.hash(h);
 }
 
 /// Feeds one object's value into `h`, naming the objects it refers to through `id`.
@@ -1453,7 +1981,7 @@ fn hash_object<C>(
     mut id: impl FnMut(&mut C, ObjRef) -> Id,
 ) {
     use std::hash::Hash;
-    obj.type_name().hash(h);
+    std::mem::discriminant(obj).hash(h);
     match obj {
         Object::None | Object::Builtin(_) => {}
         Object::Bool(b) => b.hash(h),
