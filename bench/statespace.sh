@@ -6,7 +6,7 @@
 # BENCHMARKS.md between the <!-- statespace --> markers.
 #
 #   bench/statespace.sh                            # every size, --time-limit 300 per gilcheck run
-#   SIZES="2x2 4x2" TIMEOUT=60 bench/statespace.sh
+#   SIZES="2x2 4x2" TIMEOUT=60 JOBS_SIZE=4x2 bench/statespace.sh
 #
 # Needs spin and gcc (Debian packages `spin`, `gcc`: installed with apt-get when missing and
 # the script runs as root) and GNU time (/usr/bin/time, package `time`) for peak memory.
@@ -117,7 +117,23 @@ for engine in pct random dfs; do
     IFS='|' read -r v st ex sec mb <<< "$(gilcheck_run seed-unsafe-increment --python 3.9 --threads 4 --iterations 10000 --engine "$engine")"
     echo "| gilcheck --python 3.9 --engine $engine | $v | $sec | $mb |" >> "$table"
 done
-echo "| gilcheck --jobs 2 / --jobs 1 | not measured: gilcheck has no --jobs yet | | |" >> "$table"
+{
+    echo
+    echo "--jobs (EX-19) on seed-locked-increment --python every at ${JOBS_SIZE:-4x4}:"
+    echo
+    echo "| jobs | verdict | states | executions | s | MB |"
+    echo "|---|---|---|---|---|---|"
+} >> "$table"
+t="${JOBS_SIZE:-4x4}"; k="${t#*x}"; t="${t%x*}"
+declare -A jobs_sec
+for jobs in 1 2; do
+    echo "== --jobs $jobs" >&2
+    IFS='|' read -r v st ex sec mb <<< "$(gilcheck_run seed-locked-increment --python every --threads "$t" --iterations "$k" --jobs "$jobs")"
+    jobs_sec[$jobs]="$sec"
+    echo "| $jobs | $v | $st | $ex | $sec | $mb |" >> "$table"
+done
+echo >> "$table"
+echo "Speed-up of --jobs 2 over --jobs 1: $(awk -v a="${jobs_sec[1]}" -v b="${jobs_sec[2]}" 'BEGIN { if (b > 0) printf "%.2f×", a / b; else print "–" }')" >> "$table"
 
 cat "$table"
 bench="$root/BENCHMARKS.md"
