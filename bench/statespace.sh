@@ -99,7 +99,7 @@ for size in $sizes; do
     IFS='|' read -r n_verdict n_states n_execs n_sec n_mb <<< "$(gilcheck_run seed-locked-increment --python 3.9 --threads "$t" --iterations "$k")"
     ratio="–"
     if [[ "$e_verdict" == exhaustive ]]; then
-        ratio="$(awk -v a="$e_sec" -v b="$s_sec" 'BEGIN { if (b > 0) printf "%.0f×", a / b; else printf "> %.0f×", a / 0.01 }')"
+        ratio="$(awk -v a="$e_sec" -v b="$s_sec" 'BEGIN { if (b > 0) printf "%.1f×", a / b; else printf "> %.0f×", a / 0.01 }')"
     fi
     echo "| $t × $k | $s_states | $s_sec | $s_mb | $e_verdict | $e_states | $e_execs | $e_sec | $e_mb | $n_verdict | $n_states | $n_execs | $n_sec | $n_mb | $ratio |" >> "$table"
 done
