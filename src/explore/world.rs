@@ -1715,12 +1715,13 @@ impl Machine<'_, '_> {
             && self.start.is_some()
         {
             // Stateful (EX-16): cut short with nothing to report, and the world is restored
-            // before anything else runs, so it is neither read nor released.
+            // before anything else runs, so it is neither read nor released, and its schedule
+            // (as long as the execution) is not copied.
             self.host.failure = None;
             return Execution {
                 outcome: Outcome::default(),
                 failure: None,
-                events: self.host.events.clone(),
+                events: Vec::new(),
                 preemptions: self.host.preemptions,
                 steps: self.steps,
                 table: Vec::new(),
