@@ -545,7 +545,8 @@ fn prog_strategy() -> impl Strategy<Value = Prog> {
 /// integers, prints, `acquire(False)`/`release()`, `sys.setswitchinterval`, appends, sleeps,
 /// short loops) under a policy drawn from every policy: the stateful search explores what the
 /// re-running one does, and the reduced search reaches exactly the endings of the full search
-/// up to one preemption and of the unreduced one unbounded.
+/// up to one preemption and of the unreduced one unbounded (where that ends within 100 000
+/// executions).
 #[test]
 fn proptest_stateful_and_reduced_searches_agree() {
     let cases = if cfg!(debug_assertions) { 16 } else { 120 };
@@ -562,7 +563,9 @@ fn proptest_stateful_and_reduced_searches_agree() {
         let fail = |e: String| TestCaseError::fail(format!("{e}\n{}", p.source));
         same_search(&p, policy, Some(1), true).map_err(fail)?;
         same_endings(&p, policy, Some(1), full).map_err(fail)?;
-        same_endings(&p, policy, None, UNREDUCED).map_err(fail)?;
+        // Unbounded where the unreduced search ends within 100 000 executions (a generated
+        // loop with sleeps can make the unbounded space large).
+        same_endings_within(&p, policy, None, UNREDUCED, 100_000).map_err(fail)?;
         Ok(())
     });
     if let Err(e) = result {
