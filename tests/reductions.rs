@@ -13,9 +13,8 @@ use gilcheck::explore::engine::{CheckOptions, Exploration, SearchFaults, Verdict
 use gilcheck::explore::world::StateFaults;
 use gilcheck::scenarios::SCENARIOS;
 use gilcheck::vm::{Policy, Program};
-use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
-use support::programs::{Last, Op, Prog};
+use support::programs;
 use support::{dfs, header, scenario};
 
 /// The preemption bound of the comparisons (smaller in debug builds, where executions are
@@ -514,33 +513,6 @@ fn ex19_twin_parts_cut_short_are_caught() {
     );
 }
 
-fn op_strategy() -> impl Strategy<Value = Op> {
-    prop_oneof![
-        3 => (250i64..=400).prop_map(Op::Add),
-        1 => prop::sample::select(vec!["A", "B", "C"]).prop_map(Op::Print),
-        1 => Just(Op::TryAcquire),
-        1 => Just(Op::Release),
-        1 => prop::sample::select(vec![0.001, 0.002]).prop_map(Op::SetInterval),
-        1 => (0i64..3).prop_map(Op::Record),
-        1 => Just(Op::Sleep),
-        1 => (1i64..=2, prop::collection::vec((250i64..=400).prop_map(Op::Add), 1..=2)).prop_map(|(n, b)| Op::Loop(n, b)),
-    ]
-}
-
-fn prog_strategy() -> impl Strategy<Value = Prog> {
-    (
-        prop::sample::select(vec![0i64, 1000]),
-        any::<bool>(),
-        prop::collection::vec(prop::collection::vec(op_strategy(), 1..=3), 2..=2),
-    )
-        .prop_map(|(start, main_acquires, workers)| Prog {
-            start,
-            main_acquires,
-            workers,
-            last: Last::All,
-        })
-}
-
 /// EX-16, EX-17, EX-18 for generated programs (as EX-13's: read–modify–writes of large
 /// integers, prints, `acquire(False)`/`release()`, `sys.setswitchinterval`, appends, sleeps,
 /// short loops) under a policy drawn from every policy: the stateful search explores what the
@@ -555,7 +527,7 @@ fn proptest_stateful_and_reduced_searches_agree() {
         failure_persistence: None,
         ..Config::default()
     });
-    let strategy = (prog_strategy(), 0..Policy::ALL.len());
+    let strategy = (programs::strategy(), 0..Policy::ALL.len());
     let full = FULL;
     let result = runner.run(&strategy, |(prog, policy)| {
         let p = prog.build();

@@ -16,10 +16,9 @@ use gilcheck::explore::world::{StateFaults, Stop, Table};
 use gilcheck::explore::{Failure, Schedule};
 use gilcheck::scenarios::SCENARIOS;
 use gilcheck::vm::{Policy, Program};
-use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use std::collections::BTreeSet;
-use support::programs::{Last, Op, Prog};
+use support::programs::{self, Last, Op, Prog};
 use support::{dfs, header, scenario};
 
 /// The preemption bound of the comparisons (smaller in debug builds, where executions are
@@ -632,33 +631,6 @@ fn ex12_budget_is_inconclusive_with_and_without_the_cache() {
     }
 }
 
-fn op_strategy() -> impl Strategy<Value = Op> {
-    prop_oneof![
-        3 => (250i64..=400).prop_map(Op::Add),
-        1 => prop::sample::select(vec!["A", "B", "C"]).prop_map(Op::Print),
-        1 => Just(Op::TryAcquire),
-        1 => Just(Op::Release),
-        1 => prop::sample::select(vec![0.001, 0.002]).prop_map(Op::SetInterval),
-        1 => (0i64..3).prop_map(Op::Record),
-        1 => Just(Op::Sleep),
-        1 => (1i64..=2, prop::collection::vec((250i64..=400).prop_map(Op::Add), 1..=2)).prop_map(|(n, b)| Op::Loop(n, b)),
-    ]
-}
-
-fn prog_strategy() -> impl Strategy<Value = Prog> {
-    (
-        prop::sample::select(vec![0i64, 1000]),
-        any::<bool>(),
-        prop::collection::vec(prop::collection::vec(op_strategy(), 1..=3), 2..=2),
-    )
-        .prop_map(|(start, main_acquires, workers)| Prog {
-            start,
-            main_acquires,
-            workers,
-            last: Last::All,
-        })
-}
-
 /// EX-13, EX-7: for generated programs (two workers of one to three statements: large-integer
 /// read–modify–writes, worker prints, `acquire(False)`/`release()` of a lock the main thread may
 /// hold, `sys.setswitchinterval`, appends that record who finished when, sleeps, short loops),
@@ -672,7 +644,7 @@ fn proptest_cache_keeps_every_outcome() {
         failure_persistence: None,
         ..Config::default()
     });
-    let strategy = (prog_strategy(), 0..Policy::ALL.len());
+    let strategy = (programs::strategy(), 0..Policy::ALL.len());
     let result = runner.run(&strategy, |(prog, policy)| {
         let p = prog.build();
         let policy = Policy::ALL[policy];

@@ -1258,6 +1258,22 @@ pub struct Exploration {
     pub bounded: bool,
 }
 
+impl Exploration {
+    /// Counts `e` and keeps its ending; `false` once `cap` executions are counted.
+    fn record(&mut self, e: &Execution, cap: usize) -> bool {
+        self.executions += 1;
+        if e.pruned() {
+            self.pruned += 1;
+        } else if e.out_of_steps() {
+            self.out_of_steps += 1;
+        } else {
+            self.endings.insert(Ending::of(e));
+        }
+        self.capped = self.executions >= cap;
+        !self.capped
+    }
+}
+
 /// Explores every schedule with at most `opts.preemptions` preemptions (all of them with
 /// `None`), with or without the state cache as `opts.state_cache` says, without stopping at
 /// failures, and collects every distinct way an execution ended (EX-13).
@@ -1293,19 +1309,7 @@ pub fn explore_all(
             error = Some(why.clone());
             return false;
         }
-        x.executions += 1;
-        if e.pruned() {
-            x.pruned += 1;
-        } else if e.out_of_steps() {
-            x.out_of_steps += 1;
-        } else {
-            x.endings.insert(Ending::of(&e));
-        }
-        if x.executions >= opts.max_executions {
-            x.capped = true;
-            return false;
-        }
-        true
+        x.record(&e, opts.max_executions)
     });
     if let Some(why) = error {
         return Err(why);
@@ -1332,19 +1336,7 @@ fn explore_all_parallel(
             return false;
         }
         let mut x = x.lock().unwrap_or_else(|p| p.into_inner());
-        x.executions += 1;
-        if e.pruned() {
-            x.pruned += 1;
-        } else if e.out_of_steps() {
-            x.out_of_steps += 1;
-        } else {
-            x.endings.insert(Ending::of(&e));
-        }
-        if x.executions >= opts.max_executions {
-            x.capped = true;
-            return false;
-        }
-        true
+        x.record(&e, opts.max_executions)
     };
     let bounded = drive_parallel(
         program,

@@ -1495,6 +1495,93 @@ pub fn executions_run() -> u64 {
     EXECUTIONS.with(|n| n.get())
 }
 
+/// Loads `program`'s image and main thread.
+fn load(program: &Program, py: Token<'_>, heap: &Heap<Std>) -> Result<(Image, PyThread), RtError> {
+    Image::load(program, py, heap)
+        .and_then(|image| PyThread::main(program, &image, py, heap).map(|t| (image, t)))
+}
+
+/// The execution of a program that did not load.
+fn not_loaded(e: RtError) -> Execution {
+    Execution {
+        outcome: Outcome::default(),
+        failure: Some(Failure::Rule(e.to_string())),
+        events: Vec::new(),
+        preemptions: 0,
+        steps: 0,
+        table: Vec::new(),
+        stop: None,
+    }
+}
+
+impl<'a, 'o> Machine<'a, 'o> {
+    /// An execution about to run its first step: the main thread holds the GIL.
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        program: &'a Program,
+        policy: Policy,
+        opts: Options,
+        py: Token<'a>,
+        heap: &'a Heap<Std>,
+        oracle: &'o mut dyn Oracle,
+        image: Image,
+        main: PyThread,
+    ) -> Self {
+        let host = XHost {
+            me: 0,
+            status: vec![Status::Running],
+            granted: vec![false],
+            names: vec!["MainThread".into()],
+            spawned: Vec::new(),
+            thread_counter: 0,
+            output: String::new(),
+            oracle,
+            events: Vec::new(),
+            preemptions: 0,
+            interval_us: crate::gil::DEFAULT_INTERVAL.as_micros() as u64,
+            grab_rows: Vec::new(),
+            grab_offered: None,
+            failure: None,
+        };
+        let rows = match opts.table {
+            Table::Off => Rows::Off,
+            Table::Full => Rows::Full(Vec::new()),
+            Table::Folded => Rows::Folded(Box::default()),
+        };
+        Machine {
+            program,
+            policy,
+            opts,
+            py,
+            heap,
+            host,
+            image,
+            threads: vec![main],
+            holder: Some(0),
+            pending_grabs: Vec::new(),
+            rows,
+            steps: 0,
+            path: FingerprintMap::default(),
+            marks: Vec::new(),
+            quiet: Quiet::default(),
+            loop_claim: opts.loop_claim.map(|(from, to)| LoopClaim {
+                from,
+                to,
+                start: None,
+            }),
+            saved: Vec::new(),
+            start: None,
+            resume: None,
+            reduction: opts
+                .reduce
+                .then(|| por::Reduction::new(program, opts.state_faults.store_subscript_is_local))
+                .flatten(),
+            light_run: 0,
+            local_run: None,
+        }
+    }
+}
+
 /// Runs `program` once under `policy`, letting `oracle` decide.
 pub fn execute(
     program: &Program,
@@ -1507,74 +1594,11 @@ pub fn execute(
     let mut ts = rt.thread_state();
     let g = ts.attach();
     let (py, heap) = (g.token(), g.heap());
-    let host = XHost {
-        me: 0,
-        status: vec![Status::Running],
-        granted: vec![false],
-        names: vec!["MainThread".into()],
-        spawned: Vec::new(),
-        thread_counter: 0,
-        output: String::new(),
-        oracle,
-        events: Vec::new(),
-        preemptions: 0,
-        interval_us: crate::gil::DEFAULT_INTERVAL.as_micros() as u64,
-        grab_rows: Vec::new(),
-        grab_offered: None,
-        failure: None,
-    };
-    let loaded = Image::load(program, py, heap)
-        .and_then(|image| PyThread::main(program, &image, py, heap).map(|t| (image, t)));
-    let (image, main) = match loaded {
+    let (image, main) = match load(program, py, heap) {
         Ok(x) => x,
-        Err(e) => {
-            return Execution {
-                outcome: Outcome::default(),
-                failure: Some(Failure::Rule(e.to_string())),
-                events: Vec::new(),
-                preemptions: 0,
-                steps: 0,
-                table: Vec::new(),
-                stop: None,
-            };
-        }
+        Err(e) => return not_loaded(e),
     };
-    let rows = match opts.table {
-        Table::Off => Rows::Off,
-        Table::Full => Rows::Full(Vec::new()),
-        Table::Folded => Rows::Folded(Box::default()),
-    };
-    let mut m = Machine {
-        program,
-        policy,
-        opts,
-        py,
-        heap,
-        host,
-        image,
-        threads: vec![main],
-        holder: Some(0),
-        pending_grabs: Vec::new(),
-        rows,
-        steps: 0,
-        path: FingerprintMap::default(),
-        marks: Vec::new(),
-        quiet: Quiet::default(),
-        loop_claim: opts.loop_claim.map(|(from, to)| LoopClaim {
-            from,
-            to,
-            start: None,
-        }),
-        saved: Vec::new(),
-        start: None,
-        resume: None,
-        reduction: opts
-            .reduce
-            .then(|| por::Reduction::new(program, opts.state_faults.store_subscript_is_local))
-            .flatten(),
-        light_run: 0,
-        local_run: None,
-    };
+    let mut m = Machine::new(program, policy, opts, py, heap, oracle, image, main);
     let end = m.run();
     let mut e = m.conclude(end);
     e.table = std::mem::replace(&mut m.rows, Rows::Off).finish();
@@ -1600,73 +1624,21 @@ pub fn explore_stateful(
     let mut ts = rt.thread_state();
     let g = ts.attach();
     let (py, heap) = (g.token(), g.heap());
-    let host = XHost {
-        me: 0,
-        status: vec![Status::Running],
-        granted: vec![false],
-        names: vec!["MainThread".into()],
-        spawned: Vec::new(),
-        thread_counter: 0,
-        output: String::new(),
-        oracle,
-        events: Vec::new(),
-        preemptions: 0,
-        interval_us: crate::gil::DEFAULT_INTERVAL.as_micros() as u64,
-        grab_rows: Vec::new(),
-        grab_offered: None,
-        failure: None,
-    };
-    let loaded = Image::load(program, py, heap)
-        .and_then(|image| PyThread::main(program, &image, py, heap).map(|t| (image, t)));
-    let (image, main) = match loaded {
+    let (image, main) = match load(program, py, heap) {
         Ok(x) => x,
         Err(e) => {
             EXECUTIONS.with(|n| n.set(n.get() + 1));
-            let failed = Execution {
-                outcome: Outcome::default(),
-                failure: Some(Failure::Rule(e.to_string())),
-                events: Vec::new(),
-                preemptions: 0,
-                steps: 0,
-                table: Vec::new(),
-                stop: None,
-            };
-            if each(host.oracle, Visit::Next) {
-                each(host.oracle, Visit::Ran(failed));
+            if each(oracle, Visit::Next) {
+                each(oracle, Visit::Ran(not_loaded(e)));
             }
             return;
         }
     };
-    let mut m = Machine {
-        program,
-        policy,
-        opts: Options {
-            table: Table::Off,
-            ..opts
-        },
-        py,
-        heap,
-        host,
-        image,
-        threads: vec![main],
-        holder: Some(0),
-        pending_grabs: Vec::new(),
-        rows: Rows::Off,
-        steps: 0,
-        path: FingerprintMap::default(),
-        marks: Vec::new(),
-        quiet: Quiet::default(),
-        loop_claim: None,
-        saved: Vec::new(),
-        start: None,
-        resume: None,
-        reduction: opts
-            .reduce
-            .then(|| por::Reduction::new(program, opts.state_faults.store_subscript_is_local))
-            .flatten(),
-        light_run: 0,
-        local_run: None,
+    let opts = Options {
+        table: Table::Off,
+        ..opts
     };
+    let mut m = Machine::new(program, policy, opts, py, heap, oracle, image, main);
     m.start = Some(m.save(Resume::Start));
     loop {
         if !each(&mut *m.host.oracle, Visit::Next) {

@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 use gilcheck::vm::code::{BinOp, CodeBuilder, Const, Instr, Program};
+use proptest::prelude::*;
 
 /// One statement of a worker.
 #[derive(Debug, Clone, PartialEq)]
@@ -311,4 +312,35 @@ impl Prog {
         p.validate().unwrap_or_else(|e| panic!("{e}\n{}", p.source));
         p
     }
+}
+
+fn op_strategy() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        3 => (250i64..=400).prop_map(Op::Add),
+        1 => prop::sample::select(vec!["A", "B", "C"]).prop_map(Op::Print),
+        1 => Just(Op::TryAcquire),
+        1 => Just(Op::Release),
+        1 => prop::sample::select(vec![0.001, 0.002]).prop_map(Op::SetInterval),
+        1 => (0i64..3).prop_map(Op::Record),
+        1 => Just(Op::Sleep),
+        1 => (1i64..=2, prop::collection::vec((250i64..=400).prop_map(Op::Add), 1..=2)).prop_map(|(n, b)| Op::Loop(n, b)),
+    ]
+}
+
+/// Generated programs for the proptests of what the explorer skips (EX-13, EX-16 … EX-18): two
+/// workers of one to three statements (large-integer read–modify–writes, prints,
+/// `acquire(False)`/`release()` of a lock the main thread may hold, `sys.setswitchinterval`,
+/// appends that record who finished when, sleeps, short loops).
+pub fn strategy() -> impl Strategy<Value = Prog> {
+    (
+        prop::sample::select(vec![0i64, 1000]),
+        any::<bool>(),
+        prop::collection::vec(prop::collection::vec(op_strategy(), 1..=3), 2..=2),
+    )
+        .prop_map(|(start, main_acquires, workers)| Prog {
+            start,
+            main_acquires,
+            workers,
+            last: Last::All,
+        })
 }
