@@ -258,6 +258,17 @@ enum Command {
         /// work (see BENCHMARKS.md).
         #[arg(long, value_name = "N", allow_hyphen_values = true, value_parser = whole::<u64>("--jobs", 1, 256, ""))]
         jobs: Option<u64>,
+        /// dfs: PCT executions (from --seed) between the searches under bounds 0 and 1, 0 to
+        /// 1 000 000; 0 turns the pass off. A failure they find is minimized as pct's are.
+        /// Default: 32 when the first schedule has at least 50 000 steps, else 0.
+        #[arg(long, value_name = "N", allow_hyphen_values = true, value_parser = whole::<u64>("--sample", 0, 1_000_000, ""))]
+        sample: Option<u64>,
+        /// dfs: search only shard I of N disjoint parts of the unbounded search (1 ≤ I ≤ N ≤
+        /// 4 096) and print what it found as JSON on stdout; `gilcheck merge` combines the
+        /// files of all N shards into one verdict. A failure is reported as found, not
+        /// minimized.
+        #[arg(long, value_name = "I/N", allow_hyphen_values = true, value_parser = gilcheck::explore::shard::parse_shard)]
+        shard: Option<(usize, usize)>,
         /// Stop the search after this many seconds, 1 to 31 536 000, with a verdict that says
         /// what was covered (not exhaustive). Not for --engine loom.
         #[arg(long, value_name = "SECONDS", allow_hyphen_values = true, value_parser = whole::<u64>("--time-limit", 1, 31_536_000, ""))]
@@ -285,6 +296,13 @@ enum Command {
         /// names it when it matters).
         #[arg(long, value_name = "N", default_value = "5000000", allow_hyphen_values = true, value_parser = whole::<u64>("--max-steps", 1, MAX_STEPS, ""))]
         max_steps: u64,
+    },
+    /// Combine the JSON files of `check --shard I/N` (every shard of one search, each once)
+    /// into one verdict.
+    Merge {
+        /// The shard files.
+        #[arg(required = true, value_name = "FILE.json")]
+        files: Vec<std::path::PathBuf>,
     },
     /// Show a scenario's bytecode, marking after which instructions the version may switch.
     Dis {
@@ -327,6 +345,8 @@ fn main() -> ExitCode {
             no_reduction,
             stateless,
             jobs,
+            sample,
+            shard,
             time_limit,
             max_states,
             max_memory,
@@ -340,6 +360,8 @@ fn main() -> ExitCode {
                 reduce: !no_reduction,
                 stateful: !stateless,
                 jobs,
+                sample,
+                shard,
                 budget: Budget {
                     time_limit: time_limit.map(std::time::Duration::from_secs),
                     max_states: max_states.map(|n| n.min(usize::MAX as u64) as usize),
@@ -354,6 +376,7 @@ fn main() -> ExitCode {
             full,
             max_steps,
         } => replay(&shape, &schedule, full, max_steps as usize),
+        Command::Merge { files } => merge(&files),
         Command::Dis { shape } => dis(&shape),
     };
     flush_stdout();
@@ -731,6 +754,8 @@ struct Limits {
     reduce: bool,
     stateful: bool,
     jobs: Option<u64>,
+    sample: Option<u64>,
+    shard: Option<(usize, usize)>,
     budget: Budget,
 }
 
@@ -765,8 +790,35 @@ fn check(
         reduce,
         stateful,
         jobs,
+        sample,
+        shard,
         budget,
     } = limits;
+    if shard.is_some() {
+        let refuse = if engine != EngineArg::Dfs {
+            Some("--engine pct, random or loom")
+        } else if preemptions.is_some() {
+            Some("--preemptions (a shard searches the unbounded phase)")
+        } else if !stateful || !state_cache {
+            Some("--stateless or --no-state-cache")
+        } else if jobs.is_some_and(|n| n > 1) {
+            Some("--jobs")
+        } else if budget.max_states.is_some() || budget.max_memory_mib.is_some() {
+            Some("--max-states or --max-memory")
+        } else {
+            None
+        };
+        if let Some(what) = refuse {
+            return Err(Failure::BadInput(format!(
+                "--shard does not go with {what}"
+            )));
+        }
+    }
+    if sample.is_some() && engine != EngineArg::Dfs {
+        return Err(Failure::BadInput(
+            "--sample applies to --engine dfs (the sampled pass before its bound 1)".into(),
+        ));
+    }
     if jobs.is_some_and(|n| n > 1) && (engine != EngineArg::Dfs || !stateful || !state_cache) {
         return Err(Failure::BadInput(
             "--jobs applies to --engine dfs with the state cache, not --stateless".into(),
@@ -827,11 +879,49 @@ fn check(
         reduce,
         stateful,
         jobs,
+        sample: sample.map(|n| n as usize),
         full,
         budget,
         ..CheckOptions::default()
     };
     let h = r.header(shape.python);
+    if let Some((index, count)) = shard {
+        let run = engine::check_shard(program, &h, shape.python, &opts, index - 1, count)
+            .map_err(Failure::BadInput)?;
+        let steps = (max_steps != engine::DEFAULT_MAX_STEPS).then_some(max_steps);
+        let file = gilcheck::explore::shard::ShardFile::new(
+            &h.scenario,
+            &h.policy,
+            h.threads,
+            h.iterations,
+            max_steps,
+            index,
+            count,
+            &run,
+            |token| r.replay_command(&h, token, steps),
+        );
+        let json = serde_json::to_string_pretty(&file)
+            .map_err(|e| Failure::BadInput(format!("internal error: {e}")))?;
+        out_raw!("{json}\n");
+        let summary = match (&file.failure, &file.stopped) {
+            (Some(f), _) => format!("{} ({})", f.kind.to_uppercase(), f.what),
+            (None, Some(why)) => format!("no failure, stopped at {why}"),
+            (None, None) => "no failure in its parts".into(),
+        };
+        eprintln!(
+            "gilcheck: shard {index}/{count} of {}: {} of {} parts, {} executions, {} states: {summary}",
+            r.title(shape.python),
+            file.mine,
+            file.parts,
+            engine::thousands(file.executions),
+            engine::thousands(file.states)
+        );
+        return match file.failure.as_ref().map(|f| f.kind.as_str()) {
+            Some("fail") => Err(Failure::Found),
+            Some(_) => Err(Failure::Inconclusive),
+            None => Ok(()),
+        };
+    }
     let verdict = if engine == Engine::Loom {
         gilcheck::explore::loom::check(Arc::new(program.clone()), &h, shape.python, &opts)
             .map_err(Failure::BadInput)?
@@ -866,6 +956,57 @@ fn check(
             let t = r.title(shape.python);
             out_raw!("{}", report::counterexample(&c, "INCONCLUSIVE", &t, &cmd));
             Err(Failure::Inconclusive)
+        }
+    }
+}
+
+/// `gilcheck merge` (EX-23).
+fn merge(paths: &[std::path::PathBuf]) -> Result<(), Failure> {
+    use gilcheck::explore::shard::{Merged, ShardFile, merge};
+    let mut files = Vec::new();
+    for path in paths {
+        let name = path.display().to_string();
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Failure::BadInput(format!("{name}: cannot read it: {e}")))?;
+        let file: ShardFile = serde_json::from_str(&text)
+            .map_err(|e| Failure::BadInput(format!("{name}: not a gilcheck shard file: {e}")))?;
+        files.push((name, file));
+    }
+    let merged = merge(&files).map_err(Failure::BadInput)?;
+    let f = &files[0].1;
+    let title = format!(
+        "{} --python {} ({} threads × {} iterations), {} shards",
+        f.scenario, f.python, f.threads, f.iterations, f.shards
+    );
+    match merged {
+        Merged::Pass { line } => {
+            out!("PASS: {title}: {line}");
+            Ok(())
+        }
+        Merged::NotExhaustive { line } => {
+            out!("PASS: {title}: {line}");
+            Ok(())
+        }
+        Merged::Fail { failure, shard } => {
+            let kind = if failure.kind == "fail" {
+                "FAIL"
+            } else {
+                "INCONCLUSIVE"
+            };
+            out!("{kind}: {title}");
+            out!("  {}", failure.what);
+            out!(
+                "  {} ({} steps, {} preemptions; the shard's failure with the fewest preemptions, from shard {shard})",
+                failure.found,
+                engine::thousands(failure.steps),
+                engine::thousands(failure.preemptions)
+            );
+            out!("replay: {}", failure.replay);
+            if failure.kind == "fail" {
+                Err(Failure::Found)
+            } else {
+                Err(Failure::Inconclusive)
+            }
         }
     }
 }

@@ -1625,3 +1625,127 @@ fn cli_budgets_end_the_search_with_what_was_covered() {
         "{stdout}"
     );
 }
+
+/// EX-23: four shards run as local processes, then merged. The locked increment passes
+/// exhaustively, as the unsharded search does; the unsafe one fails in the merge whichever
+/// shard met the lost update, with a schedule that replays to it; a merge missing a shard,
+/// given one twice, or given something else refuses with exit 2.
+#[test]
+fn cli_shards_merge_to_the_verdict_of_one_search() {
+    let dir = std::env::temp_dir().join(format!("gilcheck-shards-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let shards = |scenario: &str, python: &str, size: &str| -> Vec<String> {
+        (1..=4)
+            .map(|i| {
+                let shard = format!("{i}/4");
+                let out = gilcheck(&[
+                    "check",
+                    scenario,
+                    "--python",
+                    python,
+                    "--threads",
+                    size,
+                    "--iterations",
+                    "2",
+                    "--shard",
+                    &shard,
+                ]);
+                let (stdout, stderr) = text(&out);
+                assert!(
+                    matches!(out.status.code(), Some(0 | 1)),
+                    "{shard}: {stdout}{stderr}"
+                );
+                let path = dir.join(format!("{scenario}-{i}.json"));
+                std::fs::write(&path, &stdout).unwrap();
+                path.display().to_string()
+            })
+            .collect()
+    };
+    let merge = |files: &[String]| {
+        let mut args = vec!["merge"];
+        args.extend(files.iter().map(String::as_str));
+        let out = gilcheck(&args);
+        let (stdout, stderr) = text(&out);
+        (out.status.code(), stdout, stderr)
+    };
+    let locked = shards("seed-locked-increment", "every", "2");
+    let (code, stdout, stderr) = merge(&locked);
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    assert!(stdout.contains("exhaustive, every schedule"), "{stdout}");
+    let whole = gilcheck(&[
+        "check",
+        "seed-locked-increment",
+        "--python",
+        "every",
+        "--threads",
+        "2",
+        "--iterations",
+        "2",
+    ]);
+    assert!(text(&whole).0.contains("exhaustive, every schedule"));
+
+    let unsafe_ = shards("seed-unsafe-increment", "3.9", "2");
+    let (code, stdout, stderr) = merge(&unsafe_);
+    assert_eq!(code, Some(1), "{stdout}{stderr}");
+    assert!(
+        stdout.starts_with("FAIL: seed-unsafe-increment"),
+        "{stdout}"
+    );
+    let token = stdout
+        .lines()
+        .find_map(|l| l.split("--schedule ").nth(1))
+        .expect("a replay line");
+    let replayed = gilcheck(&[
+        "replay",
+        "seed-unsafe-increment",
+        "--python",
+        "3.9",
+        "--threads",
+        "2",
+        "--iterations",
+        "2",
+        "--schedule",
+        token,
+    ]);
+    let (out, err) = text(&replayed);
+    assert_eq!(replayed.status.code(), Some(1), "{out}{err}");
+    assert!(
+        out.contains("the outcome differs between schedules"),
+        "{out}"
+    );
+
+    let (code, _, stderr) = merge(&locked[..3]);
+    assert_eq!(code, Some(2));
+    assert!(stderr.contains("shard(s) 4 of 4 missing"), "{stderr}");
+    let twice = [
+        locked[0].clone(),
+        locked[0].clone(),
+        locked[2].clone(),
+        locked[3].clone(),
+    ];
+    let (code, _, stderr) = merge(&twice);
+    assert_eq!(code, Some(2));
+    assert!(stderr.contains("given twice"), "{stderr}");
+    let mixed = [
+        locked[0].clone(),
+        unsafe_[1].clone(),
+        locked[2].clone(),
+        locked[3].clone(),
+    ];
+    let (code, _, stderr) = merge(&mixed);
+    assert_eq!(code, Some(2));
+    assert!(stderr.contains("different searches"), "{stderr}");
+    let junk = dir.join("junk.json");
+    std::fs::write(&junk, "{\"format\": 1}").unwrap();
+    let (code, _, stderr) = merge(&[junk.display().to_string()]);
+    assert_eq!(code, Some(2));
+    assert!(stderr.contains("not a gilcheck shard file"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    for bad in ["0/4", "5/4", "1/0", "a/b", "1/4097", "2"] {
+        let out = check_lost_update(&["--shard", bad]);
+        assert_eq!(out.status.code(), Some(2), "{bad}");
+    }
+    let out = check_lost_update(&["--shard", "1/2", "--preemptions", "1"]);
+    assert_eq!(out.status.code(), Some(2));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -1,4 +1,4 @@
-//! The explorer's rules (EX-1 … EX-10 of `spec/explore.md`): where switches may happen, what
+//! The explorer's rules (EX-1 … EX-10, EX-20, EX-21 and EX-22 of `spec/explore.md`): where switches may happen, what
 //! is a failure, what each engine covers, schedules and replay, the state cache.
 
 mod support;
@@ -942,4 +942,144 @@ fn ex13_exploration_counts_add_up() {
             "{policy}"
         );
     }
+}
+
+/// EX-21: at a size where DFS under bound 1 tries preemptions in a poor order, PCT's
+/// schedule of the lost update is shrunk to one preemption by deleting runs, and the verdict
+/// calls it minimal after the bound-0 DFS. The shrunk counterexample replays through the
+/// ordinary VM to the failure it claims.
+#[test]
+fn ex21_shrinking_reaches_one_preemption_at_size() {
+    let p = scenario("seed-unsafe-increment", 3, 300);
+    for policy in [Policy::Py38, Policy::Py39] {
+        let h = header("seed-unsafe-increment", policy, 3, 300);
+        for seed in 0..4 {
+            let c = fail(
+                check(
+                    &p,
+                    &h,
+                    policy,
+                    &CheckOptions {
+                        seed,
+                        preemptions: Some(4),
+                        ..opts(Engine::Pct)
+                    },
+                )
+                .unwrap(),
+            );
+            let what = format!("{policy} seed {seed}: {}", c.found);
+            assert_eq!(c.execution.preemptions, 1, "{what}");
+            assert!(
+                c.found
+                    .contains("every schedule with at most 0 preemptions was explored"),
+                "{what}"
+            );
+            let replayed = engine::replay(&p, policy, &c.schedule, 5_000_000, Table::Off).unwrap();
+            assert_eq!(replayed.preemptions, 1, "{what}");
+            assert_ne!(
+                replayed.outcome, c.reference,
+                "{what}: the schedule does not fail"
+            );
+            println!("{what}");
+        }
+    }
+}
+
+/// EX-21, the twin: a shrink that keeps tries whose execution passes ends with a schedule
+/// that does not fail; replaying the counterexample shows it.
+#[test]
+fn ex21_twin_shrink_that_keeps_a_passing_schedule_is_caught() {
+    let p = scenario("seed-unsafe-increment", 3, 300);
+    let policy = Policy::Py39;
+    let h = header("seed-unsafe-increment", policy, 3, 300);
+    let mut caught = 0;
+    for seed in 0..4 {
+        let v = check(
+            &p,
+            &h,
+            policy,
+            &CheckOptions {
+                seed,
+                preemptions: Some(4),
+                faults: engine::SearchFaults {
+                    shrink_keeps_passing: true,
+                    ..Default::default()
+                },
+                ..opts(Engine::Pct)
+            },
+        );
+        let c = fail(v.unwrap());
+        let replayed = engine::replay(&p, policy, &c.schedule, 5_000_000, Table::Off).unwrap();
+        if replayed.outcome == c.reference {
+            caught += 1;
+        }
+    }
+    assert!(caught > 0, "the twin's counterexamples all fail");
+}
+
+/// EX-20, the twin: two threads spin on a value nobody changes. At bound 0 the first one spins
+/// and the other never runs, an unfair loop the correct search ends; a search that never
+/// fingerprints a poll point with no preemption left runs out of steps instead.
+#[test]
+fn ex20_twin_spent_poll_points_never_fingerprinted_are_caught() {
+    let p = Prog {
+        start: 1000,
+        ..Prog::new(vec![vec![Op::SpinWhile(1000)]; 2])
+    }
+    .build();
+    for (twin, policy) in [(false, Policy::Py311), (true, Policy::Py311)] {
+        let opts = Options {
+            max_steps: 200_000,
+            reduce: true,
+            state_faults: gilcheck::explore::world::StateFaults {
+                spent_never_fingerprinted: twin,
+                ..Default::default()
+            },
+            ..Options::default()
+        };
+        let e = execute(&p, policy, &mut Dfs::with_state_cache(0), opts);
+        if twin {
+            assert!(e.out_of_steps(), "the twin ended the spin: {:?}", e.stop);
+        } else {
+            assert!(
+                matches!(e.stop, Some(Stop::Unfair { .. })),
+                "{:?} {:?}",
+                e.stop,
+                e.failure
+            );
+        }
+    }
+}
+
+/// EX-22: where the first schedule is long, DFS runs a sampled pass between bounds 0 and 1;
+/// it finds the lost update, shrinking brings it to one preemption, and bound 0 having found
+/// nothing, it is minimal. Where the first schedule is short there is no sampled pass.
+#[test]
+fn ex22_sampled_pass_before_bound_1_finds_the_lost_update_at_size() {
+    let p = scenario("seed-unsafe-increment", 3, 2_000);
+    let h = header("seed-unsafe-increment", Policy::Py39, 3, 2_000);
+    let c = fail(check(&p, &h, Policy::Py39, &dfs(None)).unwrap());
+    assert!(
+        c.found
+            .contains("(the sampled pass before dfs's bound 1, seed 0,"),
+        "{}",
+        c.found
+    );
+    assert_eq!(c.execution.preemptions, 1, "{}", c.found);
+    assert!(
+        c.found
+            .contains("every schedule with at most 0 preemptions was explored without failure"),
+        "{}",
+        c.found
+    );
+    let replayed = engine::replay(&p, Policy::Py39, &c.schedule, 5_000_000, Table::Off).unwrap();
+    assert_ne!(replayed.outcome, c.reference);
+    let small = scenario("seed-unsafe-increment", 2, 1);
+    let h = header("seed-unsafe-increment", Policy::Py39, 2, 1);
+    let c = fail(check(&small, &h, Policy::Py39, &dfs(None)).unwrap());
+    assert!(
+        c.found.starts_with("found by dfs at execution"),
+        "{}",
+        c.found
+    );
 }

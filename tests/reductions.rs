@@ -1,5 +1,6 @@
 //! The checks of the stateful search, of the reductions and of the parallel search (EX-16,
-//! EX-17, EX-18, EX-19 of `spec/explore.md`). The stateful search must explore exactly what re-running every
+//! EX-17, EX-18, EX-19, EX-20 of `spec/explore.md`; EX-20's light poll points with no
+//! preemption left are on whenever the reduction is). The stateful search must explore exactly what re-running every
 //! execution from the start explores (the same executions, pruned at the same states, the same
 //! endings, the same verdict and counterexample); the partial-order reduction and the
 //! holder-blind state of the unbounded phase must keep every ending and every verdict of the
@@ -41,6 +42,7 @@ const PLAIN: How = How {
         ignore_output: false,
         restore_keeps_heap: false,
         store_subscript_is_local: false,
+        spent_never_fingerprinted: false,
     },
 };
 

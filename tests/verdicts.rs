@@ -1,4 +1,4 @@
-//! Every sentence of a verdict is true (EX-5, EX-10, EX-14 of `spec/explore.md`): each claim
+//! Every sentence of a verdict is true (EX-5, EX-10, EX-14, EX-21 of `spec/explore.md`): each claim
 //! `check` prints — preemptions, the bounds explored without failure, exhaustiveness, the
 //! number of executions, minimality — is checked against the naive search of
 //! `tests/support/naive.rs`, which shares nothing with the explorer's own search, and against

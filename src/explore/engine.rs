@@ -4,7 +4,7 @@
 //! what was covered; counterexamples and replay. The oracles themselves are in
 //! [`crate::explore::oracles`].
 
-pub use crate::explore::oracles::{Dfs, Pct, RandomWalk, Replay};
+pub use crate::explore::oracles::{Dfs, Guided, Pct, RandomWalk, Replay};
 use crate::explore::schedule::{Header, Schedule};
 use crate::explore::world::{
     Execution, Failure, Options, Oracle, Outcome, StateFaults, Table, Visit, execute,
@@ -21,6 +21,14 @@ pub const DEFAULT_MAX_STEPS: usize = 5_000_000;
 /// The largest step budget of one execution: memory grows with the longest execution (its
 /// schedule takes 8 bytes a step), so the budget has a ceiling.
 pub const MAX_STEPS_CEILING: usize = 100_000_000;
+
+/// The PCT executions DFS runs between bounds 0 and 1 by default (EX-22), when the first
+/// schedule has at least [`AUTO_SAMPLE_STEPS`] steps.
+pub const AUTO_SAMPLE: usize = 32;
+
+/// From how many steps of the first schedule DFS samples by default (EX-22): below it the
+/// bound-1 search itself is quick.
+pub const AUTO_SAMPLE_STEPS: usize = 50_000;
 
 /// The engines of `gilcheck check`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,6 +75,9 @@ pub struct CheckOptions {
     pub reduce: bool,
     /// DFS: OS threads for the unbounded phase (EX-19); 1 searches on the calling thread.
     pub jobs: usize,
+    /// DFS: PCT executions between bounds 0 and 1 (EX-22); `None`: [`AUTO_SAMPLE`] when the
+    /// first schedule has at least [`AUTO_SAMPLE_STEPS`] steps, else none.
+    pub sample: Option<usize>,
     /// The counterexample's step table shows every step (default: folded, EX-8).
     pub full: bool,
     /// Time, state and memory budgets (EX-15).
@@ -109,6 +120,7 @@ impl Default for CheckOptions {
             stateful: true,
             reduce: true,
             jobs: 1,
+            sample: None,
             full: false,
             budget: Budget::default(),
             faults: SearchFaults::default(),
@@ -130,6 +142,8 @@ pub struct SearchFaults {
     /// The parallel search runs one execution of each part of the tree and leaves the rest of
     /// the part (the twin of EX-19).
     pub part_cut_short: bool,
+    /// Shrinking keeps a try whose execution does not fail (the twin of EX-21).
+    pub shrink_keeps_passing: bool,
 }
 
 /// What a check found.
@@ -365,8 +379,12 @@ struct Search<'a> {
 enum Minimized {
     /// A failing schedule with `bound` preemptions; every bound below it was explored.
     Smaller { bound: usize, executions: usize },
-    /// Every bound below the found one was explored: it has the fewest preemptions.
+    /// Every bound asked for below the found one was explored (all of them: it has the fewest
+    /// preemptions).
     Minimal { executions: usize },
+    /// Shrinking (EX-21) brought it down to the lowest bound not yet explored, so it has the
+    /// fewest preemptions with no DFS.
+    Shrunk { executions: usize },
     /// Stopped before it was done: the bounds up to `complete` (if any) were explored.
     Stopped {
         complete: Option<usize>,
@@ -375,7 +393,44 @@ enum Minimized {
     },
 }
 
-impl Search<'_> {
+impl Minimized {
+    fn executions(&self) -> usize {
+        match self {
+            Minimized::Smaller { executions, .. }
+            | Minimized::Minimal { executions }
+            | Minimized::Shrunk { executions }
+            | Minimized::Stopped { executions, .. } => *executions,
+        }
+    }
+}
+
+impl<'a> Search<'a> {
+    fn new(
+        program: &'a Program,
+        header: &'a Header,
+        policy: Policy,
+        opts: &'a CheckOptions,
+        reference: &'a Execution,
+    ) -> Self {
+        Search {
+            program,
+            header,
+            policy,
+            opts,
+            reference,
+            exec_opts: Options {
+                max_steps: opts.max_steps,
+                state_faults: opts.faults.state,
+                vm_faults: opts.faults.vm,
+                reduce: opts.reduce,
+                ..Options::default()
+            },
+            executions: 0,
+            progress: Progress::new(opts.progress),
+            started: Instant::now(),
+        }
+    }
+
     fn dfs_oracle(&self, bound: usize) -> Dfs {
         let mut d = if self.opts.state_cache {
             Dfs::with_state_cache(bound)
@@ -523,7 +578,40 @@ impl Search<'_> {
         from: usize,
     ) -> Result<Verdict, String> {
         let had = e.preemptions;
-        let (e, m) = self.minimize(e, from)?;
+        // EX-21: the schedule is shrunk down to the lowest bound not explored, but not to
+        // no preemption (DFS under bound 0 is cheap and decides it); then DFS decides the
+        // bounds it did not reach.
+        let (e, used) = self.shrink(e, from.max(1), 0)?;
+        let shrunk = e.preemptions;
+        let (e, m) = self.minimize(e, from, usize::MAX, used)?;
+        let dfs_ran = m.executions() > used;
+        let m = match m {
+            Minimized::Minimal { executions } if shrunk < had && !dfs_ran => {
+                Minimized::Shrunk { executions }
+            }
+            m => m,
+        };
+        self.report_minimized(e, m, had, shrunk, why, how)
+    }
+
+    /// The verdict of a minimized failure (EX-10, EX-21): `had` preemptions when found,
+    /// `shrunk` after EX-21.
+    fn report_minimized(
+        &mut self,
+        e: Execution,
+        m: Minimized,
+        had: usize,
+        shrunk: usize,
+        why: String,
+        how: &str,
+    ) -> Result<Verdict, String> {
+        // What brought the preemptions down: deleting runs of the schedule (EX-21), DFS
+        // (EX-10), or both.
+        let by = |dfs: bool| match (shrunk < had, dfs) {
+            (true, true) => "deleting runs of its schedule (EX-21) and dfs",
+            (true, false) => "deleting runs of its schedule (EX-21)",
+            (false, _) => "dfs",
+        };
         let fewer = |k: usize| {
             if k == 0 {
                 "no schedule has fewer".to_string()
@@ -536,13 +624,26 @@ impl Search<'_> {
         };
         let found = match m {
             Minimized::Smaller { bound, executions } => format!(
-                "{how}; it had {}, and dfs minimized it to {} in {} ({})",
+                "{how}; it had {}, and {} minimized it to {} in {} ({})",
                 plural(had, "preemption", "preemptions"),
+                by(true),
                 plural(bound, "preemption", "preemptions"),
                 plural(executions, "execution", "executions"),
                 fewer(bound)
             ),
-            Minimized::Minimal { executions } => format!(
+            Minimized::Minimal { executions } | Minimized::Shrunk { executions }
+                if shrunk < had =>
+            {
+                format!(
+                    "{how}; it had {}, and {} minimized it to {} in {} ({})",
+                    plural(had, "preemption", "preemptions"),
+                    by(matches!(m, Minimized::Minimal { .. })),
+                    plural(shrunk, "preemption", "preemptions"),
+                    plural(executions, "execution", "executions"),
+                    fewer(shrunk)
+                )
+            }
+            Minimized::Minimal { executions } | Minimized::Shrunk { executions } => format!(
                 "{how}; {}: {}{}",
                 plural(had, "preemption", "preemptions"),
                 fewer(had),
@@ -560,8 +661,16 @@ impl Search<'_> {
                 executions,
                 why,
             } => format!(
-                "{how}; {}, not minimized: minimization stopped after {} ({why}) {}, so a schedule with fewer preemptions may fail too",
+                "{how}; {}{}, not minimized: minimization stopped after {} ({why}) {}, so a schedule with fewer preemptions may fail too",
                 plural(had, "preemption", "preemptions"),
+                if shrunk < had {
+                    format!(
+                        ", cut to {} by deleting runs of its schedule (EX-21)",
+                        plural(shrunk, "preemption", "preemptions")
+                    )
+                } else {
+                    String::new()
+                },
                 plural(executions, "execution", "executions"),
                 match complete {
                     Some(k) => format!(
@@ -576,19 +685,91 @@ impl Search<'_> {
         self.fail(e, why, found)
     }
 
+    /// Deletes runs from the schedule of the failing execution `found` while it still fails
+    /// with fewer preemptions or fewer runs (EX-21): each try is one execution of a
+    /// [`Guided`] plan. It stops at `from` preemptions, `from` being the lowest bound not yet
+    /// explored. Returns the smallest failing execution it met and the executions minimization
+    /// has made with it (`used` before), which count against its `--max-executions`.
+    fn shrink(
+        &mut self,
+        found: Execution,
+        from: usize,
+        used: usize,
+    ) -> Result<(Execution, usize), String> {
+        let budget = self.opts.max_executions;
+        let cap = budget.saturating_mul(2);
+        let watch_from = self.reference.steps.saturating_mul(2).saturating_add(1_000);
+        let mut best = found;
+        let mut plan = Guided::plan_of(&best.events);
+        let mut used = used;
+        let phase = "minimizing: deleting runs of the failing schedule";
+        // Chunks of runs are deleted, from the last back (the runs after the failure took
+        // shape go first), halving the chunk until it is one run; then each run is also let
+        // go on until its thread blocks or ends. Passes of single runs repeat while one keeps
+        // a try.
+        let mut size = (plan.len() / 2).max(1);
+        while best.preemptions > from {
+            let mut kept = false;
+            let mut end = plan.len();
+            while end > 0 && best.preemptions > from {
+                let start = end.saturating_sub(size);
+                let mut edits = vec![false];
+                if size == 1 {
+                    edits.push(true);
+                }
+                let mut next = start;
+                for extend in edits {
+                    if used >= budget || self.out_of_budget(None).is_some() {
+                        return Ok((best, used));
+                    }
+                    let mut trial = plan.clone();
+                    if extend {
+                        trial[start].1 = usize::MAX;
+                    } else {
+                        trial.drain(start..end);
+                    }
+                    let mut guided = Guided::new(trial).watching_from(watch_from);
+                    let e = self.execute(&mut guided, phase, cap, None)?;
+                    used += 1;
+                    let fails = !e.pruned()
+                        && !e.out_of_steps()
+                        && failure_of(&e, &self.reference.outcome).is_some();
+                    if !fails && !self.opts.faults.shrink_keeps_passing {
+                        continue;
+                    }
+                    let runs = Guided::plan_of(&e.events);
+                    if (e.preemptions, runs.len()) < (best.preemptions, plan.len()) {
+                        (best, plan, kept) = (e, runs, true);
+                        next = start.min(plan.len());
+                        break;
+                    }
+                }
+                end = next;
+            }
+            if size > 1 {
+                size = (size / 2).max(1);
+            } else if !kept {
+                break;
+            }
+        }
+        Ok((best, used))
+    }
+
     /// Looks for a failing schedule with fewer preemptions than `found`: DFS (with the state
-    /// cache) under bounds `from`, `from + 1`, … below it, with `--max-executions` executions
-    /// in all.
+    /// cache) under bounds `from`, `from + 1`, … below it and below `to`, with
+    /// `--max-executions` executions in all, `used` of them already spent.
     fn minimize(
         &mut self,
         found: Execution,
         from: usize,
+        to: usize,
+        used: usize,
     ) -> Result<(Execution, Minimized), String> {
         let budget = self.opts.max_executions;
         // The progress lines' cap: the search's plus this one.
         let cap = budget.saturating_mul(2);
-        let mut used = 0usize;
-        for bound in from..found.preemptions {
+        let mut used = used;
+        for bound in from..found.preemptions.min(to) {
             let mut search = self.dfs_oracle(bound);
             let stopped = |used: usize, why: &str| Minimized::Stopped {
                 complete: bound.checked_sub(1),
@@ -686,23 +867,7 @@ pub fn check(
     opts: &CheckOptions,
 ) -> Result<Verdict, String> {
     let first = first_schedule(program, policy, opts.max_steps)?;
-    let mut search = Search {
-        program,
-        header,
-        policy,
-        opts,
-        reference: &first,
-        exec_opts: Options {
-            max_steps: opts.max_steps,
-            state_faults: opts.faults.state,
-            vm_faults: opts.faults.vm,
-            reduce: opts.reduce,
-            ..Options::default()
-        },
-        executions: 0,
-        progress: Progress::new(opts.progress),
-        started: Instant::now(),
-    };
+    let mut search = Search::new(program, header, policy, opts, &first);
     let first_schedule = if first.preemptions == 0 {
         "the first execution: the schedule with no preemption".to_string()
     } else {
@@ -815,6 +980,11 @@ fn dfs(s: &mut Search<'_>) -> Result<Verdict, String> {
                 line: covered(bound, s.executions, &search, opts),
                 executions: s.executions,
             });
+        }
+        if bound == 0
+            && let Some(v) = sampled_pass(s)?
+        {
+            return Ok(v);
         }
         // With the state cache, bounds 0–2 give minimal counterexamples for the usual bugs; past
         // them one unbounded search explores each state once instead of every bound again.
@@ -933,12 +1103,24 @@ fn drive_parallel(
     shared: &std::sync::Arc<crate::explore::oracles::SharedCache>,
     each: &(dyn Fn(Execution) -> bool + Sync),
 ) -> bool {
-    use std::sync::Mutex;
-    use std::sync::atomic::{AtomicBool, Ordering};
-    let stop = AtomicBool::new(false);
-    let bounded = AtomicBool::new(false);
-    // Split: the shallowest cut that gives eight parts a job, or the whole tree.
-    let (mut parts, mut top) = (Vec::new(), Vec::new());
+    let (parts, top, pruned) = split(program, policy, opts, bound, 8 * jobs);
+    drive_parts(
+        program, policy, opts, bound, faults, jobs, shared, parts, top, pruned, each,
+    )
+}
+
+/// The top of the DFS tree under `bound` (EX-19, EX-23): the shallowest cut that gives `want`
+/// parts, or the whole tree. Returns the paths of the parts, the executions that ended above
+/// the cut, and whether an option was skipped for the bound there. The same program, policy
+/// and `want` always give the same parts in the same order.
+fn split(
+    program: &Program,
+    policy: Policy,
+    opts: Options,
+    bound: usize,
+    want: usize,
+) -> (Vec<Vec<usize>>, Vec<Execution>, bool) {
+    let (mut parts, mut top, mut pruned) = (Vec::new(), Vec::new(), false);
     for depth in [2, 4, 8, 12, 16, 24, 32] {
         let mut cut = Dfs::cutting(bound, depth);
         let mut ended = Vec::new();
@@ -950,13 +1132,36 @@ fn drive_parallel(
             }
             true
         });
-        bounded.store(cut.pruned, Ordering::Relaxed);
+        pruned = cut.pruned;
         let grew = cut.parts.len() > parts.len();
         (parts, top) = (std::mem::take(&mut cut.parts), ended);
-        if parts.len() >= 8 * jobs || !grew {
+        if parts.len() >= want || !grew {
             break;
         }
     }
+    (parts, top, pruned)
+}
+
+/// Searches `parts` over `jobs` OS threads after showing `each` the executions `top` that
+/// ended above the cut (EX-19); see [`drive_parallel`].
+#[allow(clippy::too_many_arguments)]
+fn drive_parts(
+    program: &Program,
+    policy: Policy,
+    opts: Options,
+    bound: usize,
+    faults: SearchFaults,
+    jobs: usize,
+    shared: &std::sync::Arc<crate::explore::oracles::SharedCache>,
+    parts: Vec<Vec<usize>>,
+    top: Vec<Execution>,
+    pruned: bool,
+    each: &(dyn Fn(Execution) -> bool + Sync),
+) -> bool {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let stop = AtomicBool::new(false);
+    let bounded = AtomicBool::new(pruned);
     // The executions of the top of the tree that ended above the cut.
     for e in top {
         if !each(e) {
@@ -995,6 +1200,160 @@ fn drive_parallel(
         }
     });
     bounded.load(Ordering::Relaxed)
+}
+
+/// What one shard of the unbounded search found (EX-23).
+#[derive(Debug)]
+pub struct ShardRun {
+    /// Parts of the split, and how many of them are this shard's.
+    pub parts: usize,
+    pub mine: usize,
+    /// A digest of the split (the paths of all parts, in order): equal in every shard.
+    pub split: u64,
+    pub executions: usize,
+    /// Distinct states this shard explored completely.
+    pub states: usize,
+    /// The budget that stopped it, if one did.
+    pub stopped: Option<String>,
+    /// The first failure (or execution out of steps) it met, not minimized.
+    pub failure: Option<Box<Counterexample>>,
+    pub inconclusive: bool,
+}
+
+/// Shard `index` (from 0) of `count` (EX-23): the unbounded DFS (stateful, with its own
+/// visited set) of the parts of the tree whose number is `index` modulo `count`, after the
+/// same split into at least eight parts a shard that every shard makes; the executions that
+/// end above the cut are shard 0's. A failure is reported as found, not minimized.
+pub fn check_shard(
+    program: &Program,
+    header: &Header,
+    policy: Policy,
+    opts: &CheckOptions,
+    index: usize,
+    count: usize,
+) -> Result<ShardRun, String> {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let first = first_schedule(program, policy, opts.max_steps)?;
+    let s = Search::new(program, header, policy, opts, &first);
+    let mut run = ShardRun {
+        parts: 0,
+        mine: 0,
+        split: 0,
+        executions: 1,
+        states: 0,
+        stopped: None,
+        failure: None,
+        inconclusive: false,
+    };
+    if first.out_of_steps() || failure_of(&first, &first.outcome).is_some() {
+        let (what, inconclusive) = match failure_of(&first, &first.outcome) {
+            Some(why) => (why, false),
+            None => (
+                "the first schedule ran out of its step budget (--max-steps)".into(),
+                true,
+            ),
+        };
+        run.failure = Some(Box::new(s.counterexample(
+            first.clone(),
+            what,
+            "found in the first schedule".into(),
+        )?));
+        run.inconclusive = inconclusive;
+        return Ok(run);
+    }
+    let (parts, top, _) = split(program, policy, s.exec_opts, UNBOUNDED, 8 * count);
+    let mut digest = xxhash_rust::xxh3::Xxh3::new();
+    for p in &parts {
+        digest.update(&(p.len() as u64).to_le_bytes());
+        for c in p {
+            digest.update(&(*c as u64).to_le_bytes());
+        }
+    }
+    run.parts = parts.len();
+    run.split = digest.digest();
+    let mine: Vec<Vec<usize>> = parts
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| i % count == index)
+        .map(|(_, p)| p)
+        .collect();
+    run.mine = mine.len();
+    let top = if index == 0 { top } else { Vec::new() };
+    let executions = AtomicUsize::new(1);
+    let found: Mutex<Option<(Execution, String, usize)>> = Mutex::new(None);
+    let stopped: Mutex<Option<String>> = Mutex::new(None);
+    let error: Mutex<Option<String>> = Mutex::new(None);
+    let started = Instant::now();
+    let progress = Mutex::new(Progress::new(opts.progress));
+    let shared = std::sync::Arc::new(crate::explore::oracles::SharedCache::default());
+    let phase = format!("dfs, unbounded, shard {}/{count}", index + 1);
+    let each = |e: Execution| -> bool {
+        let n = executions.fetch_add(1, Ordering::Relaxed) + 1;
+        if let Some(Failure::Invalid(why) | Failure::Unsupported(why)) = &e.failure {
+            *error.lock().unwrap_or_else(|p| p.into_inner()) = Some(why.clone());
+            return false;
+        }
+        if e.out_of_steps() {
+            let why = "an execution ran out of its step budget (--max-steps)".to_string();
+            *found.lock().unwrap_or_else(|p| p.into_inner()) = Some((e, why, n));
+            return false;
+        }
+        if let Some(why) = failure_of(&e, &first.outcome) {
+            *found.lock().unwrap_or_else(|p| p.into_inner()) = Some((e, why, n));
+            return false;
+        }
+        if let Ok(mut p) = progress.try_lock() {
+            p.tick(&phase, n, opts.max_executions, Some(shared.len()), e.steps);
+        }
+        let why = if n >= opts.max_executions {
+            Some(format!(
+                "--max-executions {}",
+                thousands(opts.max_executions)
+            ))
+        } else {
+            opts.budget
+                .time_limit
+                .filter(|limit| started.elapsed() >= *limit)
+                .map(|limit| format!("--time-limit {} s", thousands_u64(limit.as_secs())))
+        };
+        if let Some(why) = why {
+            *stopped.lock().unwrap_or_else(|p| p.into_inner()) = Some(why);
+            return false;
+        }
+        true
+    };
+    drive_parts(
+        program,
+        policy,
+        s.exec_opts,
+        UNBOUNDED,
+        opts.faults,
+        1,
+        &shared,
+        mine,
+        top,
+        false,
+        &each,
+    );
+    if let Some(why) = error.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        return Err(why);
+    }
+    run.executions = executions.load(Ordering::Relaxed);
+    run.states = shared.len();
+    run.stopped = stopped.into_inner().unwrap_or_else(|p| p.into_inner());
+    if let Some((e, why, n)) = found.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        run.inconclusive = e.out_of_steps();
+        let how = format!(
+            "found by shard {}/{count} at its execution {} (unbounded dfs of {} of the {} parts of the tree; not minimized: `gilcheck check` without --shard minimizes it)",
+            index + 1,
+            thousands(n),
+            run.mine,
+            run.parts
+        );
+        run.failure = Some(Box::new(s.counterexample(e, why, how)?));
+    }
+    Ok(run)
 }
 
 /// What the search had covered completely before the phase of `bound`.
@@ -1074,6 +1433,43 @@ fn covered_by(
         format!("every interleaving explored, {what}, none needing more than {at_most}")
     };
     format!("exhaustive, every schedule: {how}")
+}
+
+/// The sampled pass between DFS's bounds 0 and 1 (EX-22): PCT executions from `--seed`, with
+/// two priority change points; a failure is minimized from bound 1 on (bound 0 found none).
+/// `None`: no failure, and DFS goes on.
+fn sampled_pass(s: &mut Search<'_>) -> Result<Option<Verdict>, String> {
+    let opts = s.opts;
+    let n = opts
+        .sample
+        .unwrap_or(if s.reference.steps >= AUTO_SAMPLE_STEPS {
+            AUTO_SAMPLE
+        } else {
+            0
+        });
+    let watch_from = s.reference.steps.saturating_mul(2).saturating_add(1_000);
+    let mut pct = Pct::new(opts.seed, 2).watching_from(watch_from);
+    let phase = format!("pct before dfs's bound 1 ({n} executions)");
+    for i in 1..=n {
+        if s.executions >= opts.max_executions || s.out_of_budget(None).is_some() {
+            break; // the next phase reports the budget
+        }
+        pct.reset();
+        let e = s.execute(&mut pct, &phase, opts.max_executions, None)?;
+        // An execution out of steps is left to DFS, which reports it where it meets it.
+        if e.pruned() || e.out_of_steps() {
+            continue;
+        }
+        if let Some(why) = failure_of(&e, &s.reference.outcome) {
+            let how = format!(
+                "found by pct at execution {} (the sampled pass before dfs's bound 1, seed {}, its execution {i} of {n}; bound 0 found nothing)",
+                thousands(s.executions),
+                opts.seed
+            );
+            return s.fail_minimized(e, why, &how, 1).map(Some);
+        }
+    }
+    Ok(None)
 }
 
 fn sample(s: &mut Search<'_>) -> Result<Verdict, String> {

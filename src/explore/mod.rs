@@ -8,6 +8,7 @@ pub mod oracles;
 pub mod por;
 pub mod report;
 pub mod schedule;
+pub mod shard;
 pub mod world;
 
 pub use schedule::{Event, Header, Schedule};

@@ -342,6 +342,10 @@ impl Oracle for Dfs {
             .filter(|_| self.stateful && !spent && options > 1)
     }
 
+    fn spent(&self, costly: bool) -> bool {
+        costly && self.used.saturating_add(1) > self.bound
+    }
+
     fn unbounded(&self) -> bool {
         self.bound == usize::MAX
     }
@@ -644,5 +648,126 @@ impl Replay {
                 self.events.len() - self.pos
             )
         })
+    }
+}
+
+/// Follows a plan drawn from a failing schedule, as far as the execution lets it (EX-21): the
+/// plan is the schedule's runs, each a thread and the number of its own steps it has taken when
+/// the run ends. At each decision the first run not yet done names the thread that should
+/// run: the holder keeps the GIL if it is that thread, or if that thread cannot take it now;
+/// when nobody holds the GIL, it goes to that thread, else to the candidate whose run comes
+/// first in the plan. Once the plan is used up, the holder keeps the GIL and a free GIL goes to
+/// the first candidate, as in the schedule DFS tries first. Deleting runs from the plan
+/// deletes the switches into and out of them; minimization (EX-21) deletes them as long as the
+/// execution still fails.
+pub struct Guided {
+    plan: Vec<(u32, usize)>,
+    at: usize,
+    own: Vec<usize>,
+    watch_from: usize,
+}
+
+impl Guided {
+    pub fn new(plan: Vec<(u32, usize)>) -> Self {
+        Guided {
+            plan,
+            at: 0,
+            own: Vec::new(),
+            watch_from: usize::MAX,
+        }
+    }
+
+    /// Watches for a state that repeats from step `from` on (EX-11).
+    pub fn watching_from(self, from: usize) -> Self {
+        Guided {
+            watch_from: from,
+            ..self
+        }
+    }
+
+    /// The runs of a schedule's steps: each thread with its own step count at the run's end.
+    pub fn plan_of(events: &[Event]) -> Vec<(u32, usize)> {
+        let mut own: Vec<usize> = Vec::new();
+        let mut plan: Vec<(u32, usize)> = Vec::new();
+        for e in events {
+            let Event::Step(t) = *e else { continue };
+            let i = t as usize;
+            if own.len() <= i {
+                own.resize(i + 1, 0);
+            }
+            own[i] += 1;
+            match plan.last_mut() {
+                Some((last, until)) if *last == t => *until = own[i],
+                _ => plan.push((t, own[i])),
+            }
+        }
+        plan
+    }
+
+    fn own(&self, t: u32) -> usize {
+        self.own.get(t as usize).copied().unwrap_or(0)
+    }
+
+    /// The first run of the plan not yet done.
+    fn target(&mut self) -> Option<u32> {
+        while let Some(&(t, until)) = self.plan.get(self.at) {
+            if self.own(t) < until {
+                return Some(t);
+            }
+            self.at += 1;
+        }
+        None
+    }
+}
+
+impl Oracle for Guided {
+    fn choose(&mut self, d: &Decision) -> usize {
+        let target = self.target();
+        match d {
+            Decision::Poll { holder, candidates } => match target {
+                Some(t) if t != *holder => {
+                    candidates.iter().position(|&c| c == t).map_or(0, |i| i + 1)
+                }
+                _ => 0,
+            },
+            Decision::Next { candidates } => {
+                if let Some(i) = target.and_then(|t| candidates.iter().position(|&c| c == t)) {
+                    return i;
+                }
+                // The run due cannot start (its thread is blocked or done): the plan goes on
+                // from the next run of a thread that can.
+                let from = self.at.min(self.plan.len());
+                let ahead = self.plan[from..]
+                    .iter()
+                    .enumerate()
+                    .find_map(|(j, &(t, until))| {
+                        let i = candidates.iter().position(|&c| c == t)?;
+                        (self.own(t) < until).then_some((from + j, i))
+                    });
+                match ahead {
+                    Some((j, i)) => {
+                        self.at = j;
+                        i
+                    }
+                    None => 0,
+                }
+            }
+            Decision::Grab { .. } => 0,
+        }
+    }
+
+    fn watch(&self) -> Watch {
+        Watch {
+            decisions_from: self.watch_from,
+            quiet: true,
+        }
+    }
+
+    fn on_step(&mut self, t: u32) {
+        let i = t as usize;
+        if self.own.len() <= i {
+            self.own.resize(i + 1, 0);
+        }
+        self.own[i] += 1;
     }
 }

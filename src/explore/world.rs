@@ -105,6 +105,12 @@ pub trait Oracle {
     fn snapshot_at(&self, _costly: bool, _options: usize) -> Option<usize> {
         None
     }
+    /// Whether the coming decision, met for the first time, can only be answered with option 0
+    /// because every other option would spend a preemption past the bound (`costly`: its
+    /// options other than 0 cost one).
+    fn spent(&self, _costly: bool) -> bool {
+        false
+    }
     /// After an execution: moves to the next unexplored schedule and returns the number of the
     /// decision whose choice changed (`None`: the search is over).
     fn next_path(&mut self) -> Option<usize> {
@@ -428,6 +434,9 @@ pub struct StateFaults {
     pub restore_keeps_heap: bool,
     /// The reduction (EX-17) takes `STORE_SUBSCR`, a write of shared state, for local.
     pub store_subscript_is_local: bool,
+    /// A poll point with no preemption left (EX-20) is never fingerprinted, not even every
+    /// `LIGHT_RUN`-th in a row.
+    pub spent_never_fingerprinted: bool,
 }
 
 /// The explorer's host: threads are entries of `status`; blocking answers `Block`.
@@ -1110,6 +1119,20 @@ impl Machine<'_, '_> {
             self.marks.push(mark);
             return Ok(());
         }
+        // EX-20: a poll point with no preemption left to spend has one way on; it is light
+        // too (every LIGHT_RUN-th in a row is fingerprinted, for EX-11).
+        if (self.light_run < LIGHT_RUN || self.opts.state_faults.spent_never_fingerprinted)
+            && self.opts.reduce
+            && self.host.oracle.fresh_decision().is_some()
+            && self
+                .host
+                .oracle
+                .spent(matches!(resume, Resume::Poll { .. }))
+        {
+            self.light_run += 1;
+            self.marks.push(mark);
+            return Ok(());
+        }
         // EX-17: before a local instruction the decision is light: its preemptions will be
         // offered at the next poll point, so its state is neither fingerprinted nor saved
         // (except every LIGHT_RUN-th in a row, so that a loop of local instructions still
@@ -1420,7 +1443,12 @@ impl Machine<'_, '_> {
     /// preempts it.
     fn decide_poll(&mut self, h: u32, reason: &str, cands: Vec<u32>) -> Result<(), End> {
         let (heap, py) = (self.heap, self.py);
-        let fresh = self.host.oracle.fresh_decision();
+        // At a spent poll point (EX-20) no preemption is explored, so none is deferred.
+        let fresh = self
+            .host
+            .oracle
+            .fresh_decision()
+            .filter(|_| !self.host.oracle.spent(true));
         let i = self.host.oracle.choose(&Decision::Poll {
             holder: h,
             candidates: cands.clone(),
