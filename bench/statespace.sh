@@ -72,7 +72,10 @@ gilcheck_run() {
     case "$(grep -m 1 -E '^(PASS|FAIL|INCONCLUSIVE)' <<< "$out" || true)" in
         PASS*exhaustive,*) verdict="exhaustive" ;;
         PASS*) verdict="not exhaustive" ;;
-        FAIL*) verdict="counterexample$(grep -q 'not minimized' <<< "$out" && echo ', not minimized' || true)" ;;
+        FAIL*)
+            local k
+            k="$( { grep -oE 'steps, [0-9][0-9 ]* preemptions?\):' <<< "$out" || true; } | head -n 1 | sed -E 's/steps, //; s/ preemptions?\)://; s/ //g')"
+            verdict="counterexample, ${k:-?} preemption(s), $(grep -q 'not minimized' <<< "$out" && echo 'not minimized' || echo 'minimal')" ;;
         *) verdict="exit $status" ;;
     esac
     # (no match is an empty field, not an error)

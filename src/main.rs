@@ -996,10 +996,14 @@ fn merge(paths: &[std::path::PathBuf]) -> Result<(), Failure> {
             out!("{kind}: {title}");
             out!("  {}", failure.what);
             out!(
-                "  {} ({} steps, {} preemptions; the shard's failure with the fewest preemptions, from shard {shard})",
+                "  {} ({} steps, {}; the shard's failure with the fewest preemptions, from shard {shard})",
                 failure.found,
                 engine::thousands(failure.steps),
-                engine::thousands(failure.preemptions)
+                if failure.preemptions == 1 {
+                    "1 preemption".to_string()
+                } else {
+                    format!("{} preemptions", engine::thousands(failure.preemptions))
+                }
             );
             out!("replay: {}", failure.replay);
             if failure.kind == "fail" {

@@ -1235,7 +1235,7 @@ pub fn check_shard(
     use std::sync::Mutex;
     use std::sync::atomic::{AtomicUsize, Ordering};
     let first = first_schedule(program, policy, opts.max_steps)?;
-    let s = Search::new(program, header, policy, opts, &first);
+    let mut s = Search::new(program, header, policy, opts, &first);
     let mut run = ShardRun {
         parts: 0,
         mine: 0,
@@ -1344,8 +1344,27 @@ pub fn check_shard(
     run.stopped = stopped.into_inner().unwrap_or_else(|p| p.into_inner());
     if let Some((e, why, n)) = found.into_inner().unwrap_or_else(|p| p.into_inner()) {
         run.inconclusive = e.out_of_steps();
+        let had = e.preemptions;
+        // A failure is shrunk (EX-21), down to one preemption; an execution out of steps is
+        // reported as met.
+        let e = if run.inconclusive {
+            e
+        } else {
+            let (e, tries) = s.shrink(e, 1, 0)?;
+            run.executions += tries;
+            e
+        };
+        let shrunk = if e.preemptions < had {
+            format!(
+                "; it had {}, cut to {} by deleting runs of its schedule (EX-21)",
+                plural(had, "preemption", "preemptions"),
+                plural(e.preemptions, "preemption", "preemptions")
+            )
+        } else {
+            String::new()
+        };
         let how = format!(
-            "found by shard {}/{count} at its execution {} (unbounded dfs of {} of the {} parts of the tree; not minimized: `gilcheck check` without --shard minimizes it)",
+            "found by shard {}/{count} at its execution {} (unbounded dfs of {} of the {} parts of the tree){shrunk}; not minimized: `gilcheck check` without --shard minimizes it",
             index + 1,
             thousands(n),
             run.mine,
